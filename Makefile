@@ -1,0 +1,87 @@
+# segml — run `make help` for the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+UV_VERSION := 0.13.9
+STAMP  := $(VENV)/.segml-installed
+CONFIG ?= experiments/configs/default.yaml
+PYTEST_ARGS ?=
+
+## help: list the targets and what they do
+.PHONY: help
+help:
+	@echo "segml — bank customer segmentation and tiering"
+	@echo
+	@grep -E '^## ' $(MAKEFILE_LIST) | sed -e 's/^## /  /' | awk -F': ' '{printf "  make %-10s %s\n", substr($$1,3), $$2}'
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "segml needs Python 3.11+"'
+	$(PYTHON) -m venv $(VENV)
+
+# The stamp is rebuilt only when the pinned lock or the project metadata change.
+$(STAMP): requirements.lock pyproject.toml | $(BIN)/python
+	@($(BIN)/python -m pip install -q "uv==$(UV_VERSION)" && \
+	  $(BIN)/uv pip install -q --python $(BIN)/python -r requirements.lock && \
+	  $(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .) || \
+	 ($(BIN)/python -m pip install -q -r requirements.lock && \
+	  $(BIN)/python -m pip install -q --no-deps -e .)
+	@touch $(STAMP)
+
+## setup: create .venv and install segml with its pinned dependencies (idempotent)
+.PHONY: setup
+setup: $(STAMP)
+
+## demo: set up, then run the main job on the embedded synthetic bank
+.PHONY: demo
+demo: $(STAMP)
+	$(BIN)/segml run --config $(CONFIG)
+
+## test: set up, then run the whole test suite (slow and spark tests included)
+.PHONY: test
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## lint: ruff lint and format check
+.PHONY: lint
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks notebooks
+	$(BIN)/ruff format --check src tests benchmarks notebooks
+
+## format: apply ruff fixes and formatting
+.PHONY: format
+format: $(STAMP)
+	$(BIN)/ruff check --fix src tests benchmarks notebooks
+	$(BIN)/ruff format src tests benchmarks notebooks
+
+## bench: run the benchmarks (small default; BENCH_ARGS="--customers 1000000" for the big one)
+.PHONY: bench
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_synth.py $(BENCH_ARGS)
+
+## lab: JupyterLab on notebooks/ with the project's kernel
+.PHONY: lab
+lab: $(STAMP)
+	$(BIN)/python -m ipykernel install --sys-prefix --name segml --display-name "segml (.venv)" >/dev/null
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+## ui: MLflow UI on the local tracking store (experiments/mlflow.db)
+.PHONY: ui
+ui: $(STAMP)
+	@mkdir -p experiments
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/experiments/mlflow.db \
+	  --default-artifact-root $(CURDIR)/experiments/artifacts --host 127.0.0.1 --port 5000
+
+## lock: re-resolve requirements.lock from pyproject.toml (needs network; commit the result)
+.PHONY: lock
+lock: | $(BIN)/python
+	$(BIN)/python -m pip install -q "uv==$(UV_VERSION)"
+	$(BIN)/uv pip compile pyproject.toml --all-extras --universal --python-version 3.11 \
+	  --no-header -o requirements.lock
+
+## clean: remove the virtual environment and caches (never data/raw)
+.PHONY: clean
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

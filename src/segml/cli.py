@@ -1,0 +1,185 @@
+"""The ``segml`` command line: synth, validate, convert, run.
+
+Exit codes: 0 success; 1 the data or the run failed (the message says where); 2 bad usage or
+configuration.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    name="segml",
+    help="Bank customer segmentation and tiering: data contract, synthetic bank, pipeline.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _echo_json(obj: object) -> None:
+    typer.echo(json.dumps(obj, indent=2, default=str))
+
+
+@app.command()
+def synth(
+    out: Annotated[Path, typer.Option(help="Output folder (created; refused if not empty).")],
+    customers: Annotated[int, typer.Option(min=1, help="Number of customers.")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed: identical tables).")] = 42,
+    start: Annotated[str, typer.Option(help="First day of the history.")] = "2021-01-01",
+    as_of: Annotated[str, typer.Option(help="As-of month end; the label window follows.")] = "2024-12-31",
+    label_months: Annotated[int, typer.Option(min=1, help="Months in the label window.")] = 12,
+    corporate_share: Annotated[float, typer.Option(help="Share of corporate clients.")] = 0.08,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output folder.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Write a synthetic bank (contract tables + ground_truth.parquet) to OUT."""
+    from segml.synth import SynthConfig, generate
+
+    try:
+        cfg = SynthConfig(
+            customers=customers,
+            seed=seed,
+            start=dt.date.fromisoformat(start),
+            as_of=dt.date.fromisoformat(as_of),
+            label_months=label_months,
+            corporate_share=corporate_share,
+        )
+        cfg.calendar  # noqa: B018 - validates the dates
+    except ValueError as exc:
+        raise _fail(str(exc), 2) from exc
+    try:
+        result = generate(cfg, out, overwrite=overwrite)
+    except FileExistsError as exc:
+        raise _fail(str(exc), 2) from exc
+    info = {"out": str(result.out), "seconds": round(result.seconds, 2), "rows": result.row_counts}
+    if json_out:
+        _echo_json(info)
+    else:
+        typer.echo(f"wrote {out} in {result.seconds:.1f} s")
+        for k, v in result.row_counts.items():
+            typer.echo(f"  {k:22s} {v:>12,}")
+
+
+@app.command()
+def validate(
+    folder: Annotated[Path, typer.Argument(help="Folder of contract tables (Parquet or CSV).")],
+    mapping: Annotated[Path | None, typer.Option(help="YAML mapping of your names.")] = None,
+    reference_date: Annotated[
+        str | None, typer.Option(help="Dates after it are 'in the future' (default today).")
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Check FOLDER against the bank data contract (exit 1 if any rule is broken)."""
+    from segml.io import load_mapping
+    from segml.validate import validate_folder
+
+    try:
+        maps = load_mapping(mapping) if mapping else None
+        ref = dt.date.fromisoformat(reference_date) if reference_date else None
+    except (ValueError, KeyError, OSError) as exc:
+        raise _fail(str(exc), 2) from exc
+    report = validate_folder(folder, maps, ref)
+    if json_out:
+        _echo_json(report.to_dict())
+    else:
+        typer.echo(report.summary(), err=not report.ok)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+class Source(str, Enum):
+    """Data sources that ``segml convert`` maps onto the contract."""
+
+    cdnow = "cdnow"
+    online_retail = "online-retail"
+    berka = "berka"
+
+
+@app.command()
+def convert(
+    source: Annotated[Source, typer.Argument(help="Which public data set to convert.")],
+    out: Annotated[Path, typer.Option(help="Output folder for the contract tables.")],
+    path: Annotated[Path | None, typer.Option(help="Input file/folder (default: ../shared/data).")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output folder.")] = False,
+) -> None:
+    """Map a public data set (CDNOW, UCI Online Retail, Berka) onto the contract in OUT."""
+    from segml import loaders
+
+    try:
+        if source is Source.cdnow:
+            loaders.cdnow_to_bank(out, overwrite=overwrite)
+        elif source is Source.online_retail:
+            loaders.online_retail_to_bank(out, path=path, overwrite=overwrite)
+        else:
+            loaders.berka_to_bank(out, berka_dir=path, overwrite=overwrite)
+    except (FileNotFoundError, FileExistsError) as exc:
+        raise _fail(str(exc), 2) from exc
+    typer.echo(f"wrote {out}")
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Option(help="Run config (YAML).")] = Path(
+        "experiments/configs/default.yaml"
+    ),
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a config key: --set synthetic.customers=500"),
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Run the main job: data -> validation -> profile, tracked in MLflow."""
+    import yaml
+
+    from segml.config import ConfigError, load_config, project_root
+    from segml.pipeline import run_pipeline
+    from segml.validate import ContractError
+
+    overrides = {}
+    for item in set_ or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise _fail(f"--set expects KEY=VALUE, got {item!r}", 2)
+        overrides[key] = yaml.safe_load(value)
+    try:
+        cfg = load_config(config, overrides)
+    except ConfigError as exc:
+        raise _fail(str(exc), 2) from exc
+    root = project_root(config)
+    progress = None if json_out else (lambda msg: typer.echo(f"· {msg}", err=True))
+    # keep stdout for the one JSON object: anything a library prints goes to stderr
+    redirect = contextlib.redirect_stdout(sys.stderr) if json_out else contextlib.nullcontext()
+    try:
+        with redirect:
+            result = run_pipeline(cfg, root, config.resolve(), progress)
+    except ContractError as exc:
+        raise _fail(f"the data break the contract\n{exc}") from exc
+    except (FileNotFoundError, FileExistsError) as exc:
+        raise _fail(str(exc)) from exc
+    if json_out:
+        _echo_json(result.to_dict())
+    else:
+        typer.echo(result.summary())
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    """Entry point for ``python -m segml``."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,170 @@
+"""Typed, frozen run configuration loaded from YAML (``experiments/configs/*.yaml``).
+
+Configuration is data: every run reads one YAML file into :class:`RunConfig`, logs the resolved
+result with the run, and nothing else steers it. Unknown keys and wrong types are errors that
+name the key. Relative paths are resolved against the project root (the folder that holds
+``experiments/``), so a run behaves the same from the shell, ``make`` or a notebook.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from segml.synth import SynthConfig
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DataConfig(_Frozen):
+    """Where the bank's tables come from."""
+
+    source: Literal["synthetic", "folder"] = "synthetic"
+    path: str | None = Field(None, description="Folder of contract tables (source: folder).")
+    mapping: str | None = Field(None, description="YAML mapping of the bank's names.")
+    reference_date: dt.date | None = Field(
+        None, description="Dates after it are rejected as 'in the future' (default: today)."
+    )
+
+    @model_validator(mode="after")
+    def _path_for_folder(self) -> DataConfig:
+        if self.source == "folder" and not self.path:
+            raise ValueError("data.path is required when data.source is 'folder'")
+        return self
+
+
+class SyntheticConfig(_Frozen):
+    """The embedded synthetic bank (see docs/synthetic_bank.md)."""
+
+    customers: int = Field(20_000, ge=1)
+    start: dt.date = dt.date(2021, 1, 1)
+    as_of: dt.date = dt.date(2024, 12, 31)
+    label_months: int = Field(12, ge=1, le=36)
+    corporate_share: float = Field(0.08, ge=0, lt=1)
+    chunk_size: int = Field(20_000, ge=1)
+    cache_dir: str = "data/raw/synthetic"
+
+
+class OutputConfig(_Frozen):
+    """Where runs write their tables and figures."""
+
+    dir: str = "data/processed/runs"
+
+
+class TrackingConfig(_Frozen):
+    """MLflow tracking: an embedded SQLite store under experiments/ unless a URI is given."""
+
+    uri: str | None = Field(None, description="Overrides the embedded store; MLFLOW_TRACKING_URI wins.")
+    experiment: str = "segml"
+
+
+class RunConfig(_Frozen):
+    """Everything one ``segml run`` needs."""
+
+    name: str = "default"
+    seed: int = 42
+    as_of: dt.date | None = Field(
+        None, description="Feature date; default: the synthetic bank's as_of, else the data's end."
+    )
+    data: DataConfig = DataConfig()
+    synthetic: SyntheticConfig = SyntheticConfig()
+    output: OutputConfig = OutputConfig()
+    tracking: TrackingConfig = TrackingConfig()
+
+    def synth_config(self) -> SynthConfig:
+        """The synthetic bank this config describes (seeded by :attr:`seed`)."""
+        s = self.synthetic
+        return SynthConfig(
+            customers=s.customers,
+            seed=self.seed,
+            start=s.start,
+            as_of=s.as_of,
+            label_months=s.label_months,
+            corporate_share=s.corporate_share,
+            chunk_size=s.chunk_size,
+        )
+
+    def to_flat_dict(self) -> dict[str, Any]:
+        """``section.key -> value`` for logging as run parameters."""
+        out: dict[str, Any] = {}
+
+        def walk(prefix: str, obj: Any) -> None:
+            if isinstance(obj, dict):
+                for k, v in obj.items():
+                    walk(f"{prefix}.{k}" if prefix else k, v)
+            else:
+                out[prefix] = obj
+
+        walk("", self.model_dump(mode="json"))
+        return out
+
+
+class ConfigError(ValueError):
+    """A configuration file that cannot be read or does not fit :class:`RunConfig`."""
+
+
+def load_config(path: str | os.PathLike[str], overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Read a YAML file into a :class:`RunConfig`.
+
+    Parameters
+    ----------
+    path : path
+        YAML file.
+    overrides : dict, optional
+        ``section.key -> value`` pairs applied on top (e.g. ``{"synthetic.customers": 500}``).
+
+    Raises
+    ------
+    ConfigError
+        With the file, the key and the problem.
+    """
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file not found: {path}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping")
+    for key, value in (overrides or {}).items():
+        node = raw
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"{path}: {problems}") from exc
+
+
+def project_root(config_path: str | os.PathLike[str] | None = None) -> Path:
+    """The folder relative paths are resolved against.
+
+    The nearest ancestor of the config file (or of the working directory) that holds an
+    ``experiments/`` folder or a ``pyproject.toml``; else the working directory.
+    """
+    start = Path(config_path).resolve().parent if config_path else Path.cwd()
+    for d in (start, *start.parents):
+        if (d / "experiments").is_dir() or (d / "pyproject.toml").is_file():
+            return d
+    return Path.cwd()
+
+
+def resolve(root: Path, path: str | None) -> Path | None:
+    """``path`` made absolute against ``root`` (None stays None; ``~`` is expanded)."""
+    if path is None:
+        return None
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else root / p

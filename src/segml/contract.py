@@ -1,0 +1,456 @@
+"""The bank data contract: the tables segml reads, their columns, keys and rules.
+
+The contract is data, not code: :data:`CONTRACT` lists every table as a :class:`TableSpec`
+and :data:`CROSS_RULES` lists the rules that span tables. :mod:`segml.validate` turns both into
+DuckDB queries, and ``docs/data_contract.md`` documents the same objects (a test keeps them in
+step).
+
+Conventions
+-----------
+* Identifiers (``*_id``) are text. Integer ids are accepted and read as their decimal text.
+* Money is in the bank's reporting currency, as a positive amount; the sign of a transaction
+  is carried by ``direction`` (``credit`` = money into the account, ``debit`` = out of it).
+  Loan balances are positive outstanding amounts.
+* ``balances.month`` is the first day of the month the average balance describes; a month's
+  balance is known at the month's end.
+* Rates are fractions per year (0.035 = 3.5%).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+DType = Literal["id", "string", "category", "int", "float", "bool", "date", "timestamp"]
+Severity = Literal["error", "warning"]
+
+#: The product catalogue: product -> (family, balance-sheet side).
+PRODUCTS: dict[str, tuple[str, str]] = {
+    "current_account": ("deposit", "liability"),
+    "savings_deposit": ("deposit", "liability"),
+    "term_deposit": ("deposit", "liability"),
+    "wealth_fund": ("investment", "off_balance"),
+    "mortgage": ("lending", "asset"),
+    "consumer_loan": ("lending", "asset"),
+    "credit_card": ("lending", "asset"),
+    "corporate_current": ("deposit", "liability"),
+    "corporate_deposit": ("deposit", "liability"),
+    "corporate_loan": ("lending", "asset"),
+    "trade_finance": ("lending", "asset"),
+    "other": ("other", "off_balance"),
+}
+CHANNELS = ("branch", "atm", "mobile", "online", "pos", "phone", "rm", "system", "other")
+TRANSACTION_KINDS = (
+    "salary",
+    "pension",
+    "transfer_in",
+    "transfer_out",
+    "card_payment",
+    "cash_withdrawal",
+    "cash_deposit",
+    "bill_payment",
+    "loan_repayment",
+    "loan_drawdown",
+    "investment",
+    "fee",
+    "interest",
+    "purchase",
+    "refund",
+    "other",
+)
+INTERACTION_KINDS = ("complaint", "survey", "service_contact")
+CUSTOMER_TYPES = ("retail", "corporate")
+GENDERS = ("F", "M", "other", "unknown")
+INCOME_BANDS = ("low", "lower_middle", "middle", "upper_middle", "high")
+CREDIT_RATINGS = ("AAA", "AA", "A", "BBB", "BB", "B", "CCC", "CC", "C", "D")
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One column of a contract table.
+
+    Parameters
+    ----------
+    name : str
+        Column name in the contract (a user's own name is mapped onto it by config).
+    dtype : str
+        Logical type: ``id``, ``string``, ``category``, ``int``, ``float``, ``bool``, ``date``
+        or ``timestamp``.
+    required : bool
+        Whether the column must be present in an extract.
+    nullable : bool
+        Whether missing values are allowed.
+    allowed : tuple of str, optional
+        Allowed values of a ``category`` column.
+    min, max : float, optional
+        Inclusive range of a numeric column (``int``/``float``) or of a year.
+    not_future : bool
+        Dates/timestamps must not lie after the reference date (today by default).
+    unit, description : str
+        Documentation, shown in ``docs/data_contract.md`` and in feature explanations.
+    """
+
+    name: str
+    dtype: DType
+    required: bool = True
+    nullable: bool = False
+    allowed: tuple[str, ...] | None = None
+    min: float | None = None
+    max: float | None = None
+    not_future: bool = False
+    unit: str = ""
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One contract table: its columns, primary key and whether an extract must have it."""
+
+    name: str
+    description: str
+    columns: tuple[ColumnSpec, ...]
+    primary_key: tuple[str, ...]
+    required: bool = True
+
+    def column(self, name: str) -> ColumnSpec:
+        """Return the column called ``name`` (``KeyError`` if the contract has none)."""
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(f"table {self.name!r} has no column {name!r}")
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        """Names of all contract columns, in contract order."""
+        return tuple(c.name for c in self.columns)
+
+
+@dataclass(frozen=True)
+class CrossRule:
+    """A rule over one or more tables, checked by a query that returns the offending rows.
+
+    ``sql`` selects the offending rows from the typed views (named after the tables) and must
+    return the key columns first. ``needs`` lists ``table.column`` references that must be present
+    and well-typed for the rule to be checked.
+    """
+
+    name: str
+    table: str
+    column: str
+    description: str
+    sql: str
+    needs: tuple[str, ...]
+    severity: Severity = "error"
+
+
+def _c(name: str, dtype: DType, **kw: object) -> ColumnSpec:
+    return ColumnSpec(name, dtype, **kw)  # type: ignore[arg-type]
+
+
+CUSTOMERS = TableSpec(
+    "customers",
+    "One row per customer (retail person or corporate client) known to the bank.",
+    (
+        _c("customer_id", "id", description="Customer key."),
+        _c("customer_type", "category", allowed=CUSTOMER_TYPES, description="retail or corporate."),
+        _c("open_date", "date", not_future=True, description="Start of the relationship."),
+        _c(
+            "close_date",
+            "date",
+            required=False,
+            nullable=True,
+            not_future=True,
+            description="End of the relationship; empty while active.",
+        ),
+        _c("region", "string", required=False, nullable=True, description="Region or branch area."),
+        _c(
+            "birth_year",
+            "int",
+            required=False,
+            nullable=True,
+            min=1900,
+            max=2030,
+            description="Retail: year of birth (no exact birth dates are needed).",
+        ),
+        _c("gender", "category", required=False, nullable=True, allowed=GENDERS),
+        _c("income_band", "category", required=False, nullable=True, allowed=INCOME_BANDS),
+        _c("occupation", "string", required=False, nullable=True),
+        _c("industry", "string", required=False, nullable=True, description="Corporate: sector."),
+        _c("employees", "int", required=False, nullable=True, min=0, unit="persons"),
+    ),
+    ("customer_id",),
+)
+
+ACCOUNTS = TableSpec(
+    "accounts",
+    "One row per account or facility; product from the segml product catalogue.",
+    (
+        _c("account_id", "id"),
+        _c("customer_id", "id", description="The customer who holds the account."),
+        _c("product", "category", allowed=tuple(PRODUCTS), description="Catalogue product."),
+        _c("open_date", "date", not_future=True),
+        _c("close_date", "date", required=False, nullable=True, not_future=True),
+        _c(
+            "interest_rate",
+            "float",
+            required=False,
+            nullable=True,
+            min=-0.05,
+            max=1.0,
+            unit="fraction per year",
+        ),
+    ),
+    ("account_id",),
+)
+
+BALANCES = TableSpec(
+    "balances",
+    "Monthly average balance per account (monthly snapshots).",
+    (
+        _c("account_id", "id"),
+        _c("month", "date", not_future=True, description="First day of the month described."),
+        _c("avg_balance", "float", min=0.0, unit="currency", description="Average balance."),
+    ),
+    ("account_id", "month"),
+    required=False,
+)
+
+TRANSACTIONS = TableSpec(
+    "transactions",
+    "One row per posted transaction.",
+    (
+        _c("transaction_id", "id"),
+        _c("account_id", "id"),
+        _c("customer_id", "id", description="Holder of the account."),
+        _c("timestamp", "timestamp", not_future=True),
+        _c("amount", "float", min=0.0, unit="currency", description="Positive amount."),
+        _c("direction", "category", allowed=("credit", "debit")),
+        _c("channel", "category", allowed=CHANNELS),
+        _c("kind", "category", allowed=TRANSACTION_KINDS),
+    ),
+    ("transaction_id",),
+)
+
+INTERACTIONS = TableSpec(
+    "interactions",
+    "Complaints, satisfaction surveys and service contacts.",
+    (
+        _c("interaction_id", "id"),
+        _c("customer_id", "id"),
+        _c("timestamp", "timestamp", not_future=True),
+        _c("kind", "category", allowed=INTERACTION_KINDS),
+        _c("score", "float", required=False, nullable=True, min=0.0, max=10.0, unit="0-10"),
+        _c("resolved", "bool", required=False, nullable=True, description="Complaints only."),
+        _c(
+            "resolved_at",
+            "timestamp",
+            required=False,
+            nullable=True,
+            not_future=True,
+            description="When a complaint was resolved; empty while open.",
+        ),
+        _c("channel", "category", required=False, nullable=True, allowed=CHANNELS),
+    ),
+    ("interaction_id",),
+    required=False,
+)
+
+CORPORATE_FINANCIALS = TableSpec(
+    "corporate_financials",
+    "Yearly financial statements and credit facts of corporate clients.",
+    (
+        _c("customer_id", "id"),
+        _c("fiscal_year", "int", min=1900, max=2100),
+        _c(
+            "report_date",
+            "date",
+            required=False,
+            nullable=True,
+            not_future=True,
+            description="When the statement became known (point-in-time features use it).",
+        ),
+        _c("revenue", "float", min=0.0, unit="currency"),
+        _c("total_assets", "float", min=0.0, unit="currency"),
+        _c("total_liabilities", "float", min=0.0, unit="currency"),
+        _c("current_assets", "float", min=0.0, unit="currency"),
+        _c("current_liabilities", "float", min=0.0, unit="currency"),
+        _c("net_income", "float", unit="currency"),
+        _c("days_past_due", "int", min=0, unit="days", description="Worst DPD in the year."),
+        _c("credit_events", "int", required=False, nullable=True, min=0, unit="count"),
+        _c("credit_rating", "category", required=False, nullable=True, allowed=CREDIT_RATINGS),
+    ),
+    ("customer_id", "fiscal_year"),
+    required=False,
+)
+
+#: All contract tables by name, in load order (parents before children).
+CONTRACT: dict[str, TableSpec] = {
+    t.name: t
+    for t in (CUSTOMERS, ACCOUNTS, BALANCES, TRANSACTIONS, INTERACTIONS, CORPORATE_FINANCIALS)
+}
+
+
+def _orphan(table: str, col: str, parent: str, pcol: str, keys: str) -> CrossRule:
+    return CrossRule(
+        name="orphan",
+        table=table,
+        column=col,
+        description=f"every {table}.{col} exists in {parent}.{pcol}",
+        sql=(
+            f"SELECT {keys}, c.{col} AS value FROM {table} c "
+            f"WHERE c.{col} IS NOT NULL AND NOT EXISTS "
+            f"(SELECT 1 FROM {parent} p WHERE p.{pcol} = c.{col})"
+        ),
+        needs=(f"{table}.{col}", f"{parent}.{pcol}"),
+    )
+
+
+def _before(
+    table: str, col: str, ref: str, keys: str, desc: str, needs: tuple[str, ...], join: str = ""
+) -> CrossRule:
+    return CrossRule(
+        name="order",
+        table=table,
+        column=col,
+        description=desc,
+        sql=f"SELECT {keys}, c.{col} AS value FROM {table} c {join} WHERE c.{col} < {ref}",
+        needs=(f"{table}.{col}", *needs),
+    )
+
+
+_ACC = "JOIN accounts a ON a.account_id = c.account_id"
+_CUS = "JOIN customers u ON u.customer_id = c.customer_id"
+
+CROSS_RULES: tuple[CrossRule, ...] = (
+    _orphan("accounts", "customer_id", "customers", "customer_id", "c.account_id"),
+    _orphan("balances", "account_id", "accounts", "account_id", "c.account_id, c.month"),
+    _orphan("transactions", "account_id", "accounts", "account_id", "c.transaction_id"),
+    _orphan("transactions", "customer_id", "customers", "customer_id", "c.transaction_id"),
+    _orphan("interactions", "customer_id", "customers", "customer_id", "c.interaction_id"),
+    _orphan(
+        "corporate_financials",
+        "customer_id",
+        "customers",
+        "customer_id",
+        "c.customer_id, c.fiscal_year",
+    ),
+    CrossRule(
+        "holder_mismatch",
+        "transactions",
+        "customer_id",
+        "transactions.customer_id is the holder of transactions.account_id",
+        f"SELECT c.transaction_id, c.customer_id AS value FROM transactions c {_ACC} "
+        "WHERE c.customer_id <> a.customer_id",
+        ("transactions.customer_id", "transactions.account_id", "accounts.customer_id"),
+    ),
+    _before(
+        "transactions",
+        "timestamp",
+        "a.open_date",
+        "c.transaction_id",
+        "no transaction before its account opened",
+        ("transactions.account_id", "accounts.open_date"),
+        _ACC,
+    ),
+    CrossRule(
+        "after_close",
+        "transactions",
+        "timestamp",
+        "no transaction after the day its account closed",
+        f"SELECT c.transaction_id, c.timestamp AS value FROM transactions c {_ACC} "
+        "WHERE a.close_date IS NOT NULL AND c.timestamp >= a.close_date + INTERVAL 1 DAY",
+        ("transactions.timestamp", "accounts.close_date"),
+    ),
+    _before(
+        "balances",
+        "month",
+        "date_trunc('month', a.open_date)",
+        "c.account_id, c.month",
+        "no balance for a month before the account opened",
+        ("accounts.open_date",),
+        _ACC,
+    ),
+    _before(
+        "accounts",
+        "open_date",
+        "u.open_date",
+        "c.account_id",
+        "no account opened before its customer's relationship began",
+        ("accounts.customer_id", "customers.open_date"),
+        _CUS,
+    ),
+    _before(
+        "accounts",
+        "close_date",
+        "c.open_date",
+        "c.account_id",
+        "close_date >= open_date",
+        ("accounts.open_date",),
+    ),
+    _before(
+        "customers",
+        "close_date",
+        "c.open_date",
+        "c.customer_id",
+        "close_date >= open_date",
+        ("customers.open_date",),
+    ),
+    _before(
+        "interactions",
+        "resolved_at",
+        "c.timestamp",
+        "c.interaction_id",
+        "a complaint is resolved after it is raised",
+        ("interactions.timestamp",),
+    ),
+    CrossRule(
+        "first_of_month",
+        "balances",
+        "month",
+        "balances.month is the first day of a month",
+        "SELECT c.account_id, c.month AS value FROM balances c WHERE day(c.month) <> 1",
+        ("balances.month",),
+    ),
+    CrossRule(
+        "not_corporate",
+        "corporate_financials",
+        "customer_id",
+        "corporate_financials only for customers of type corporate",
+        f"SELECT c.customer_id, c.fiscal_year, u.customer_type AS value "
+        f"FROM corporate_financials c {_CUS} WHERE u.customer_type <> 'corporate'",
+        ("corporate_financials.customer_id", "customers.customer_type"),
+    ),
+    CrossRule(
+        "exceeds_total",
+        "corporate_financials",
+        "current_assets",
+        "current_assets <= total_assets",
+        "SELECT c.customer_id, c.fiscal_year, c.current_assets AS value "
+        "FROM corporate_financials c WHERE c.current_assets > c.total_assets * (1 + 1e-9)",
+        ("corporate_financials.current_assets", "corporate_financials.total_assets"),
+    ),
+    CrossRule(
+        "score_without_survey",
+        "interactions",
+        "score",
+        "a survey has a score",
+        "SELECT c.interaction_id, c.score AS value FROM interactions c "
+        "WHERE c.kind = 'survey' AND c.score IS NULL",
+        ("interactions.kind", "interactions.score"),
+        severity="warning",
+    ),
+    CrossRule(
+        "zero_amount",
+        "transactions",
+        "amount",
+        "transactions have a non-zero amount",
+        "SELECT c.transaction_id, c.amount AS value FROM transactions c WHERE c.amount = 0",
+        ("transactions.amount",),
+        severity="warning",
+    ),
+)
+
+
+def product_family(product: str) -> str:
+    """Return the family (deposit, investment, lending, other) of a catalogue product."""
+    return PRODUCTS[product][0]

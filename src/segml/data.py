@@ -1,0 +1,78 @@
+"""Load a validated bank: a DuckDB connection whose views are the contract's typed tables."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from segml.contract import CONTRACT
+from segml.io import TableMapping, connect, load_mapping
+from segml.validate import ValidationReport, validate_folder
+
+
+@dataclass
+class BankData:
+    """A bank folder that passed validation, open in DuckDB.
+
+    Each contract table present in the folder is a view named after it with the contract's
+    column names and types, read lazily from the files (nothing is loaded until queried).
+    """
+
+    folder: Path
+    con: duckdb.DuckDBPyConnection
+    report: ValidationReport
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        """Contract tables present in the folder."""
+        return tuple(t for t in CONTRACT if t in self.report.files)
+
+    def table(self, name: str) -> duckdb.DuckDBPyRelation:
+        """The typed view of a contract table (``KeyError`` if the folder lacks it)."""
+        if name not in self.tables:
+            raise KeyError(f"{self.folder} has no {name!r} table (present: {', '.join(self.tables)})")
+        return self.con.table(name)
+
+    def to_pandas(self, name: str) -> pd.DataFrame:
+        """Materialise a (small) table in pandas; large tables are better queried in DuckDB."""
+        return self.table(name).df()
+
+
+def load_bank(
+    folder: str | os.PathLike[str],
+    mapping: str | os.PathLike[str] | Mapping[str, TableMapping] | None = None,
+    reference_date: dt.date | str | None = None,
+    memory_limit: str | None = None,
+) -> BankData:
+    """Validate ``folder`` against the contract and return it open in DuckDB.
+
+    Parameters
+    ----------
+    folder : path
+        Folder of contract tables (Parquet or CSV).
+    mapping : path or dict, optional
+        The bank's file/column/code names (YAML path or dict, see :func:`segml.io.load_mapping`).
+    reference_date : date, optional
+        Dates after it count as "in the future" (default: today).
+    memory_limit : str, optional
+        DuckDB memory limit, e.g. ``"4GB"`` (DuckDB spills to disk beyond it).
+
+    Raises
+    ------
+    segml.validate.ContractError
+        If any error-level rule is broken; the message lists every issue.
+    """
+    if mapping is not None and not (
+        isinstance(mapping, Mapping) and all(isinstance(v, TableMapping) for v in mapping.values())
+    ):
+        mapping = load_mapping(mapping)
+    con = connect(memory_limit=memory_limit)
+    report = validate_folder(folder, mapping, reference_date, con=con)
+    report.raise_for_errors()
+    return BankData(Path(folder), con, report)

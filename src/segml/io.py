@@ -1,0 +1,227 @@
+"""Reading a folder of contract tables (Parquet or CSV) into DuckDB, and writing outputs safely.
+
+A bank's extract is a folder with one file (or one folder of Parquet parts) per contract table:
+``customers.parquet``, ``accounts.csv``, ``transactions/part-0001.parquet`` and so on. A
+:class:`TableMapping` maps the bank's own file, column and code names onto the contract, so the
+extract itself never has to be edited. Nothing here writes to the input folder.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import yaml
+
+from segml.contract import CONTRACT, ColumnSpec, TableSpec
+
+#: File name endings recognised for a table, in order of preference.
+SUFFIXES = (".parquet", ".csv", ".csv.gz", ".csv.zst", ".tsv")
+
+
+@dataclass(frozen=True)
+class TableMapping:
+    """How one of the bank's tables maps onto a contract table.
+
+    Parameters
+    ----------
+    file : str, optional
+        File or folder name inside the data folder (default: the contract table's name with
+        any recognised suffix).
+    columns : mapping
+        Contract column name -> the bank's column name.
+    values : mapping
+        Contract column name -> {bank code: contract value}, e.g. product codes.
+    """
+
+    file: str | None = None
+    columns: Mapping[str, str] = field(default_factory=dict)
+    values: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+
+def load_mapping(source: str | os.PathLike[str] | Mapping | None) -> dict[str, TableMapping]:
+    """Read a mapping from YAML (a path) or a plain dict: ``{table: {file, columns, values}}``."""
+    if source is None:
+        return {}
+    raw = source
+    if not isinstance(source, Mapping):
+        raw = yaml.safe_load(Path(source).read_text(encoding="utf-8")) or {}
+    out: dict[str, TableMapping] = {}
+    for table, spec in dict(raw).items():
+        if table not in CONTRACT:
+            raise ValueError(
+                f"mapping names table {table!r}, which the contract does not have "
+                f"(tables: {', '.join(CONTRACT)})"
+            )
+        spec = spec or {}
+        unknown = set(spec) - {"file", "columns", "values"}
+        if unknown:
+            raise ValueError(f"mapping for {table!r} has unknown keys {sorted(unknown)}")
+        cols = dict(spec.get("columns") or {})
+        for col in list(cols) + list(spec.get("values") or {}):
+            CONTRACT[table].column(col)  # KeyError names the table and column
+        out[table] = TableMapping(spec.get("file"), cols, dict(spec.get("values") or {}))
+    return out
+
+
+def locate_table(folder: Path, table: str, mapping: TableMapping | None = None) -> list[Path]:
+    """Return the files of ``table`` in ``folder`` (empty if absent).
+
+    Raises
+    ------
+    ValueError
+        If the table exists in two formats (e.g. ``customers.csv`` and ``customers.parquet``).
+    """
+    folder = Path(folder)
+    if mapping is not None and mapping.file:
+        path = folder / mapping.file
+        if not path.exists():
+            return []
+        return sorted(path.glob("*.parquet")) if path.is_dir() else [path]
+    found = [folder / f"{table}{s}" for s in SUFFIXES if (folder / f"{table}{s}").is_file()]
+    part_dir = folder / table
+    if part_dir.is_dir():
+        parts = sorted(part_dir.glob("*.parquet")) or sorted(part_dir.glob("*.csv"))
+        if parts:
+            found.append(part_dir)
+    if len(found) > 1:
+        names = ", ".join(p.name for p in found)
+        raise ValueError(f"table {table!r} is present more than once in {folder}: {names}")
+    if not found:
+        return []
+    if found[0].is_dir():
+        return sorted(found[0].glob("*.parquet")) or sorted(found[0].glob("*.csv"))
+    return found
+
+
+def _sql_str(s: str | os.PathLike[str]) -> str:
+    return "'" + str(s).replace("'", "''") + "'"
+
+
+def reader_sql(files: list[Path]) -> str:
+    """DuckDB table function reading ``files`` (Parquet natively, CSV as text to check types)."""
+    lst = "[" + ", ".join(_sql_str(f) for f in files) + "]"
+    if all(f.suffix == ".parquet" for f in files):
+        return f"read_parquet({lst}, union_by_name = true)"
+    delim = "'\\t'" if files[0].suffix == ".tsv" else "','"
+    return f"read_csv({lst}, header = true, all_varchar = true, delim = {delim}, union_by_name = true)"
+
+
+def quote(name: str) -> str:
+    """Quote an identifier for DuckDB."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def cast_sql(expr: str, col: ColumnSpec) -> str:
+    """SQL that casts a raw column to the contract type, NULL where the value does not parse."""
+    if col.dtype in ("id", "string", "category"):
+        return f"CAST({expr} AS VARCHAR)"
+    if col.dtype == "int":
+        return f"TRY_CAST(TRY_CAST({expr} AS DOUBLE) AS BIGINT)"
+    if col.dtype == "float":
+        return f"TRY_CAST({expr} AS DOUBLE)"
+    if col.dtype == "bool":
+        return f"TRY_CAST({expr} AS BOOLEAN)"
+    if col.dtype == "date":
+        return f"COALESCE(TRY_CAST({expr} AS DATE), CAST(TRY_CAST({expr} AS TIMESTAMP) AS DATE))"
+    if col.dtype == "timestamp":
+        return f"TRY_CAST({expr} AS TIMESTAMP)"
+    raise ValueError(f"unknown dtype {col.dtype}")
+
+
+@dataclass(frozen=True)
+class TableSource:
+    """A contract table found in a folder and registered in DuckDB.
+
+    ``raw_view`` has the bank's columns renamed to contract names, untouched; ``view`` (named
+    after the table) has the contract's typed columns. ``missing`` lists required contract
+    columns the extract lacks; ``absent`` lists optional ones (typed as NULL in ``view``).
+    """
+
+    spec: TableSpec
+    files: tuple[Path, ...]
+    raw_view: str
+    view: str
+    present: tuple[str, ...]
+    missing: tuple[str, ...]
+    absent: tuple[str, ...]
+
+
+def register_table(
+    con: duckdb.DuckDBPyConnection,
+    spec: TableSpec,
+    files: list[Path],
+    mapping: TableMapping | None = None,
+) -> TableSource:
+    """Create the raw and typed views of one table on ``con`` and return its description."""
+    mapping = mapping or TableMapping()
+    src_cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {reader_sql(files)}").fetchall()]
+    raw_parts, present, missing, absent = [], [], [], []
+    for col in spec.columns:
+        src = mapping.columns.get(col.name, col.name)
+        if src in src_cols:
+            expr = quote(src)
+            if col.name in mapping.values:
+                cases = " ".join(
+                    f"WHEN {_sql_str(k)} THEN {_sql_str(v)}"
+                    for k, v in mapping.values[col.name].items()
+                )
+                expr = f"CASE CAST({expr} AS VARCHAR) {cases} ELSE CAST({expr} AS VARCHAR) END"
+            raw_parts.append(f"{expr} AS {quote(col.name)}")
+            present.append(col.name)
+        else:
+            (missing if col.required else absent).append(col.name)
+            raw_parts.append(f"NULL AS {quote(col.name)}")
+    raw_view = f"raw_{spec.name}"
+    con.execute(
+        f"CREATE OR REPLACE VIEW {raw_view} AS SELECT {', '.join(raw_parts)} "
+        f"FROM {reader_sql(files)}"
+    )
+    typed = ", ".join(f"{cast_sql(quote(c.name), c)} AS {quote(c.name)}" for c in spec.columns)
+    con.execute(f"CREATE OR REPLACE VIEW {spec.name} AS SELECT {typed} FROM {raw_view}")
+    return TableSource(
+        spec, tuple(files), raw_view, spec.name, tuple(present), tuple(missing), tuple(absent)
+    )
+
+
+def connect(memory_limit: str | None = None, threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with segml's settings (bounded memory, spill to temp)."""
+    con = duckdb.connect(":memory:")
+    if memory_limit:
+        con.execute(f"SET memory_limit = {_sql_str(memory_limit)}")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    con.execute("SET preserve_insertion_order = true")
+    return con
+
+
+@contextmanager
+def atomic_output_dir(out: str | os.PathLike[str], overwrite: bool = False) -> Iterator[Path]:
+    """Write into a temporary sibling folder and move it to ``out`` only on success.
+
+    A failure leaves no half-written ``out`` behind. An existing non-empty ``out`` is refused
+    unless ``overwrite`` is set, so nothing a user made is lost by accident.
+    """
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise FileExistsError(f"{out} exists and is not empty; pass overwrite=True to replace it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        out.rename(old)
+        tmp.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp.rename(out)

@@ -1,0 +1,217 @@
+"""The main job, ``segml run``: data -> validation -> profile (later stages plug in here).
+
+Each stage is a function from typed inputs to typed outputs; :func:`run_pipeline` wires them,
+tracks each as a nested MLflow run and writes the run's tables to one output folder. The
+pipeline reads only the contract tables; the synthetic bank's ground truth is never opened here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import yaml
+
+from segml.config import RunConfig, resolve
+from segml.data import BankData, load_bank
+from segml.io import atomic_output_dir
+from segml.synth import MANIFEST, SynthConfig, generate
+from segml.tracking import Tracker, dump_json, tracked_run
+
+Progress = Callable[[str], None]
+
+
+# ----------------------------------------------------------------------------- stage: data
+def synthetic_folder(cache_dir: Path, synth: SynthConfig) -> Path:
+    """The cache folder of one synthetic bank (its name carries a digest of the config)."""
+    key = json.dumps(asdict(synth), sort_keys=True, default=str)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:10]
+    return cache_dir / f"bank_n{synth.customers}_seed{synth.seed}_{digest}"
+
+
+def prepare_synthetic(cache_dir: Path, synth: SynthConfig) -> tuple[Path, bool]:
+    """Generate the synthetic bank unless an identical one is cached; return (folder, generated)."""
+    folder = synthetic_folder(cache_dir, synth)
+    if (folder / MANIFEST).is_file():
+        return folder, False
+    generate(synth, folder, overwrite=folder.exists())
+    return folder, True
+
+
+# ----------------------------------------------------------------------------- stage: profile
+@dataclass(frozen=True)
+class DataProfile:
+    """What the data hold, at the as-of date: sizes, periods, populations."""
+
+    as_of: str
+    row_counts: dict[str, int]
+    customers_by_type: dict[str, int]
+    active_customers_at_as_of: int
+    customers_by_region: dict[str, int]
+    transactions_first: str | None
+    transactions_last: str | None
+    transactions_to_as_of: int
+    transactions_after_as_of: int
+    history_months_to_as_of: int
+    products: dict[str, int] = field(default_factory=dict)
+
+    def metrics(self) -> dict[str, float]:
+        """Numeric facts for the tracker."""
+        m: dict[str, float] = {f"rows.{k}": v for k, v in self.row_counts.items()}
+        m.update({f"customers.{k}": v for k, v in self.customers_by_type.items()})
+        m["customers.active_at_as_of"] = self.active_customers_at_as_of
+        m["transactions.to_as_of"] = self.transactions_to_as_of
+        m["transactions.after_as_of"] = self.transactions_after_as_of
+        m["history_months_to_as_of"] = self.history_months_to_as_of
+        return m
+
+
+def _pairs(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, int]:
+    return {str(k): int(v) for k, v in con.execute(sql).fetchall()}
+
+
+def profile_bank(bank: BankData, as_of: dt.date) -> DataProfile:
+    """Profile a validated bank at ``as_of`` (only records dated up to it count as history)."""
+    con, d = bank.con, f"DATE '{as_of}'"
+    active = con.execute(
+        f"SELECT count(*) FROM customers WHERE open_date <= {d} "
+        f"AND (close_date IS NULL OR close_date > {d})"
+    ).fetchone()[0]
+    first, last, before, after = con.execute(
+        f"SELECT min(timestamp), max(timestamp), count(*) FILTER (WHERE timestamp < {d} + 1), "
+        f"count(*) FILTER (WHERE timestamp >= {d} + 1) FROM transactions"
+    ).fetchone()
+    months = 0
+    if first is not None and first.date() <= as_of:
+        months = (as_of.year - first.year) * 12 + as_of.month - first.month + 1
+    return DataProfile(
+        as_of=str(as_of),
+        row_counts=dict(bank.report.row_counts),
+        customers_by_type=_pairs(con, "SELECT customer_type, count(*) FROM customers GROUP BY 1 ORDER BY 1"),
+        active_customers_at_as_of=int(active),
+        customers_by_region=_pairs(
+            con, "SELECT coalesce(region, '(none)'), count(*) FROM customers GROUP BY 1 ORDER BY 1"
+        ),
+        transactions_first=str(first) if first is not None else None,
+        transactions_last=str(last) if last is not None else None,
+        transactions_to_as_of=int(before),
+        transactions_after_as_of=int(after),
+        history_months_to_as_of=months,
+        products=_pairs(con, "SELECT product, count(*) FROM accounts GROUP BY 1 ORDER BY 1"),
+    )
+
+
+def default_as_of(bank: BankData) -> dt.date:
+    """The last transaction date: the as-of date when neither config nor data name one."""
+    last = bank.con.execute("SELECT max(timestamp) FROM transactions").fetchone()[0]
+    return last.date()
+
+
+# ----------------------------------------------------------------------------- the run
+@dataclass
+class RunResult:
+    """What ``segml run`` reports: where the run is tracked and where its outputs are."""
+
+    run_id: str
+    tracking_uri: str
+    output_dir: str
+    data_dir: str
+    as_of: str
+    status: str
+    metrics: dict[str, float]
+    stage_seconds: dict[str, float]
+    warnings: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (what ``segml run --json`` prints)."""
+        return asdict(self)
+
+    def summary(self) -> str:
+        """A short human summary."""
+        m = self.metrics
+        lines = [
+            f"segml run {self.run_id} {self.status}",
+            f"  data:      {self.data_dir}",
+            f"  as of:     {self.as_of}",
+            f"  customers: {int(m.get('rows.customers', 0)):,} "
+            f"({int(m.get('customers.active_at_as_of', 0)):,} active at the as-of date), "
+            f"transactions: {int(m.get('rows.transactions', 0)):,}",
+            f"  validation: passed with {len(self.warnings)} warning(s)",
+            f"  outputs:   {self.output_dir}",
+            f"  tracking:  {self.tracking_uri}  (make ui)",
+        ]
+        lines += [f"  stage {k}: {v:.1f} s" for k, v in self.stage_seconds.items()]
+        return "\n".join(lines)
+
+
+def run_pipeline(
+    cfg: RunConfig,
+    root: Path,
+    config_path: Path | None = None,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Run the main job described by ``cfg``; paths are resolved against ``root``.
+
+    Raises
+    ------
+    segml.validate.ContractError
+        If the data break the contract (the MLflow run is marked FAILED, nothing is written
+        to the output folder).
+    """
+    say = progress or (lambda _msg: None)
+    out_base = resolve(root, cfg.output.dir)
+    assert out_base is not None
+    with tracked_run(cfg, root, config_path) as tracker:
+        with tracker.stage("data") as st:
+            if cfg.data.source == "synthetic":
+                synth = cfg.synth_config()
+                cache = resolve(root, cfg.synthetic.cache_dir)
+                assert cache is not None
+                say(f"synthetic bank: {synth.customers:,} customers, seed {synth.seed}")
+                folder, made = prepare_synthetic(cache, synth)
+                st.params({"data.folder": folder, "data.generated": made})
+            else:
+                folder = resolve(root, cfg.data.path)
+                assert folder is not None
+                st.params({"data.folder": folder})
+        with tracker.stage("validate") as st:
+            say(f"validating {folder}")
+            mapping = resolve(root, cfg.data.mapping)
+            bank = load_bank(folder, mapping, cfg.data.reference_date)
+            st.json(bank.report.to_dict(), "validation.json")
+            st.metrics({f"rows.{k}": v for k, v in bank.report.row_counts.items()})
+            st.metrics({"warnings": len(bank.report.warnings)})
+        as_of = cfg.as_of or (cfg.synthetic.as_of if cfg.data.source == "synthetic" else default_as_of(bank))
+        with tracker.stage("profile") as st:
+            say(f"profiling at {as_of}")
+            profile = profile_bank(bank, as_of)
+            st.metrics(profile.metrics())
+            st.json(asdict(profile), "data_profile.json")
+        out = out_base / f"{cfg.name}-{tracker.run_id[:12]}"
+        with atomic_output_dir(out) as tmp:
+            (tmp / "config.yaml").write_text(
+                yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
+            )
+            dump_json(bank.report.to_dict(), tmp / "validation.json")
+            dump_json(asdict(profile), tmp / "data_profile.json")
+        result = RunResult(
+            run_id=tracker.run_id,
+            tracking_uri=tracker.tracking_uri,
+            output_dir=str(out),
+            data_dir=str(folder),
+            as_of=str(as_of),
+            status="FINISHED",
+            metrics=profile.metrics(),
+            stage_seconds=dict(tracker.stage_seconds),
+            warnings=[str(w) for w in bank.report.warnings],
+        )
+        dump_json(result.to_dict(), out / "run.json")
+        tracker.client.log_artifacts(tracker.run_id, str(out), "outputs")
+    return result
+

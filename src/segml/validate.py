@@ -1,0 +1,326 @@
+"""Validate a folder of bank tables against the data contract, with errors that name the rows.
+
+Every check is a DuckDB query over the files themselves (Parquet or CSV, out of core), so a
+100-million-row transaction log is checked without loading it into memory, and the input folder
+is only read. Each failed check becomes a :class:`Issue` naming the table, the column, the rule,
+how many rows break it and the first offending keys and values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from segml.contract import CONTRACT, CROSS_RULES, ColumnSpec, Severity, TableSpec
+from segml.io import (
+    TableMapping,
+    TableSource,
+    cast_sql,
+    connect,
+    locate_table,
+    quote,
+    register_table,
+)
+
+N_EXAMPLES = 5
+
+
+class ContractError(ValueError):
+    """Raised when data break the contract; ``report`` holds every issue found."""
+
+    def __init__(self, report: ValidationReport):
+        self.report = report
+        super().__init__(report.summary(errors_only=True))
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One broken rule: where, what, how many rows, and the first offending keys/values."""
+
+    table: str
+    column: str | None
+    rule: str
+    message: str
+    count: int = 0
+    examples: tuple[str, ...] = ()
+    severity: Severity = "error"
+
+    def __str__(self) -> str:
+        where = f"{self.table}.{self.column}" if self.column else self.table
+        head = f"[{self.severity}] {where} ({self.rule}): {self.message}"
+        if self.count:
+            head += f" — {self.count:,} row{'s' if self.count != 1 else ''}"
+        if self.examples:
+            head += "; first: " + "; ".join(self.examples)
+        return head
+
+
+@dataclass
+class ValidationReport:
+    """The outcome of :func:`validate_folder`: issues, row counts and the files read."""
+
+    folder: str
+    issues: list[Issue] = field(default_factory=list)
+    row_counts: dict[str, int] = field(default_factory=dict)
+    files: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def errors(self) -> list[Issue]:
+        """Issues of severity ``error``."""
+        return [i for i in self.issues if i.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Issue]:
+        """Issues of severity ``warning``."""
+        return [i for i in self.issues if i.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        """True when no rule of severity ``error`` is broken."""
+        return not self.errors
+
+    def summary(self, errors_only: bool = False) -> str:
+        """A human-readable account, one line per issue."""
+        shown = self.errors if errors_only else self.issues
+        status = "valid" if self.ok else f"INVALID ({len(self.errors)} error(s))"
+        lines = [f"{self.folder}: {status}, {len(self.warnings)} warning(s)"]
+        lines += [f"  {i}" for i in shown]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "folder": self.folder,
+            "ok": self.ok,
+            "row_counts": self.row_counts,
+            "files": self.files,
+            "issues": [asdict(i) for i in self.issues],
+        }
+
+    def raise_for_errors(self) -> None:
+        """Raise :class:`ContractError` if any error-level rule is broken."""
+        if not self.ok:
+            raise ContractError(self)
+
+
+def _fmt(v: object) -> str:
+    if isinstance(v, str):
+        return repr(v)
+    if isinstance(v, dt.datetime | dt.date):
+        return v.isoformat()
+    return str(v)
+
+
+def _column_checks(col: ColumnSpec, ref: dt.date) -> list[tuple[str, str, str, Severity]]:
+    """(rule, SQL condition on raw column r and typed column t, message) for one column."""
+    r, t = quote(f"raw:{col.name}"), quote(f"typ:{col.name}")
+    checks: list[tuple[str, str, str, Severity]] = []
+    if not col.nullable:
+        checks.append(("not_null", f"{r} IS NULL", "missing values", "error"))
+    if col.dtype in ("int", "float", "bool", "date", "timestamp"):
+        checks.append(
+            ("type", f"{r} IS NOT NULL AND {t} IS NULL", f"values that are not {col.dtype}", "error")
+        )
+    if col.dtype == "float":
+        checks.append(("finite", f"NOT isfinite({t})", "NaN or infinite values", "error"))
+    if col.dtype == "id":
+        checks.append(
+            (
+                "id_format",
+                f"{t} <> trim({t}) OR {t} = '' OR regexp_matches({t}, '[^\\x21-\\x7E]') "
+                f"OR regexp_matches({t}, '^[0-9]+\\.0+$')",
+                "ids must be printable ASCII with no padding or float suffix "
+                "(mixed encodings, full-width digits or '123.0' break joins)",
+                "error",
+            )
+        )
+    if col.allowed is not None:
+        allowed = ", ".join("'" + a + "'" for a in col.allowed)
+        checks.append(
+            (
+                "allowed",
+                f"{t} NOT IN ({allowed})",
+                f"values outside the allowed set ({', '.join(col.allowed)})",
+                "error",
+            )
+        )
+    if col.min is not None:
+        checks.append(("min", f"{t} < {col.min}", f"values below {col.min:g}", "error"))
+    if col.max is not None:
+        checks.append(("max", f"{t} > {col.max}", f"values above {col.max:g}", "error"))
+    if col.not_future:
+        bound = f"DATE '{ref + dt.timedelta(days=1)}'"
+        checks.append(
+            ("future", f"{t} >= {bound}", f"dates after the reference date {ref}", "error")
+        )
+    return checks
+
+
+def _keys_sql(spec: TableSpec) -> str:
+    return ", ".join(quote(f"raw:{k}") for k in spec.primary_key)
+
+
+def _example_strings(rows: list[tuple], key_names: list[str], value_name: str) -> tuple[str, ...]:
+    out = []
+    for row in rows:
+        keys = ", ".join(f"{k}={_fmt(v)}" for k, v in zip(key_names, row[:-1], strict=True))
+        out.append(f"{keys} ({value_name}={_fmt(row[-1])})")
+    return tuple(out)
+
+
+def _check_table(
+    con: duckdb.DuckDBPyConnection, src: TableSource, ref: dt.date, report: ValidationReport
+) -> set[str]:
+    """Run the single-table checks; return the columns that are broken (type/null errors)."""
+    spec, name = src.spec, src.spec.name
+    for col in src.missing:
+        report.issues.append(
+            Issue(name, col, "missing_column", "required column is missing from the extract")
+        )
+    n = con.execute(f"SELECT count(*) FROM {src.raw_view}").fetchone()[0]
+    report.row_counts[name] = n
+    if n == 0:
+        report.issues.append(Issue(name, None, "empty", "the table has no rows"))
+        return set(spec.column_names)
+    checks = []
+    for col in spec.columns:
+        if col.name in src.present:
+            checks += [(col, *c) for c in _column_checks(col, ref)]
+    parts = ", ".join(
+        f"{quote(c.name)} AS {quote('raw:' + c.name)}, {cast_sql(quote(c.name), c)} AS "
+        f"{quote('typ:' + c.name)}"
+        for c in spec.columns
+    )
+    join = f"(SELECT {parts} FROM {src.raw_view}) chk"
+    broken: set[str] = set(src.missing)
+    if checks:
+        aggs = ", ".join(f"count(*) FILTER (WHERE {cond})" for _, _, cond, _, _ in checks)
+        counts = con.execute(f"SELECT {aggs} FROM {join}").fetchone()
+        keys = [k for k in spec.primary_key]
+        for (col, rule, cond, msg, sev), cnt in zip(checks, counts, strict=True):
+            if not cnt:
+                continue
+            rows = con.execute(
+                f"SELECT {_keys_sql(spec)}, {quote('raw:' + col.name)} FROM {join} "
+                f"WHERE {cond} LIMIT {N_EXAMPLES}"
+            ).fetchall()
+            report.issues.append(
+                Issue(name, col.name, rule, msg, cnt, _example_strings(rows, keys, col.name), sev)
+            )
+            if rule in ("type", "not_null", "id_format") and sev == "error":
+                broken.add(col.name)
+    pk = [k for k in spec.primary_key if k in src.present]
+    if len(pk) == len(spec.primary_key):
+        pk_sql = ", ".join(quote(k) for k in pk)
+        dup = con.execute(
+            f"SELECT count(*), sum(n) FROM (SELECT {pk_sql}, count(*) AS n FROM {src.view} "
+            f"GROUP BY ALL HAVING count(*) > 1)"
+        ).fetchone()
+        if dup[0]:
+            rows = con.execute(
+                f"SELECT {pk_sql}, count(*) AS n FROM {src.view} GROUP BY ALL "
+                f"HAVING count(*) > 1 ORDER BY n DESC, {pk_sql} LIMIT {N_EXAMPLES}"
+            ).fetchall()
+            ex = tuple(
+                ", ".join(f"{k}={_fmt(v)}" for k, v in zip(pk, r[:-1], strict=True))
+                + f" ({r[-1]} times)"
+                for r in rows
+            )
+            report.issues.append(
+                Issue(
+                    name,
+                    ", ".join(pk),
+                    "duplicate_key",
+                    f"{dup[0]:,} key value(s) appear more than once",
+                    int(dup[1]),
+                    ex,
+                )
+            )
+    return broken
+
+
+def validate_folder(
+    folder: str | os.PathLike[str],
+    mapping: Mapping[str, TableMapping] | None = None,
+    reference_date: dt.date | str | None = None,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> ValidationReport:
+    """Check every contract table in ``folder`` and the rules between them.
+
+    Parameters
+    ----------
+    folder : path
+        Folder holding ``customers``, ``accounts``, ``transactions`` and optionally
+        ``balances``, ``interactions`` and ``corporate_financials`` as Parquet or CSV.
+    mapping : dict of TableMapping, optional
+        The bank's file, column and code names (see :func:`segml.io.load_mapping`).
+    reference_date : date, optional
+        Dates after it are "in the future" (default: today).
+    con : DuckDB connection, optional
+        Connection to register the tables' views on (reused by later stages).
+
+    Returns
+    -------
+    ValidationReport
+        Never raises for bad data; call :meth:`ValidationReport.raise_for_errors`.
+    """
+    folder = Path(folder)
+    mapping = dict(mapping or {})
+    ref = dt.date.fromisoformat(str(reference_date)) if reference_date else dt.date.today()
+    report = ValidationReport(str(folder))
+    if not folder.is_dir():
+        report.issues.append(Issue("*", None, "missing_folder", f"{folder} is not a folder"))
+        return report
+    con = con or connect()
+    sources: dict[str, TableSource] = {}
+    broken: dict[str, set[str]] = {}
+    for name, spec in CONTRACT.items():
+        try:
+            files = locate_table(folder, name, mapping.get(name))
+        except ValueError as exc:
+            report.issues.append(Issue(name, None, "ambiguous_table", str(exc)))
+            continue
+        if not files:
+            if spec.required:
+                report.issues.append(
+                    Issue(name, None, "missing_table", f"no {name}.parquet or {name}.csv in {folder}")
+                )
+            continue
+        report.files[name] = [str(f) for f in files]
+        try:
+            src = register_table(con, spec, files, mapping.get(name))
+            broken[name] = _check_table(con, src, ref, report)
+        except duckdb.Error as exc:
+            msg = str(exc).splitlines()[0]
+            report.issues.append(Issue(name, None, "unreadable", f"cannot read {files[0]}: {msg}"))
+            continue
+        sources[name] = src
+    for rule in CROSS_RULES:
+        if not _rule_checkable(rule.needs, sources, broken):
+            continue
+        sql = rule.sql
+        cnt = con.execute(f"SELECT count(*) FROM ({sql})").fetchone()[0]
+        if cnt:
+            cur = con.execute(f"{sql} LIMIT {N_EXAMPLES}")
+            names = [d[0] for d in cur.description]
+            ex = _example_strings(cur.fetchall(), names[:-1], rule.column)
+            report.issues.append(
+                Issue(rule.table, rule.column, rule.name, rule.description, cnt, ex, rule.severity)
+            )
+    return report
+
+
+def _rule_checkable(
+    needs: tuple[str, ...], sources: Mapping[str, TableSource], broken: Mapping[str, set[str]]
+) -> bool:
+    for ref in needs:
+        table, col = ref.split(".")
+        if table not in sources or col not in sources[table].present or col in broken[table]:
+            return False
+    return True
