@@ -80,6 +80,7 @@ lock: | $(BIN)/python
 	$(BIN)/python -m pip install -q "uv==$(UV_VERSION)"
 	$(BIN)/uv pip compile pyproject.toml --all-extras --universal --python-version 3.11 \
 	  --no-header -o requirements.lock
+	$(BIN)/python tools/write_environment.py
 
 ## clean: remove the virtual environment and caches (never data/raw)
 .PHONY: clean

@@ -9,7 +9,9 @@ how many rows break it and the first offending keys and values.
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -297,8 +299,7 @@ def validate_folder(
             src = register_table(con, spec, files, mapping.get(name))
             broken[name] = _check_table(con, src, ref, report)
         except duckdb.Error as exc:
-            msg = str(exc).splitlines()[0]
-            report.issues.append(Issue(name, None, "unreadable", f"cannot read {files[0]}: {msg}"))
+            report.issues.append(_unreadable(name, files, exc))
             continue
         sources[name] = src
     for rule in CROSS_RULES:
@@ -314,6 +315,52 @@ def validate_folder(
                 Issue(rule.table, rule.column, rule.name, rule.description, cnt, ex, rule.severity)
             )
     return report
+
+
+def _unreadable(name: str, files: list[Path], exc: duckdb.Error) -> Issue:
+    """An ``unreadable`` issue naming the file, the line and the reason DuckDB gave."""
+    text = str(exc)
+    m = re.search(r"^\s*file = (.+)$", text, re.MULTILINE)
+    path = Path(m.group(1).strip()) if m else files[0]
+    m = re.search(r"CSV Error on Line: (\d+)", text)
+    line = int(m.group(1)) if m else None
+    if "Invalid unicode" in text or "not utf-8 encoded" in text:
+        bad = _non_utf8_line(path, line) if line else None
+        where = f" (first bad bytes on line {line:,})" if line else ""
+        return Issue(
+            name,
+            None,
+            "unreadable",
+            f"cannot read {path}: the file is not valid UTF-8{where}; it probably mixes "
+            "encodings (e.g. Latin-1 or GBK ids among UTF-8 ones). Re-export it as UTF-8",
+            examples=(bad,) if bad else (),
+        )
+    lines = text.splitlines()
+    msg = lines[0]
+    for cur, nxt in zip(lines, lines[1:], strict=False):  # DuckDB's CSV errors: reason follows
+        if cur.startswith("Original Line:") and nxt.strip():
+            msg += f": {nxt.strip()}"
+            break
+    return Issue(name, None, "unreadable", f"cannot read {path}: {msg}")
+
+
+def _non_utf8_line(path: Path, last: int) -> str | None:
+    """``line N: b'...'`` for the first line of ``path`` up to ``last`` that is not UTF-8."""
+    if path.suffix not in (".csv", ".tsv", ".gz"):
+        return None
+    try:
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
+            for i, raw in enumerate(f, 1):
+                if i > last:
+                    break
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError as err:
+                    shown = raw[max(0, err.start - 60) : err.start + 20].rstrip(b"\r\n")
+                    return f"line {i}: {shown!r}"
+    except OSError:
+        return None
+    return None
 
 
 def _rule_checkable(

@@ -1,0 +1,170 @@
+"""`segml run`: the main job end to end, its MLflow tracking, failures and determinism."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from segml.config import ConfigError, load_config, project_root
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def make_project(tmp: Path, **synthetic: object) -> Path:
+    """A throwaway project root with one config; returns the config path."""
+    (tmp / "experiments" / "configs").mkdir(parents=True)
+    cfg = {
+        "name": "t",
+        "seed": 5,
+        "synthetic": {"customers": 300, "chunk_size": 200, **synthetic},
+        "tracking": {"experiment": "segml-test"},
+    }
+    path = tmp / "experiments" / "configs" / "t.yaml"
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    return path
+
+
+def segml(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "segml", *args], capture_output=True, text=True, env=full_env, timeout=300
+    )
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    root = tmp_path_factory.mktemp("proj")
+    cfg = make_project(root)
+    r = segml("run", "--config", str(cfg), "--json")
+    assert r.returncode == 0, r.stderr
+    return cfg, json.loads(r.stdout)
+
+
+def test_run_prints_one_json_object_with_where_things_are(first_run: tuple[Path, dict]) -> None:
+    cfg, out = first_run
+    assert {"run_id", "tracking_uri", "output_dir", "status"} <= set(out)
+    root = cfg.parents[2]
+    assert out["tracking_uri"] == f"sqlite:///{root / 'experiments' / 'mlflow.db'}"
+    assert out["status"] == "FINISHED"
+    assert Path(out["output_dir"]).is_relative_to(root / "data" / "processed" / "runs")
+    for f in ("config.yaml", "validation.json", "data_profile.json", "run.json"):
+        assert (Path(out["output_dir"]) / f).is_file(), f
+    profile = json.loads((Path(out["output_dir"]) / "data_profile.json").read_text())
+    assert profile["row_counts"]["customers"] == 300
+    assert profile["history_months_to_as_of"] == 48
+    assert profile["transactions_after_as_of"] > 0  # the label window exists in the data
+
+
+def test_run_is_tracked_with_config_lineage_and_nested_stages(first_run: tuple[Path, dict]) -> None:
+    _, out = first_run
+    client = MlflowClient(out["tracking_uri"])
+    run = client.get_run(out["run_id"])
+    assert run.info.status == "FINISHED"
+    assert run.data.params["seed"] == "5"
+    assert run.data.params["synthetic.customers"] == "300"
+    assert run.data.tags["git_commit"]
+    assert run.data.tags["version.mlflow"]
+    assert run.data.metrics["stage_seconds.validate"] > 0
+    children = client.search_runs(
+        [run.info.experiment_id], f"tags.mlflow.parentRunId = '{out['run_id']}'"
+    )
+    stages = {c.data.tags["segml.stage"]: c for c in children}
+    assert set(stages) == {"data", "validate", "profile"}
+    assert all(c.info.status == "FINISHED" for c in children)
+    assert stages["profile"].data.metrics["rows.customers"] == 300
+    artifacts = {a.path for a in client.list_artifacts(out["run_id"])}
+    assert {"config.json", "outputs"} <= artifacts
+
+
+def test_same_config_gives_identical_outputs(first_run: tuple[Path, dict]) -> None:
+    cfg, out = first_run
+    r = segml("run", "--config", str(cfg), "--json")
+    assert r.returncode == 0, r.stderr
+    again = json.loads(r.stdout)
+    assert again["run_id"] != out["run_id"]
+    for f in ("validation.json", "data_profile.json", "config.yaml"):
+        a = (Path(out["output_dir"]) / f).read_text()
+        b = (Path(again["output_dir"]) / f).read_text()
+        assert a == b, f
+
+
+def test_pipeline_never_reads_ground_truth(first_run: tuple[Path, dict]) -> None:
+    cfg, out = first_run
+    gt = Path(out["data_dir"]) / "ground_truth.parquet"
+    saved = gt.read_bytes()
+    try:
+        gt.write_bytes(b"not parquet: a pipeline that opens this file fails")
+        r = segml("run", "--config", str(cfg), "--json")
+        assert r.returncode == 0, r.stderr
+        profile = (Path(json.loads(r.stdout)["output_dir"]) / "data_profile.json").read_text()
+        assert profile == (Path(out["output_dir"]) / "data_profile.json").read_text()
+    finally:
+        gt.write_bytes(saved)
+
+
+def test_bad_data_fails_the_run_and_writes_no_outputs(
+    first_run: tuple[Path, dict], tmp_path: Path
+) -> None:
+    cfg, out = first_run
+    bad = tmp_path / "bad"
+    shutil.copytree(out["data_dir"], bad)
+    tx = pd.read_parquet(bad / "transactions.parquet")
+    tx.loc[tx.index[:3], "amount"] = -1.0
+    tx.to_parquet(bad / "transactions.parquet")
+    runs = Path(out["output_dir"]).parent
+    before = set(runs.iterdir())
+    r = segml("run", "--config", str(cfg), "--set", "data.source=folder", "--set", f"data.path={bad}")
+    assert r.returncode == 1
+    assert "transactions.amount" in r.stderr and "(min)" in r.stderr
+    assert set(runs.iterdir()) == before
+    client = MlflowClient(out["tracking_uri"])
+    latest = client.search_runs(
+        [client.get_run(out["run_id"]).info.experiment_id],
+        "tags.`segml.config_name` = 't' and attributes.status = 'FAILED'",
+    )
+    parents = [x for x in latest if "mlflow.parentRunId" not in x.data.tags]
+    assert parents, "the failed run must be marked FAILED"
+    assert "ContractError" in parents[0].data.tags["error"]
+
+
+def test_tracking_uri_environment_variable_wins(tmp_path: Path) -> None:
+    cfg = make_project(tmp_path / "p", customers=60)
+    store = tmp_path / "bank_server.db"
+    r = segml("run", "--config", str(cfg), "--json", env={"MLFLOW_TRACKING_URI": f"sqlite:///{store}"})
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["tracking_uri"] == f"sqlite:///{store}"
+    assert MlflowClient(out["tracking_uri"]).get_run(out["run_id"]).info.status == "FINISHED"
+    assert not (tmp_path / "p" / "experiments" / "mlflow.db").exists()
+
+
+def test_config_errors_name_the_key(tmp_path: Path) -> None:
+    cfg = make_project(tmp_path)
+    raw = yaml.safe_load(cfg.read_text())
+    raw["synthetic"]["customers"] = "many"
+    raw["synthetic"]["colour"] = "blue"
+    cfg.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError) as err:
+        load_config(cfg)
+    assert "synthetic.customers" in str(err.value) and "synthetic.colour" in str(err.value)
+    r = segml("run", "--config", str(cfg))
+    assert r.returncode == 2 and "synthetic.colour" in r.stderr
+
+
+def test_committed_configs_load_and_resolve_against_the_repo() -> None:
+    for path in sorted((REPO / "experiments" / "configs").glob("*.yaml")):
+        cfg = load_config(path)
+        assert cfg.model_config["frozen"]
+        assert project_root(path) == REPO
+    default = load_config(REPO / "experiments" / "configs" / "default.yaml")
+    assert default.data.source == "synthetic" and default.synthetic.customers >= 10_000
