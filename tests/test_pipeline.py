@@ -37,7 +37,11 @@ def segml(*args: str, env: dict[str, str] | None = None) -> subprocess.Completed
     full_env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     full_env.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "segml", *args], capture_output=True, text=True, env=full_env, timeout=300
+        [sys.executable, "-m", "segml", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=300,
     )
 
 
@@ -123,7 +127,9 @@ def test_bad_data_fails_the_run_and_writes_no_outputs(
     tx.to_parquet(bad / "transactions.parquet")
     runs = Path(out["output_dir"]).parent
     before = set(runs.iterdir())
-    r = segml("run", "--config", str(cfg), "--set", "data.source=folder", "--set", f"data.path={bad}")
+    r = segml(
+        "run", "--config", str(cfg), "--set", "data.source=folder", "--set", f"data.path={bad}"
+    )
     assert r.returncode == 1
     assert "transactions.amount" in r.stderr and "(min)" in r.stderr
     assert set(runs.iterdir()) == before
@@ -140,7 +146,9 @@ def test_bad_data_fails_the_run_and_writes_no_outputs(
 def test_tracking_uri_environment_variable_wins(tmp_path: Path) -> None:
     cfg = make_project(tmp_path / "p", customers=60)
     store = tmp_path / "bank_server.db"
-    r = segml("run", "--config", str(cfg), "--json", env={"MLFLOW_TRACKING_URI": f"sqlite:///{store}"})
+    r = segml(
+        "run", "--config", str(cfg), "--json", env={"MLFLOW_TRACKING_URI": f"sqlite:///{store}"}
+    )
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["tracking_uri"] == f"sqlite:///{store}"

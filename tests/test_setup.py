@@ -87,7 +87,10 @@ def test_ruff_lint_is_clean() -> None:
     if not ruff.exists():
         pytest.skip("ruff is not installed in this environment")
     r = subprocess.run(
-        [str(ruff), "check", "src", "tests", "benchmarks", "tools"], cwd=REPO, capture_output=True, text=True
+        [str(ruff), "check", "src", "tests", "benchmarks", "tools"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
     )
     assert r.returncode == 0, r.stdout + r.stderr
 
@@ -104,5 +107,7 @@ def test_import_has_no_side_effects() -> None:
         "assert not mlflow.tracking._tracking_service.utils.is_tracking_uri_set()\n"
     )
     env = {"PATH": "/usr/bin:/bin", "HOME": str(REPO)}
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd="/")
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd="/"
+    )
     assert r.returncode == 0, r.stderr

@@ -144,7 +144,14 @@ def test_digital_personas_use_digital_channels(bank: Path, truth: pd.DataFrame) 
 
 # ----------------------------------------------------------------------------- ground truth
 def test_ground_truth_has_the_documented_columns(truth: pd.DataFrame) -> None:
-    need = {"customer_id", "persona", "churn_probability", "churned", "next_12m_profit", "value_tier"}
+    need = {
+        "customer_id",
+        "persona",
+        "churn_probability",
+        "churned",
+        "next_12m_profit",
+        "value_tier",
+    }
     assert need <= set(truth.columns)
     assert truth.customer_id.is_unique
     active = truth[truth.active_at_as_of]
@@ -184,7 +191,11 @@ def test_churn_is_all_accounts_closed_in_the_label_window(bank: Path, truth: pd.
 
 def test_complaints_raise_attrition(bank: Path, truth: pd.DataFrame) -> None:
     unresolved = q(bank, "SELECT customer_id, count(*) AS k FROM interactions WHERE kind = 'complaint' AND NOT resolved AND timestamp <= TIMESTAMP '2024-12-31 23:59:59' GROUP BY 1")  # fmt: skip
-    a = truth[truth.active_at_as_of].merge(unresolved, on="customer_id", how="left").fillna({"k": 0})
+    a = (
+        truth[truth.active_at_as_of]
+        .merge(unresolved, on="customer_id", how="left")
+        .fillna({"k": 0})
+    )
     assert a.churn_probability[a.k > 0].mean() > 1.3 * a.churn_probability[a.k == 0].mean()
 
 
@@ -202,7 +213,9 @@ def test_value_tier_follows_the_default_policy(truth: pd.DataFrame) -> None:
 def test_cli_synth_writes_a_bank_and_refuses_to_overwrite(tmp_path: Path) -> None:
     runner = CliRunner()
     out = tmp_path / "cli_bank"
-    r = runner.invoke(app, ["synth", "--customers", "40", "--seed", "5", "--out", str(out), "--json"])
+    r = runner.invoke(
+        app, ["synth", "--customers", "40", "--seed", "5", "--out", str(out), "--json"]
+    )
     assert r.exit_code == 0, r.output
     info = json.loads(r.stdout)
     assert info["rows"]["customers"] == 40
@@ -212,7 +225,9 @@ def test_cli_synth_writes_a_bank_and_refuses_to_overwrite(tmp_path: Path) -> Non
     assert "not empty" in r.output
 
 
-def test_failed_generation_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_generation_leaves_nothing_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk full")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from segml.contract import CONTRACT, CROSS_RULES, PRODUCTS
+from segml.contract import CONTRACT, CROSS_RULES, PRODUCTS, ColumnSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -79,7 +79,7 @@ TYPES = {
 }
 
 
-def _rules(col) -> str:  # noqa: ANN001 - ColumnSpec
+def _rules(col: ColumnSpec) -> str:
     parts = []
     if col.allowed is not None:
         vals = ", ".join(f"`{v}`" for v in col.allowed)

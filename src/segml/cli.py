@@ -10,7 +10,7 @@ import contextlib
 import datetime as dt
 import json
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -40,7 +40,9 @@ def synth(
     customers: Annotated[int, typer.Option(min=1, help="Number of customers.")] = 10_000,
     seed: Annotated[int, typer.Option(help="Random seed (same seed: identical tables).")] = 42,
     start: Annotated[str, typer.Option(help="First day of the history.")] = "2021-01-01",
-    as_of: Annotated[str, typer.Option(help="As-of month end; the label window follows.")] = "2024-12-31",
+    as_of: Annotated[
+        str, typer.Option(help="As-of month end; the label window follows.")
+    ] = "2024-12-31",
     label_months: Annotated[int, typer.Option(min=1, help="Months in the label window.")] = 12,
     corporate_share: Annotated[float, typer.Option(help="Share of corporate clients.")] = 0.08,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output folder.")] = False,
@@ -101,7 +103,7 @@ def validate(
         raise typer.Exit(1)
 
 
-class Source(str, Enum):
+class Source(StrEnum):
     """Data sources that ``segml convert`` maps onto the contract."""
 
     cdnow = "cdnow"
@@ -113,7 +115,9 @@ class Source(str, Enum):
 def convert(
     source: Annotated[Source, typer.Argument(help="Which public data set to convert.")],
     out: Annotated[Path, typer.Option(help="Output folder for the contract tables.")],
-    path: Annotated[Path | None, typer.Option(help="Input file/folder (default: ../shared/data).")] = None,
+    path: Annotated[
+        Path | None, typer.Option(help="Input file/folder (default: ../shared/data).")
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output folder.")] = False,
 ) -> None:
     """Map a public data set (CDNOW, UCI Online Retail, Berka) onto the contract in OUT."""

@@ -61,7 +61,9 @@ class OutputConfig(_Frozen):
 class TrackingConfig(_Frozen):
     """MLflow tracking: an embedded SQLite store under experiments/ unless a URI is given."""
 
-    uri: str | None = Field(None, description="Overrides the embedded store; MLFLOW_TRACKING_URI wins.")
+    uri: str | None = Field(
+        None, description="Overrides the embedded store; MLFLOW_TRACKING_URI wins."
+    )
     experiment: str = "segml"
 
 

@@ -36,7 +36,9 @@ class BankData:
     def table(self, name: str) -> duckdb.DuckDBPyRelation:
         """The typed view of a contract table (``KeyError`` if the folder lacks it)."""
         if name not in self.tables:
-            raise KeyError(f"{self.folder} has no {name!r} table (present: {', '.join(self.tables)})")
+            raise KeyError(
+                f"{self.folder} has no {name!r} table (present: {', '.join(self.tables)})"
+            )
         return self.con.table(name)
 
     def to_pandas(self, name: str) -> pd.DataFrame:

@@ -110,7 +110,9 @@ def reader_sql(files: list[Path]) -> str:
     if all(f.suffix == ".parquet" for f in files):
         return f"read_parquet({lst}, union_by_name = true)"
     delim = "'\\t'" if files[0].suffix == ".tsv" else "','"
-    return f"read_csv({lst}, header = true, all_varchar = true, delim = {delim}, union_by_name = true)"
+    return (
+        f"read_csv({lst}, header = true, all_varchar = true, delim = {delim}, union_by_name = true)"
+    )
 
 
 def quote(name: str) -> str:
@@ -190,7 +192,9 @@ def register_table(
     )
 
 
-def connect(memory_limit: str | None = None, threads: int | None = None) -> duckdb.DuckDBPyConnection:
+def connect(
+    memory_limit: str | None = None, threads: int | None = None
+) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with segml's settings (bounded memory, spill to temp)."""
     con = duckdb.connect(":memory:")
     if memory_limit:

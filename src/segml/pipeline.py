@@ -22,7 +22,7 @@ from segml.config import RunConfig, resolve
 from segml.data import BankData, load_bank
 from segml.io import atomic_output_dir
 from segml.synth import MANIFEST, SynthConfig, generate
-from segml.tracking import Tracker, dump_json, tracked_run
+from segml.tracking import dump_json, tracked_run
 
 Progress = Callable[[str], None]
 
@@ -93,7 +93,9 @@ def profile_bank(bank: BankData, as_of: dt.date) -> DataProfile:
     return DataProfile(
         as_of=str(as_of),
         row_counts=dict(bank.report.row_counts),
-        customers_by_type=_pairs(con, "SELECT customer_type, count(*) FROM customers GROUP BY 1 ORDER BY 1"),
+        customers_by_type=_pairs(
+            con, "SELECT customer_type, count(*) FROM customers GROUP BY 1 ORDER BY 1"
+        ),
         active_customers_at_as_of=int(active),
         customers_by_region=_pairs(
             con, "SELECT coalesce(region, '(none)'), count(*) FROM customers GROUP BY 1 ORDER BY 1"
@@ -187,7 +189,9 @@ def run_pipeline(
             st.json(bank.report.to_dict(), "validation.json")
             st.metrics({f"rows.{k}": v for k, v in bank.report.row_counts.items()})
             st.metrics({"warnings": len(bank.report.warnings)})
-        as_of = cfg.as_of or (cfg.synthetic.as_of if cfg.data.source == "synthetic" else default_as_of(bank))
+        as_of = cfg.as_of or (
+            cfg.synthetic.as_of if cfg.data.source == "synthetic" else default_as_of(bank)
+        )
         with tracker.stage("profile") as st:
             say(f"profiling at {as_of}")
             profile = profile_bank(bank, as_of)
@@ -214,4 +218,3 @@ def run_pipeline(
         dump_json(result.to_dict(), out / "run.json")
         tracker.client.log_artifacts(tracker.run_id, str(out), "outputs")
     return result
-

@@ -87,9 +87,7 @@ class Tracker:
     @contextmanager
     def stage(self, name: str) -> Iterator[StageRun]:
         """A nested run for one stage; its duration is logged, a failure marks it FAILED."""
-        with mlflow.start_run(
-            run_name=name, nested=True, experiment_id=self.experiment_id
-        ) as run:
+        with mlflow.start_run(run_name=name, nested=True, experiment_id=self.experiment_id) as run:
             mlflow.set_tag("segml.stage", name)
             t0 = time.perf_counter()
             try:
@@ -114,7 +112,11 @@ class StageRun:
     def metrics(self, values: Mapping[str, float]) -> None:
         """Log numeric metrics (non-numbers are skipped)."""
         mlflow.log_metrics(
-            {k: float(v) for k, v in values.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+            {
+                k: float(v)
+                for k, v in values.items()
+                if isinstance(v, int | float) and not isinstance(v, bool)
+            }
         )
 
     def params(self, values: Mapping[str, Any]) -> None:

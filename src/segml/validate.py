@@ -127,7 +127,12 @@ def _column_checks(col: ColumnSpec, ref: dt.date) -> list[tuple[str, str, str, S
         checks.append(("not_null", f"{r} IS NULL", "missing values", "error"))
     if col.dtype in ("int", "float", "bool", "date", "timestamp"):
         checks.append(
-            ("type", f"{r} IS NOT NULL AND {t} IS NULL", f"values that are not {col.dtype}", "error")
+            (
+                "type",
+                f"{r} IS NOT NULL AND {t} IS NULL",
+                f"values that are not {col.dtype}",
+                "error",
+            )
         )
     if col.dtype == "float":
         checks.append(("finite", f"NOT isfinite({t})", "NaN or infinite values", "error"))
@@ -185,7 +190,7 @@ def _check_table(
         report.issues.append(
             Issue(name, col, "missing_column", "required column is missing from the extract")
         )
-    n = con.execute(f"SELECT count(*) FROM {src.raw_view}").fetchone()[0]
+    n = con.execute(f"SELECT count(*) FROM {src.raw_view}").fetchall()[0][0]
     report.row_counts[name] = n
     if n == 0:
         report.issues.append(Issue(name, None, "empty", "the table has no rows"))
@@ -203,7 +208,7 @@ def _check_table(
     broken: set[str] = set(src.missing)
     if checks:
         aggs = ", ".join(f"count(*) FILTER (WHERE {cond})" for _, _, cond, _, _ in checks)
-        counts = con.execute(f"SELECT {aggs} FROM {join}").fetchone()
+        counts = con.execute(f"SELECT {aggs} FROM {join}").fetchall()[0]
         keys = [k for k in spec.primary_key]
         for (col, rule, cond, msg, sev), cnt in zip(checks, counts, strict=True):
             if not cnt:
@@ -223,7 +228,7 @@ def _check_table(
         dup = con.execute(
             f"SELECT count(*), sum(n) FROM (SELECT {pk_sql}, count(*) AS n FROM {src.view} "
             f"GROUP BY ALL HAVING count(*) > 1)"
-        ).fetchone()
+        ).fetchall()[0]
         if dup[0]:
             rows = con.execute(
                 f"SELECT {pk_sql}, count(*) AS n FROM {src.view} GROUP BY ALL "
@@ -291,7 +296,9 @@ def validate_folder(
         if not files:
             if spec.required:
                 report.issues.append(
-                    Issue(name, None, "missing_table", f"no {name}.parquet or {name}.csv in {folder}")
+                    Issue(
+                        name, None, "missing_table", f"no {name}.parquet or {name}.csv in {folder}"
+                    )
                 )
             continue
         report.files[name] = [str(f) for f in files]
@@ -306,7 +313,7 @@ def validate_folder(
         if not _rule_checkable(rule.needs, sources, broken):
             continue
         sql = rule.sql
-        cnt = con.execute(f"SELECT count(*) FROM ({sql})").fetchone()[0]
+        cnt = con.execute(f"SELECT count(*) FROM ({sql})").fetchall()[0][0]
         if cnt:
             cur = con.execute(f"{sql} LIMIT {N_EXAMPLES}")
             names = [d[0] for d in cur.description]

@@ -132,6 +132,4 @@ def simulate(rng: np.random.Generator, pop: Population, cal: Calendar) -> Dynami
         out["survey_score"][:, m] = np.where(surveyed, score, -1)
         out["contacts"][:, m] = rng.poisson(0.06 * frac)
         alive &= ~churn_now
-    return Dynamics(
-        **out, churn_day=churn_day, churn_month=churn_month, hazard_as_of=h_asof
-    )
+    return Dynamics(**out, churn_day=churn_day, churn_month=churn_month, hazard_as_of=h_asof)

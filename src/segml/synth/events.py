@@ -10,12 +10,20 @@ from segml.contract import CHANNELS, CREDIT_RATINGS, INTERACTION_KINDS, TRANSACT
 from segml.economics import BankEconomics
 from segml.synth.calendar import Calendar
 from segml.synth.dynamics import Dynamics
-from segml.synth.population import NEVER, PRODUCT_CODE, PRODUCT_LIST, Population
 from segml.synth.personas import TX_CHANNELS
+from segml.synth.population import NEVER, PRODUCT_CODE, PRODUCT_LIST, Population
 
 KIND = {k: i for i, k in enumerate(TRANSACTION_KINDS)}
 CHANNEL = {c: i for i, c in enumerate(CHANNELS)}
-CREDIT_KINDS = {"salary", "pension", "transfer_in", "cash_deposit", "loan_drawdown", "refund", "interest"}
+CREDIT_KINDS = {
+    "salary",
+    "pension",
+    "transfer_in",
+    "cash_deposit",
+    "loan_drawdown",
+    "refund",
+    "interest",
+}
 IS_CREDIT = np.array([k in CREDIT_KINDS for k in TRANSACTION_KINDS])
 #: kind mix of self-initiated transactions by channel: retail, corporate
 KIND_MIX = {
@@ -100,7 +108,9 @@ def transactions(
         med[KIND[k]] = x
     retail_amt = med[kind] * (pop.wealth[cust] / 20_000) ** 0.3
     corp_amt = pop.wealth[cust] / (12 * pop.activity[cust])
-    amount = np.where(corp, corp_amt, retail_amt) * np.exp(0.8 * rng.standard_normal(cust.size) - 0.3)
+    amount = np.where(corp, corp_amt, retail_amt) * np.exp(
+        0.8 * rng.standard_normal(cust.size) - 0.3
+    )
     acc = first_acc[cust]
     # card payments go to the credit card while it is open
     card = np.full(n, -1)
@@ -133,7 +143,9 @@ def transactions(
     quarter_end = np.array([(cal.start.month - 1 + m) % 3 == 2 for m in range(M)])
     scheduled(np.ones((n, 1), dtype=bool), 27, 3 * pop.fee, np.full(n, KIND["fee"]), quarter_end)
     # loan instalments: annuity on the facility, while it is open
-    loans = np.flatnonzero(np.isin(pop.acc_product, [PRODUCT_CODE["mortgage"], PRODUCT_CODE["consumer_loan"]]))
+    loans = np.flatnonzero(
+        np.isin(pop.acc_product, [PRODUCT_CODE["mortgage"], PRODUCT_CODE["consumer_loan"]])
+    )
     for a_idx in np.array_split(loans, max(1, len(loans) // 20000)):
         if a_idx.size == 0:
             continue
@@ -168,7 +180,9 @@ def balances(
     """Monthly average balance of every account in every month it is open within the history."""
     ms = cal.month_starts
     first = np.maximum(np.searchsorted(ms, pop.acc_open, side="right") - 1, 0)
-    last = np.minimum(np.searchsorted(ms, np.minimum(acc_close, cal.end_day), side="right") - 1, len(ms) - 2)
+    last = np.minimum(
+        np.searchsorted(ms, np.minimum(acc_close, cal.end_day), side="right") - 1, len(ms) - 2
+    )
     last = np.where(acc_close < ms[0], -1, last)
     cnt = np.maximum(last - first + 1, 0)
     acc = np.repeat(np.arange(len(cnt)), cnt)
@@ -222,7 +236,9 @@ def interactions(rng: np.random.Generator, dyn: Dynamics, cal: Calendar) -> Rows
     return Rows({k: c[order] for k, c in zip(names, cols, strict=True)})
 
 
-def corporate_financials(rng: np.random.Generator, pop: Population, dyn: Dynamics, cal: Calendar) -> Rows:
+def corporate_financials(
+    rng: np.random.Generator, pop: Population, dyn: Dynamics, cal: Calendar
+) -> Rows:
     """Yearly statements of corporate clients, known about 60-150 days after the year end."""
     import datetime as dt
 
@@ -238,7 +254,11 @@ def corporate_financials(rng: np.random.Generator, pop: Population, dyn: Dynamic
         ye = to_day(dt.date(int(y), 12, 31))
         rep = ye + rng.integers(60, 150, corp.size)
         ok = (pop.open_day[corp] <= ye) & (rep <= np.minimum(dyn.churn_day[corp], cal.end_day))
-        rev = pop.wealth[corp] * (1 + growth) ** (y - cal.as_of.year) * np.exp(0.08 * rng.standard_normal(corp.size))
+        rev = (
+            pop.wealth[corp]
+            * (1 + growth) ** (y - cal.as_of.year)
+            * np.exp(0.08 * rng.standard_normal(corp.size))
+        )
         assets = rev / turnover
         lev = np.clip(0.35 + 2.5 * pd_ + 0.1 * rng.standard_normal(corp.size), 0.05, 0.98)
         ca = assets * rng.uniform(0.25, 0.6, corp.size)
@@ -248,7 +268,9 @@ def corporate_financials(rng: np.random.Generator, pop: Population, dyn: Dynamic
         dpd = np.where(late, rng.choice([15, 30, 60, 90, 120], corp.size), 0)
         events = rng.poisson(0.5 * pd_)
         noisy_pd = pd_ * np.exp(0.5 * rng.standard_normal(corp.size))
-        rating = np.searchsorted([0.0005, 0.001, 0.003, 0.008, 0.02, 0.05, 0.12, 0.25, 0.4], noisy_pd)
+        rating = np.searchsorted(
+            [0.0005, 0.001, 0.003, 0.008, 0.02, 0.05, 0.12, 0.25, 0.4], noisy_pd
+        )
         cols = (corp, np.full(corp.size, y), rep, rev, assets, lev * assets, ca, ca / cr, roa * assets, dpd, events, rating)  # fmt: skip
         rows.append([c[ok] for c in cols])
     names = ("cust", "fiscal_year", "report_day", "revenue", "total_assets", "total_liabilities", "current_assets", "current_liabilities", "net_income", "days_past_due", "credit_events", "rating")  # fmt: skip
@@ -288,10 +310,11 @@ def monthly_profit(
     ch_cost = np.array([econ.channel_cost[c] for c in CHANNELS])
     cost += np.bincount(tkey, ch_cost[tx.cols["channel"]], flat)
     fees = np.bincount(tkey, np.where(tx.cols["kind"] == KIND["fee"], tx.cols["amount"], 0.0), flat)
-    ikey = inter.cols["cust"] * M + np.searchsorted(ms, inter.cols["ts"] // SECONDS, side="right") - 1
+    ikey = (
+        inter.cols["cust"] * M + np.searchsorted(ms, inter.cols["ts"] // SECONDS, side="right") - 1
+    )
     i_cost = np.array([econ.interaction_cost[k] for k in INTERACTION_KINDS])
     cost += np.bincount(ikey, i_cost[inter.cols["kind"]], flat)
     frac = (dyn.t1 - dyn.t0) / np.maximum(np.diff(ms), 1)[None, :]
     cost = cost.reshape(n, M) + pop.rm_cost[:, None] * np.maximum(frac, 0)
     return (revenue + fees - ecl).reshape(n, M) - cost
-

@@ -161,10 +161,20 @@ def _chunk_tables(
             "close_date": _date(np.where(churned_in_data, dyn.churn_day, 0), ~churned_in_data),
             "region": _names(pop.region, REGIONS),
             "birth_year": pa.array(cal.as_of.year - pop.age, pa.int32(), mask=retail_null),
-            "gender": pa.array(np.asarray(GENDERS, dtype=object)[[1, 0, 3]][pop.gender], pa.string(), mask=retail_null),  # fmt: skip
-            "income_band": pa.array(np.asarray(INCOME_BANDS, dtype=object)[pop.income_band], pa.string(), mask=retail_null),  # fmt: skip
+            "gender": pa.array(
+                np.asarray(GENDERS, dtype=object)[[1, 0, 3]][pop.gender],
+                pa.string(),
+                mask=retail_null,
+            ),  # fmt: skip
+            "income_band": pa.array(
+                np.asarray(INCOME_BANDS, dtype=object)[pop.income_band],
+                pa.string(),
+                mask=retail_null,
+            ),  # fmt: skip
             "occupation": pa.array(pop.occupation, pa.string(), mask=retail_null),
-            "industry": pa.array(np.asarray(INDUSTRIES, dtype=object)[pop.industry], pa.string(), mask=~corp),  # fmt: skip
+            "industry": pa.array(
+                np.asarray(INDUSTRIES, dtype=object)[pop.industry], pa.string(), mask=~corp
+            ),  # fmt: skip
             "employees": pa.array(pop.employees, pa.int32(), mask=~corp),
         }
     )
@@ -191,7 +201,9 @@ def _chunk_tables(
     t = tx.cols
     out["transactions"] = pa.table(
         {
-            "transaction_id": pa.array(np.arange(len(tx), dtype=np.int64) + offsets["transactions"]),
+            "transaction_id": pa.array(
+                np.arange(len(tx), dtype=np.int64) + offsets["transactions"]
+            ),
             "account_id": aid.take(pa.array(t["account"])),
             "customer_id": cid.take(pa.array(t["cust"])),
             "timestamp": _ts(t["ts"]),
@@ -205,7 +217,9 @@ def _chunk_tables(
     na = c["resolved"] < 0
     out["interactions"] = pa.table(
         {
-            "interaction_id": pa.array(np.arange(len(inter), dtype=np.int64) + offsets["interactions"]),
+            "interaction_id": pa.array(
+                np.arange(len(inter), dtype=np.int64) + offsets["interactions"]
+            ),
             "customer_id": cid.take(pa.array(c["cust"])),
             "timestamp": _ts(c["ts"]),
             "kind": _names(c["kind"], INTERACTION_KINDS),
@@ -221,7 +235,17 @@ def _chunk_tables(
             "customer_id": cid.take(pa.array(f["cust"])),
             "fiscal_year": pa.array(f["fiscal_year"], pa.int32()),
             "report_date": _date(f["report_day"]),
-            **{k: pa.array(f[k], pa.float64()) for k in ("revenue", "total_assets", "total_liabilities", "current_assets", "current_liabilities", "net_income")},  # fmt: skip
+            **{
+                k: pa.array(f[k], pa.float64())
+                for k in (
+                    "revenue",
+                    "total_assets",
+                    "total_liabilities",
+                    "current_assets",
+                    "current_liabilities",
+                    "net_income",
+                )
+            },  # fmt: skip
             "days_past_due": pa.array(f["days_past_due"], pa.int32()),
             "credit_events": pa.array(f["credit_events"], pa.int32()),
             "credit_rating": pa.array(f["rating"], pa.string()),
@@ -329,7 +353,9 @@ def generate(
             writers.close()
         manifest = {
             "generator": "segml.synth",
-            "config": {k: str(v) if isinstance(v, dt.date) else v for k, v in asdict(config).items()},
+            "config": {
+                k: str(v) if isinstance(v, dt.date) else v for k, v in asdict(config).items()
+            },
             "calendar": {
                 "history_start": str(cal.start),
                 "as_of": str(cal.as_of),

@@ -18,7 +18,6 @@ from segml.synth.personas import (
     REGION_WEALTH,
     RETAIL_PERSONAS,
     RETAIL_PRODUCTS,
-    TX_CHANNELS,
 )
 
 PRODUCT_LIST = tuple(PRODUCTS)
@@ -27,7 +26,9 @@ INCOME_WEALTH = np.array([0.4, 0.7, 1.0, 1.5, 2.5])
 INCOME_MONTHLY = np.array([2_500.0, 5_000.0, 9_000.0, 16_000.0, 40_000.0])
 
 
-def _lognormal(rng: np.random.Generator, median: np.ndarray, sigma: float | np.ndarray) -> np.ndarray:
+def _lognormal(
+    rng: np.random.Generator, median: np.ndarray, sigma: float | np.ndarray
+) -> np.ndarray:
     return median * np.exp(sigma * rng.standard_normal(np.shape(median)))
 
 
