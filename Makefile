@@ -9,6 +9,10 @@ UV_VERSION := 0.13.9
 STAMP  := $(VENV)/.segml-installed
 CONFIG ?= experiments/configs/default.yaml
 PYTEST_ARGS ?=
+# no usage telemetry from MLflow in a bank's environment
+export MLFLOW_DISABLE_TELEMETRY ?= true
+export DO_NOT_TRACK ?= 1
+UI_PORT ?= 5000
 
 ## help: list the targets and what they do
 .PHONY: help
@@ -72,7 +76,7 @@ lab: $(STAMP)
 ui: $(STAMP)
 	@mkdir -p experiments
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/experiments/mlflow.db \
-	  --default-artifact-root $(CURDIR)/experiments/artifacts --host 127.0.0.1 --port 5000
+	  --default-artifact-root $(CURDIR)/experiments/artifacts --host 127.0.0.1 --port $(UI_PORT) --workers 1
 
 ## lock: re-resolve requirements.lock from pyproject.toml (needs network; commit the result)
 .PHONY: lock

@@ -314,3 +314,16 @@ def test_inputs_not_modified(tmp_path):
         berka_to_bank(tmp_path / "berka", berka_dir=root / "berka")
     assert _snapshot(inputs) == before
     assert not any(Path(p).name.startswith(".") for p in before)
+
+
+def test_cli_convert_cdnow_writes_a_valid_folder(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from segml.cli import app
+
+    out = tmp_path / "cdnow_bank"
+    r = CliRunner().invoke(app, ["convert", "cdnow", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert validate_folder(out).ok
+    r = CliRunner().invoke(app, ["convert", "cdnow", "--out", str(out)])
+    assert r.exit_code == 2 and "not empty" in r.output

@@ -359,7 +359,7 @@ CROSS_RULES: tuple[CrossRule, ...] = (
         "no transaction after the day its account closed",
         f"SELECT c.transaction_id, c.timestamp AS value FROM transactions c {_ACC} "
         "WHERE a.close_date IS NOT NULL AND c.timestamp >= a.close_date + INTERVAL 1 DAY",
-        ("transactions.timestamp", "accounts.close_date"),
+        ("transactions.timestamp", "transactions.account_id", "accounts.close_date"),
     ),
     _before(
         "balances",

@@ -153,6 +153,8 @@ class TableSource:
     present: tuple[str, ...]
     missing: tuple[str, ...]
     absent: tuple[str, ...]
+    source_columns: tuple[str, ...] = ()
+    renamed: Mapping[str, str] = field(default_factory=dict)
 
 
 def register_table(
@@ -188,7 +190,15 @@ def register_table(
     typed = ", ".join(f"{cast_sql(quote(c.name), c)} AS {quote(c.name)}" for c in spec.columns)
     con.execute(f"CREATE OR REPLACE VIEW {spec.name} AS SELECT {typed} FROM {raw_view}")
     return TableSource(
-        spec, tuple(files), raw_view, spec.name, tuple(present), tuple(missing), tuple(absent)
+        spec,
+        tuple(files),
+        raw_view,
+        spec.name,
+        tuple(present),
+        tuple(missing),
+        tuple(absent),
+        tuple(src_cols),
+        dict(mapping.columns),
     )
 
 

@@ -82,11 +82,11 @@ def profile_bank(bank: BankData, as_of: dt.date) -> DataProfile:
     active = con.execute(
         f"SELECT count(*) FROM customers WHERE open_date <= {d} "
         f"AND (close_date IS NULL OR close_date > {d})"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     first, last, before, after = con.execute(
         f"SELECT min(timestamp), max(timestamp), count(*) FILTER (WHERE timestamp < {d} + 1), "
         f"count(*) FILTER (WHERE timestamp >= {d} + 1) FROM transactions"
-    ).fetchone()
+    ).fetchall()[0]
     months = 0
     if first is not None and first.date() <= as_of:
         months = (as_of.year - first.year) * 12 + as_of.month - first.month + 1
@@ -111,7 +111,7 @@ def profile_bank(bank: BankData, as_of: dt.date) -> DataProfile:
 
 def default_as_of(bank: BankData) -> dt.date:
     """The last transaction date: the as-of date when neither config nor data name one."""
-    last = bank.con.execute("SELECT max(timestamp) FROM transactions").fetchone()[0]
+    last = bank.con.execute("SELECT max(timestamp) FROM transactions").fetchall()[0][0]
     return last.date()
 
 

@@ -144,6 +144,8 @@ def tracked_run(cfg: RunConfig, root: Path, config_path: Path | None = None) -> 
     flag, package versions and the seed.
     """
     uri = tracking_uri(cfg.tracking, root)
+    # a bank's runs stay in the bank: no usage telemetry unless the user asked for it
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     mlflow.set_tracking_uri(uri)
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name(cfg.tracking.experiment)

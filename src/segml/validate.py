@@ -186,14 +186,24 @@ def _check_table(
 ) -> set[str]:
     """Run the single-table checks; return the columns that are broken (type/null errors)."""
     spec, name = src.spec, src.spec.name
+    found = ", ".join(src.source_columns[:30]) + (" …" if len(src.source_columns) > 30 else "")
     for col in src.missing:
+        mapped = src.renamed.get(col)
+        via = f" (the mapping names it {mapped!r})" if mapped else ""
         report.issues.append(
-            Issue(name, col, "missing_column", "required column is missing from the extract")
+            Issue(
+                name,
+                col,
+                "missing_column",
+                f"required column is missing from the extract{via}; columns found: {found}",
+            )
         )
     n = con.execute(f"SELECT count(*) FROM {src.raw_view}").fetchall()[0][0]
     report.row_counts[name] = n
     if n == 0:
-        report.issues.append(Issue(name, None, "empty", "the table has no rows"))
+        # an optional table may legitimately be empty (e.g. no complaints in the period)
+        sev: Severity = "error" if spec.required else "warning"
+        report.issues.append(Issue(name, None, "empty", "the table has no rows", severity=sev))
         return set(spec.column_names)
     checks = []
     for col in spec.columns:
@@ -279,7 +289,7 @@ def validate_folder(
     """
     folder = Path(folder)
     mapping = dict(mapping or {})
-    ref = dt.date.fromisoformat(str(reference_date)) if reference_date else dt.date.today()
+    ref = _as_date(reference_date) if reference_date is not None else dt.date.today()
     report = ValidationReport(str(folder))
     if not folder.is_dir():
         report.issues.append(Issue("*", None, "missing_folder", f"{folder} is not a folder"))
@@ -368,6 +378,15 @@ def _non_utf8_line(path: Path, last: int) -> str | None:
     except OSError:
         return None
     return None
+
+
+def _as_date(value: dt.date | str) -> dt.date:
+    """A date from a date, datetime, pandas Timestamp or ISO string."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
 
 
 def _rule_checkable(
