@@ -63,6 +63,11 @@ def test_run_prints_one_json_object_with_where_things_are(first_run: tuple[Path,
     assert Path(out["output_dir"]).is_relative_to(root / "data" / "processed" / "runs")
     for f in ("config.yaml", "validation.json", "data_profile.json", "run.json"):
         assert (Path(out["output_dir"]) / f).is_file(), f
+    features = pd.read_parquet(Path(out["output_dir"]) / "features.parquet")
+    labels = pd.read_parquet(Path(out["output_dir"]) / "labels.parquet")
+    assert len(features) == 300 and features.customer_id.is_unique
+    assert set(labels.customer_id) <= set(features.customer_id)
+    assert out["metrics"]["labels.rows"] == len(labels) < len(features)
     profile = json.loads((Path(out["output_dir"]) / "data_profile.json").read_text())
     assert profile["row_counts"]["customers"] == 300
     assert profile["history_months_to_as_of"] == 48
@@ -83,7 +88,9 @@ def test_run_is_tracked_with_config_lineage_and_nested_stages(first_run: tuple[P
         [run.info.experiment_id], f"tags.mlflow.parentRunId = '{out['run_id']}'"
     )
     stages = {c.data.tags["segml.stage"]: c for c in children}
-    assert set(stages) == {"data", "validate", "profile"}
+    assert set(stages) == {"data", "validate", "profile", "features", "labels"}
+    assert stages["features"].data.metrics["rows"] == 300
+    assert stages["features"].data.params["features_version"]
     assert all(c.info.status == "FINISHED" for c in children)
     assert stages["profile"].data.metrics["rows.customers"] == 300
     artifacts = {a.path for a in client.list_artifacts(out["run_id"])}
@@ -100,6 +107,10 @@ def test_same_config_gives_identical_outputs(first_run: tuple[Path, dict]) -> No
         a = (Path(out["output_dir"]) / f).read_text()
         b = (Path(again["output_dir"]) / f).read_text()
         assert a == b, f
+    for f in ("features.parquet", "labels.parquet"):
+        a = pd.read_parquet(Path(out["output_dir"]) / f)
+        b = pd.read_parquet(Path(again["output_dir"]) / f)
+        pd.testing.assert_frame_equal(a, b)
 
 
 def test_pipeline_never_reads_ground_truth(first_run: tuple[Path, dict]) -> None:

@@ -75,6 +75,12 @@ def test_data_contract_doc_covers_every_table_and_column() -> None:
             assert f"`{col.name}`" in section, f"{table.name}.{col.name}"
 
 
+def test_features_doc_is_generated_from_the_catalogue() -> None:
+    write_features_doc = importlib.import_module("write_features_doc")
+    doc = (REPO / "docs" / "features.md").read_text()
+    assert doc == write_features_doc.render(), "run: python tools/write_features_doc.py"
+
+
 def test_data_folders_exist_and_are_ignored() -> None:
     for sub in ("raw", "interim", "processed"):
         assert (REPO / "data" / sub).is_dir()

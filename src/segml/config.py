@@ -16,6 +16,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from segml.contract import CHANNELS, TRANSACTION_KINDS
+from segml.features.spec import NON_CUSTOMER_KINDS, FeatureConfig
 from segml.synth import SynthConfig
 
 
@@ -52,6 +54,43 @@ class SyntheticConfig(_Frozen):
     cache_dir: str = "data/raw/synthetic"
 
 
+class FeaturesSection(_Frozen):
+    """Point-in-time features (see docs/features.md)."""
+
+    windows: tuple[int, ...] = (30, 90, 365)
+    exclude_kinds: tuple[str, ...] = NON_CUSTOMER_KINDS
+    digital_channels: tuple[str, ...] = ("mobile", "online")
+    engine: Literal["duckdb", "spark"] = "duckdb"
+
+    @model_validator(mode="after")
+    def _check(self) -> FeaturesSection:
+        if not self.windows or min(self.windows) < 1:
+            raise ValueError("features.windows must be positive day counts")
+        unknown = set(self.exclude_kinds) - set(TRANSACTION_KINDS)
+        if unknown:
+            raise ValueError(f"features.exclude_kinds has unknown kinds {sorted(unknown)}")
+        unknown = set(self.digital_channels) - set(CHANNELS)
+        if unknown:
+            raise ValueError(f"features.digital_channels has unknown channels {sorted(unknown)}")
+        return self
+
+    def feature_config(self) -> FeatureConfig:
+        """The builder's configuration."""
+        return FeatureConfig(
+            windows=self.windows,
+            exclude_kinds=self.exclude_kinds,
+            digital_channels=self.digital_channels,
+        )
+
+
+class LabelsSection(_Frozen):
+    """Labels from the window after the as-of date."""
+
+    horizon_months: int = Field(12, ge=1, le=36)
+    churn_definition: Literal["closure", "inactivity"] = "closure"
+    inactivity_days: int = Field(90, ge=1)
+
+
 class OutputConfig(_Frozen):
     """Where runs write their tables and figures."""
 
@@ -77,6 +116,8 @@ class RunConfig(_Frozen):
     )
     data: DataConfig = DataConfig()
     synthetic: SyntheticConfig = SyntheticConfig()
+    features: FeaturesSection = FeaturesSection()
+    labels: LabelsSection = LabelsSection()
     output: OutputConfig = OutputConfig()
     tracking: TrackingConfig = TrackingConfig()
 

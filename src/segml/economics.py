@@ -42,6 +42,32 @@ def _lgd() -> dict[str, float]:
     }
 
 
+def _pd_by_product() -> dict[str, float]:
+    # portfolio-average annual default probabilities, used where a customer has no rating
+    return {
+        "mortgage": 0.010,
+        "consumer_loan": 0.030,
+        "credit_card": 0.035,
+        "corporate_loan": 0.020,
+        "trade_finance": 0.015,
+    }
+
+
+def _pd_by_rating() -> dict[str, float]:
+    return {
+        "AAA": 0.0003,
+        "AA": 0.0005,
+        "A": 0.001,
+        "BBB": 0.003,
+        "BB": 0.010,
+        "B": 0.030,
+        "CCC": 0.10,
+        "CC": 0.20,
+        "C": 0.30,
+        "D": 1.0,
+    }
+
+
 def _channel_cost() -> dict[str, float]:
     return {
         "branch": 8.0,
@@ -73,6 +99,10 @@ class BankEconomics:
         Cost per open account per month.
     interaction_cost : dict
         Interaction kind -> cost per contact.
+    pd_by_product : dict
+        Lending product -> portfolio-average annual PD, for customers without a rating.
+    pd_by_rating : dict
+        Credit rating -> annual PD, for corporate clients with a rating.
     """
 
     spread: dict[str, float] = field(default_factory=_spreads)
@@ -83,6 +113,8 @@ class BankEconomics:
     interaction_cost: dict[str, float] = field(
         default_factory=lambda: {"complaint": 60.0, "survey": 2.0, "service_contact": 12.0}
     )
+    pd_by_product: dict[str, float] = field(default_factory=_pd_by_product)
+    pd_by_rating: dict[str, float] = field(default_factory=_pd_by_rating)
 
     def __post_init__(self) -> None:
         missing = set(PRODUCTS) - set(self.spread)

@@ -1,4 +1,4 @@
-"""The main job, ``segml run``: data -> validation -> profile (later stages plug in here).
+"""The main job, ``segml run``: data -> validation -> profile -> features -> labels.
 
 Each stage is a function from typed inputs to typed outputs; :func:`run_pipeline` wires them,
 tracks each as a nested MLflow run and writes the run's tables to one output folder. The
@@ -16,12 +16,17 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
 import yaml
 
 from segml.config import RunConfig, resolve
 from segml.data import BankData, load_bank
+from segml.features import build_features, write_features
+from segml.features.catalogue import FEATURES_VERSION
+from segml.features.labels import build_labels
 from segml.io import atomic_output_dir
-from segml.synth import MANIFEST, SynthConfig, generate
+from segml.synth import GENERATOR_VERSION, MANIFEST, SynthConfig, generate
 from segml.tracking import dump_json, tracked_run
 
 Progress = Callable[[str], None]
@@ -30,7 +35,7 @@ Progress = Callable[[str], None]
 # ----------------------------------------------------------------------------- stage: data
 def synthetic_folder(cache_dir: Path, synth: SynthConfig) -> Path:
     """The cache folder of one synthetic bank (its name carries a digest of the config)."""
-    key = json.dumps(asdict(synth), sort_keys=True, default=str)
+    key = json.dumps({**asdict(synth), "v": GENERATOR_VERSION}, sort_keys=True, default=str)
     digest = hashlib.sha256(key.encode()).hexdigest()[:10]
     return cache_dir / f"bank_n{synth.customers}_seed{synth.seed}_{digest}"
 
@@ -115,6 +120,24 @@ def default_as_of(bank: BankData) -> dt.date:
     return last.date()
 
 
+# ----------------------------------------------------------------------------- stage: features
+def features_stage(bank: BankData, as_of: dt.date, cfg: RunConfig) -> pa.Table:
+    """The feature table at ``as_of`` on the configured engine."""
+    fcfg = cfg.features.feature_config()
+    if cfg.features.engine == "spark":
+        from segml.features.spark import build_features_spark, spark_session
+
+        sdf = build_features_spark(spark_session(), bank.folder, as_of, fcfg)
+        return pa.Table.from_pandas(sdf.toPandas(), preserve_index=False)
+    return build_features(bank, as_of, fcfg)
+
+
+def label_metrics(labels: pa.Table) -> dict[str, float]:
+    """Size and base rates of the label table."""
+    churned = pc.mean(labels["churned"]).as_py() if labels.num_rows else 0.0
+    return {"labels.rows": labels.num_rows, "labels.churn_rate": churned or 0.0}
+
+
 # ----------------------------------------------------------------------------- the run
 @dataclass
 class RunResult:
@@ -145,6 +168,10 @@ class RunResult:
             f"({int(m.get('customers.active_at_as_of', 0)):,} active at the as-of date), "
             f"transactions: {int(m.get('rows.transactions', 0)):,}",
             f"  validation: passed with {len(self.warnings)} warning(s)",
+            f"  features:  {int(m.get('features.rows', 0)):,} customers × "
+            f"{int(m.get('features.columns', 0))} columns; labels: "
+            f"{int(m.get('labels.rows', 0)):,} customers, churn rate "
+            f"{m.get('labels.churn_rate', float('nan')):.1%}",
             f"  outputs:   {self.output_dir}",
             f"  tracking:  {self.tracking_uri}  (make ui)",
         ]
@@ -197,8 +224,32 @@ def run_pipeline(
             profile = profile_bank(bank, as_of)
             st.metrics(profile.metrics())
             st.json(asdict(profile), "data_profile.json")
+        with tracker.stage("features") as st:
+            say(f"features at {as_of} ({cfg.features.engine})")
+            features = features_stage(bank, as_of, cfg)
+            st.params({"features_version": FEATURES_VERSION, "engine": cfg.features.engine})
+            st.metrics({"rows": features.num_rows, "columns": features.num_columns})
+        warnings = [str(w) for w in bank.report.warnings]
+        with tracker.stage("labels") as st:
+            try:
+                labels = build_labels(
+                    bank,
+                    as_of,
+                    cfg.labels.horizon_months,
+                    cfg.labels.churn_definition,
+                    cfg.labels.inactivity_days,
+                    cfg.features.feature_config(),
+                )
+                st.metrics(label_metrics(labels))
+            except ValueError as exc:  # the data do not cover a label window after as_of
+                labels = None
+                warnings.append(f"no labels: {exc}")
+                st.params({"skipped": str(exc)[:500]})
         out = out_base / f"{cfg.name}-{tracker.run_id[:12]}"
         with atomic_output_dir(out) as tmp:
+            write_features(features, tmp / "features.parquet")
+            if labels is not None:
+                write_features(labels, tmp / "labels.parquet")
             (tmp / "config.yaml").write_text(
                 yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
             )
@@ -211,9 +262,14 @@ def run_pipeline(
             data_dir=str(folder),
             as_of=str(as_of),
             status="FINISHED",
-            metrics=profile.metrics(),
+            metrics={
+                **profile.metrics(),
+                "features.rows": features.num_rows,
+                "features.columns": features.num_columns,
+                **({} if labels is None else label_metrics(labels)),
+            },
             stage_seconds=dict(tracker.stage_seconds),
-            warnings=[str(w) for w in bank.report.warnings],
+            warnings=warnings,
         )
         dump_json(result.to_dict(), out / "run.json")
         tracker.client.log_artifacts(tracker.run_id, str(out), "outputs")

@@ -1,5 +1,5 @@
 """The synthetic bank: contract tables with a known ground truth (see docs/synthetic_bank.md)."""
 
-from segml.synth.generator import MANIFEST, SynthConfig, SynthResult, generate
+from segml.synth.generator import GENERATOR_VERSION, MANIFEST, SynthConfig, SynthResult, generate
 
-__all__ = ["MANIFEST", "SynthConfig", "SynthResult", "generate"]
+__all__ = ["GENERATOR_VERSION", "MANIFEST", "SynthConfig", "SynthResult", "generate"]

@@ -40,6 +40,8 @@ TABLES = (
     "ground_truth",
 )
 MANIFEST = "synth_manifest.json"
+#: Bump when a change alters the tables a configuration produces (cached banks are then remade).
+GENERATOR_VERSION = "1"
 
 
 @dataclass(frozen=True)
@@ -353,6 +355,7 @@ def generate(
             writers.close()
         manifest = {
             "generator": "segml.synth",
+            "generator_version": GENERATOR_VERSION,
             "config": {
                 k: str(v) if isinstance(v, dt.date) else v for k, v in asdict(config).items()
             },

@@ -1,0 +1,6 @@
+"""Point-in-time customer features (see docs/features.md)."""
+
+from segml.features.build import build_features, feature_columns, feature_sql, write_features
+from segml.features.spec import FeatureConfig
+
+__all__ = ["FeatureConfig", "build_features", "feature_columns", "feature_sql", "write_features"]

@@ -1,0 +1,123 @@
+"""Labels and holdout targets from the window after the as-of date, never mixed with features.
+
+Features at ``t`` use records known at ``t``; labels use only the window ``(t, t + horizon]``.
+The population is the customers active at ``t``. The window must lie inside the data: a label
+window that runs past the last record would call every silent customer a churner, so it is an
+error.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+import pyarrow as pa
+
+from segml.data import BankData
+from segml.features.build import ensure_optional_tables
+from segml.features.families import PROFIT_SQL, profitability
+from segml.features.spec import AsOf, FeatureConfig, add_months, date_lit, in_list, ts_lit
+
+ChurnDefinition = Literal["closure", "inactivity"]
+
+
+def label_window(as_of: dt.date, horizon_months: int) -> tuple[dt.date, dt.date]:
+    """First and last day of the label window after ``as_of``."""
+    start = as_of + dt.timedelta(days=1)
+    end = add_months(start, horizon_months) - dt.timedelta(days=1) if start.day == 1 else None
+    if end is None:
+        end = start + dt.timedelta(days=round(horizon_months * 30.4375)) - dt.timedelta(days=1)
+    return start, end
+
+
+def build_labels(
+    bank: BankData,
+    as_of: dt.date | str,
+    horizon_months: int = 12,
+    definition: ChurnDefinition = "closure",
+    inactivity_days: int = 90,
+    config: FeatureConfig | None = None,
+) -> pa.Table:
+    """Churn labels and holdout value for the customers active at ``as_of``.
+
+    Parameters
+    ----------
+    bank : BankData
+        A validated bank.
+    as_of : date
+        The feature date; the label window starts the next day.
+    horizon_months : int
+        Length of the label window.
+    definition : {"closure", "inactivity"}
+        ``closure``: the customer closed the relationship (all accounts) within the window.
+        ``inactivity``: closure, or no customer-initiated transaction in the window's last
+        ``inactivity_days`` days.
+    inactivity_days : int
+        See ``definition``.
+    config : FeatureConfig, optional
+        Which transaction kinds are customer-initiated, and the economics for holdout profit.
+
+    Returns
+    -------
+    pyarrow.Table
+        ``customer_id``, ``churned`` (0/1), ``holdout_purchase_days`` (distinct days with
+        customer-initiated transactions in the window), ``holdout_spend`` (their amount) and,
+        when the window is 12 months, ``holdout_profit`` (profit over it, same definition as
+        ``profit_12m``).
+
+    Raises
+    ------
+    ValueError
+        If the data end before the label window does.
+    """
+    cfg = config or FeatureConfig()
+    as_of = dt.date.fromisoformat(str(as_of)[:10])
+    start, end = label_window(as_of, horizon_months)
+    con = bank.con
+    ensure_optional_tables(con, bank.tables)
+    last = con.execute("SELECT max(timestamp) FROM transactions").fetchall()[0][0]
+    if last is None or last.date() < end:
+        raise ValueError(
+            f"the label window {start} … {end} runs past the data, which end on "
+            f"{last.date() if last else 'no transaction'}: choose an earlier as-of date or a "
+            "shorter horizon"
+        )
+    t, t_end = date_lit(as_of), date_lit(end)
+    lo, hi = ts_lit(start), ts_lit(end + dt.timedelta(days=1))
+    quiet_from = ts_lit(end + dt.timedelta(days=1 - inactivity_days))
+    excl = in_list(cfg.exclude_kinds)
+    closed = f"(c.close_date IS NOT NULL AND c.close_date <= {t_end})"
+    churn = closed
+    if definition == "inactivity":
+        churn = f"({closed} OR COALESCE(h.recent, 0) = 0)"
+    elif definition != "closure":
+        raise ValueError(f"definition must be 'closure' or 'inactivity', got {definition!r}")
+    holdout = f"""SELECT customer_id, COUNT(DISTINCT CAST(timestamp AS DATE)) AS days,
+        SUM(amount) AS spend, COUNT(CASE WHEN timestamp >= {quiet_from} THEN 1 END) AS recent
+        FROM transactions WHERE timestamp >= {lo} AND timestamp < {hi} AND kind NOT IN {excl}
+        GROUP BY customer_id"""
+    profit_cols, profit_join = "", ""
+    if horizon_months == 12 and start.day == 1:
+        fams = profitability(AsOf(end), cfg)
+        for f in fams:
+            profit_join += (
+                f" LEFT JOIN ({f.sql}) p_{f.name} ON p_{f.name}.customer_id = c.customer_id"
+            )
+        parts = {c: f"COALESCE(p_{f.name}.{c}, 0)" for f in fams for c in f.columns}
+        expr = PROFIT_SQL
+        for c, v in parts.items():
+            expr = expr.replace(c, v)
+        profit_cols = f", {expr} AS holdout_profit"
+    sql = f"""SELECT c.customer_id, CASE WHEN {churn} THEN 1 ELSE 0 END AS churned,
+        COALESCE(h.days, 0) AS holdout_purchase_days, COALESCE(h.spend, 0) AS holdout_spend
+        {profit_cols}
+        FROM customers c LEFT JOIN ({holdout}) h ON h.customer_id = c.customer_id {profit_join}
+        WHERE c.open_date <= {t} AND (c.close_date IS NULL OR c.close_date > {t})
+        ORDER BY c.customer_id"""
+    table = con.sql(sql).to_arrow_table()
+    meta = {
+        b"segml.as_of": str(as_of).encode(),
+        b"segml.label_window": f"{start}/{end}".encode(),
+        b"segml.churn_definition": definition.encode(),
+    }
+    return table.replace_schema_metadata(meta)

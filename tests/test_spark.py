@@ -1,0 +1,53 @@
+"""The same feature definitions on Spark (local mode) give the same table as on DuckDB."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from segml.data import load_bank
+from segml.features import build_features
+
+pytestmark = pytest.mark.spark
+pyspark = pytest.importorskip("pyspark", reason="pyspark is not installed (extra: spark)")
+if shutil.which("java") is None:
+    pytest.skip("Java is not installed", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def spark():
+    from segml.features.spark import spark_session
+
+    session = spark_session()
+    yield session
+    session.stop()
+
+
+def assert_same_table(duck: pd.DataFrame, spark_df: pd.DataFrame) -> None:
+    assert list(spark_df.columns) == list(duck.columns)
+    spark_df = spark_df.sort_values("customer_id").reset_index(drop=True)
+    assert spark_df.customer_id.tolist() == duck.customer_id.tolist()
+    for col in duck.columns:
+        a, b = duck[col], spark_df[col]
+        if a.dtype.kind in "fiub" or b.dtype.kind in "fiub":
+            a, b = a.astype(float), pd.to_numeric(b).astype(float)
+            assert (a.isna() == b.isna()).all(), col
+            np.testing.assert_allclose(
+                a[a.notna()], b[b.notna()], rtol=1e-9, atol=1e-9, err_msg=col
+            )
+        else:
+            assert (a.astype(object).fillna("<NA>") == b.astype(object).fillna("<NA>")).all(), col
+
+
+@pytest.mark.parametrize("as_of", [dt.date(2024, 6, 30), dt.date(2024, 12, 31)])
+def test_spark_features_equal_duckdb_features(spark, small_bank: Path, as_of: dt.date) -> None:
+    from segml.features.spark import build_features_spark
+
+    duck = build_features(load_bank(small_bank), as_of).to_pandas()
+    on_spark = build_features_spark(spark, small_bank, as_of).toPandas()
+    assert_same_table(duck, on_spark)

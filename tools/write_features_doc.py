@@ -1,0 +1,70 @@
+"""Write docs/features.md from segml.features.catalogue (the catalogue is the doc).
+
+Run `python tools/write_features_doc.py` after changing a feature; tests fail while they differ.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from segml.features.catalogue import CATALOGUE, FEATURES_VERSION
+
+ROOT = Path(__file__).resolve().parents[1]
+
+INTRO = f"""\
+# Customer features
+
+`segml features --data DIR --as-of DATE --out FILE.parquet` (or
+`segml.features.build_features(bank, as_of)`) builds one row per customer whose relationship
+began on or before the as-of date *t*, keyed by `customer_id`. Feature version
+{FEATURES_VERSION}.
+
+## Point in time
+
+A feature at *t* uses only what the bank knew at *t*:
+
+* transactions and interactions dated before the midnight after *t*;
+* balances of months complete by *t* (`month` < first day of the month after *t*'s last
+  complete month);
+* accounts and products open at *t* (`open_date` ≤ *t* and not closed by *t*);
+* complaints count as resolved only if `resolved_at` is before the midnight after *t* (an extract
+  without `resolved_at` falls back to its `resolved` flag, which reflects the extraction date —
+  supply `resolved_at` to avoid that leak);
+* corporate statements whose `report_date` is ≤ *t* (fiscal year end + 120 days when the
+  statement has no report date).
+
+Appending later records to the data never changes a feature at *t* (tested). Labels and holdout
+targets come from `segml.features.labels.build_labels`, from the window after *t* only.
+
+## Engine
+
+One definition, written as SQL in the portable subset of DuckDB's dialect
+(`src/segml/features/families.py`): DuckDB runs it out of core over the Parquet files, and
+`segml.features.spark` runs the same query, transpiled by sqlglot, on Spark — a test checks the
+two give identical tables. See [architecture.md](architecture.md).
+
+Money is in the reporting currency (CNY in the synthetic bank). Windows are the defaults
+(30/90/365 days); `FeatureConfig.windows` changes them. Demographic columns are kept apart
+(family *demographic*) so that fairness checks can exclude or audit them.
+"""
+
+
+def render() -> str:
+    """The whole document."""
+    out = [INTRO]
+    families: dict[str, list] = {}
+    for f in CATALOGUE.values():
+        families.setdefault(f.family, []).append(f)
+    for fam, docs in families.items():
+        out.append(f"## {fam}\n")
+        out.append("| feature | unit | display name | definition |\n|---|---|---|---|")
+        out += [f"| `{f.name}` | {f.unit} | {f.display} | {f.definition} |" for f in docs]
+        out.append("")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    path = ROOT / "docs" / "features.md"
+    path.write_text(render(), encoding="utf-8")
+    sys.stdout.write(f"wrote {path}\n")
