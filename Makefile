@@ -51,19 +51,20 @@ test: $(STAMP)
 ## lint: ruff lint and format check
 .PHONY: lint
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks notebooks
-	$(BIN)/ruff format --check src tests benchmarks notebooks
+	$(BIN)/ruff check src tests benchmarks tools notebooks
+	$(BIN)/ruff format --check src tests benchmarks tools notebooks
 
 ## format: apply ruff fixes and formatting
 .PHONY: format
 format: $(STAMP)
-	$(BIN)/ruff check --fix src tests benchmarks notebooks
-	$(BIN)/ruff format src tests benchmarks notebooks
+	$(BIN)/ruff check --fix src tests benchmarks tools notebooks
+	$(BIN)/ruff format src tests benchmarks tools notebooks
 
 ## bench: run the benchmarks (small default; BENCH_ARGS="--customers 1000000" for the big one)
 .PHONY: bench
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_synth.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/bench_features.py $(BENCH_ARGS)
 
 ## lab: JupyterLab on notebooks/ with the project's kernel
 .PHONY: lab
