@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import subprocess
-import sys
-import time
 from pathlib import Path
+
+from common import child, write_results
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE.parent / "data" / "interim" / "bench"
@@ -44,13 +42,6 @@ n, s = duckdb.sql(f"SELECT count(*), sum(amount) FROM read_parquet('{sys.argv[1]
 print(json.dumps({"seconds": time.perf_counter() - t, "transactions": n,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
-
-
-def child(code: str, *args: str) -> dict:
-    r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
-    if r.returncode != 0:
-        raise RuntimeError(r.stderr)
-    return json.loads(r.stdout.strip().splitlines()[-1])
 
 
 def bank(customers: int, seed: int) -> Path:
@@ -88,16 +79,7 @@ def main() -> None:
         }
         rows.append(row)
         print(json.dumps(row), flush=True)
-    args.results.mkdir(parents=True, exist_ok=True)
-    meta = {"machine": platform.platform(), "when": time.strftime("%Y-%m-%d %H:%M")}
-    (args.results / "bench_features.json").write_text(
-        json.dumps({"meta": meta, "rows": rows}, indent=2)
-    )
-    cols = list(rows[0])
-    md = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    md += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
-    (args.results / "bench_features.md").write_text("\n".join(md) + "\n")
-    print("\n".join(md))
+    print(write_results("bench_features", rows, args.results))
 
 
 if __name__ == "__main__":

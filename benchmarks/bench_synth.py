@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
+
+from common import child, write_results
 
 HERE = Path(__file__).resolve().parent
 
@@ -47,15 +45,6 @@ duckdb.sql(f'''COPY (SELECT i AS transaction_id, 'A' || lpad((i % 250000)::VARCH
 print(json.dumps({"seconds": time.perf_counter() - t,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
-
-
-def child(code: str, *args: object) -> dict:
-    r = subprocess.run(
-        [sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True
-    )
-    if r.returncode != 0:
-        raise RuntimeError(r.stderr)
-    return json.loads(r.stdout.strip().splitlines()[-1])
 
 
 def pareto(folder: Path) -> dict[str, float]:
@@ -99,20 +88,7 @@ def main() -> None:
         }
         rows.append(row)
         print(json.dumps(row), flush=True)
-    args.results.mkdir(parents=True, exist_ok=True)
-    meta = {
-        "machine": platform.platform(),
-        "python": platform.python_version(),
-        "when": time.strftime("%Y-%m-%d %H:%M"),
-    }
-    (args.results / "bench_synth.json").write_text(
-        json.dumps({"meta": meta, "rows": rows}, indent=2)
-    )
-    cols = list(rows[0])
-    md = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    md += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
-    (args.results / "bench_synth.md").write_text("\n".join(md) + "\n")
-    print("\n".join(md))
+    print(write_results("bench_synth", rows, args.results))
 
 
 if __name__ == "__main__":
