@@ -54,15 +54,16 @@ def _pd_by_product() -> dict[str, float]:
 
 
 def _pd_by_rating() -> dict[str, float]:
+    # a typical master scale: the geometric middle of each grade's PD band
     return {
         "AAA": 0.0003,
-        "AA": 0.0005,
-        "A": 0.001,
-        "BBB": 0.003,
-        "BB": 0.010,
-        "B": 0.030,
-        "CCC": 0.10,
-        "CC": 0.20,
+        "AA": 0.0007,
+        "A": 0.002,
+        "BBB": 0.005,
+        "BB": 0.012,
+        "B": 0.03,
+        "CCC": 0.08,
+        "CC": 0.17,
         "C": 0.30,
         "D": 1.0,
     }

@@ -41,7 +41,7 @@ TABLES = (
 )
 MANIFEST = "synth_manifest.json"
 #: Bump when a change alters the tables a configuration produces (cached banks are then remade).
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 
 
 @dataclass(frozen=True)

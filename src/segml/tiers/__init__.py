@@ -1,0 +1,77 @@
+"""Value tiers (客户分级): policies, overrides, playbooks, concentration and migration.
+
+A frozen, versioned :class:`TierPolicy` maps a value score to tiers — the rank pyramid
+(:data:`DEFAULT_POLICY`, used by the synthetic bank's ground truth), ABC by cumulative value
+share (:data:`ABC_POLICY`) or the customer pyramid with a ``lead`` tier for loss-makers
+(:data:`CUSTOMER_PYRAMID`). :func:`assign_tiers` applies it to a feature table with
+:class:`TierRule` overrides and each tier's :class:`Playbook`; :func:`tier_table`,
+:func:`concentration` and :func:`tier_migration` describe the result. See docs/tiers.md.
+"""
+
+from segml.tiers.assign import SERVICE_COLUMNS, assign_tiers, tier_table
+from segml.tiers.concentration import Concentration, concentration, gini, lorenz_curve, top_share
+from segml.tiers.migration import TierMigration, psi, psi_label, tier_migration
+from segml.tiers.playbooks import (
+    DEFAULT_PLAYBOOKS,
+    PLAYBOOK_COLUMNS,
+    Playbook,
+    playbooks_from_json,
+    playbooks_to_json,
+)
+from segml.tiers.plot import plot_lorenz
+from segml.tiers.policy import (
+    ABC_POLICY,
+    BUILTIN_POLICIES,
+    CUSTOMER_PYRAMID,
+    DEFAULT_POLICY,
+    TierPolicy,
+    abc_policy,
+    customer_pyramid_policy,
+    pyramid_policy,
+)
+from segml.tiers.rules import (
+    OPERATORS,
+    Condition,
+    TierRule,
+    apply_rules,
+    rules_from_json,
+    rules_to_json,
+)
+from segml.tiers.value import blend_value, rank_normalise
+
+__all__ = [
+    "ABC_POLICY",
+    "BUILTIN_POLICIES",
+    "CUSTOMER_PYRAMID",
+    "DEFAULT_PLAYBOOKS",
+    "DEFAULT_POLICY",
+    "OPERATORS",
+    "PLAYBOOK_COLUMNS",
+    "SERVICE_COLUMNS",
+    "Concentration",
+    "Condition",
+    "Playbook",
+    "TierMigration",
+    "TierPolicy",
+    "TierRule",
+    "abc_policy",
+    "apply_rules",
+    "assign_tiers",
+    "blend_value",
+    "concentration",
+    "customer_pyramid_policy",
+    "gini",
+    "lorenz_curve",
+    "playbooks_from_json",
+    "playbooks_to_json",
+    "plot_lorenz",
+    "psi",
+    "psi_label",
+    "pyramid_policy",
+    "rank_normalise",
+    "rules_from_json",
+    "rules_to_json",
+    "tier_migration",
+    "tier_table",
+    "top_share",
+]
