@@ -68,6 +68,12 @@ def test_run_prints_one_json_object_with_where_things_are(first_run: tuple[Path,
     assert len(features) == 300 and features.customer_id.is_unique
     assert set(labels.customer_id) <= set(features.customer_id)
     assert out["metrics"]["labels.rows"] == len(labels) < len(features)
+    tiers = pd.read_parquet(Path(out["output_dir"]) / "tiers.parquet")
+    assert set(tiers.customer_id) == set(labels.customer_id)  # the active customers
+    assert set(tiers.tier) <= {"most_important", "key", "ordinary", "small"}
+    policy = json.loads((Path(out["output_dir"]) / "tier_policy.json").read_text())
+    assert policy["name"] == "pyramid"
+    assert 0.8 <= out["metrics"]["tiers.concentration.top_20pct_share"] <= 1.6
     profile = json.loads((Path(out["output_dir"]) / "data_profile.json").read_text())
     assert profile["row_counts"]["customers"] == 300
     assert profile["history_months_to_as_of"] == 48
@@ -88,7 +94,7 @@ def test_run_is_tracked_with_config_lineage_and_nested_stages(first_run: tuple[P
         [run.info.experiment_id], f"tags.mlflow.parentRunId = '{out['run_id']}'"
     )
     stages = {c.data.tags["segml.stage"]: c for c in children}
-    assert set(stages) == {"data", "validate", "profile", "features", "labels"}
+    assert set(stages) == {"data", "validate", "profile", "features", "labels", "tiers"}
     assert stages["features"].data.metrics["rows"] == 300
     assert stages["features"].data.params["features_version"]
     assert all(c.info.status == "FINISHED" for c in children)
@@ -107,7 +113,7 @@ def test_same_config_gives_identical_outputs(first_run: tuple[Path, dict]) -> No
         a = (Path(out["output_dir"]) / f).read_text()
         b = (Path(again["output_dir"]) / f).read_text()
         assert a == b, f
-    for f in ("features.parquet", "labels.parquet"):
+    for f in ("features.parquet", "labels.parquet", "tiers.parquet", "tier_table.parquet"):
         a = pd.read_parquet(Path(out["output_dir"]) / f)
         b = pd.read_parquet(Path(again["output_dir"]) / f)
         pd.testing.assert_frame_equal(a, b)

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from segml.contract import CHANNELS, TRANSACTION_KINDS
 from segml.features.spec import NON_CUSTOMER_KINDS, FeatureConfig
 from segml.synth import SynthConfig
+from segml.tiers import TierRule
 
 
 class _Frozen(BaseModel):
@@ -91,6 +92,28 @@ class LabelsSection(_Frozen):
     inactivity_days: int = Field(90, ge=1)
 
 
+class RuleConfig(_Frozen):
+    """A tier override: all conditions ``[column, operator, value]`` hold -> action."""
+
+    name: str
+    when: tuple[tuple[str, str, Any], ...]
+    action: Literal["flag", "set", "cap", "floor"] = "flag"
+    tier: str | None = None
+
+
+class TiersSection(_Frozen):
+    """Value tiers (see docs/tiers.md)."""
+
+    policy: Literal["pyramid", "abc", "customer_pyramid"] = "pyramid"
+    value: str = Field("profit_12m", description="Feature column used as the value score.")
+    migration_months: int = Field(12, ge=0, description="Compare with tiers this long before.")
+    rules: tuple[RuleConfig, ...] = ()
+
+    def tier_rules(self) -> tuple[TierRule, ...]:
+        """The overrides as :class:`segml.tiers.TierRule` objects."""
+        return tuple(TierRule(r.name, r.when, r.action, r.tier) for r in self.rules)
+
+
 class OutputConfig(_Frozen):
     """Where runs write their tables and figures."""
 
@@ -118,6 +141,7 @@ class RunConfig(_Frozen):
     synthetic: SyntheticConfig = SyntheticConfig()
     features: FeaturesSection = FeaturesSection()
     labels: LabelsSection = LabelsSection()
+    tiers: TiersSection = TiersSection()
     output: OutputConfig = OutputConfig()
     tracking: TrackingConfig = TrackingConfig()
 

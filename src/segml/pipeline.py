@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
@@ -25,9 +26,11 @@ from segml.data import BankData, load_bank
 from segml.features import build_features, write_features
 from segml.features.catalogue import FEATURES_VERSION
 from segml.features.labels import build_labels
+from segml.features.spec import add_months
 from segml.io import atomic_output_dir
+from segml.stages import StageResult, tier_policy, tiers_stage
 from segml.synth import GENERATOR_VERSION, MANIFEST, SynthConfig, generate
-from segml.tracking import dump_json, tracked_run
+from segml.tracking import StageRun, dump_json, tracked_run
 
 Progress = Callable[[str], None]
 
@@ -138,6 +141,28 @@ def label_metrics(labels: pa.Table) -> dict[str, float]:
     return {"labels.rows": labels.num_rows, "labels.churn_rate": churned or 0.0}
 
 
+def earlier_features(
+    bank: BankData, as_of: dt.date, cfg: RunConfig
+) -> tuple[dt.date | None, pd.DataFrame | None]:
+    """Features ``tiers.migration_months`` before ``as_of``, if the history reaches back that far."""
+    months = cfg.tiers.migration_months
+    if not months:
+        return None, None
+    earlier = add_months(as_of + dt.timedelta(days=1), -months) - dt.timedelta(days=1)
+    first = bank.con.execute("SELECT min(timestamp) FROM transactions").fetchall()[0][0]
+    if first is None or first.date() > add_months(earlier, -12):
+        return None, None  # less than a year of history before the earlier date
+    return earlier, build_features(bank, earlier, cfg.features.feature_config()).to_pandas()
+
+
+def log_stage(st: StageRun, res: StageResult) -> None:
+    """Log a stage's metrics, documents and table sizes to its nested run."""
+    st.metrics(res.metrics)
+    for name, doc in res.documents.items():
+        st.json(doc, name)
+    st.metrics({f"rows.{k}": len(v) for k, v in res.tables.items()})
+
+
 # ----------------------------------------------------------------------------- the run
 @dataclass
 class RunResult:
@@ -157,6 +182,18 @@ class RunResult:
         """JSON-ready dict (what ``segml run --json`` prints)."""
         return asdict(self)
 
+    def _tier_lines(self) -> list[str]:
+        shares = {
+            k.split(".")[-1]: v
+            for k, v in self.metrics.items()
+            if k.startswith("tiers.positive_value_share.")
+        }
+        if not shares:
+            return []
+        text = ", ".join(f"{t} {v:.0%}" for t, v in shares.items())
+        gini = self.metrics.get("tiers.concentration.gini_positive", float("nan"))
+        return [f"  tiers:     share of profit by tier: {text} (Gini {gini:.2f})"]
+
     def summary(self) -> str:
         """A short human summary."""
         m = self.metrics
@@ -172,6 +209,7 @@ class RunResult:
             f"{int(m.get('features.columns', 0))} columns; labels: "
             f"{int(m.get('labels.rows', 0)):,} customers, churn rate "
             f"{m.get('labels.churn_rate', float('nan')):.1%}",
+            *self._tier_lines(),
             f"  outputs:   {self.output_dir}",
             f"  tracking:  {self.tracking_uri}  (make ui)",
         ]
@@ -245,8 +283,27 @@ def run_pipeline(
                 labels = None
                 warnings.append(f"no labels: {exc}")
                 st.params({"skipped": str(exc)[:500]})
+        frame = features.to_pandas()
+        results: dict[str, StageResult] = {}
+        with tracker.stage("tiers") as st:
+            say(f"tiers ({cfg.tiers.policy} on {cfg.tiers.value})")
+            earlier_as_of, earlier = earlier_features(bank, as_of, cfg)
+            results["tiers"] = tiers_stage(
+                frame,
+                tier_policy(cfg.tiers.policy),
+                cfg.tiers.tier_rules(),
+                cfg.tiers.value,
+                earlier,
+                earlier_as_of,
+            )
+            log_stage(st, results["tiers"])
         out = out_base / f"{cfg.name}-{tracker.run_id[:12]}"
         with atomic_output_dir(out) as tmp:
+            for res in results.values():
+                for name, df in res.tables.items():
+                    df.to_parquet(tmp / f"{name}.parquet", index=False)
+                for name, doc in res.documents.items():
+                    dump_json(doc, tmp / name)
             write_features(features, tmp / "features.parquet")
             if labels is not None:
                 write_features(labels, tmp / "labels.parquet")
@@ -267,6 +324,7 @@ def run_pipeline(
                 "features.rows": features.num_rows,
                 "features.columns": features.num_columns,
                 **({} if labels is None else label_metrics(labels)),
+                **{f"{k}.{m}": v for k, r in results.items() for m, v in r.metrics.items()},
             },
             stage_seconds=dict(tracker.stage_seconds),
             warnings=warnings,

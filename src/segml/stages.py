@@ -1,0 +1,100 @@
+"""Modelling stages of ``segml run`` after the features: tiers, segments, corporate grades.
+
+Each stage is a pure function from the feature table (and configuration) to a typed result
+holding the tables to write and the metrics to log; :mod:`segml.pipeline` tracks and writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from segml.tiers import (
+    BUILTIN_POLICIES,
+    TierPolicy,
+    TierRule,
+    assign_tiers,
+    concentration,
+    tier_migration,
+    tier_table,
+)
+
+
+@dataclass
+class StageResult:
+    """Tables to write (name -> DataFrame), JSON documents and metrics of one stage."""
+
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    documents: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def active(features: pd.DataFrame) -> pd.DataFrame:
+    """Customers whose relationship is open at the as-of date (the tiered population)."""
+    return features[features["is_active"] == 1].reset_index(drop=True)
+
+
+def tier_policy(name: str) -> TierPolicy:
+    """A built-in policy by name (``pyramid``, ``abc``, ``customer_pyramid``)."""
+    if name not in BUILTIN_POLICIES:
+        raise ValueError(f"unknown tier policy {name!r}; choose from {sorted(BUILTIN_POLICIES)}")
+    return BUILTIN_POLICIES[name]
+
+
+def tiers_stage(
+    features: pd.DataFrame,
+    policy: TierPolicy,
+    rules: tuple[TierRule, ...],
+    value_col: str,
+    earlier: pd.DataFrame | None = None,
+    earlier_as_of: dt.date | None = None,
+) -> StageResult:
+    """Value tiers of the active customers, their concentration and (optionally) migration.
+
+    Parameters
+    ----------
+    features : DataFrame
+        Feature table at the as-of date.
+    policy, rules, value_col
+        How value maps to tiers and which overrides apply.
+    earlier : DataFrame, optional
+        Feature table at an earlier as-of date, for the migration matrix and PSI.
+    earlier_as_of : date, optional
+        That date (for the record).
+    """
+    pop = active(features)
+    tiers = assign_tiers(pop, policy, rules, value_col=value_col)
+    table = tier_table(tiers)
+    conc = concentration(tiers["value"])
+    res = StageResult()
+    out = tiers.copy()
+    out["reasons"] = out["reasons"].map(lambda r: ";".join(r))
+    for c in ("tier", "tier_by_value"):
+        out[c] = out[c].astype(str)
+    res.tables["tiers"] = out
+    res.tables["tier_table"] = table
+    res.documents["tier_policy.json"] = policy.to_dict()
+    res.documents["tier_rules.json"] = [r.to_dict() for r in rules]
+    res.documents["concentration.json"] = conc.to_dict()
+    res.metrics.update({f"concentration.{k}": float(v) for k, v in conc.to_dict().items()})
+    for t, v, p in zip(
+        table.tier.astype(str), table.value_share, table.positive_value_share, strict=True
+    ):
+        res.metrics[f"value_share.{t}"] = float(v)
+        res.metrics[f"positive_value_share.{t}"] = float(p)
+    res.metrics["overridden"] = float((tiers["tier"] != tiers["tier_by_value"]).sum())
+    if earlier is not None:
+        before = assign_tiers(active(earlier), policy, rules, value_col=value_col)
+        mig = tier_migration(before, tiers, order=list(policy.labels))
+        res.tables["tier_migration_counts"] = mig.counts.reset_index()
+        res.documents["tier_migration.json"] = {
+            "from": str(earlier_as_of),
+            **{k: (v if isinstance(v, str) else float(v)) for k, v in mig.summary().items()},
+        }
+        res.metrics.update(
+            {f"migration.{k}": float(v) for k, v in mig.summary().items() if not isinstance(v, str)}
+        )
+    return res
