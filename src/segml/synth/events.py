@@ -267,7 +267,8 @@ def corporate_financials(
         late = rng.random(corp.size) < np.minimum(0.9, 3 * pd_)
         dpd = np.where(late, rng.choice([15, 30, 60, 90, 120], corp.size), 0)
         events = rng.poisson(0.5 * pd_)
-        noisy_pd = pd_ * np.exp(0.25 * rng.standard_normal(corp.size))  # a rating tracks the true PD, imperfectly
+        # a rating tracks the true PD, imperfectly
+        noisy_pd = pd_ * np.exp(0.25 * rng.standard_normal(corp.size))
         rating = np.searchsorted(
             [0.0005, 0.001, 0.003, 0.008, 0.02, 0.05, 0.12, 0.25, 0.4], noisy_pd
         )
