@@ -114,6 +114,14 @@ class TiersSection(_Frozen):
         return tuple(TierRule(r.name, r.when, r.action, r.tier) for r in self.rules)
 
 
+class GradesSection(_Frozen):
+    """Corporate grades (see docs/grades.md)."""
+
+    compare_model: bool = Field(
+        True, description="Compare the scorecard with xgboost out of time when history allows."
+    )
+
+
 class OutputConfig(_Frozen):
     """Where runs write their tables and figures."""
 
@@ -142,6 +150,7 @@ class RunConfig(_Frozen):
     features: FeaturesSection = FeaturesSection()
     labels: LabelsSection = LabelsSection()
     tiers: TiersSection = TiersSection()
+    grades: GradesSection = GradesSection()
     output: OutputConfig = OutputConfig()
     tracking: TrackingConfig = TrackingConfig()
 

@@ -28,7 +28,7 @@ from segml.features.catalogue import FEATURES_VERSION
 from segml.features.labels import build_labels
 from segml.features.spec import add_months
 from segml.io import atomic_output_dir
-from segml.stages import StageResult, tier_policy, tiers_stage
+from segml.stages import StageResult, grades_stage, tier_policy, tiers_stage
 from segml.synth import GENERATOR_VERSION, MANIFEST, SynthConfig, generate
 from segml.tracking import StageRun, dump_json, tracked_run
 
@@ -297,6 +297,17 @@ def run_pipeline(
                 earlier_as_of,
             )
             log_stage(st, results["tiers"])
+        with tracker.stage("grades") as st:
+            say("corporate grades")
+            first = bank.con.execute("SELECT min(timestamp) FROM transactions").fetchall()[0][0]
+            results["grades"] = grades_stage(
+                bank,
+                frame,
+                as_of,
+                cfg.grades.compare_model and labels is not None,
+                first.date() if first else None,
+            )
+            log_stage(st, results["grades"])
         out = out_base / f"{cfg.name}-{tracker.run_id[:12]}"
         with atomic_output_dir(out) as tmp:
             for res in results.values():

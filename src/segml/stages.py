@@ -1,4 +1,4 @@
-"""Modelling stages of ``segml run`` after the features: tiers, segments, corporate grades.
+"""Modelling stages of ``segml run`` after the features: tiers, corporate grades (segments).
 
 Each stage is a pure function from the feature table (and configuration) to a typed result
 holding the tables to write and the metrics to log; :mod:`segml.pipeline` tracks and writes.
@@ -7,11 +7,15 @@ holding the tables to write and the metrics to log; :mod:`segml.pipeline` tracks
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
+from segml.data import BankData
+from segml.features.spec import add_months
+from segml.grades import DEFAULT_SCORECARD, GRADES, compare_scorecard_model, grade_corporates
 from segml.tiers import (
     BUILTIN_POLICIES,
     TierPolicy,
@@ -96,5 +100,35 @@ def tiers_stage(
         }
         res.metrics.update(
             {f"migration.{k}": float(v) for k, v in mig.summary().items() if not isinstance(v, str)}
+        )
+    return res
+
+
+def grades_stage(
+    bank: BankData,
+    features: pd.DataFrame,
+    as_of: dt.date,
+    compare_model: bool,
+    history_start: dt.date | None,
+) -> StageResult:
+    """Corporate grades by the default scorecard, and the out-of-time comparison with xgboost.
+
+    The comparison trains on the two years before ``as_of`` and evaluates at ``as_of``; it
+    runs only when ``compare_model`` is set and the history reaches back far enough.
+    """
+    res = StageResult()
+    grades = grade_corporates(features, DEFAULT_SCORECARD)
+    res.tables["grades"] = grades
+    res.documents["scorecard.json"] = json.loads(DEFAULT_SCORECARD.to_json())
+    shares = grades["grade"].astype(str).value_counts(normalize=True)
+    res.metrics.update({f"grade_share.{g}": float(shares.get(g, 0.0)) for g, _ in GRADES})
+    res.metrics["graded"] = float(len(grades))
+    train = [add_months(as_of + dt.timedelta(days=1), -m) - dt.timedelta(days=1) for m in (24, 12)]
+    if compare_model and history_start is not None and history_start <= add_months(train[0], -12):
+        cmp = compare_scorecard_model(bank, train, as_of, DEFAULT_SCORECARD, n_boot=200)
+        doc = cmp.to_dict()
+        res.documents["grading_comparison.json"] = doc
+        res.metrics.update(
+            {k: float(v) for k, v in doc.items() if isinstance(v, int | float) and v is not None}
         )
     return res

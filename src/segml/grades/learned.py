@@ -1,0 +1,434 @@
+"""A learned alternative to the scorecard: xgboost on the same inputs, and an honest comparison.
+
+The target is a credit-event proxy observed after the as-of date *t*
+(:func:`credit_target`): a corporate statement that became known in the window after *t*
+reporting 90+ days past due or a credit event. :func:`compare_scorecard_model` trains the
+model at an earlier as-of date, whose target window closes by the later evaluation date, and
+compares it with the scorecard there (ROC AUC; rank correlation with a true PD when the
+ground truth is supplied, for evaluation only).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from segml.data import BankData, load_bank
+from segml.features.labels import label_window
+from segml.features.spec import date_lit
+from segml.grades.scorecard import DEFAULT_SCORECARD, Scorecard
+from segml.grades.scoring import corporate_rows, grade_corporates
+
+#: Small, deterministic xgboost defaults (single thread, fixed seed).
+DEFAULT_MODEL_PARAMS: dict[str, Any] = {
+    "n_estimators": 150,
+    "max_depth": 3,
+    "learning_rate": 0.05,
+    "subsample": 0.8,
+    "colsample_bytree": 0.8,
+    "min_child_weight": 1.0,
+    "reg_lambda": 1.0,
+    "objective": "binary:logistic",
+    "eval_metric": "logloss",
+    "tree_method": "hist",
+    "random_state": 0,
+    "n_jobs": 1,
+}
+
+_KNOWN = (
+    "COALESCE(report_date, CAST(make_date(CAST(fiscal_year AS INT), 12, 31) "
+    "+ INTERVAL 120 DAY AS DATE))"
+)
+
+
+def _as_date(value: dt.date | str) -> dt.date:
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+def _bank(bank: BankData | str | os.PathLike[str]) -> BankData:
+    return bank if isinstance(bank, BankData) else load_bank(bank)
+
+
+def credit_target(
+    bank: BankData | str | os.PathLike[str],
+    as_of: dt.date | str,
+    horizon_months: int = 12,
+    dpd_threshold: int = 90,
+) -> pd.DataFrame:
+    """A credit-event (default proxy) target from statements that became known after ``as_of``.
+
+    Parameters
+    ----------
+    bank : BankData or path
+        The bank (a folder is loaded and validated).
+    as_of : date
+        The feature date *t*; the window is the ``horizon_months`` after it.
+    horizon_months : int
+        Length of the window.
+    dpd_threshold : int
+        Days past due that count as a credit event (90: the Basel default definition).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per corporate client with at least one statement known in the window
+        (``report_date``, or fiscal year end + 120 days without one, in ``(t, t + horizon]``),
+        ordered by ``customer_id``: ``target`` (1 if any such statement reports
+        ``days_past_due ≥ dpd_threshold`` or ``credit_events > 0``), ``n_statements``,
+        ``worst_dpd``, ``credit_events``. Clients without a statement in the window (left
+        the bank, or not reporting) have no row: their outcome is unknown.
+
+    Raises
+    ------
+    ValueError
+        If the bank has no ``corporate_financials`` table or its data end before the window.
+
+    Notes
+    -----
+    The window uses only what became known after *t*, so it never overlaps the features at
+    *t* (which use statements known by *t*). The statement describes the fiscal year that
+    ends around *t*: the event may have happened shortly before *t* but was not known then.
+    """
+    b = _bank(bank)
+    if "corporate_financials" not in b.tables:
+        raise ValueError(f"{b.folder} has no corporate_financials table: no credit target")
+    t = _as_date(as_of)
+    start, end = label_window(t, horizon_months)
+    last = b.con.execute("SELECT max(timestamp) FROM transactions").fetchall()[0][0]
+    if last is None or last.date() < end:
+        raise ValueError(
+            f"the target window {start} … {end} runs past the data, which end on "
+            f"{last.date() if last else 'no transaction'}"
+        )
+    sql = f"""SELECT customer_id, COUNT(*) AS n_statements,
+            MAX(days_past_due) AS worst_dpd,
+            CAST(SUM(COALESCE(credit_events, 0)) AS BIGINT) AS credit_events
+        FROM (SELECT *, {_KNOWN} AS known_date FROM corporate_financials) f
+        WHERE known_date > {date_lit(t)} AND known_date <= {date_lit(end)}
+        GROUP BY customer_id ORDER BY customer_id"""
+    df = b.con.sql(sql).df()
+    df["target"] = ((df["worst_dpd"] >= dpd_threshold) | (df["credit_events"] > 0)).astype(np.int64)
+    return df[["customer_id", "target", "n_statements", "worst_dpd", "credit_events"]]
+
+
+def _rating_order(scorecard: Scorecard) -> dict[str, int]:
+    """Rating codes ranked best (0) to worst by their scorecard points."""
+    for f in scorecard.factors:
+        if f.kind == "categorical" and f.column == "fin_credit_rating":
+            ranked = sorted(f.categories, key=lambda kv: -kv[1])
+            return {code: i for i, (code, _) in enumerate(ranked)}
+    return {}
+
+
+def model_matrix(
+    features: pd.DataFrame | pa.Table,
+    scorecard: Scorecard = DEFAULT_SCORECARD,
+    industries: tuple[str, ...] | None = None,
+) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """The scorecard's inputs as a numeric matrix for the corporate rows.
+
+    Numeric inputs are kept as they are (missing stays NaN: xgboost learns where to send
+    it); the credit rating becomes its rank (0 = best); the industry becomes one 0/1 column
+    per industry in ``industries`` (default: those present, sorted).
+
+    Returns
+    -------
+    (pandas.DataFrame, tuple of str)
+        The matrix indexed by ``customer_id``, and the industries used.
+    """
+    df = corporate_rows(features)
+    order = _rating_order(scorecard)
+    cols: dict[str, np.ndarray] = {}
+    for c in scorecard.input_columns:
+        if c == "industry":
+            continue
+        if c == "fin_credit_rating":
+            cols["rating_rank"] = np.array(
+                [order.get(v, np.nan) if isinstance(v, str) else np.nan for v in df[c]],
+                dtype=float,
+            )
+        else:
+            cols[c] = pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    if "industry" in scorecard.input_columns:
+        ind = df["industry"].astype(object)
+        if industries is None:
+            industries = tuple(sorted({v for v in ind if isinstance(v, str)}))
+        for name in industries:
+            cols[f"industry={name}"] = (ind == name).to_numpy(dtype=float)
+    x = pd.DataFrame(cols, index=pd.Index(df["customer_id"].to_numpy(), name="customer_id"))
+    return x, tuple(industries or ())
+
+
+@dataclass(frozen=True)
+class CreditModel:
+    """An xgboost classifier of the credit target on the scorecard's inputs."""
+
+    model: Any
+    columns: tuple[str, ...]
+    industries: tuple[str, ...]
+    scorecard: Scorecard
+
+    def predict(self, features: pd.DataFrame | pa.Table) -> pd.Series:
+        """Predicted probability of a credit event for each corporate row (by customer_id)."""
+        x, _ = model_matrix(features, self.scorecard, self.industries)
+        p = self.model.predict_proba(x[list(self.columns)].to_numpy())[:, 1]
+        return pd.Series(p, index=x.index, name="pd_model")
+
+
+def fit_credit_model(
+    features: pd.DataFrame | pa.Table,
+    target: pd.DataFrame | None = None,
+    scorecard: Scorecard = DEFAULT_SCORECARD,
+    params: dict[str, Any] | None = None,
+) -> CreditModel:
+    """Fit xgboost on the scorecard's inputs to a 0/1 target.
+
+    Parameters
+    ----------
+    features : pandas.DataFrame or pyarrow.Table
+        The feature table at the training as-of date (or several dates' rows stacked, each
+        with its own ``target`` column).
+    target : pandas.DataFrame, optional
+        ``customer_id`` and ``target`` (e.g. :func:`credit_target` at the same date), joined
+        to ``features`` by ``customer_id``; without it ``features`` must hold ``target``.
+        Only corporate rows with a target are used.
+    scorecard : Scorecard
+        Defines the inputs.
+    params : dict, optional
+        Overrides of :data:`DEFAULT_MODEL_PARAMS`.
+
+    Raises
+    ------
+    ValueError
+        If there is no target, or it has a single class among the training rows.
+    """
+    import xgboost as xgb
+
+    df = corporate_rows(features)
+    if target is not None:
+        df = df.drop(columns="target", errors="ignore").merge(
+            target[["customer_id", "target"]], on="customer_id", how="inner"
+        )
+    elif "target" not in df.columns:
+        raise ValueError("pass target, or features with a 'target' column")
+    df = df.loc[df["target"].notna()].reset_index(drop=True)
+    y = df["target"].astype(int)
+    if y.nunique() < 2:
+        raise ValueError(f"the training target has a single class ({len(y)} rows)")
+    x, industries = model_matrix(df, scorecard)
+    model = xgb.XGBClassifier(**{**DEFAULT_MODEL_PARAMS, **(params or {})})
+    model.fit(x.to_numpy(), y.to_numpy())
+    return CreditModel(model, tuple(x.columns), industries, scorecard)
+
+
+def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
+    """ROC AUC of ``score`` for 0/1 ``y`` (ties count half; NaN with a single class)."""
+    from scipy.stats import rankdata
+
+    y = np.asarray(y, dtype=bool)
+    n1, n0 = int(y.sum()), int((~y).sum())
+    if n1 == 0 or n0 == 0:
+        return float("nan")
+    r = rankdata(np.asarray(score, dtype=float))
+    return float((r[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+@dataclass(frozen=True)
+class GradingComparison:
+    """Scorecard vs learned model on held-out data (see :func:`compare_scorecard_model`).
+
+    AUCs are for the credit target at ``eval_as_of`` (the scorecard ranks by
+    ``-score_total``; the rating baseline by its points). ``spearman_pd_*`` are rank
+    correlations with the true PD over all graded corporates at ``eval_as_of``: negative is
+    right for the scorecard (high score = low risk), positive for the model (a probability).
+    ``auc_diff_ci`` is a paired bootstrap 95% interval of ``auc_model - auc_scorecard``;
+    ``auc_true_pd`` is the AUC of the true PD itself, the ceiling any score can reach on this
+    noisy target.
+    """
+
+    scorecard: str
+    target: str
+    split: str
+    train_as_of: str
+    eval_as_of: str
+    n_train: int
+    n_train_events: int
+    n_eval: int
+    n_eval_events: int
+    auc_scorecard: float
+    auc_model: float
+    auc_rating: float
+    auc_scorecard_train: float
+    auc_diff_ci: tuple[float, float]
+    auc_true_pd: float | None = None
+    n_pd: int = 0
+    spearman_pd_scorecard: float | None = None
+    spearman_pd_model: float | None = None
+    grade_counts: dict[str, int] = field(default_factory=dict)
+    events_by_grade: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values."""
+        return asdict(self)
+
+
+def _read_truth(truth: pd.DataFrame | str | os.PathLike[str]) -> pd.Series:
+    df = truth if isinstance(truth, pd.DataFrame) else pd.read_parquet(Path(truth))
+    return df.set_index(df["customer_id"].astype(str))["pd"].astype(float)
+
+
+def compare_scorecard_model(
+    bank: BankData | str | os.PathLike[str],
+    train_as_of: dt.date | str | Sequence[dt.date | str],
+    eval_as_of: dt.date | str,
+    scorecard: Scorecard = DEFAULT_SCORECARD,
+    truth: pd.DataFrame | str | os.PathLike[str] | None = None,
+    params: dict[str, Any] | None = None,
+    horizon_months: int = 12,
+    holdout_share: float = 0.0,
+    seed: int = 0,
+    n_boot: int = 500,
+) -> GradingComparison:
+    """Compare the scorecard with xgboost out of time (and optionally out of sample).
+
+    Parameters
+    ----------
+    bank : BankData or path
+        The bank.
+    train_as_of : date or sequence of dates
+        The model is fitted on features at each of these dates and the target in the window
+        after it (several dates stack their rows); every window must close by
+        ``eval_as_of``.
+    eval_as_of : date
+        Scorecard and model are evaluated on features at this date and the target in the
+        window after it.
+    scorecard : Scorecard
+        The scorecard (and the model's inputs).
+    truth : DataFrame or path, optional
+        Ground truth with ``customer_id`` and ``pd`` (evaluation only).
+    params : dict, optional
+        xgboost overrides of :data:`DEFAULT_MODEL_PARAMS`.
+    horizon_months : int
+        Target window length.
+    holdout_share : float
+        If > 0, this share of customers (drawn with ``seed``) is evaluated and the rest
+        trained on, so no client is in both.
+    seed : int
+        Seeds the customer split and the bootstrap.
+    n_boot : int
+        Bootstrap resamples for ``auc_diff_ci``.
+
+    Raises
+    ------
+    ValueError
+        If a training window does not close by ``eval_as_of``.
+    """
+    from segml.features import build_features
+
+    b = _bank(bank)
+    dates = [train_as_of] if isinstance(train_as_of, dt.date | str) else list(train_as_of)
+    t0s, t1 = sorted(_as_date(d) for d in dates), _as_date(eval_as_of)
+    if not t0s:
+        raise ValueError("train_as_of is empty")
+    for t0 in t0s:
+        _, train_end = label_window(t0, horizon_months)
+        if train_end > t1:
+            raise ValueError(
+                f"the training target window after {t0} ends {train_end}, after the "
+                f"evaluation date {t1}: the model would use outcomes not yet known there"
+            )
+    f1 = corporate_rows(build_features(b, t1))
+    y1 = credit_target(b, t1, horizon_months)
+    train = []
+    for t0 in t0s:
+        f = corporate_rows(build_features(b, t0))
+        y = credit_target(b, t0, horizon_months)
+        train.append(f.merge(y[["customer_id", "target"]], on="customer_id", how="inner"))
+    f0 = pd.concat(train, ignore_index=True)
+    split = f"out of time: train {', '.join(map(str, t0s))}, evaluate {t1}"
+    if holdout_share > 0:
+        ids = np.array(sorted(set(f0["customer_id"]) | set(f1["customer_id"])), dtype=object)
+        held = set(ids[np.random.default_rng(seed).random(len(ids)) < holdout_share])
+        f0 = f0.loc[~f0["customer_id"].isin(held)]
+        f1 = f1.loc[f1["customer_id"].isin(held)]
+        split += f"; {holdout_share:.0%} of customers held out of training"
+    y0 = f0[["customer_id", "target"]]
+    model = fit_credit_model(f0, None, scorecard, params)
+
+    g1 = grade_corporates(f1, scorecard)
+    g1["pd_model"] = model.predict(f1).to_numpy()
+    ev = g1.merge(y1[["customer_id", "target"]], on="customer_id", how="inner")
+    y = ev["target"].to_numpy(dtype=int)
+    g0 = grade_corporates(f0, scorecard)
+    g0["target"] = y0["target"].to_numpy()
+    rating_pts = ev["pts_rating"].to_numpy() if "pts_rating" in ev else np.zeros(len(ev))
+
+    risk_sc, risk_m = -ev["score_total"].to_numpy(), ev["pd_model"].to_numpy()
+    auc_sc, auc_m = roc_auc(y, risk_sc), roc_auc(y, risk_m)
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for _ in range(n_boot):
+        i = rng.integers(0, len(ev), len(ev))
+        if 0 < y[i].sum() < len(i):
+            diffs.append(roc_auc(y[i], risk_m[i]) - roc_auc(y[i], risk_sc[i]))
+    ci = (
+        (float(np.percentile(diffs, 2.5)), float(np.percentile(diffs, 97.5)))
+        if diffs
+        else (float("nan"), float("nan"))
+    )
+
+    n_pd, rho_sc, rho_m, auc_pd = 0, None, None, None
+    if truth is not None:
+        from scipy.stats import spearmanr
+
+        true_pd = _read_truth(truth)
+        pd_true = true_pd.reindex(g1["customer_id"].astype(str)).to_numpy()
+        ok = ~np.isnan(pd_true)
+        n_pd = int(ok.sum())
+        rho_sc = float(spearmanr(g1["score_total"].to_numpy()[ok], pd_true[ok]).statistic)
+        rho_m = float(spearmanr(g1["pd_model"].to_numpy()[ok], pd_true[ok]).statistic)
+        ev_pd = true_pd.reindex(ev["customer_id"].astype(str)).to_numpy()
+        auc_pd = roc_auc(y[~np.isnan(ev_pd)], ev_pd[~np.isnan(ev_pd)])
+
+    grades = scorecard.grade_names
+    counts = g1["grade"].value_counts()
+    by_grade = ev.groupby("grade")["target"].agg(["size", "sum"])
+    return GradingComparison(
+        scorecard=f"{scorecard.name} v{scorecard.version} ({scorecard.digest()})",
+        target=(
+            f"statement known in the {horizon_months} months after the as-of date reports "
+            "days past due >= 90 or a credit event"
+        ),
+        split=split,
+        train_as_of=", ".join(map(str, t0s)),
+        eval_as_of=str(t1),
+        n_train=len(y0),
+        n_train_events=int(y0["target"].sum()),
+        n_eval=len(ev),
+        n_eval_events=int(y.sum()),
+        auc_scorecard=auc_sc,
+        auc_model=auc_m,
+        auc_rating=roc_auc(y, -rating_pts),
+        auc_scorecard_train=roc_auc(
+            g0["target"].to_numpy(dtype=int), -g0["score_total"].to_numpy()
+        ),
+        auc_diff_ci=ci,
+        auc_true_pd=auc_pd,
+        n_pd=n_pd,
+        spearman_pd_scorecard=rho_sc,
+        spearman_pd_model=rho_m,
+        grade_counts={g: int(counts.get(g, 0)) for g in grades},
+        events_by_grade={
+            g: (int(by_grade.loc[g, "size"]), int(by_grade.loc[g, "sum"]))
+            for g in grades
+            if g in by_grade.index
+        },
+    )
