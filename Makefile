@@ -65,6 +65,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_synth.py $(BENCH_ARGS)
 	$(BIN)/python benchmarks/bench_features.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/bench_rfm.py
 
 ## lab: JupyterLab on notebooks/ with the project's kernel
 .PHONY: lab
