@@ -1,15 +1,14 @@
 """RFM summaries (frequency, recency, T, monetary value) computed with DuckDB.
 
-:func:`rfm_summary` returns what ``lifetimes.utils.summary_data_from_transaction_data`` does (up
-to float rounding) for pandas, Arrow, DuckDB relations or Parquet files (which DuckDB reads out of
-core); :func:`rfm_sql` is its portable SQL. Periods are integers from 0001-01-01, a Monday: days
-("D"), days // 7 ("W": pandas W-SUN weeks run Monday..Sunday), hours, s, ms or us; differences of
-them equal lifetimes' ``(t1 - t0) / np.timedelta64(1, freq)``. Engine "sql" runs :func:`rfm_sql`
-(a two-level GROUP BY that DuckDB can spill). Engine "stream" lets DuckDB parse, filter and number
-the periods and folds the Arrow batches into numpy arrays, a ``customers x periods`` flag array
-counting distinct periods: no (customer, period) hash aggregation (the bulk of the SQL plan), and
-no hashing for integer ids in a compact range. It needs <= ``BITMAP_BUDGET`` bytes; "auto" uses it
-when that suffices.
+:func:`rfm_summary` returns what ``lifetimes.utils.summary_data_from_transaction_data`` does (to
+float rounding) for pandas, Arrow, DuckDB relations or Parquet files (read out of core); periods are
+integers from 0001-01-01, a Monday: days, days // 7 (pandas W-SUN weeks run Monday..Sunday), hours,
+s, ms or us, whose differences equal lifetimes' ``(t1 - t0) / np.timedelta64(1, freq)``. Engine
+"sql" runs :func:`rfm_sql`, a portable two-level GROUP BY that DuckDB can spill. Engine "stream"
+lets DuckDB parse, filter and number the periods and folds the Arrow batches into numpy arrays: a
+``customers x periods`` flag array counts distinct periods instead of a (customer, period) hash
+aggregation, and integer ids in a compact range are not hashed at all. It needs at most
+``BITMAP_BUDGET`` bytes whatever the log's length; "auto" uses it when that suffices.
 """
 
 from __future__ import annotations
@@ -117,9 +116,7 @@ include_first_transaction
     DuckDB-only SQL: ``try_strptime``/``TRY_CAST`` for text dates, ``epoch_ns`` to floor ns.
     """
     _check_freq(freq, freq_multiplier)
-    end = (
-        None if observation_period_end is None else _end_period(observation_period_end, None, freq)
-    )
+    end = None if (ope := observation_period_end) is None else _end_period(ope, None, freq)
     return _rfm_sql(source_sql, customer_id_col, datetime_col, monetary_value_col, end, freq,
                     float(freq_multiplier), include_first_transaction)  # fmt: skip
 
@@ -222,8 +219,7 @@ def _timestamp_sql(col: str, kind: str, fmt: str | None) -> str:
 
 def _groups(batches: Iterable[pa.RecordBatch], dense: bool) -> Iterator[tuple[Any, ...]]:
     """``(table, customer codes, ids so far)`` per >= ``_GROUP_ROWS`` rows; dense ids are codes."""
-    pending: list[pa.RecordBatch] = []
-    known = None
+    pending, known = [], None
     for batch in itertools.chain(batches, [None]):
         pending += [] if batch is None else [batch]
         if sum(map(len, pending)) < (1 if batch is None else _GROUP_ROWS):
@@ -278,10 +274,10 @@ def _stream(tables: Iterable[tuple[Any, ...]], n_periods: int, cap: int, dense: 
             first[:nk] += sums[1::2]
             rest[:nk] += sums[0::2]
         head[:nk] = h
-    keys = np.flatnonzero(last[:nk]) if dense else np.arange(nk)
+    keys = np.flatnonzero(last[:nk]) if dense else pc.sort_indices(known).to_numpy()
     n = np.count_nonzero(seen[: nk * n_periods].reshape(nk, n_periods), axis=1)[keys]
     fp, lp = n_periods - head[keys].astype(np.int64), last[keys].astype(np.int64) - 1
-    return (keys if dense else known), n, fp, lp, first[keys], rest[keys]
+    return (keys if dense else known.take(keys)), n, fp, lp, first[keys], rest[keys]
 
 
 def rfm_summary(
@@ -316,8 +312,14 @@ freq, freq_multiplier, include_first_transaction
     Raises
     ------
     ValueError
-        Bad freq or freq_multiplier, missing column, null ids or dates, unparseable dates,
-        non-numeric monetary column.
+        Bad freq/freq_multiplier, missing or non-numeric column, null ids/dates, unparseable dates.
+
+    Notes
+    -----
+    As lifetimes: the default end is the max of the *raw* dates (text: '12/31/2019' > '01/05/2020'),
+    NaN amounts add 0 to their period, tz-aware dates count in wall time. Unlike it: the first
+    period (left out of monetary_value) is the earliest even for text dates that do not sort
+    (lifetimes takes the lexicographically first), and null ids or dates raise.
     """
     _check_freq(freq, freq_multiplier)
     if engine not in ("auto", "stream", "sql"):
@@ -339,17 +341,18 @@ freq, freq_multiplier, include_first_transaction
         id_type = types[id_col]
         ts_sql, bad = _timestamp_sql(dt_col, types[dt_col], fmt), "r IS NOT NULL AND t IS NULL"
         p, span = _period_expr("t", freq), "min(i), max(i)" if id_type in _DENSE else "0, 0"
-        n_rows, null_ids, null_dates, n_bad, example, max_dt, lo, hi, id_lo, id_hi = run(
+        n = f"(SELECT {_q(id_col)} AS i, {_q(dt_col)} AS r, {ts_sql} AS t FROM {log}) AS n"
+        n_rows, null_ids, null_dates, n_bad, max_dt, lo, hi, id_lo, id_hi = run(
             f"SELECT count(*), count(*) - count(i), count(*) - count(r), count(*) FILTER (WHERE {bad}),"
-            f" min(CAST(r AS VARCHAR)) FILTER (WHERE {bad}), max(t), min({p}), max({p}), {span}"
-            f" FROM (SELECT {_q(id_col)} AS i, {_q(dt_col)} AS r, {ts_sql} AS t FROM {log}) AS n"
+            f" max(t), min({p}), max({p}), {span} FROM {n}"
         ).fetchall()[0]
         if null_ids:
             raise ValueError(f"customer id column {id_col!r} has {null_ids} null values")
         if null_dates:
             raise ValueError(f"datetime column {dt_col!r} has {null_dates} null values")
         if n_bad:
-            raise ValueError(f"datetime column {dt_col!r} has {n_bad} values that are not dates, e.g. {example!r}")  # fmt: skip
+            example = run(f"SELECT CAST(r AS VARCHAR) FROM {n} WHERE {bad} LIMIT 1").fetchall()
+            raise ValueError(f"datetime column {dt_col!r} has {n_bad} values that are not dates, e.g. {example[0][0]!r}")  # fmt: skip
         if n_rows and end_at is None:  # lifetimes: the max of the raw column, text included
             if raw_max is None and ts_sql.startswith(("try_", "TRY_")):
                 raw_max = run(f"SELECT max({_q(dt_col)}) FROM {log}").fetchall()[0][0]
@@ -376,10 +379,8 @@ freq, freq_multiplier, include_first_transaction
             if result is None and engine == "stream":
                 raise ValueError("engine='stream': customers x periods exceed BITMAP_BUDGET")
         if result is not None:
-            keys, n, fp, lp, first, rest = result
-            order = np.arange(len(n)) if dense else pc.sort_indices(keys).to_numpy()
-            ids = (keys + id_lo).astype(_DENSE[id_type]) if dense else keys.take(order).to_pandas()
-            n, fp, lp, first, rest = (a[order] for a in (n, fp, lp, first, rest))
+            ids, n, fp, lp, first, rest = result  # sorted by id
+            ids = (ids + id_lo).astype(_DENSE[id_type]) if dense else ids.to_pandas()
             out = {"frequency": (n if include_first else n - 1).astype(float)}
             out["recency"] = (lp - fp).astype(float) / mult
             out["T"] = (end - lo - fp).astype(float) / mult
