@@ -79,6 +79,9 @@ def test_run_prints_one_json_object_with_where_things_are(first_run: tuple[Path,
         features.customer_id[features.customer_type == "corporate"]
     )
     assert {"grade", "score_total", "reasons"} <= set(grades.columns)
+    segments = pd.read_parquet(Path(out["output_dir"]) / "segments.parquet")
+    assert set(segments.customer_id) == set(labels.customer_id)
+    assert segments.segment_name.nunique() == out["metrics"]["segments.k"]
     profile = json.loads((Path(out["output_dir"]) / "data_profile.json").read_text())
     assert profile["row_counts"]["customers"] == 300
     assert profile["history_months_to_as_of"] == 48
@@ -99,7 +102,16 @@ def test_run_is_tracked_with_config_lineage_and_nested_stages(first_run: tuple[P
         [run.info.experiment_id], f"tags.mlflow.parentRunId = '{out['run_id']}'"
     )
     stages = {c.data.tags["segml.stage"]: c for c in children}
-    assert set(stages) == {"data", "validate", "profile", "features", "labels", "tiers", "grades"}
+    assert set(stages) == {
+        "data",
+        "validate",
+        "profile",
+        "features",
+        "labels",
+        "tiers",
+        "segments",
+        "grades",
+    }
     assert stages["features"].data.metrics["rows"] == 300
     assert stages["features"].data.params["features_version"]
     assert all(c.info.status == "FINISHED" for c in children)

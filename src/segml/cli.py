@@ -250,6 +250,18 @@ def run(
         typer.echo(result.summary())
 
 
+def _register_segment() -> None:
+    from segml.segments.cli import segment_command
+
+    app.command(
+        "segment",
+        help="Cluster ANY customer table (CSV/Parquet) into named behavioural segments.",
+    )(segment_command)
+
+
+_register_segment()
+
+
 def main() -> None:  # pragma: no cover - console entry point
     """Entry point for ``python -m segml``."""
     app()

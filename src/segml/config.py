@@ -114,6 +114,13 @@ class TiersSection(_Frozen):
         return tuple(TierRule(r.name, r.when, r.action, r.tier) for r in self.rules)
 
 
+class SegmentsSection(_Frozen):
+    """Behavioural segments (see docs/segments.md)."""
+
+    enabled: bool = True
+    k: int | Literal["auto"] = "auto"
+
+
 class GradesSection(_Frozen):
     """Corporate grades (see docs/grades.md)."""
 
@@ -150,6 +157,7 @@ class RunConfig(_Frozen):
     features: FeaturesSection = FeaturesSection()
     labels: LabelsSection = LabelsSection()
     tiers: TiersSection = TiersSection()
+    segments: SegmentsSection = SegmentsSection()
     grades: GradesSection = GradesSection()
     output: OutputConfig = OutputConfig()
     tracking: TrackingConfig = TrackingConfig()

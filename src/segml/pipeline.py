@@ -28,7 +28,7 @@ from segml.features.catalogue import FEATURES_VERSION
 from segml.features.labels import build_labels
 from segml.features.spec import add_months
 from segml.io import atomic_output_dir
-from segml.stages import StageResult, grades_stage, tier_policy, tiers_stage
+from segml.stages import StageResult, grades_stage, segments_stage, tier_policy, tiers_stage
 from segml.synth import GENERATOR_VERSION, MANIFEST, SynthConfig, generate
 from segml.tracking import StageRun, dump_json, tracked_run
 
@@ -297,6 +297,11 @@ def run_pipeline(
                 earlier_as_of,
             )
             log_stage(st, results["tiers"])
+        if cfg.segments.enabled:
+            with tracker.stage("segments") as st:
+                say("behavioural segments")
+                results["segments"] = segments_stage(frame, cfg.segments.k, cfg.seed)
+                log_stage(st, results["segments"])
         with tracker.stage("grades") as st:
             say("corporate grades")
             first = bank.con.execute("SELECT min(timestamp) FROM transactions").fetchall()[0][0]

@@ -1,4 +1,4 @@
-"""Modelling stages of ``segml run`` after the features: tiers, corporate grades (segments).
+"""Modelling stages of ``segml run`` after the features: tiers, segments, corporate grades.
 
 Each stage is a pure function from the feature table (and configuration) to a typed result
 holding the tables to write and the metrics to log; :mod:`segml.pipeline` tracks and writes.
@@ -16,6 +16,12 @@ import pandas as pd
 from segml.data import BankData
 from segml.features.spec import add_months
 from segml.grades import DEFAULT_SCORECARD, GRADES, compare_scorecard_model, grade_corporates
+from segml.segments import (
+    compare_segmentations,
+    customer_population,
+    demographic_segments,
+    segment_customers,
+)
 from segml.tiers import (
     BUILTIN_POLICIES,
     TierPolicy,
@@ -131,4 +137,38 @@ def grades_stage(
         res.metrics.update(
             {k: float(v) for k, v in doc.items() if isinstance(v, int | float) and v is not None}
         )
+    return res
+
+
+def segments_stage(features: pd.DataFrame, k: int | str, seed: int) -> StageResult:
+    """Behavioural segments of the active customers, profiled, named, and compared with the
+    demographic (age band × income band × region) baseline on how well each separates value.
+    """
+    res = StageResult()
+    seg = segment_customers(features, k, population="active", seed=seed)
+    pop = customer_population(features, "active")
+    rows = seg.assignments.merge(pop, on="customer_id", how="left", validate="one_to_one")
+    cmp = compare_segmentations(
+        rows,
+        {
+            "behavioural": rows["segment"].to_numpy(),
+            "demographic": demographic_segments(rows),
+        },
+        value_col="profit_12m" if "profit_12m" in rows else None,
+    )
+    res.tables["segments"] = seg.assignments
+    res.tables["segment_profiles"] = seg.profiles.reset_index(drop=True)
+    res.tables["segment_scores"] = seg.scores.reset_index()
+    res.tables["segment_comparison"] = cmp.reset_index()
+    res.documents["segments.json"] = {
+        "k": seg.k,
+        "method": seg.method,
+        "names": {str(i): n for i, n in seg.names.items()},
+        "excluded": seg.excluded,
+    }
+    res.metrics["k"] = float(seg.k)
+    for name, row in cmp.iterrows():
+        for col, v in row.items():
+            if isinstance(v, int | float) and pd.notna(v):
+                res.metrics[f"{name}.{col}"] = float(v)
     return res

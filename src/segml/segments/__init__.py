@@ -1,0 +1,46 @@
+"""Behavioural customer segmentation (客户细分) that works on any customer table.
+
+:func:`segment_table` encodes a table (:class:`CustomerPreprocessor`), clusters it with k chosen
+by bootstrap stability, BIC and silhouette (:class:`AutoKCluster`, :func:`select_k`; models:
+:class:`MixedMixture`, Gaussian mixture, k-means), profiles the segments and names them from
+the data. :func:`segment_customers` does it on segml's customer feature table;
+:func:`demographic_segments` is the traditional age × income × region baseline and
+:func:`persona_report` checks both against the synthetic personas. See ``docs/segments.md``.
+"""
+
+from segml.segments.api import (
+    BEHAVIOURAL_COLUMNS,
+    DEMOGRAPHIC_COLUMNS,
+    SegmentationResult,
+    segment_table,
+)
+from segml.segments.bank import customer_population, persona_report, segment_customers
+from segml.segments.baseline import compare_segmentations, demographic_segments, eta_squared
+from segml.segments.cluster import AutoKCluster, make_segmenter, select_k
+from segml.segments.columns import classify_columns
+from segml.segments.mixture import MixedMixture
+from segml.segments.preprocess import CustomerPreprocessor
+from segml.segments.profiles import NAME_RULES, deviations, name_segments, profile_segments
+
+__all__ = [
+    "BEHAVIOURAL_COLUMNS",
+    "DEMOGRAPHIC_COLUMNS",
+    "NAME_RULES",
+    "AutoKCluster",
+    "CustomerPreprocessor",
+    "MixedMixture",
+    "SegmentationResult",
+    "classify_columns",
+    "compare_segmentations",
+    "customer_population",
+    "demographic_segments",
+    "deviations",
+    "eta_squared",
+    "make_segmenter",
+    "name_segments",
+    "persona_report",
+    "profile_segments",
+    "segment_customers",
+    "segment_table",
+    "select_k",
+]

@@ -1,0 +1,138 @@
+"""``segml segment``: behavioural segments of any customer table (CSV or Parquet).
+
+:func:`segment_command` is a typer command function; ``segml.cli`` registers it. Exit codes as
+the rest of the command line: 0 success; 1 the table cannot be read or segmented (the message
+names the file or column); 2 bad usage (``--k``, ``--out`` suffix, ``--method``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from segml.segments.cluster import METHODS
+
+READERS = {".csv": "csv", ".txt": "csv", ".gz": "csv", ".parquet": "parquet", ".pq": "parquet"}
+WRITERS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read a CSV or Parquet customer table; raise ``ValueError`` naming the file if it fails."""
+    if not path.is_file():
+        raise ValueError(f"no such file: {path}")
+    kind = READERS.get(path.suffix.lower())
+    try:
+        if kind == "csv":
+            return pd.read_csv(path)
+        if kind == "parquet":
+            return pd.read_parquet(path)
+        try:  # unknown suffix: Parquet has a signature, CSV does not
+            return pd.read_parquet(path)
+        except Exception:
+            return pd.read_csv(path)
+    except Exception as exc:
+        raise ValueError(f"cannot read {path} as a CSV or Parquet table: {exc}") from exc
+
+
+def write_assignments(frame: pd.DataFrame, out: Path) -> Path:
+    """Write ``frame`` to ``out`` (CSV or Parquet by suffix) atomically: temporary file, rename."""
+    kind = WRITERS[out.suffix.lower()]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    try:
+        if kind == "csv":
+            frame.to_csv(tmp, index=False)
+        else:
+            frame.to_parquet(tmp, index=False)
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+def _parse_k(k: str) -> int | str:
+    if k.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = int(k)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"--k must be 'auto' or a positive integer, got {k!r}")
+    return value
+
+
+def segment_command(
+    table: Annotated[
+        Path, typer.Argument(help="Customer table, CSV or Parquet: one row per customer.")
+    ],
+    id: Annotated[str, typer.Option("--id", help="Identifier column (unique per row).")],
+    k: Annotated[str, typer.Option(help="Number of segments, or 'auto' to choose it.")] = "auto",
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Write the id and segment of each customer (.csv or .parquet)."),
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed: same segments).")] = 0,
+    method: Annotated[str, typer.Option(help="mixed (default), gmm or kmeans.")] = "mixed",
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(help="Column never used (repeatable); demographic columns never are."),
+    ] = None,
+) -> None:
+    """Segment the customers of TABLE by behaviour; name and profile each segment."""
+    from segml.segments.api import DEMOGRAPHIC_COLUMNS, segment_table
+
+    try:
+        k_value = _parse_k(k)
+    except ValueError as exc:
+        raise _fail(str(exc), 2) from exc
+    if method not in METHODS:
+        raise _fail(f"--method must be one of {', '.join(METHODS)}, got {method!r}", 2)
+    if out is not None and out.suffix.lower() not in WRITERS:
+        raise _fail(f"--out must end in .csv or .parquet, got {out}", 2)
+    try:
+        df = read_table(table)
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    if id not in df.columns:
+        shown = ", ".join(map(str, list(df.columns)[:15]))
+        raise _fail(f"{table} has no id column {id!r} (columns: {shown})")
+    # keep stdout for the one JSON object: anything a library prints goes to stderr
+    redirect = contextlib.redirect_stdout(sys.stderr) if json_out else contextlib.nullcontext()
+    try:
+        with redirect:
+            result = segment_table(
+                df,
+                id,
+                k_value,
+                method=method,
+                exclude=[*DEMOGRAPHIC_COLUMNS, *exclude] if exclude else None,
+                seed=seed,
+            )
+    except ValueError as exc:
+        raise _fail(f"{table}: {exc}") from exc
+    if out is not None:
+        frame = result.assignments[[result.id_col, "segment"]]
+        write_assignments(frame, out)
+    if json_out:
+        info = result.to_dict()
+        if out is not None:
+            info["out"] = str(out)
+        typer.echo(json.dumps(info, indent=2, default=str))
+    else:
+        typer.echo(result.summary())
+        if out is not None:
+            typer.echo(f"wrote {out}: {len(result.assignments):,} customers")

@@ -1,0 +1,280 @@
+"""Clustering with the number of segments chosen from the data.
+
+:class:`AutoKCluster` fits k-means, a Gaussian mixture or a :class:`MixedMixture` for every
+candidate k and reports, per k, the silhouette (on a sample), the BIC (mixtures), the inertia
+(k-means) and the bootstrap stability: the mean adjusted Rand index between the clusterings of
+``n_bootstrap`` resamples, each predicted on the same common points. :func:`select_k` documents
+the rule; :func:`make_segmenter` chains it after :class:`CustomerPreprocessor`.
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClusterMixin, clone
+from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_rand_score, silhouette_score
+from sklearn.mixture import GaussianMixture
+from sklearn.pipeline import Pipeline
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from segml.segments.mixture import MixedMixture
+from segml.segments.preprocess import CustomerPreprocessor
+
+Method = Literal["kmeans", "gmm", "mixed"]
+METHODS: tuple[str, ...] = ("kmeans", "gmm", "mixed")
+
+
+def base_estimator(method: str, k: int, seed: int, n_init: int, covariance_type: str) -> Any:
+    """An unfitted k-means, Gaussian mixture or mixed mixture with ``k`` segments."""
+    if method == "kmeans":
+        return KMeans(k, n_init=n_init, random_state=seed)
+    if method == "gmm":
+        return GaussianMixture(
+            k, covariance_type=covariance_type, n_init=n_init, reg_covar=1e-3, random_state=seed
+        )
+    if method == "mixed":
+        return MixedMixture(k, n_init=n_init, random_state=seed)
+    raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+
+
+def select_k(scores: pd.DataFrame, method: str, min_stability: float) -> int:
+    """The number of segments chosen from the per-k scores.
+
+    Rule: keep the candidates whose bootstrap stability (mean adjusted Rand index between
+    resampled clusterings) is at least ``min_stability``; among them take the lowest BIC for the
+    mixtures (``gmm``, ``mixed``) and the highest silhouette for ``kmeans``. When no candidate is
+    that stable, take the most stable one. Ties go to the smaller k.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        One row per candidate with columns ``k``, ``stability``, ``silhouette`` and ``bic``.
+    method : str
+        ``"kmeans"``, ``"gmm"`` or ``"mixed"``.
+    min_stability : float
+        Stability a candidate needs to be eligible.
+
+    Returns
+    -------
+    int
+    """
+    s = scores.sort_values("k")
+    stab = s["stability"].fillna(1.0)
+    eligible = s[stab >= min_stability]
+    if eligible.empty:
+        return int(s.loc[stab.idxmax(), "k"])
+    if method == "kmeans" or eligible["bic"].isna().all():
+        return int(eligible.loc[eligible["silhouette"].fillna(-1).idxmax(), "k"])
+    return int(eligible.loc[eligible["bic"].idxmin(), "k"])
+
+
+class AutoKCluster(ClusterMixin, BaseEstimator):
+    """k-means, Gaussian or mixed mixture with k chosen by stability, silhouette and BIC.
+
+    Parameters
+    ----------
+    method : {"kmeans", "gmm", "mixed"}, default "mixed"
+        The clustering model.
+    k : "auto" or int, default "auto"
+        Number of segments, or ``"auto"`` to choose it over ``k_range`` with :func:`select_k`.
+    k_range : tuple of int, default (2, 10)
+        Smallest and largest candidate k (inclusive).
+    n_bootstrap : int, default 4
+        Resamples per candidate for the stability score (0 skips it).
+    sample_size : int, default 4000
+        Rows used for the silhouette, for each resample and as the common points.
+    min_stability : float, default 0.75
+        Stability a candidate needs to be eligible (see :func:`select_k`).
+    n_init : int, default 4
+        Starts per fit.
+    covariance_type : str, default "diag"
+        Covariance of the Gaussian mixture.
+    random_state : int, default 0
+        Seed: the same seed and data give the same segments.
+
+    Attributes
+    ----------
+    k_ : int
+        Chosen number of segments.
+    scores_ : DataFrame
+        Per candidate k: ``k``, ``silhouette``, ``bic``, ``inertia``, ``stability``,
+        ``stability_std`` and ``selected``.
+    estimator_ : estimator
+        The model fitted on all rows with ``k_`` segments.
+    labels_ : ndarray of int
+        Segment of each training row; segments are numbered by size, 0 the largest.
+    relabel_ : ndarray of int
+        Map from the model's component number to the segment number.
+    n_features_in_ : int
+        Number of input columns.
+    """
+
+    def __init__(
+        self,
+        method: Method = "mixed",
+        k: int | Literal["auto"] = "auto",
+        k_range: tuple[int, int] = (2, 10),
+        n_bootstrap: int = 4,
+        sample_size: int = 4000,
+        min_stability: float = 0.75,
+        n_init: int = 4,
+        covariance_type: str = "diag",
+        random_state: int = 0,
+    ) -> None:
+        self.method = method
+        self.k = k
+        self.k_range = k_range
+        self.n_bootstrap = n_bootstrap
+        self.sample_size = sample_size
+        self.min_stability = min_stability
+        self.n_init = n_init
+        self.covariance_type = covariance_type
+        self.random_state = random_state
+
+    def _candidates(self, n: int) -> list[int]:
+        if self.k != "auto":
+            if not isinstance(self.k, int | np.integer) or not 1 <= self.k <= n:
+                raise ValueError(f"k must be 'auto' or an integer from 1 to {n}, got {self.k!r}")
+            return [int(self.k)]
+        lo, hi = int(self.k_range[0]), int(self.k_range[1])
+        if lo < 2 or hi < lo:
+            raise ValueError(f"k_range must be (lo, hi) with 2 <= lo <= hi, got {self.k_range}")
+        ks = [k for k in range(lo, hi + 1) if k < n]
+        if not ks:
+            raise ValueError(f"{n} rows are too few for k in {self.k_range}")
+        return ks
+
+    def _make(self, k: int, seed: int) -> Any:
+        return base_estimator(self.method, k, seed, self.n_init, self.covariance_type)
+
+    def _stability(self, X: np.ndarray, k: int, common: np.ndarray) -> tuple[float, float]:
+        rng = np.random.default_rng([self.random_state, k])
+        m = min(len(X), self.sample_size)
+        predictions = []
+        for b in range(self.n_bootstrap):
+            rows = rng.choice(len(X), size=m, replace=True)
+            model = self._make(k, seed=self.random_state + 1000 * (b + 1)).fit(X[rows])
+            predictions.append(model.predict(X[common]))
+        aris = [adjusted_rand_score(a, b) for a, b in combinations(predictions, 2)]
+        return float(np.mean(aris)), float(np.std(aris))
+
+    def fit(self, X: Any, y: Any = None) -> AutoKCluster:
+        """Fit every candidate k, score it and keep the chosen one.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_rows, n_features)
+            Encoded customers (e.g. from :class:`CustomerPreprocessor`); NaN is allowed only
+            for ``method="mixed"``.
+        y : ignored
+
+        Returns
+        -------
+        AutoKCluster
+            The fitted estimator.
+        """
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        X = validate_data(
+            self, X, dtype=float, ensure_all_finite=self._finite(), ensure_min_samples=2
+        )
+        rng = np.random.default_rng(self.random_state)
+        common = np.sort(rng.choice(len(X), size=min(len(X), self.sample_size), replace=False))
+        dense = np.nan_to_num(X[common], nan=0.0)
+        rows, fitted = [], {}
+        for k in self._candidates(len(X)):
+            model = self._make(k, self.random_state).fit(X)
+            labels = model.predict(X)
+            fitted[k] = (model, labels)
+            n_labels = len(np.unique(labels[common]))
+            sil = (
+                float(silhouette_score(dense, labels[common]))
+                if 1 < n_labels < len(common)
+                else np.nan
+            )
+            stab, stab_sd = (
+                self._stability(X, k, common) if self.n_bootstrap >= 2 and k > 1 else (np.nan,) * 2
+            )
+            rows.append(
+                {
+                    "k": k,
+                    "silhouette": sil,
+                    "bic": float(model.bic(X)) if hasattr(model, "bic") else np.nan,
+                    "inertia": float(getattr(model, "inertia_", np.nan)),
+                    "stability": stab,
+                    "stability_std": stab_sd,
+                }
+            )
+        scores = pd.DataFrame(rows)
+        self.k_ = (
+            int(scores["k"].iloc[0])
+            if len(scores) == 1
+            else select_k(scores, self.method, self.min_stability)
+        )
+        scores["selected"] = scores["k"] == self.k_
+        self.scores_ = scores
+        self.estimator_, raw = fitted[self.k_]
+        sizes = np.bincount(raw, minlength=self.k_)
+        order = np.lexsort((np.arange(self.k_), -sizes))
+        self.relabel_ = np.empty(self.k_, dtype=int)
+        self.relabel_[order] = np.arange(self.k_)
+        self.labels_ = self.relabel_[raw]
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Segment of each row (numbered as in ``labels_``)."""
+        check_is_fitted(self, "estimator_")
+        X = validate_data(self, X, reset=False, dtype=float, ensure_all_finite=self._finite())
+        return self.relabel_[self.estimator_.predict(X)]
+
+    def _finite(self) -> bool | str:
+        return "allow-nan" if self.method == "mixed" else True
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = self.method == "mixed"
+        return tags
+
+
+def make_segmenter(
+    method: Method = "mixed",
+    k: int | Literal["auto"] = "auto",
+    exclude: tuple[str, ...] | list[str] = (),
+    random_state: int = 0,
+    preprocess: dict[str, Any] | None = None,
+    **cluster: Any,
+) -> Pipeline:
+    """A pipeline ``CustomerPreprocessor -> AutoKCluster`` set up for ``method``.
+
+    For ``method="mixed"`` the preprocessor leaves missing values as NaN and splits
+    zero-inflated columns into a non-zero flag and the non-zero values (``impute=False``,
+    ``zero_share=0.2``); for k-means and the Gaussian mixture it imputes.
+
+    Parameters
+    ----------
+    method : {"kmeans", "gmm", "mixed"}, default "mixed"
+    k : "auto" or int, default "auto"
+    exclude : sequence of str
+        Columns never used.
+    random_state : int, default 0
+    preprocess : dict, optional
+        Further :class:`CustomerPreprocessor` parameters (override the defaults above).
+    **cluster
+        Further :class:`AutoKCluster` parameters (``k_range``, ``n_bootstrap`` ...).
+
+    Returns
+    -------
+    sklearn.pipeline.Pipeline
+        Steps ``"prep"`` and ``"cluster"``; ``fit_predict`` gives the segments.
+    """
+    options: dict[str, Any] = (
+        {"impute": False, "zero_share": 0.2} if method == "mixed" else {"impute": True}
+    )
+    options.update(preprocess or {})
+    prep = CustomerPreprocessor(exclude=tuple(exclude), **options)
+    model = AutoKCluster(method=method, k=k, random_state=random_state, **cluster)
+    return Pipeline([("prep", prep), ("cluster", clone(model))])

@@ -1,0 +1,458 @@
+"""Behavioural segmentation: preprocessing, estimators, k selection, profiles, names, CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import typer
+from sklearn.base import clone
+from sklearn.datasets import load_wine, make_blobs
+from sklearn.exceptions import NotFittedError
+from sklearn.metrics import adjusted_rand_score
+from sklearn.utils.estimator_checks import check_estimator
+from typer.testing import CliRunner
+
+from segml.data import load_bank
+from segml.features import build_features
+from segml.segments import (
+    BEHAVIOURAL_COLUMNS,
+    DEMOGRAPHIC_COLUMNS,
+    AutoKCluster,
+    CustomerPreprocessor,
+    MixedMixture,
+    compare_segmentations,
+    demographic_segments,
+    deviations,
+    eta_squared,
+    make_segmenter,
+    name_segments,
+    persona_report,
+    profile_segments,
+    segment_customers,
+    segment_table,
+    select_k,
+)
+from segml.segments.cli import segment_command
+from segml.synth import SynthConfig, generate
+
+AS_OF = "2024-12-31"
+FAST = {"k_range": (2, 6), "n_bootstrap": 3, "sample_size": 1000}
+
+
+def messy_table(n: int = 400, seed: int = 0) -> pd.DataFrame:
+    """Two behavioural groups plus every kind of column the preprocessor must handle."""
+    rng = np.random.default_rng(seed)
+    g = rng.integers(0, 2, n)
+    balance = np.exp(rng.normal(8 + 3 * g, 0.5))
+    balance[rng.random(n) < 0.1] = np.nan
+    return pd.DataFrame(
+        {
+            "customer_id": [f"C{i:05d}" for i in range(n)],
+            "ref": [f"R-{i}-{seed}" for i in range(n)],
+            "row_number": np.arange(n),
+            "balance": balance,
+            "n_tx": rng.poisson(2 + 20 * g),
+            "has_card": (rng.random(n) < 0.2 + 0.6 * g).astype(int),
+            "channel": np.where(rng.random(n) < 0.02, "fax", np.where(g == 1, "app", "branch")),
+            "flag_const": 1,
+            "all_missing": np.nan,
+            "mostly_zero": np.where(np.arange(n) == 0, 1.0, 0.0),
+            "opened": pd.date_range("2020-01-01", periods=n, freq="D"),
+            "group": g,
+        }
+    )
+
+
+def make_app() -> typer.Typer:
+    app = typer.Typer()
+    app.command()(segment_command)
+    return app
+
+
+# ---------------------------------------------------------------- preprocessing
+
+
+def test_preprocessor_excludes_with_reasons_and_reports_missing() -> None:
+    df = messy_table()
+    prep = CustomerPreprocessor(exclude=["group"]).fit(df)
+    ex = prep.excluded_
+    assert "identifier" in ex["customer_id"]
+    assert ex["ref"].startswith("id-like") and "distinct values" in ex["ref"]
+    assert ex["row_number"].startswith("id-like")
+    assert ex["flag_const"].startswith("constant") and "1" in ex["flag_const"]
+    assert ex["all_missing"] == "all values missing"
+    assert ex["mostly_zero"].startswith("near-constant")
+    assert ex["opened"].startswith("date/time")
+    assert ex["group"] == "excluded by the caller"
+    assert prep.numeric_columns_ == ["balance", "n_tx"]
+    assert prep.binary_columns_ == ["has_card"]
+    assert prep.categorical_columns_ == ["channel"]
+    miss = prep.missing_.set_index("column")
+    assert miss.loc["balance", "n_missing"] == int(df["balance"].isna().sum())
+    assert (
+        "median" in miss.loc["balance", "action"] and "indicator" in miss.loc["balance", "action"]
+    )
+    X = prep.transform(df)
+    assert X.shape == (len(df), len(prep.get_feature_names_out()))
+    assert not np.isnan(X).any()
+    assert "balance_missing" in prep.get_feature_names_out()
+    assert prep.transforms_["balance"] == "signed_log1p"  # heavy tail
+    # rare category "fax" (about 2%) is pooled only below rare_share
+    pooled = CustomerPreprocessor(rare_share=0.05).fit(df)
+    assert pooled.categories_["channel"] == ["app", "branch", "other"]
+
+
+def test_preprocessor_new_rows_and_mixture_mode() -> None:
+    df = messy_table()
+    prep = CustomerPreprocessor(rare_share=0.05).fit(df)
+    new = df.head(3).assign(channel=["telex", "app", None])
+    X = prep.transform(new)
+    names = list(prep.get_feature_names_out())
+    assert X[0, names.index("channel=other")] == 1
+    assert X[1, names.index("channel=app")] == 1
+    with pytest.raises(ValueError, match="lacks column"):
+        prep.transform(df.drop(columns=["balance"]))
+    keep = CustomerPreprocessor(impute=False, zero_share=0.2).fit(
+        df.assign(n_tx=df["n_tx"] * (df["group"]))
+    )
+    Xk = keep.transform(df.assign(n_tx=df["n_tx"] * df["group"]))
+    cols = list(keep.get_feature_names_out())
+    assert "n_tx_nonzero" in cols
+    assert np.isnan(Xk[:, cols.index("balance")]).sum() == df["balance"].isna().sum()
+    assert "left missing" in keep.missing_.set_index("column").loc["balance", "action"]
+
+
+def test_redundant_columns_are_dropped_with_a_reason() -> None:
+    df = messy_table()
+    df["balance_copy"] = df["balance"] * 1.01
+    prep = CustomerPreprocessor().fit(df)
+    assert prep.excluded_["balance_copy"].startswith("redundant")
+    assert "balance" in prep.excluded_["balance_copy"]
+    assert (
+        "balance_copy" in CustomerPreprocessor(redundancy_threshold=None).fit(df).numeric_columns_
+    )
+
+
+def test_no_usable_column_is_an_error() -> None:
+    df = pd.DataFrame({"customer_id": range(50), "c": 1})
+    with pytest.raises(ValueError, match="no usable column"):
+        CustomerPreprocessor().fit(df)
+
+
+# ---------------------------------------------------------------- estimators
+
+
+@pytest.mark.parametrize("method", ["mixed", "gmm", "kmeans"])
+def test_estimator_contract_and_determinism(method: str) -> None:
+    df = messy_table()
+    pipe = make_segmenter(method, k=2, n_bootstrap=2, sample_size=300)
+    assert clone(pipe).get_params()["cluster__method"] == method
+    with pytest.raises(NotFittedError):
+        pipe.named_steps["cluster"].predict(np.zeros((2, 3)))
+    labels = pipe.fit_predict(df)
+    cluster = pipe.named_steps["cluster"]
+    assert cluster.k_ == 2 and len(cluster.labels_) == len(df)
+    for attr in ("k_", "scores_", "estimator_", "labels_", "relabel_", "n_features_in_"):
+        assert hasattr(cluster, attr)
+    np.testing.assert_array_equal(pipe.predict(df), labels)
+    # segment 0 is the largest; the two behavioural groups are found
+    assert np.bincount(labels)[0] >= np.bincount(labels)[1]
+    assert adjusted_rand_score(df["group"], labels) > 0.8
+    again = make_segmenter(method, k=2, n_bootstrap=2, sample_size=300).fit_predict(df)
+    np.testing.assert_array_equal(again, labels)
+
+
+def test_mixed_mixture_contract() -> None:
+    rng = np.random.default_rng(1)
+    g = rng.integers(0, 3, 600)
+    X = np.column_stack([rng.normal(3 * g, 0.5), (rng.random(600) < 0.1 + 0.4 * g).astype(float)])
+    X[rng.random(600) < 0.1, 0] = np.nan  # gaps are skipped, not imputed
+    m = MixedMixture(3, random_state=0).fit(X)
+    assert list(m.binary_) == [False, True]
+    assert m.weights_.shape == (3,) and np.isclose(m.weights_.sum(), 1)
+    assert m.probs_.shape == (3, 1) and m.means_.shape == (3, 1)
+    assert adjusted_rand_score(g, m.labels_) > 0.8
+    np.testing.assert_array_equal(m.predict(X), m.labels_)
+    assert np.allclose(m.predict_proba(X).sum(axis=1), 1)
+    assert np.isfinite(m.bic(X)) and m.bic(X) < MixedMixture(1).fit(X).bic(X)
+    with pytest.raises(ValueError, match="features"):
+        m.predict(X[:, :1])
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [MixedMixture(3, n_init=1), AutoKCluster("mixed", k=3, n_bootstrap=2, n_init=1)],
+    ids=["MixedMixture", "AutoKCluster"],
+)
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.SkipTestWarning")
+def test_scikit_learn_estimator_checks(estimator: object) -> None:
+    results = check_estimator(estimator, on_fail=None)
+    failed = {
+        r["check_name"]: str(r["exception"])[:200] for r in results if r["status"] == "failed"
+    }
+    assert not failed
+
+
+@pytest.mark.parametrize("method", ["mixed", "gmm", "kmeans"])
+def test_k_selection_finds_well_separated_blobs(method: str) -> None:
+    X, y = make_blobs(n_samples=500, centers=4, n_features=3, cluster_std=0.6, random_state=3)
+    model = AutoKCluster(method=method, k_range=(2, 6), n_bootstrap=3, n_init=2)
+    model.fit(X)
+    assert model.k_ == 4
+    assert list(model.scores_["k"]) == [2, 3, 4, 5, 6]
+    assert {"silhouette", "bic", "inertia", "stability", "selected"} <= set(model.scores_)
+    assert model.scores_["stability"].notna().all()
+    assert model.scores_.loc[model.scores_["selected"], "k"].item() == 4
+    assert adjusted_rand_score(y, model.labels_) > 0.95
+
+
+def test_select_k_rule() -> None:
+    scores = pd.DataFrame(
+        {
+            "k": [2, 3, 4, 5],
+            "silhouette": [0.5, 0.6, 0.4, 0.3],
+            "bic": [100.0, 90.0, 80.0, 70.0],
+            "stability": [0.9, 0.95, 0.8, 0.5],
+        }
+    )
+    assert select_k(scores, "kmeans", 0.75) == 3  # best silhouette among stable
+    assert select_k(scores, "mixed", 0.75) == 4  # lowest BIC among stable (5 is unstable)
+    assert select_k(scores, "gmm", 0.99) == 3  # none stable enough: the most stable
+
+
+# ---------------------------------------------------------------- profiles and names
+
+
+def test_profiles_and_names_come_from_the_data() -> None:
+    rng = np.random.default_rng(0)
+    n = 300
+    g = np.repeat([0, 1, 2], n // 3)
+    df = pd.DataFrame(
+        {
+            "digital_share": np.clip(np.where(g == 0, 0.9, 0.2) + rng.normal(0, 0.05, n), 0, 1),
+            "branch_share": np.clip(np.where(g == 1, 0.8, 0.05) + rng.normal(0, 0.05, n), 0, 1),
+            "n_tx_365d": np.where(g == 2, 0, 40) + rng.poisson(3, n),
+            "has_mortgage": (g == 0).astype(int),
+            "profit_12m": np.where(g == 2, -20.0, 500.0) + rng.normal(0, 10, n),
+        }
+    )
+    dev = deviations(df, g, list(df.columns))
+    names = name_segments(dev)
+    assert "digital" in names[0] and "mortgage holders" in names[0]
+    assert "branch-reliant" in names[1]
+    assert "dormant" in names[2] or "inactive" in names[2]
+    assert len(set(names.values())) == 3
+    # relabelling the groups moves the names with the data, not with the numbers
+    moved = name_segments(deviations(df, (g + 1) % 3, list(df.columns)))
+    assert moved[1] == names[0] and moved[2] == names[1]
+    prof = profile_segments(df, g, list(df.columns), value_col="profit_12m")
+    assert prof["size"].sum() == n and np.isclose(prof["share"].sum(), 1)
+    assert np.isclose(prof["value_share"].sum(), 1)
+    assert {"rate:has_mortgage", "mix:digital_share", "median:n_tx_365d"} <= set(prof.columns)
+    assert prof.loc[0, "rate:has_mortgage"] == 1
+
+
+def test_equal_names_are_disambiguated() -> None:
+    dev = pd.DataFrame(
+        {"has_mortgage": [2.0, 2.0, -0.5], "tenure": [1.0, -1.0, 0.0]}, index=[0, 1, 2]
+    )
+    names = name_segments(dev)
+    assert names[0].startswith("mortgage holders") and names[1].startswith("mortgage holders")
+    assert len(set(names.values())) == 3
+    assert "high tenure" in names[0] and "low tenure" in names[1]
+
+
+# ---------------------------------------------------------------- segment_table
+
+
+def test_segment_table_on_a_generic_table_wine() -> None:
+    wine = load_wine(as_frame=True)
+    df = wine.data.copy()
+    df.insert(0, "wine_id", [f"W{i:03d}" for i in range(len(df))])
+    result = segment_table(df, "wine_id", seed=0)
+    assert result.k == 3
+    assert adjusted_rand_score(wine.target, result.labels) > 0.8
+    assert result.profiles["size"].sum() == len(df)
+    assert len(set(result.names.values())) == result.k
+    assert result.excluded["wine_id"].startswith("identifier")
+    assert list(result.assignments.columns) == ["wine_id", "segment", "segment_name"]
+    assert result.value_col is None
+    payload = json.loads(json.dumps(result.to_dict()))
+    assert payload["k"] == 3 and len(payload["profiles"]) == 3
+    np.testing.assert_array_equal(result.predict(df), result.labels)
+
+
+def test_segment_table_missing_values_categories_and_bad_ids() -> None:
+    df = messy_table(n=300)
+    df["region"] = np.where(df["group"] == 1, "north", "south")  # demographic: never used
+    result = segment_table(df.drop(columns=["group"]), "customer_id", k=2, **FAST)
+    assert "region" not in result.features and result.excluded["region"].startswith("demographic")
+    assert "channel" in result.features
+    miss = result.missing.set_index("column")
+    assert miss.loc["balance", "n_missing"] > 0
+    assert result.profiles["size"].sum() == len(df)
+    assert any(c.startswith("top:region") for c in result.profiles.columns)  # described
+    with pytest.raises(ValueError, match="no id column"):
+        segment_table(df, "cust")
+    with pytest.raises(ValueError, match="repeats"):
+        segment_table(pd.concat([df, df.head(2)]), "customer_id", k=2)
+
+
+@pytest.fixture(scope="module")
+def small_features(small_bank: Path) -> pd.DataFrame:
+    return build_features(load_bank(small_bank), AS_OF).to_pandas()
+
+
+def test_bank_segments_leave_demographics_out(
+    small_bank: Path, small_features: pd.DataFrame
+) -> None:
+    result = segment_customers(small_features, k=5, n_bootstrap=2, sample_size=500)
+    assert set(result.features) <= set(BEHAVIOURAL_COLUMNS)
+    assert not set(DEMOGRAPHIC_COLUMNS) & set(result.features)
+    for col in DEMOGRAPHIC_COLUMNS:
+        assert result.excluded[col].startswith("demographic")
+    active = int((small_features["is_active"] == 1).sum())
+    assert result.profiles["size"].sum() == active == len(result.assignments)
+    assert result.value_col == "profit_12m"
+    assert {"value_share", "rate:has_mortgage", "mix:digital_share"} <= set(result.profiles)
+    truth = pd.read_parquet(small_bank / "ground_truth.parquet")
+    comparison, crosstab = persona_report(result, small_features, truth)
+    assert list(comparison["segmentation"]) == ["behavioural", "demographic"]
+    assert crosstab.to_numpy().sum() == active
+
+
+def test_demographic_baseline_and_eta_squared(small_features: pd.DataFrame) -> None:
+    cells = demographic_segments(small_features)
+    assert len(cells) == len(small_features) and " | " in cells[0]
+    assert eta_squared(np.array([1.0, 1.0, 5.0, 5.0]), np.array([0, 0, 1, 1])) == 1.0
+    assert eta_squared(np.array([1.0, 5.0, 1.0, 5.0]), np.array([0, 0, 1, 1])) == 0.0
+    table = compare_segmentations(
+        small_features,
+        {"demographic": cells, "type": small_features["customer_type"].to_numpy()},
+        value_col="profit_12m",
+        truth=small_features["customer_type"].to_numpy(),
+    )
+    assert table.set_index("segmentation").loc["type", "ari_truth"] == 1.0
+    with pytest.raises(ValueError, match="none of the demographic"):
+        demographic_segments(small_features.drop(columns=["age_band", "income_band", "region"]))
+
+
+# ---------------------------------------------------------------- command line
+
+
+@pytest.fixture(scope="module")
+def wine_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("wine")
+    df = load_wine(as_frame=True).data
+    df.insert(0, "wine_id", [f"W{i:03d}" for i in range(len(df))])
+    df.to_csv(folder / "wine.csv", index=False)
+    df.to_parquet(folder / "wine.parquet", index=False)
+    (folder / "broken.parquet").write_bytes(b"not a parquet file at all")
+    return {"csv": folder / "wine.csv", "parquet": folder / "wine.parquet", "dir": folder}
+
+
+def test_cli_json_and_out(wine_files: dict[str, Path]) -> None:
+    out = wine_files["dir"] / "segments.parquet"
+    res = CliRunner().invoke(
+        make_app(), [str(wine_files["parquet"]), "--id", "wine_id", "--json", "--out", str(out)]
+    )
+    assert res.exit_code == 0, res.output
+    payload = json.loads(res.stdout)  # exactly one JSON object on stdout
+    assert payload["k"] == 3
+    assert {r["k"] for r in payload["scores"]} == set(range(2, 11))
+    assert {"silhouette", "bic", "stability", "selected"} <= set(payload["scores"][0])
+    assert sum(p["size"] for p in payload["profiles"]) == 178
+    assert all(p["name"] for p in payload["profiles"])
+    assert "wine_id" in payload["excluded"] and isinstance(payload["missing"], list)
+    written = pd.read_parquet(out)
+    assert list(written.columns) == ["wine_id", "segment"] and len(written) == 178
+    assert not list(wine_files["dir"].glob(".*tmp*"))
+    csv_out = wine_files["dir"] / "segments.csv"
+    res = CliRunner().invoke(
+        make_app(), [str(wine_files["csv"]), "--id", "wine_id", "--k", "2", "--out", str(csv_out)]
+    )
+    assert res.exit_code == 0, res.output
+    assert "2 segments" in res.stdout and "wrote" in res.stdout
+    assert pd.read_csv(csv_out)["segment"].nunique() == 2
+    res = CliRunner().invoke(
+        make_app(),
+        [str(wine_files["csv"]), "--id", "wine_id", "--k", "3", "--exclude", "proline", "--json"],
+    )
+    assert res.exit_code == 0, res.output
+    payload = json.loads(res.stdout)
+    assert payload["excluded"]["proline"] == "excluded by the caller"
+    assert "proline" not in payload["features"]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["{dir}/absent.csv", "--id", "wine_id"], 1, "absent.csv"),
+        (["{dir}/broken.parquet", "--id", "wine_id"], 1, "broken.parquet"),
+        (["{csv}", "--id", "nope"], 1, "no id column 'nope'"),
+        (["{csv}", "--id", "wine_id", "--k", "zero"], 2, "--k"),
+        (["{csv}", "--id", "wine_id", "--out", "{dir}/x.xlsx"], 2, "--out"),
+        (["{csv}", "--id", "wine_id", "--method", "dbscan"], 2, "--method"),
+    ],
+)
+def test_cli_bad_input(
+    wine_files: dict[str, Path], args: list[str], code: int, message: str
+) -> None:
+    argv = [a.format(dir=wine_files["dir"], csv=wine_files["csv"]) for a in args]
+    res = CliRunner().invoke(make_app(), argv)
+    assert res.exit_code == code
+    assert message in res.output
+    assert res.stdout == ""
+
+
+# ---------------------------------------------------------------- the synthetic personas
+
+
+@pytest.mark.slow
+def test_segments_recover_personas_better_than_demographics(tmp_path: Path) -> None:
+    bank = tmp_path / "bank5000"
+    generate(SynthConfig(customers=5000, seed=7), bank)
+    features = build_features(load_bank(bank), AS_OF).to_pandas()
+    result = segment_customers(features, seed=0)
+    truth = pd.read_parquet(bank / "ground_truth.parquet")
+    comparison, crosstab = persona_report(result, features, truth)
+    table = comparison.set_index("segmentation")
+    assert 5 <= result.k <= 10
+    assert table.loc["behavioural", "ari_truth"] >= 0.5
+    assert table.loc["demographic", "ari_truth"] < 0.15
+    assert table.loc["behavioural", "eta2_log_value"] > table.loc["demographic", "eta2_log_value"]
+    assert table.loc["behavioural", "eta2_behaviour"] > table.loc["demographic", "eta2_behaviour"]
+    # the corporate personas never share a segment with retail customers
+    corporate = crosstab.loc[["sme_operating", "corporate_borrower"]]
+    retail = crosstab.drop(index=["sme_operating", "corporate_borrower"])
+    assert not ((corporate.sum() > 0) & (retail.sum() > 0)).any()
+
+
+@pytest.mark.shared
+def test_online_retail_rfm_segments() -> None:
+    from segml.loaders import load_online_retail
+
+    try:
+        log, _ = load_online_retail()
+    except FileNotFoundError:
+        pytest.skip("../shared/data/online_retail is absent")
+    end = log["timestamp"].max() + pd.Timedelta(days=1)
+    rfm = log.groupby("customer_id").agg(
+        last=("timestamp", "max"),
+        orders=("invoice", "nunique"),
+        revenue=("amount", "sum"),
+        lines=("n_lines", "mean"),
+        country=("country", "first"),
+    )
+    rfm["days_since_last"] = (end - rfm.pop("last")).dt.days
+    result = segment_table(rfm.reset_index(), "customer_id", value_col="revenue", **FAST)
+    assert result.profiles["size"].sum() == len(rfm)
+    assert len(set(result.names.values())) == result.k
+    assert np.isclose(result.profiles["value_share"].sum(), 1)
+    # the segment with the most orders holds a larger share of revenue than of customers
+    top = result.profiles.sort_values("median:orders").iloc[-1]
+    assert top["value_share"] > top["share"]
