@@ -1,4 +1,4 @@
-"""The main job, ``segml run``: data -> validation -> profile -> features -> labels.
+"""The main job, ``segml run``: data, validation, profile, features, labels, tiers, segments, grades.
 
 Each stage is a function from typed inputs to typed outputs; :func:`run_pipeline` wires them,
 tracks each as a nested MLflow run and writes the run's tables to one output folder. The
