@@ -62,6 +62,15 @@ INTERACTION_KINDS = ("complaint", "survey", "service_contact")
 CUSTOMER_TYPES = ("retail", "corporate")
 GENDERS = ("F", "M", "other", "unknown")
 INCOME_BANDS = ("low", "lower_middle", "middle", "upper_middle", "high")
+#: Money columns of a corporate statement (``corporate_financials``).
+STATEMENT_AMOUNTS = (
+    "revenue",
+    "total_assets",
+    "total_liabilities",
+    "current_assets",
+    "current_liabilities",
+    "net_income",
+)
 CREDIT_RATINGS = ("AAA", "AA", "A", "BBB", "BB", "B", "CCC", "CC", "C", "D")
 
 

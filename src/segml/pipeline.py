@@ -69,6 +69,12 @@ class DataProfile:
     history_months_to_as_of: int
     products: dict[str, int] = field(default_factory=dict)
 
+    @property
+    def history_start(self) -> dt.date | None:
+        """Day of the first transaction (None for an empty log)."""
+        first = self.transactions_first
+        return dt.date.fromisoformat(first[:10]) if first else None
+
     def metrics(self) -> dict[str, float]:
         """Numeric facts for the tracker."""
         m: dict[str, float] = {f"rows.{k}": v for k, v in self.row_counts.items()}
@@ -142,15 +148,14 @@ def label_metrics(labels: pa.Table) -> dict[str, float]:
 
 
 def earlier_features(
-    bank: BankData, as_of: dt.date, cfg: RunConfig
+    bank: BankData, as_of: dt.date, cfg: RunConfig, history_start: dt.date | None
 ) -> tuple[dt.date | None, pd.DataFrame | None]:
     """Features ``tiers.migration_months`` before ``as_of``, if the history reaches back that far."""
     months = cfg.tiers.migration_months
     if not months:
         return None, None
     earlier = add_months(as_of + dt.timedelta(days=1), -months) - dt.timedelta(days=1)
-    first = bank.con.execute("SELECT min(timestamp) FROM transactions").fetchall()[0][0]
-    if first is None or first.date() > add_months(earlier, -12):
+    if history_start is None or history_start > add_months(earlier, -12):
         return None, None  # less than a year of history before the earlier date
     return earlier, build_features(bank, earlier, cfg.features.feature_config()).to_pandas()
 
@@ -287,7 +292,7 @@ def run_pipeline(
         results: dict[str, StageResult] = {}
         with tracker.stage("tiers") as st:
             say(f"tiers ({cfg.tiers.policy} on {cfg.tiers.value})")
-            earlier_as_of, earlier = earlier_features(bank, as_of, cfg)
+            earlier_as_of, earlier = earlier_features(bank, as_of, cfg, profile.history_start)
             results["tiers"] = tiers_stage(
                 frame,
                 tier_policy(cfg.tiers.policy),
@@ -304,13 +309,12 @@ def run_pipeline(
                 log_stage(st, results["segments"])
         with tracker.stage("grades") as st:
             say("corporate grades")
-            first = bank.con.execute("SELECT min(timestamp) FROM transactions").fetchall()[0][0]
             results["grades"] = grades_stage(
                 bank,
                 frame,
                 as_of,
                 cfg.grades.compare_model and labels is not None,
-                first.date() if first else None,
+                profile.history_start,
             )
             log_stage(st, results["grades"])
         out = out_base / f"{cfg.name}-{tracker.run_id[:12]}"

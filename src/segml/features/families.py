@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from segml.contract import CHANNELS, PRODUCTS
+from segml.contract import CHANNELS, PRODUCTS, STATEMENT_AMOUNTS
 from segml.features.spec import AsOf, FeatureConfig, case_map, date_lit, in_list, ts_lit
 
 FAMILIES = {p: f for p, (f, _) in PRODUCTS.items()}
@@ -288,12 +288,7 @@ def corporate(a: AsOf, cfg: FeatureConfig) -> list[Family]:
     """Ratios from the latest known statement: leverage, liquidity, ROA, growth, scale, DPD."""
     inner = _latest_statement_sql(
         a,
-        "revenue",
-        "total_assets",
-        "total_liabilities",
-        "current_assets",
-        "current_liabilities",
-        "net_income",
+        *STATEMENT_AMOUNTS,
         "days_past_due",
         "events_3y",
         "credit_rating",

@@ -6,7 +6,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from segml.contract import CHANNELS, CREDIT_RATINGS, INTERACTION_KINDS, TRANSACTION_KINDS
+from segml.contract import (
+    CHANNELS,
+    CREDIT_RATINGS,
+    INTERACTION_KINDS,
+    STATEMENT_AMOUNTS,
+    TRANSACTION_KINDS,
+)
 from segml.economics import BankEconomics
 from segml.synth.calendar import Calendar
 from segml.synth.dynamics import Dynamics
@@ -274,11 +280,11 @@ def corporate_financials(
         )
         cols = (corp, np.full(corp.size, y), rep, rev, assets, lev * assets, ca, ca / cr, roa * assets, dpd, events, rating)  # fmt: skip
         rows.append([c[ok] for c in cols])
-    names = ("cust", "fiscal_year", "report_day", "revenue", "total_assets", "total_liabilities", "current_assets", "current_liabilities", "net_income", "days_past_due", "credit_events", "rating")  # fmt: skip
+    names = ("cust", "fiscal_year", "report_day", *STATEMENT_AMOUNTS, "days_past_due", "credit_events", "rating")  # fmt: skip
     cols = [np.concatenate(x) for x in zip(*rows, strict=True)]
     order = np.lexsort((cols[1], cols[0]))
     out = {k: c[order] for k, c in zip(names, cols, strict=True)}
-    for k in ("revenue", "total_assets", "total_liabilities", "current_assets", "current_liabilities", "net_income"):  # fmt: skip
+    for k in STATEMENT_AMOUNTS:
         out[k] = np.round(out[k], 2)
     out["rating"] = np.asarray(CREDIT_RATINGS, dtype=object)[out["rating"]]
     return Rows(out)

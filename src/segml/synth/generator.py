@@ -20,7 +20,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from segml.contract import CHANNELS, GENDERS, INCOME_BANDS, INTERACTION_KINDS, TRANSACTION_KINDS
+from segml.contract import (
+    CHANNELS,
+    GENDERS,
+    INCOME_BANDS,
+    INTERACTION_KINDS,
+    STATEMENT_AMOUNTS,
+    TRANSACTION_KINDS,
+)
 from segml.economics import DEFAULT_ECONOMICS, BankEconomics
 from segml.io import atomic_output_dir
 from segml.synth import events
@@ -237,17 +244,7 @@ def _chunk_tables(
             "customer_id": cid.take(pa.array(f["cust"])),
             "fiscal_year": pa.array(f["fiscal_year"], pa.int32()),
             "report_date": _date(f["report_day"]),
-            **{
-                k: pa.array(f[k], pa.float64())
-                for k in (
-                    "revenue",
-                    "total_assets",
-                    "total_liabilities",
-                    "current_assets",
-                    "current_liabilities",
-                    "net_income",
-                )
-            },  # fmt: skip
+            **{k: pa.array(f[k], pa.float64()) for k in STATEMENT_AMOUNTS},
             "days_past_due": pa.array(f["days_past_due"], pa.int32()),
             "credit_events": pa.array(f["credit_events"], pa.int32()),
             "credit_rating": pa.array(f["rating"], pa.string()),
