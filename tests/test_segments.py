@@ -33,8 +33,10 @@ from segml.segments import (
     persona_report,
     profile_segments,
     segment_customers,
+    segment_strata,
     segment_table,
     select_k,
+    shrink_shares,
 )
 from segml.segments.cli import segment_command
 from segml.synth import SynthConfig, generate
@@ -325,6 +327,51 @@ def test_bank_segments_leave_demographics_out(
     assert crosstab.to_numpy().sum() == active
 
 
+def test_strata_are_segmented_separately_and_predict_dispatches() -> None:
+    a, b = messy_table(300, seed=1), messy_table(40, seed=2)
+    a["kind"], b["kind"] = "retail", "corporate"
+    b["customer_id"] = "B" + b["customer_id"]
+    tiny = messy_table(5, seed=3).assign(kind="other")
+    tiny["customer_id"] = "T" + tiny["customer_id"]
+    df = pd.concat([a, b, tiny], ignore_index=True).sample(frac=1.0, random_state=0)
+    opts = {"k_range": (2, 3), "n_bootstrap": 2, "sample_size": 200, "seed": 0}
+    result = segment_strata(df, "customer_id", "kind", **opts)
+    assert list(result.assignments["customer_id"]) == list(df["customer_id"])
+    by_seg = result.assignments.merge(df[["customer_id", "kind"]], on="customer_id")
+    # every segment lies inside one stratum; the tiny stratum is one segment
+    assert by_seg.groupby("segment")["kind"].nunique().max() == 1
+    assert by_seg.loc[by_seg["kind"] == "other", "segment"].nunique() == 1
+    assert result.k == by_seg["segment"].nunique()
+    assert result.excluded["kind"].startswith("stratum column")
+    assert "kind" not in result.features
+    assert set(result.scores["stratum"]) == {"retail", "corporate"}
+    np.testing.assert_array_equal(result.predict(df), result.labels)
+    with pytest.raises(ValueError, match="not seen in fitting"):
+        result.predict(df.assign(kind="new"))
+    # same input, same segments
+    again = segment_strata(df, "customer_id", "kind", **opts)
+    pd.testing.assert_frame_equal(again.assignments, result.assignments)
+    json.dumps(result.to_dict())
+
+
+def test_shrunk_shares_pull_quiet_customers_to_the_mix() -> None:
+    df = pd.DataFrame(
+        {
+            "n_tx_365d": [0, 1, 1000, 999],
+            "digital_share": [np.nan, 1.0, 0.2, 0.4],
+            "branch_share": [np.nan, 0.0, 0.8, 0.6],
+        }
+    )
+    out = shrink_shares(df, prior_weight=5.0)
+    mix = (0.0 * 1 + 0.2 * 1000 + 0.4 * 999 + 1.0 * 1) / 2000
+    assert out.loc[0, "digital_share"] == pytest.approx(mix)
+    assert out.loc[1, "digital_share"] == pytest.approx((1.0 + 5 * mix) / 6)
+    assert abs(out.loc[2, "digital_share"] - 0.2) < 0.002
+    np.testing.assert_allclose(out["digital_share"] + out["branch_share"], 1.0)
+    assert df.loc[0, "digital_share"] != df.loc[0, "digital_share"]  # input untouched (NaN)
+    pd.testing.assert_frame_equal(shrink_shares(df, prior_weight=0.0).iloc[1:], df.iloc[1:])
+
+
 def test_demographic_baseline_and_eta_squared(small_features: pd.DataFrame) -> None:
     cells = demographic_segments(small_features)
     assert len(cells) == len(small_features) and " | " in cells[0]
@@ -373,7 +420,8 @@ def test_cli_json_and_out(wine_files: dict[str, Path]) -> None:
     assert not list(wine_files["dir"].glob(".*tmp*"))
     csv_out = wine_files["dir"] / "segments.csv"
     res = CliRunner().invoke(
-        make_app(), [str(wine_files["csv"]), "--id", "wine_id", "--k", "2", "--out", str(csv_out)]
+        make_app(),
+        ["--table", str(wine_files["csv"]), "--id", "wine_id", "--k", "2", "--out", str(csv_out)],
     )
     assert res.exit_code == 0, res.output
     assert "2 segments" in res.stdout and "wrote" in res.stdout
@@ -397,6 +445,9 @@ def test_cli_json_and_out(wine_files: dict[str, Path]) -> None:
         (["{csv}", "--id", "wine_id", "--k", "zero"], 2, "--k"),
         (["{csv}", "--id", "wine_id", "--out", "{dir}/x.xlsx"], 2, "--out"),
         (["{csv}", "--id", "wine_id", "--method", "dbscan"], 2, "--method"),
+        (["{csv}", "--table", "{csv}", "--id", "wine_id"], 2, "--table"),
+        (["--id", "wine_id"], 2, "--table"),
+        (["--table", "{csv}", "--id", "wine_id", "--by", "nope"], 1, "no --by column"),
     ],
 )
 def test_cli_bad_input(
@@ -421,8 +472,14 @@ def test_segments_recover_personas_better_than_demographics(tmp_path: Path) -> N
     truth = pd.read_parquet(bank / "ground_truth.parquet")
     comparison, crosstab = persona_report(result, features, truth)
     table = comparison.set_index("segmentation")
-    assert 5 <= result.k <= 10
+    # retail and corporate are segmented separately, each with its own k
+    assert set(result.scores["stratum"]) == {"retail", "corporate"}
+    assert 5 <= result.k <= 14
     assert table.loc["behavioural", "ari_truth"] >= 0.5
+    # the two corporate personas are told apart within the corporate stratum
+    rows = result.assignments.merge(truth, on="customer_id")
+    corp = rows[rows["persona"].isin(["sme_operating", "corporate_borrower"])]
+    assert adjusted_rand_score(corp["persona"], corp["segment"]) >= 0.8
     assert table.loc["demographic", "ari_truth"] < 0.15
     assert table.loc["behavioural", "eta2_log_value"] > table.loc["demographic", "eta2_log_value"]
     assert table.loc["behavioural", "eta2_behaviour"] > table.loc["demographic", "eta2_behaviour"]

@@ -14,13 +14,19 @@ from segml.segments.api import (
     SegmentationResult,
     segment_table,
 )
-from segml.segments.bank import customer_population, persona_report, segment_customers
+from segml.segments.bank import (
+    customer_population,
+    persona_report,
+    segment_customers,
+    shrink_shares,
+)
 from segml.segments.baseline import compare_segmentations, demographic_segments, eta_squared
 from segml.segments.cluster import AutoKCluster, make_segmenter, select_k
 from segml.segments.columns import classify_columns
 from segml.segments.mixture import MixedMixture
 from segml.segments.preprocess import CustomerPreprocessor
 from segml.segments.profiles import NAME_RULES, deviations, name_segments, profile_segments
+from segml.segments.strata import StratifiedSegmenter, segment_strata
 
 __all__ = [
     "BEHAVIOURAL_COLUMNS",
@@ -41,6 +47,9 @@ __all__ = [
     "persona_report",
     "profile_segments",
     "segment_customers",
+    "segment_strata",
+    "shrink_shares",
+    "StratifiedSegmenter",
     "segment_table",
     "select_k",
 ]

@@ -115,7 +115,7 @@ class SegmentationResult:
     missing: pd.DataFrame
     features: list[str]
     value_col: str | None
-    pipeline: Pipeline = field(repr=False)
+    pipeline: Pipeline | Any = field(repr=False)
 
     @property
     def labels(self) -> np.ndarray:
@@ -141,7 +141,8 @@ class SegmentationResult:
                     rec[str(key)] = value
             rec["size"] = int(rec["size"])
             rec.update(groups)
-            top = self.deviations.loc[row["segment"]].dropna()
+            seg = row["segment"]
+            top = self.deviations.loc[seg].dropna() if seg in self.deviations.index else pd.Series()
             top = top.reindex(top.abs().sort_values(ascending=False).index[:5])
             rec["distinctive"] = {str(k): round(float(v), 2) for k, v in top.items()}
             out.append(rec)

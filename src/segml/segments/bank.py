@@ -16,6 +16,7 @@ import pandas as pd
 from segml.segments.api import BEHAVIOURAL_COLUMNS, SegmentationResult, segment_table
 from segml.segments.baseline import compare_segmentations, demographic_segments
 from segml.segments.columns import as_frame
+from segml.segments.strata import segment_strata
 
 #: Numeric behavioural columns whose between-segment variance ``persona_report`` averages.
 BEHAVIOUR_ETA_COLUMNS = (
@@ -42,12 +43,70 @@ def customer_population(
     return df.reset_index(drop=True)
 
 
+#: Channel shares shrunk towards the population mix by :func:`shrink_shares`.
+SHARE_COLUMNS = ("digital_share", "branch_share", "atm_share", "pos_share")
+
+
+def shrink_shares(
+    df: pd.DataFrame,
+    count_col: str = "n_tx_365d",
+    share_cols: tuple[str, ...] = SHARE_COLUMNS,
+    prior_weight: float = 5.0,
+) -> pd.DataFrame:
+    """Credibility-weighted shares: ``(n * share + m * mix) / (n + m)``.
+
+    A customer with two transactions has a channel share of 0, 0.5 or 1 by chance; clustering on
+    raw shares splits the quiet customers by that noise. Each share is pulled towards the
+    population's transaction-weighted mix with the weight of ``prior_weight`` transactions, so
+    shares of active customers barely move and those of customers with no transactions become
+    the population mix (rather than missing).
+
+    Parameters
+    ----------
+    df : DataFrame
+        Customer table with ``count_col`` and the share columns present.
+    count_col : str, default "n_tx_365d"
+        Number of transactions the shares are computed over.
+    share_cols : tuple of str
+        Share columns (missing ones are skipped).
+    prior_weight : float, default 5.0
+        Pseudo-transactions at the population mix.
+
+    Returns
+    -------
+    DataFrame
+        A copy with the shares replaced.
+    """
+    if prior_weight < 0:
+        raise ValueError(f"prior_weight must be >= 0, got {prior_weight}")
+    out = df.copy()
+    if count_col not in out.columns:
+        return out
+    n = pd.to_numeric(out[count_col], errors="coerce").fillna(0.0).clip(lower=0).to_numpy(float)
+    for col in share_cols:
+        if col not in out.columns:
+            continue
+        x = pd.to_numeric(out[col], errors="coerce").to_numpy(float)
+        seen = ~np.isnan(x)
+        w = n * seen
+        prior = float(np.sum(np.where(seen, x, 0.0) * w) / w.sum()) if w.sum() > 0 else 0.0
+        denom = w + prior_weight
+        with np.errstate(invalid="ignore", divide="ignore"):
+            y = np.where(
+                denom > 0, (np.where(seen, x, 0.0) * w + prior * prior_weight) / denom, prior
+            )
+        out[col] = y
+    return out
+
+
 def segment_customers(
     features: Any,
     k: int | Literal["auto"] = "auto",
     *,
     population: Literal["active", "all"] = "active",
     seed: int = 0,
+    by: str | None = "customer_type",
+    prior_weight: float = 5.0,
     **options: Any,
 ) -> SegmentationResult:
     """Behavioural segments of the customer feature table.
@@ -61,6 +120,12 @@ def segment_customers(
     population : {"active", "all"}, default "active"
         Segment the customers whose relationship is open at the as-of date, or everyone.
     seed : int, default 0
+    by : str or None, default "customer_type"
+        Segment each value of this column separately (retail and corporate customers), each
+        with its own k (:func:`segml.segments.segment_strata`); None segments everyone together.
+    prior_weight : float, default 5.0
+        Channel shares are shrunk towards the population mix with this weight
+        (:func:`shrink_shares`); 0 keeps the raw shares.
     **options
         Passed to :func:`segml.segments.segment_table` (``method``, ``k_range`` ...).
 
@@ -70,7 +135,11 @@ def segment_customers(
         Demographic columns are described in the profiles but never used.
     """
     df = customer_population(features, population)
+    if prior_weight:
+        df = shrink_shares(df, prior_weight=prior_weight)
     options.setdefault("columns", list(BEHAVIOURAL_COLUMNS))
+    if by is not None and by in df.columns:
+        return segment_strata(df, "customer_id", by, k, seed=seed, **options)
     return segment_table(df, "customer_id", k, seed=seed, **options)
 
 

@@ -75,10 +75,17 @@ def _parse_k(k: str) -> int | str:
 
 
 def segment_command(
-    table: Annotated[
-        Path, typer.Argument(help="Customer table, CSV or Parquet: one row per customer.")
-    ],
     id: Annotated[str, typer.Option("--id", help="Identifier column (unique per row).")],
+    table_arg: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="[TABLE]", help="Customer table (same as --table).", show_default=False
+        ),
+    ] = None,
+    table_opt: Annotated[
+        Path | None,
+        typer.Option("--table", help="Customer table, CSV or Parquet: one row per customer."),
+    ] = None,
     k: Annotated[str, typer.Option(help="Number of segments, or 'auto' to choose it.")] = "auto",
     out: Annotated[
         Path | None,
@@ -91,9 +98,19 @@ def segment_command(
         list[str] | None,
         typer.Option(help="Column never used (repeatable); demographic columns never are."),
     ] = None,
+    by: Annotated[
+        str | None,
+        typer.Option(help="Segment each value of this column separately (e.g. customer_type)."),
+    ] = None,
 ) -> None:
     """Segment the customers of TABLE by behaviour; name and profile each segment."""
     from segml.segments.api import DEMOGRAPHIC_COLUMNS, segment_table
+    from segml.segments.strata import segment_strata
+
+    if (table_arg is None) == (table_opt is None):
+        raise _fail("give the customer table once: --table FILE (or as the argument)", 2)
+    table = table_arg if table_arg is not None else table_opt
+    assert table is not None
 
     try:
         k_value = _parse_k(k)
@@ -110,18 +127,22 @@ def segment_command(
     if id not in df.columns:
         shown = ", ".join(map(str, list(df.columns)[:15]))
         raise _fail(f"{table} has no id column {id!r} (columns: {shown})")
+    if by is not None and by not in df.columns:
+        shown = ", ".join(map(str, list(df.columns)[:15]))
+        raise _fail(f"{table} has no --by column {by!r} (columns: {shown})")
     # keep stdout for the one JSON object: anything a library prints goes to stderr
     redirect = contextlib.redirect_stdout(sys.stderr) if json_out else contextlib.nullcontext()
     try:
         with redirect:
-            result = segment_table(
-                df,
-                id,
-                k_value,
-                method=method,
-                exclude=[*DEMOGRAPHIC_COLUMNS, *exclude] if exclude else None,
-                seed=seed,
-            )
+            options = {
+                "method": method,
+                "exclude": [*DEMOGRAPHIC_COLUMNS, *exclude] if exclude else None,
+                "seed": seed,
+            }
+            if by is None:
+                result = segment_table(df, id, k_value, **options)
+            else:
+                result = segment_strata(df, id, by, k_value, **options)
     except ValueError as exc:
         raise _fail(f"{table}: {exc}") from exc
     if out is not None:
