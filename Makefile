@@ -66,6 +66,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_synth.py $(BENCH_ARGS)
 	$(BIN)/python benchmarks/bench_features.py $(BENCH_ARGS)
 	$(BIN)/python benchmarks/bench_rfm.py
+	$(BIN)/python benchmarks/bench_clv.py
 
 ## lab: JupyterLab on notebooks/ with the project's kernel
 .PHONY: lab

@@ -82,6 +82,16 @@ def test_run_prints_one_json_object_with_where_things_are(first_run: tuple[Path,
     segments = pd.read_parquet(Path(out["output_dir"]) / "segments.parquet")
     assert set(segments.customer_id) == set(labels.customer_id)
     assert segments.segment_name.nunique() == out["metrics"]["segments.k"]
+    clv = pd.read_parquet(Path(out["output_dir"]) / "clv.parquet")
+    assert set(clv.customer_id) == set(labels.customer_id)
+    known = clv[clv["has_purchase_history"] == 1]
+    assert known["p_alive"].between(0, 1).all() and (clv["clv"] >= 0).all()
+    churn = pd.read_parquet(Path(out["output_dir"]) / "churn_scores.parquet")
+    assert set(churn.customer_id) == set(labels.customer_id)
+    assert churn["churn_probability"].between(0, 1).all()
+    for key in ("clv.holdout.spend.probabilistic.spearman", "churn.test.roc_auc"):
+        assert key in out["metrics"], key
+    assert (Path(out["output_dir"]) / "figures" / "clv" / "p_alive.png").is_file()
     profile = json.loads((Path(out["output_dir"]) / "data_profile.json").read_text())
     assert profile["row_counts"]["customers"] == 300
     assert profile["history_months_to_as_of"] == 48
@@ -108,10 +118,15 @@ def test_run_is_tracked_with_config_lineage_and_nested_stages(first_run: tuple[P
         "profile",
         "features",
         "labels",
+        "clv",
+        "churn",
         "tiers",
         "segments",
         "grades",
     }
+    assert stages["churn"].data.metrics["test.roc_auc"] > 0
+    clv_figures = {a.path for a in client.list_artifacts(stages["clv"].info.run_id, "figures")}
+    assert "figures/p_alive.png" in clv_figures
     assert stages["features"].data.metrics["rows"] == 300
     assert stages["features"].data.params["features_version"]
     assert all(c.info.status == "FINISHED" for c in children)

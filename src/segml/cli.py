@@ -184,6 +184,7 @@ def features(
                 lab.churn_definition,
                 lab.inactivity_days,
                 cfg.features.feature_config(),
+                runoff_share=lab.runoff_share,
             )
         except ValueError as exc:
             raise _fail(str(exc)) from exc
@@ -260,6 +261,29 @@ def _register_segment() -> None:
 
 
 _register_segment()
+
+
+def _register_models() -> None:
+    from segml.clv.cli import clv_fit_command
+
+    clv = typer.Typer(help="Customer lifetime value on ANY transaction log.", no_args_is_help=True)
+    clv.command(
+        "fit",
+        help="Fit BG/NBD (or Pareto/NBD, MBG/NBD) + Gamma-Gamma; validate on a holdout period.",
+    )(clv_fit_command)
+    app.add_typer(clv, name="clv")
+    try:
+        from segml.churn.cli import churn_train_command
+    except ImportError:  # pragma: no cover - the churn command is optional while it lands
+        return
+    churn = typer.Typer(help="Churn models on ANY customer snapshot table.", no_args_is_help=True)
+    churn.command("train", help="Train and cross-validate an xgboost churn model.")(
+        churn_train_command
+    )
+    app.add_typer(churn, name="churn")
+
+
+_register_models()
 
 
 def main() -> None:  # pragma: no cover - console entry point

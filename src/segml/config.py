@@ -88,8 +88,11 @@ class LabelsSection(_Frozen):
     """Labels from the window after the as-of date."""
 
     horizon_months: int = Field(12, ge=1, le=36)
-    churn_definition: Literal["closure", "inactivity"] = "closure"
+    churn_definition: Literal["closure", "inactivity", "balance_runoff"] = "closure"
     inactivity_days: int = Field(90, ge=1)
+    runoff_share: float = Field(
+        0.5, gt=0, le=1, description="balance_runoff: churned below this share of the balance."
+    )
 
 
 class RuleConfig(_Frozen):
@@ -129,6 +132,22 @@ class GradesSection(_Frozen):
     )
 
 
+class ClvSection(_Frozen):
+    """Customer lifetime value (see docs/clv.md)."""
+
+    enabled: bool = True
+    model: Literal["bgnbd", "pareto", "mbgnbd"] = "bgnbd"
+    annual_discount_rate: float = Field(0.10, ge=0, lt=1)
+
+
+class ChurnSection(_Frozen):
+    """Churn model (see docs/churn.md); the definition is ``labels.churn_definition``."""
+
+    enabled: bool = True
+    search: int = Field(4, ge=0, description="Hyper-parameter candidates tried on validation.")
+    min_history_months: int = Field(12, ge=1)
+
+
 class OutputConfig(_Frozen):
     """Where runs write their tables and figures."""
 
@@ -159,6 +178,8 @@ class RunConfig(_Frozen):
     tiers: TiersSection = TiersSection()
     segments: SegmentsSection = SegmentsSection()
     grades: GradesSection = GradesSection()
+    clv: ClvSection = ClvSection()
+    churn: ChurnSection = ChurnSection()
     output: OutputConfig = OutputConfig()
     tracking: TrackingConfig = TrackingConfig()
 

@@ -7,20 +7,26 @@ pipeline reads only the contract tables; the synthetic bank's ground truth is ne
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+import os
+import shutil
+import tempfile
+import warnings as pywarnings
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
 
+from segml.churn.stage import churn_stage
+from segml.clv.stage import clv_stage
 from segml.config import RunConfig, resolve
 from segml.data import BankData, load_bank
 from segml.features import build_features, write_features
@@ -28,6 +34,7 @@ from segml.features.catalogue import FEATURES_VERSION
 from segml.features.labels import build_labels
 from segml.features.spec import add_months
 from segml.io import atomic_output_dir
+from segml.profile import default_as_of, profile_bank
 from segml.stages import StageResult, grades_stage, segments_stage, tier_policy, tiers_stage
 from segml.synth import GENERATOR_VERSION, MANIFEST, SynthConfig, generate
 from segml.tracking import StageRun, dump_json, tracked_run
@@ -50,83 +57,6 @@ def prepare_synthetic(cache_dir: Path, synth: SynthConfig) -> tuple[Path, bool]:
         return folder, False
     generate(synth, folder, overwrite=folder.exists())
     return folder, True
-
-
-# ----------------------------------------------------------------------------- stage: profile
-@dataclass(frozen=True)
-class DataProfile:
-    """What the data hold, at the as-of date: sizes, periods, populations."""
-
-    as_of: str
-    row_counts: dict[str, int]
-    customers_by_type: dict[str, int]
-    active_customers_at_as_of: int
-    customers_by_region: dict[str, int]
-    transactions_first: str | None
-    transactions_last: str | None
-    transactions_to_as_of: int
-    transactions_after_as_of: int
-    history_months_to_as_of: int
-    products: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def history_start(self) -> dt.date | None:
-        """Day of the first transaction (None for an empty log)."""
-        first = self.transactions_first
-        return dt.date.fromisoformat(first[:10]) if first else None
-
-    def metrics(self) -> dict[str, float]:
-        """Numeric facts for the tracker."""
-        m: dict[str, float] = {f"rows.{k}": v for k, v in self.row_counts.items()}
-        m.update({f"customers.{k}": v for k, v in self.customers_by_type.items()})
-        m["customers.active_at_as_of"] = self.active_customers_at_as_of
-        m["transactions.to_as_of"] = self.transactions_to_as_of
-        m["transactions.after_as_of"] = self.transactions_after_as_of
-        m["history_months_to_as_of"] = self.history_months_to_as_of
-        return m
-
-
-def _pairs(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, int]:
-    return {str(k): int(v) for k, v in con.execute(sql).fetchall()}
-
-
-def profile_bank(bank: BankData, as_of: dt.date) -> DataProfile:
-    """Profile a validated bank at ``as_of`` (only records dated up to it count as history)."""
-    con, d = bank.con, f"DATE '{as_of}'"
-    active = con.execute(
-        f"SELECT count(*) FROM customers WHERE open_date <= {d} "
-        f"AND (close_date IS NULL OR close_date > {d})"
-    ).fetchall()[0][0]
-    first, last, before, after = con.execute(
-        f"SELECT min(timestamp), max(timestamp), count(*) FILTER (WHERE timestamp < {d} + 1), "
-        f"count(*) FILTER (WHERE timestamp >= {d} + 1) FROM transactions"
-    ).fetchall()[0]
-    months = 0
-    if first is not None and first.date() <= as_of:
-        months = (as_of.year - first.year) * 12 + as_of.month - first.month + 1
-    return DataProfile(
-        as_of=str(as_of),
-        row_counts=dict(bank.report.row_counts),
-        customers_by_type=_pairs(
-            con, "SELECT customer_type, count(*) FROM customers GROUP BY 1 ORDER BY 1"
-        ),
-        active_customers_at_as_of=int(active),
-        customers_by_region=_pairs(
-            con, "SELECT coalesce(region, '(none)'), count(*) FROM customers GROUP BY 1 ORDER BY 1"
-        ),
-        transactions_first=str(first) if first is not None else None,
-        transactions_last=str(last) if last is not None else None,
-        transactions_to_as_of=int(before),
-        transactions_after_as_of=int(after),
-        history_months_to_as_of=months,
-        products=_pairs(con, "SELECT product, count(*) FROM accounts GROUP BY 1 ORDER BY 1"),
-    )
-
-
-def default_as_of(bank: BankData) -> dt.date:
-    """The last transaction date: the as-of date when neither config nor data name one."""
-    last = bank.con.execute("SELECT max(timestamp) FROM transactions").fetchall()[0][0]
-    return last.date()
 
 
 # ----------------------------------------------------------------------------- stage: features
@@ -158,6 +88,38 @@ def earlier_features(
     if history_start is None or history_start > add_months(earlier, -12):
         return None, None  # less than a year of history before the earlier date
     return earlier, build_features(bank, earlier, cfg.features.feature_config()).to_pandas()
+
+
+#: Per-customer predictions joined onto the feature table for the later stages (e.g. a tier
+#: policy on predicted value: ``tiers.value: clv``).
+PREDICTION_TABLES = {"clv": "clv", "churn": "churn_scores"}
+
+
+def with_predictions(frame: pd.DataFrame, results: dict[str, StageResult]) -> pd.DataFrame:
+    """The feature table with the CLV and churn stages' per-customer columns added."""
+    for stage, table in PREDICTION_TABLES.items():
+        res = results.get(stage)
+        if res is None or table not in res.tables:
+            continue
+        pred = res.tables[table]
+        new = [c for c in pred.columns if c not in frame.columns]
+        frame = frame.merge(pred[["customer_id", *new]], on="customer_id", how="left")
+    return frame
+
+
+@contextlib.contextmanager
+def collect_warnings(into: list[str], stage: str) -> Iterator[None]:
+    """Add the warnings segml itself raises inside the block to ``into`` (once each)."""
+    with pywarnings.catch_warnings(record=True) as caught:
+        pywarnings.simplefilter("always")
+        yield
+    for w in caught:
+        if f"{os.sep}segml{os.sep}" in str(w.filename):
+            text = f"{stage}: {w.message}"
+            if text not in into:
+                into.append(text)
+        else:  # not ours: show it as Python would have
+            pywarnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def log_stage(st: StageRun, res: StageResult) -> None:
@@ -199,6 +161,25 @@ class RunResult:
         gini = self.metrics.get("tiers.concentration.gini_positive", float("nan"))
         return [f"  tiers:     share of profit by tier: {text} (Gini {gini:.2f})"]
 
+    def _model_lines(self) -> list[str]:
+        m, lines = self.metrics, []
+        spend = {
+            k.split(".")[3]: v
+            for k, v in m.items()
+            if k.startswith("clv.holdout.spend.") and k.endswith(".spearman")
+        }
+        if spend:
+            text = ", ".join(f"{k} {v:.2f}" for k, v in spend.items())
+            lines.append(f"  clv:       holdout spend Spearman: {text}")
+        if "churn.test.roc_auc" in m:
+            lines.append(
+                f"  churn:     test ROC AUC {m['churn.test.roc_auc']:.3f} "
+                f"(P(alive) baseline {m.get('churn.baseline_p_alive.roc_auc', float('nan')):.3f}),"
+                f" PR AUC {m.get('churn.test.pr_auc', float('nan')):.3f}, "
+                f"Brier {m.get('churn.test.brier', float('nan')):.4f}"
+            )
+        return lines
+
     def summary(self) -> str:
         """A short human summary."""
         m = self.metrics
@@ -209,16 +190,18 @@ class RunResult:
             f"  customers: {int(m.get('rows.customers', 0)):,} "
             f"({int(m.get('customers.active_at_as_of', 0)):,} active at the as-of date), "
             f"transactions: {int(m.get('rows.transactions', 0)):,}",
-            f"  validation: passed with {len(self.warnings)} warning(s)",
+            f"  validation: passed; {len(self.warnings)} warning(s) in the run",
             f"  features:  {int(m.get('features.rows', 0)):,} customers × "
             f"{int(m.get('features.columns', 0))} columns; labels: "
             f"{int(m.get('labels.rows', 0)):,} customers, churn rate "
             f"{m.get('labels.churn_rate', float('nan')):.1%}",
+            *self._model_lines(),
             *self._tier_lines(),
             f"  outputs:   {self.output_dir}",
             f"  tracking:  {self.tracking_uri}  (make ui)",
         ]
         lines += [f"  stage {k}: {v:.1f} s" for k, v in self.stage_seconds.items()]
+        lines += [f"  warning: {w[:200]}" for w in self.warnings[:8]]
         return "\n".join(lines)
 
 
@@ -282,6 +265,7 @@ def run_pipeline(
                     cfg.labels.churn_definition,
                     cfg.labels.inactivity_days,
                     cfg.features.feature_config(),
+                    runoff_share=cfg.labels.runoff_share,
                 )
                 st.metrics(label_metrics(labels))
             except ValueError as exc:  # the data do not cover a label window after as_of
@@ -290,6 +274,56 @@ def run_pipeline(
                 st.params({"skipped": str(exc)[:500]})
         frame = features.to_pandas()
         results: dict[str, StageResult] = {}
+        figures = Path(tempfile.mkdtemp(prefix="segml-figures-"))
+        if cfg.clv.enabled:
+            with tracker.stage("clv") as st:
+                say(f"CLV ({cfg.clv.model} + Gamma-Gamma, xgboost)")
+                try:
+                    with collect_warnings(warnings, "clv"):
+                        results["clv"] = clv_stage(
+                            bank,
+                            frame,
+                            as_of,
+                            cfg.labels.horizon_months,
+                            cfg.clv.model,
+                            cfg.clv.annual_discount_rate,
+                            cfg.seed,
+                            figures / "clv",
+                            config=cfg.features.feature_config(),
+                        )
+                except ValueError as exc:  # e.g. no purchase history before as_of
+                    warnings.append(f"no CLV model: {exc}")
+                    st.params({"skipped": str(exc)[:500]})
+                else:
+                    log_stage(st, results["clv"])
+                    st.figures(figures / "clv")
+        if cfg.churn.enabled:
+            with tracker.stage("churn") as st:
+                say(f"churn ({cfg.labels.churn_definition}, xgboost)")
+                try:
+                    with collect_warnings(warnings, "churn"):
+                        results["churn"] = churn_stage(
+                            bank,
+                            frame,
+                            labels,
+                            as_of,
+                            cfg.labels.horizon_months,
+                            cfg.labels.churn_definition,
+                            cfg.labels.inactivity_days,
+                            cfg.seed,
+                            figures / "churn",
+                            runoff_share=cfg.labels.runoff_share,
+                            search=cfg.churn.search,
+                            min_history_months=cfg.churn.min_history_months,
+                            config=cfg.features.feature_config(),
+                        )
+                except ValueError as exc:  # too little history before as_of to train on
+                    warnings.append(f"no churn model: {exc}")
+                    st.params({"skipped": str(exc)[:500]})
+                else:
+                    log_stage(st, results["churn"])
+                    st.figures(figures / "churn")
+        frame = with_predictions(frame, results)
         with tracker.stage("tiers") as st:
             say(f"tiers ({cfg.tiers.policy} on {cfg.tiers.value})")
             earlier_as_of, earlier = earlier_features(bank, as_of, cfg, profile.history_start)
@@ -325,6 +359,8 @@ def run_pipeline(
                 for name, doc in res.documents.items():
                     dump_json(doc, tmp / name)
             write_features(features, tmp / "features.parquet")
+            if any(figures.rglob("*.png")):
+                shutil.copytree(figures, tmp / "figures")
             if labels is not None:
                 write_features(labels, tmp / "labels.parquet")
             (tmp / "config.yaml").write_text(
@@ -349,6 +385,7 @@ def run_pipeline(
             stage_seconds=dict(tracker.stage_seconds),
             warnings=warnings,
         )
+        shutil.rmtree(figures, ignore_errors=True)
         dump_json(result.to_dict(), out / "run.json")
         tracker.client.log_artifacts(tracker.run_id, str(out), "outputs")
     return result

@@ -127,6 +127,16 @@ class StageRun:
         """Log a JSON artifact."""
         mlflow.log_dict(obj, name)
 
+    def figures(self, folder: str | os.PathLike[str], artifact_path: str = "figures") -> None:
+        """Log every PNG under ``folder`` (nothing if it does not exist)."""
+        root = Path(folder)
+        if root.is_dir():
+            for png in sorted(root.rglob("*.png")):
+                rel = png.parent.relative_to(root).as_posix()
+                mlflow.log_artifact(
+                    str(png), artifact_path if rel == "." else f"{artifact_path}/{rel}"
+                )
+
     def artifact(self, path: str | os.PathLike[str], folder: str | None = None) -> None:
         """Log a file as an artifact."""
         mlflow.log_artifact(str(path), folder)

@@ -1,0 +1,46 @@
+"""Churn models that work on any customer table, and the churn stage of ``segml run``.
+
+:class:`ChurnModel` is an xgboost classifier with early stopping and calibration on held-out
+validation rows (:mod:`segml.churn.calibration`) over any columns (:class:`TabularEncoder`);
+:func:`train_table` cross-validates it on a table (``segml churn train``, :mod:`.cli`);
+:mod:`segml.churn.stage` trains it out of time on the bank's own history, tests it at the
+as-of date next to the BG/NBD P(alive) baseline and scores the customers;
+:mod:`segml.churn.metrics` holds the validator's metrics and :mod:`segml.churn.evaluate` the
+comparison with the synthetic bank's true churn probabilities. See ``docs/churn.md``.
+"""
+
+from segml.churn.baseline import PAliveBaseline, p_alive_baseline
+from segml.churn.calibration import CALIBRATION_METHODS, Calibrator, fit_calibrator
+from segml.churn.crossval import TableTrainResult, fit_table_model, train_table
+from segml.churn.metrics import (
+    calibration_table,
+    classification_metrics,
+    expected_calibration_error,
+    lift_capture,
+    risk_deciles,
+)
+from segml.churn.model import ChurnModel
+from segml.churn.search import SEARCH_SPACE, candidate_params, fit_best
+from segml.churn.tabular import TabularEncoder, binary_target
+
+__all__ = [
+    "CALIBRATION_METHODS",
+    "SEARCH_SPACE",
+    "Calibrator",
+    "ChurnModel",
+    "PAliveBaseline",
+    "TableTrainResult",
+    "TabularEncoder",
+    "binary_target",
+    "calibration_table",
+    "candidate_params",
+    "classification_metrics",
+    "expected_calibration_error",
+    "fit_best",
+    "fit_calibrator",
+    "fit_table_model",
+    "lift_capture",
+    "p_alive_baseline",
+    "risk_deciles",
+    "train_table",
+]

@@ -1,0 +1,398 @@
+"""Any customer snapshot table -> an xgboost-ready frame, column by column, with a report.
+
+:class:`TabularEncoder` (a scikit-learn transformer) decides per column:
+
+* **dropped** (with the reason): id-like (a name such as ``*_id`` or one distinct value per
+  row), constant, all missing, date/time (typed, or text that reads as dates), or asked by the
+  caller;
+* **numeric**: numbers as they are (missing, and infinite values, stay missing: xgboost
+  learns where to send them);
+  text holding numbers (``" 12.5"``, blanks for missing) is parsed when at least 95% of its
+  non-blank values are numbers;
+* **boolean**: booleans and two-valued 0/1 columns as 0/1;
+* **categorical**: text (or any other type) with at most ``max_categories`` distinct values,
+  given to xgboost as a native categorical (unseen or missing values are missing);
+* **high-cardinality**: text with more distinct values, replaced by two numbers: its
+  frequency share and a smoothed target mean (m-estimate towards the prior). The target mean
+  of a training row comes from the other folds (``fit_transform`` cross-fits over 5 folds), so
+  a row never sees its own label; other rows get the mean over all training rows.
+
+:func:`binary_target` turns a target column into 0/1 (``positive`` names the positive class).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.model_selection import StratifiedKFold
+from sklearn.utils.validation import check_is_fitted
+
+from segml.segments.columns import ID_NAME_PATTERN, is_binary, show
+
+__all__ = ["POSITIVE_WORDS", "TabularEncoder", "binary_target"]
+
+#: Text values read as the positive class of a two-valued target when ``positive`` is not given.
+POSITIVE_WORDS = frozenset(
+    {
+        "1",
+        "1.0",
+        "true",
+        "t",
+        "yes",
+        "y",
+        "churn",
+        "churned",
+        "churner",
+        "left",
+        "exited",
+        "attrited",
+        "closed",
+        "lost",
+        "bad",
+        "default",
+        "defaulted",
+        "positive",
+        "pos",
+    }
+)
+_NUM_TEXT = re.compile(r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$")
+_DATE_TEXT = re.compile(
+    r"^\s*(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4})([ T]\d{1,2}:\d{2}.*)?\s*$"
+)
+
+
+def _key(value: Any) -> str:
+    """A category's key: its text, with integral floats written as integers."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value)
+
+
+def binary_target(
+    values: pd.Series, positive: str | None = None, name: str = "target"
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """0/1 target from a column; rows with a missing target are the caller's to drop first.
+
+    Parameters
+    ----------
+    values : Series
+        The target, without missing values.
+    positive : str, optional
+        The positive class, compared as text with each value (``1`` and ``1.0`` both match
+        ``"1"``). Needed when the column has more than two values (positive vs the rest) or
+        two text values neither or both of which is in :data:`POSITIVE_WORDS`.
+    name : str
+        Column name for messages.
+
+    Returns
+    -------
+    (ndarray of int, dict)
+        The labels, and ``{"column", "positive", "negative", "rule"}`` describing the mapping.
+
+    Raises
+    ------
+    ValueError
+        Naming the column and its values when the target has one class, when ``positive`` is
+        not one of its values, or when the positive class is ambiguous.
+    """
+    keys = values.map(_key).astype(object)
+    counts = keys.value_counts()
+    seen = list(counts.index)
+    shown = ", ".join(repr(v) for v in seen[:10]) + (" ..." if len(seen) > 10 else "")
+    if len(seen) < 2:
+        raise ValueError(f"target column {name!r} has a single class ({shown}): nothing to predict")
+    if positive is not None:
+        if str(positive) not in counts.index:
+            raise ValueError(
+                f"--positive {positive!r} is not a value of target column {name!r} "
+                f"(values: {shown})"
+            )
+        pos, rule = str(positive), "named by the caller"
+    elif len(seen) > 2:
+        raise ValueError(
+            f"target column {name!r} has {len(seen)} values ({shown}): name the positive class "
+            "with --positive"
+        )
+    elif set(seen) == {"0", "1"}:
+        pos, rule = "1", "0/1 target"
+    elif pd.api.types.is_bool_dtype(values):
+        pos, rule = "True", "boolean target"
+    else:
+        hits = [v for v in seen if v.strip().lower() in POSITIVE_WORDS]
+        if len(hits) != 1:
+            raise ValueError(
+                f"target column {name!r} has two values ({shown}) and which is positive is "
+                "ambiguous: name it with --positive"
+            )
+        pos, rule = hits[0], f"{hits[0]!r} read as the positive class"
+    y = (keys == pos).to_numpy(dtype=np.int64)
+    if y.sum() in (0, len(y)):  # pragma: no cover - guarded by the count check above
+        raise ValueError(f"target column {name!r} has a single class after mapping")
+    negative = [v for v in seen if v != pos]
+    info = {"column": name, "positive": pos, "negative": negative[:20], "rule": rule}
+    return y, info
+
+
+def _share_matching(values: pd.Series, pattern: re.Pattern[str], sample: int = 2000) -> float:
+    """Share of (up to ``sample``) non-missing values whose text matches ``pattern``."""
+    text = values.head(sample).astype(str)
+    return float(text.str.match(pattern).mean()) if len(text) else 0.0
+
+
+def _parse_numbers(s: pd.Series) -> pd.Series:
+    """Text as numbers; blanks and unreadable values become missing."""
+    text = s.astype(object).where(s.notna()).map(lambda v: v if pd.isna(v) else str(v).strip())
+    return pd.to_numeric(text, errors="coerce").astype(float)
+
+
+def _numeric_text(s: pd.Series) -> pd.Series | None:
+    """The column parsed as numbers if at least 95% of its non-blank values are numbers."""
+    text = s.dropna().astype(str)
+    text = text[text.str.strip() != ""]
+    if text.empty or text.str.match(_NUM_TEXT).mean() < 0.95:
+        return None
+    return _parse_numbers(s)
+
+
+class TabularEncoder(TransformerMixin, BaseEstimator):
+    """Encode a customer table for xgboost and report what happened to every column.
+
+    Parameters
+    ----------
+    exclude : sequence of str, default ()
+        Columns never used ("dropped by the caller").
+    max_categories : int, default 32
+        Text columns with at most this many distinct values are native categoricals; more
+        distinct values make a column high-cardinality (frequency + target encoding).
+    id_unique_share : float, default 0.99
+        A text or integer column (over 20 rows) with at least this share of distinct values
+        is an identifier and is dropped.
+    smoothing : float, default 20.0
+        m-estimate weight of the prior in the target mean of a category.
+    n_folds : int, default 5
+        Folds of the cross-fitted target encoding of training rows.
+    random_state : int, default 0
+        Seeds the cross-fitting folds.
+
+    Attributes
+    ----------
+    report_ : list of dict
+        One entry per input column: ``column``, ``role`` (numeric, numeric_text, boolean,
+        categorical, high_cardinality, dropped) and ``detail``.
+    columns_ : list of str
+        Output columns, in order.
+    categories_ : dict of str to list of str
+        Categories of each categorical column (xgboost's category codes follow this order).
+    encodings_ : dict of str to dict
+        Per high-cardinality column: ``prior``, ``frequency`` and ``target`` maps.
+    """
+
+    def __init__(
+        self,
+        exclude: Iterable[str] = (),
+        max_categories: int = 32,
+        id_unique_share: float = 0.99,
+        smoothing: float = 20.0,
+        n_folds: int = 5,
+        random_state: int = 0,
+    ) -> None:
+        self.exclude = exclude
+        self.max_categories = max_categories
+        self.id_unique_share = id_unique_share
+        self.smoothing = smoothing
+        self.n_folds = n_folds
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ classification
+    def _role(self, s: pd.Series, name: str, n: int) -> tuple[str, str]:
+        nonnull = s.dropna()
+        n_unique = int(nonnull.nunique())
+        if name in {str(c) for c in self.exclude}:
+            return "dropped", "dropped by the caller"
+        if len(nonnull) == 0:
+            return "dropped", "all values missing"
+        if ID_NAME_PATTERN.search(name):
+            return "dropped", "id-like: the name marks an identifier"
+        if pd.api.types.is_datetime64_any_dtype(s) or isinstance(
+            s.dtype, pd.PeriodDtype | pd.IntervalDtype
+        ):
+            return "dropped", "date/time: derive durations or counts from it first"
+        if n_unique <= 1:
+            return "dropped", f"constant: every non-missing value is {show(nonnull.iloc[0])}"
+        numeric = pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)
+        if not numeric and _share_matching(nonnull, _DATE_TEXT) >= 0.95:
+            return "dropped", "date/time text: derive durations or counts from it first"
+        if (
+            not pd.api.types.is_float_dtype(s)
+            and not pd.api.types.is_bool_dtype(s)
+            and n > 20
+            and n_unique >= self.id_unique_share * len(nonnull)
+            and (not numeric or n_unique > 2)
+        ):
+            return "dropped", f"id-like: {n_unique:,} distinct values in {len(nonnull):,} rows"
+        if is_binary(s):
+            return "boolean", "0/1"
+        if numeric:
+            n_inf = int(np.isinf(pd.to_numeric(nonnull, errors="coerce").astype(float)).sum())
+            inf = f"; {n_inf:,} infinite values treated as missing" if n_inf else ""
+            return "numeric", f"{n_unique:,} distinct values{inf}"
+        parsed = _numeric_text(s)
+        if parsed is not None and parsed.nunique() > 2:
+            bad = int(parsed.isna().sum() - s.isna().sum())
+            return "numeric_text", f"text holding numbers ({bad:,} blank or unreadable: missing)"
+        if n_unique <= self.max_categories:
+            return "categorical", f"{n_unique} categories (xgboost native categorical)"
+        return "high_cardinality", (
+            f"{n_unique:,} distinct values: frequency share + cross-fitted target mean"
+        )
+
+    # ------------------------------------------------------------------ fitting
+    def _target_map(self, keys: pd.Series, y: np.ndarray, prior: float) -> dict[str, float]:
+        g = pd.DataFrame({"k": keys.to_numpy(), "y": y}).dropna().groupby("k")["y"]
+        s, c = g.sum(), g.count()
+        te = (s + self.smoothing * prior) / (c + self.smoothing)
+        return {str(k): float(v) for k, v in te.items()}
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray | None = None) -> TabularEncoder:
+        """Learn roles, categories and encodings from the training rows ``X`` (labels ``y``)."""
+        self._fit(X, y)
+        return self
+
+    def _fit(self, X: pd.DataFrame, y: np.ndarray | None) -> None:
+        if not isinstance(X, pd.DataFrame):
+            raise TypeError(f"X must be a pandas DataFrame, got {type(X).__name__}")
+        if y is not None and len(y) != len(X):
+            raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
+        n = len(X)
+        self.report_: list[dict[str, str]] = []
+        self.roles_: dict[str, str] = {}
+        self.categories_: dict[str, list[str]] = {}
+        self.encodings_: dict[str, dict[str, Any]] = {}
+        self.columns_: list[str] = []
+        self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
+        self.n_features_in_ = len(X.columns)
+        for col in X.columns:
+            name, s = str(col), X[col]
+            role, detail = self._role(s, name, n)
+            if role == "high_cardinality" and y is None:
+                role, detail = "dropped", "high-cardinality text and no labels to encode it"
+            self.report_.append({"column": name, "role": role, "detail": detail})
+            self.roles_[name] = role
+            if role == "dropped":
+                continue
+            if role == "categorical":
+                keys = s.dropna().map(_key)
+                self.categories_[name] = sorted(keys.unique().tolist())
+                self.columns_.append(name)
+            elif role == "high_cardinality":
+                keys = s.map(_key).where(s.notna())
+                yy = np.asarray(y, dtype=float)
+                prior = float(yy.mean())
+                freq = keys.value_counts(normalize=True)
+                self.encodings_[name] = {
+                    "prior": prior,
+                    "frequency": {str(k): float(v) for k, v in freq.items()},
+                    "target": self._target_map(keys, yy, prior),
+                }
+                self.columns_ += [f"{name}__freq", f"{name}__target"]
+            else:
+                self.columns_.append(name)
+
+    def fit_transform(self, X: pd.DataFrame, y: np.ndarray | None = None, **_: Any) -> pd.DataFrame:
+        """Fit, then encode ``X`` with cross-fitted target means for its own rows."""
+        self._fit(X, y)
+        out = self.transform(X)
+        if not self.encodings_:
+            return out
+        yy = np.asarray(y, dtype=float)
+        k = min(self.n_folds, int(min(yy.sum(), len(yy) - yy.sum())))
+        if k < 2:
+            return out
+        folds = StratifiedKFold(k, shuffle=True, random_state=self.random_state)
+        for name, enc in self.encodings_.items():
+            keys = X[name].map(_key).where(X[name].notna())
+            col = np.full(len(X), enc["prior"])
+            for fit_idx, oof_idx in folds.split(np.zeros(len(yy)), yy):
+                prior = float(yy[fit_idx].mean())
+                m = self._target_map(keys.iloc[fit_idx], yy[fit_idx], prior)
+                col[oof_idx] = keys.iloc[oof_idx].map(m).fillna(prior).to_numpy(dtype=float)
+            out[f"{name}__target"] = col
+        return out
+
+    # ------------------------------------------------------------------ transform
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Encode ``X`` (the columns seen in ``fit``; extra columns are ignored).
+
+        Raises
+        ------
+        ValueError
+            Naming the columns ``fit`` used that ``X`` lacks.
+        """
+        check_is_fitted(self, "roles_")
+        used = [c for c, r in self.roles_.items() if r != "dropped"]
+        missing = [c for c in used if c not in X.columns]
+        if missing:
+            raise ValueError(f"the table lacks column(s) the model uses: {missing}")
+        out: dict[str, Any] = {}
+        for name in used:
+            s, role = X[name], self.roles_[name]
+            if role == "numeric":
+                v = pd.to_numeric(s, errors="coerce").astype(float)
+                out[name] = v.where(np.isfinite(v))
+            elif role == "numeric_text":
+                v = _parse_numbers(s)
+                out[name] = v.where(np.isfinite(v))
+            elif role == "boolean":
+                v = s.astype(object).map(lambda x: np.nan if pd.isna(x) else float(x))
+                out[name] = v.astype(float)
+            elif role == "categorical":
+                cats = self.categories_[name]
+                keys = s.map(_key).where(s.notna())
+                keys = keys.where(keys.isin(cats))  # unseen categories are missing
+                out[name] = pd.Categorical(keys, categories=cats)
+            else:
+                enc = self.encodings_[name]
+                keys = s.map(_key).where(s.notna())
+                out[f"{name}__freq"] = keys.map(enc["frequency"]).fillna(0.0).astype(float)
+                out[f"{name}__target"] = keys.map(enc["target"]).fillna(enc["prior"]).astype(float)
+        frame = pd.DataFrame(out, index=X.index)
+        return frame[self.columns_] if self.columns_ else frame
+
+    # ------------------------------------------------------------------ persistence
+    def to_dict(self) -> dict[str, Any]:
+        """Parameters and fitted state as plain JSON values."""
+        check_is_fitted(self, "roles_")
+        return {
+            "params": {**self.get_params(), "exclude": [str(c) for c in self.exclude]},
+            "feature_names_in": self.feature_names_in_.tolist(),
+            "report": self.report_,
+            "roles": self.roles_,
+            "categories": self.categories_,
+            "encodings": self.encodings_,
+            "columns": self.columns_,
+        }
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> TabularEncoder:
+        """Rebuild a fitted encoder from :meth:`to_dict`."""
+        enc = cls(**state["params"])
+        enc.feature_names_in_ = np.asarray(state["feature_names_in"], dtype=object)
+        enc.n_features_in_ = len(enc.feature_names_in_)
+        enc.report_ = list(state["report"])
+        enc.roles_ = dict(state["roles"])
+        enc.categories_ = {k: list(v) for k, v in state["categories"].items()}
+        enc.encodings_ = dict(state["encodings"])
+        enc.columns_ = list(state["columns"])
+        return enc
+
+    def dropped(self) -> dict[str, str]:
+        """Dropped columns and why."""
+        check_is_fitted(self, "roles_")
+        return {r["column"]: r["detail"] for r in self.report_ if r["role"] == "dropped"}

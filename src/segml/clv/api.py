@@ -1,0 +1,221 @@
+"""CLV of any transaction log, evaluated on a holdout: what ``segml clv fit`` runs.
+
+:func:`clv_holdout` checks the log, splits it at the calibration end, fits the purchase model and
+Gamma-Gamma on the calibration period, predicts the holdout and scores the predictions; when
+the log reaches back far enough it also trains the supervised model out of time and scores it on
+the same customers and holdout.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from segml.clv.comparison import SupervisedComparison, compare_supervised
+from segml.clv.evaluate import PurchaseMetrics, ValueMetrics, purchase_metrics, value_metrics
+from segml.clv.holdout import CalibrationHoldout, calibration_holdout
+from segml.clv.logfeatures import log_features, log_window_spend
+from segml.clv.model import ClvModel
+from segml.clv.plots import save_figures
+from segml.clv.purchase import PurchaseKind
+from segml.clv.value import TimeUnit
+
+__all__ = ["ClvHoldoutResult", "clv_holdout"]
+
+#: Fewest customers with history at the training cut for the supervised comparison.
+MIN_SUPERVISED_CUSTOMERS = 50
+
+
+@dataclass(frozen=True)
+class ClvHoldoutResult:
+    """Everything :func:`clv_holdout` produced.
+
+    Attributes
+    ----------
+    split : CalibrationHoldout
+        The calibration summary and holdout actuals.
+    model : ClvModel
+        Fitted purchase and spend models.
+    predictions : DataFrame
+        Per customer: the split's columns, the model's predictions over the holdout
+        (``expected_purchases``, ``expected_value`` undiscounted), ``clv`` (discounted, one
+        year from the calibration end) and, when run, ``supervised_value``.
+    purchases, value : PurchaseMetrics, ValueMetrics
+        Holdout metrics of the probabilistic model.
+    supervised : SupervisedComparison or None
+        The supervised comparison, or None with ``supervised_skipped`` saying why.
+    supervised_skipped : str or None
+    annual_discount_rate : float
+    figures : tuple of str
+        PNG files written.
+    """
+
+    split: CalibrationHoldout
+    model: ClvModel
+    predictions: pd.DataFrame
+    purchases: PurchaseMetrics
+    value: ValueMetrics
+    supervised: SupervisedComparison | None
+    supervised_skipped: str | None
+    annual_discount_rate: float
+    figures: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object ``segml clv fit --json`` prints."""
+        m, split = self.model, self.split
+        clv = self.predictions["clv"]
+        return {
+            "model": m.kind,
+            "params": m.params(),
+            "log_likelihood": {
+                "purchase": m.purchase_.log_likelihood_,
+                "spend": m.spend_.log_likelihood_,
+            },
+            "time_unit": split.unit.to_dict(),
+            "customers": len(split.summary),
+            "repeat_buyers": int((split.summary["frequency"] > 0).sum()),
+            "holdout": {
+                "length": split.holdout_length,
+                "unit": split.unit.name,
+                "purchases": self.purchases.to_dict(),
+                "value": self.value.to_dict(),
+            },
+            "excluded": {
+                "spend_model": m.spend_.exclusions_.to_dict(),
+                "new_in_holdout": split.new_in_holdout,
+                "after_observation_end": split.after_observation_end,
+            },
+            "convergence": {
+                "purchase": m.purchase_.fit_report_.to_dict(),
+                "spend": m.spend_.fit_report_.to_dict(),
+            },
+            "independence": m.spend_.independence_.to_dict(),
+            "spend_population_mean": m.spend_.population_mean_,
+            "clv": {
+                "horizon_days": 365.25,
+                "annual_discount_rate": self.annual_discount_rate,
+                "total": float(clv.sum()),
+                "mean": float(clv.mean()),
+            },
+            "supervised": (
+                self.supervised.to_dict()
+                if self.supervised is not None
+                else {"skipped": self.supervised_skipped}
+            ),
+            "data": split.to_dict(),
+            "figures": list(self.figures),
+            "config": m.get_params(),
+        }
+
+
+def _supervised(
+    log: pd.DataFrame, split: CalibrationHoldout, probabilistic: np.ndarray, seed: int
+) -> tuple[SupervisedComparison | None, str | None]:
+    days = (split.observation_end - split.calibration_end).days
+    cut = split.calibration_end - dt.timedelta(days=days)
+    if (cut - split.first_date).days < days:
+        return None, (
+            f"history too short: training features at {cut} (calibration end − {days} days) "
+            f"need {days} days of history before them, the log starts on {split.first_date}"
+        )
+    train_X = log_features(log, cut)
+    if len(train_X) < MIN_SUPERVISED_CUSTOMERS:
+        return None, f"{len(train_X)} customers at {cut}; at least {MIN_SUPERVISED_CUSTOMERS} needed"  # fmt: skip
+    train_y = log_window_spend(
+        log, cut + dt.timedelta(days=1), split.calibration_end, train_X.index
+    )
+    if (train_y > 0).sum() < 10:
+        return None, f"only {int((train_y > 0).sum())} customers spent in the training window"
+    test_X = log_features(log, split.calibration_end).reindex(split.summary.index)
+    naive = log_window_spend(log, cut + dt.timedelta(days=1), split.calibration_end, test_X.index)
+    objectives = ("tweedie", "hurdle") if (train_y == 0).sum() >= 10 else ("tweedie",)
+    cmp = compare_supervised(
+        train_X, train_y, test_X, split.summary["holdout_spend"], target="holdout_spend",
+        train_as_of=cut, predict_as_of=split.calibration_end, objectives=objectives,
+        references={"probabilistic": probabilistic, "naive_last_window": naive.to_numpy()},
+        seed=seed,
+    )  # fmt: skip
+    return cmp, None
+
+
+def clv_holdout(
+    log: pd.DataFrame,
+    calibration_end: Any,
+    observation_end: Any = None,
+    *,
+    freq: str = "D",
+    freq_multiplier: float = 1.0,
+    model: PurchaseKind = "bgnbd",
+    penalizer: float = 0.0,
+    annual_discount_rate: float = 0.1,
+    supervised: bool = True,
+    seed: int = 0,
+    figures_dir: str | Path | None = None,
+    source: str = "transactions",
+) -> ClvHoldoutResult:
+    """Fit and evaluate CLV on a transaction log.
+
+    Parameters
+    ----------
+    log : DataFrame
+        ``customer_id, timestamp, amount`` (:func:`segml.clv.holdout.check_log`).
+    calibration_end, observation_end : date-like
+        Last days of calibration and holdout (default: the log's last day).
+    freq, freq_multiplier : str, float
+        Purchases are counted per ``freq`` period ("D" or "W"); time is measured in
+        ``freq_multiplier`` periods (CDNOW's literature: "D" and 7, i.e. weeks).
+    model : {"bgnbd", "pareto", "mbgnbd"}
+        Purchase model.
+    penalizer : float
+        First penalizer of both fits (retries raise it).
+    annual_discount_rate : float
+        For the one-year ``clv`` column.
+    supervised : bool
+        Run the supervised comparison when the history allows.
+    seed : int
+        Seed of the supervised models.
+    figures_dir : path, optional
+        Where to write the PNG figures.
+    source : str
+        Name of the log in messages.
+    """
+    unit = TimeUnit(freq, float(freq_multiplier))
+    split = calibration_holdout(log, calibration_end, observation_end, unit, source)
+    rfm = split.summary
+    clv_model = ClvModel(model, freq, freq_multiplier, penalizer).fit(rfm, source)
+    hold = clv_model.predict(rfm, split.holdout_length, annual_rate=0.0)
+    year = clv_model.predict(rfm, unit.from_days(365.25), annual_rate=annual_discount_rate)
+    pred = rfm.join(hold[["p_alive", "expected_purchases", "expected_spend", "expected_value"]])
+    pred["clv"] = year["clv"]
+    purchases = purchase_metrics(rfm["holdout_purchases"], hold["expected_purchases"])
+    value = value_metrics(rfm["holdout_spend"], hold["expected_value"])
+    cmp, skipped = None, "not requested"
+    if supervised:
+        cmp, skipped = _supervised(log, split, hold["expected_value"].to_numpy(), seed)
+    if cmp is not None:
+        pred["supervised_value"] = cmp.predictions[cmp.primary]
+    figures: list[Path] = []
+    if figures_dir is not None:
+        values = {"probabilistic": hold["expected_value"].to_numpy()}
+        if cmp is not None:
+            values[f"supervised ({cmp.primary})"] = cmp.predictions[cmp.primary]
+        figures = save_figures(
+            figures_dir, clv_model.purchase_, rfm, rfm["holdout_purchases"].to_numpy(),
+            hold["expected_purchases"].to_numpy(), rfm["holdout_spend"].to_numpy(), values,
+        )  # fmt: skip
+    return ClvHoldoutResult(
+        split=split,
+        model=clv_model,
+        predictions=pred,
+        purchases=purchases,
+        value=value,
+        supervised=cmp,
+        supervised_skipped=skipped,
+        annual_discount_rate=annual_discount_rate,
+        figures=tuple(str(p) for p in figures),
+    )

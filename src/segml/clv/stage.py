@@ -1,0 +1,288 @@
+"""The CLV stage of ``segml run``: probabilistic and supervised CLV of the active customers.
+
+* **Calibration** — the RFM columns of the feature table at the as-of date (customer-initiated
+  transactions only, one purchase per calendar day; time in days) of every customer with at
+  least one such transaction, closed relationships included (they carry the drop-out signal;
+  fitted on the active customers only, every model finds no drop-out at all); the purchase
+  model and Gamma-Gamma are fitted on them. Predictions are for the active customers.
+* **Prediction** — over the label window (``horizon_months`` after the as-of date): P(alive),
+  expected purchase days and spend per purchase day, their product and the CLV discounted at
+  ``annual_discount_rate`` on explicit days (365.25 a year).
+* **Supervised** — xgboost trained out of time on the features at ``as_of − horizon`` and the
+  labels of the window ending at ``as_of``, then applied to the features at ``as_of``: spend
+  (Tweedie; a hurdle model is scored alongside) and, for 12-month windows, profit (least absolute
+  deviations from the current annual profit).
+* **Holdout** — when the data cover the label window, every prediction is scored against
+  :func:`segml.features.labels.build_labels` (purchase days, spend, profit); otherwise the
+  metrics are reported as absent with the reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from segml.clv.comparison import SupervisedComparison, compare_supervised
+from segml.clv.data import RFM_COLUMNS, check_rfm_frame
+from segml.clv.evaluate import decile_table, purchase_metrics, value_metrics
+from segml.clv.jsonable import jsonable
+from segml.clv.model import ClvModel
+from segml.clv.plots import save_figures
+from segml.data import BankData
+from segml.features.build import build_features
+from segml.features.labels import build_labels, label_window
+from segml.features.spec import FeatureConfig, add_months
+from segml.stages import StageResult, active
+
+__all__ = ["SPEND_OBJECTIVES", "clv_stage"]
+
+#: Supervised objectives for spend; the first is reported per customer.
+SPEND_OBJECTIVES = ("tweedie", "hurdle")
+#: Fewest active customers at the training date for the supervised models.
+MIN_TRAIN = 50
+_LABELS = ("churned", "holdout_purchase_days", "holdout_spend", "holdout_profit")
+
+
+def _frame(features: pd.DataFrame | pa.Table) -> pd.DataFrame:
+    return features.to_pandas() if isinstance(features, pa.Table) else features
+
+
+def _labels(bank: BankData, as_of: dt.date, months: int, cfg: FeatureConfig) -> tuple[pd.DataFrame | None, str | None]:  # fmt: skip
+    try:
+        return build_labels(bank, as_of, months, config=cfg).to_pandas(), None
+    except ValueError as exc:  # the data end before the window does
+        return None, str(exc)
+
+
+def _supervised(
+    bank: BankData,
+    pop: pd.DataFrame,
+    as_of: dt.date,
+    months: int,
+    cfg: FeatureConfig,
+    holdout: pd.DataFrame | None,
+    probabilistic: np.ndarray,
+    seed: int,
+) -> tuple[dict[str, SupervisedComparison], dict[str, np.ndarray], str | None]:
+    """Train at ``as_of − months``; predict ``pop``; score on ``holdout`` when given.
+
+    Returns the comparisons by target, the per-customer predictions by column, and why the
+    models were not trained (None when they were).
+    """
+    t0 = add_months(as_of + dt.timedelta(days=1), -months) - dt.timedelta(days=1)
+    train_f = _frame(build_features(bank, t0, cfg))
+    train_l, why = _labels(bank, t0, months, cfg)
+    if train_l is None:
+        return {}, {}, f"no training labels at {t0}: {why}"
+    train = train_f.merge(train_l, on="customer_id", how="inner", validate="one_to_one")
+    if len(train) < MIN_TRAIN:
+        return {}, {}, f"{len(train)} active customers at {t0}; at least {MIN_TRAIN} needed"
+    X_train, X_test = train.drop(columns=list(_LABELS), errors="ignore"), pop
+    out: dict[str, SupervisedComparison] = {}
+    preds: dict[str, np.ndarray] = {}
+    spend_refs = {"probabilistic": probabilistic}
+    if months == 12 and "amount_365d" in pop:
+        spend_refs["naive_last_year"] = pop["amount_365d"].fillna(0.0).to_numpy()
+    y_spend = None if holdout is None else holdout["holdout_spend"]
+    out["spend"] = compare_supervised(
+        X_train, train["holdout_spend"], X_test, y_spend, target="holdout_spend",
+        train_as_of=t0, predict_as_of=as_of, objectives=SPEND_OBJECTIVES,
+        references=spend_refs, seed=seed,
+    )  # fmt: skip
+    preds["supervised_value"] = out["spend"].predictions[SPEND_OBJECTIVES[0]]
+    if (
+        "holdout_profit" in train
+        and "profit_12m" in pop
+        and (holdout is None or "holdout_profit" in holdout)
+    ):
+        y_profit = None if holdout is None else holdout.get("holdout_profit")
+        out["profit"] = compare_supervised(
+            X_train, train["holdout_profit"], X_test, y_profit, target="holdout_profit",
+            train_as_of=t0, predict_as_of=as_of, objectives=("absoluteerror",),
+            references={"naive_profit_12m": pop["profit_12m"].fillna(0.0).to_numpy()},
+            baseline="profit_12m", seed=seed,
+        )  # fmt: skip
+        preds["clv_profit_pred"] = out["profit"].predictions["absoluteerror"]
+    return out, preds, None
+
+
+def clv_stage(
+    bank: BankData,
+    features: pd.DataFrame,
+    as_of: dt.date,
+    horizon_months: int,
+    model: str = "bgnbd",
+    annual_discount_rate: float = 0.1,
+    seed: int = 42,
+    figures_dir: Path | None = None,
+    *,
+    config: FeatureConfig | None = None,
+) -> StageResult:
+    """Probabilistic and supervised CLV of the customers active at ``as_of``.
+
+    Parameters
+    ----------
+    bank : BankData
+        The validated bank (for the supervised training features and the labels).
+    features : DataFrame or pyarrow.Table
+        The feature table at ``as_of`` (needs ``customer_id``, ``is_active`` and the RFM columns).
+    as_of : date
+        The as-of date; the horizon starts the next day.
+    horizon_months : int
+        Prediction horizon and label window.
+    model : {"bgnbd", "pareto", "mbgnbd"}
+        Purchase model.
+    annual_discount_rate : float
+        Discount rate of the ``clv`` column (per year of 365.25 days).
+    seed : int
+        Seed of the supervised models.
+    figures_dir : Path, optional
+        Where to write the diagnostic PNGs.
+    config : FeatureConfig, optional
+        Feature configuration of the run (transaction kinds, economics); default segml's.
+
+    Returns
+    -------
+    StageResult
+        ``tables``: ``clv`` (one row per active customer: ``customer_id``,
+        ``has_purchase_history``, ``p_alive``, ``expected_purchases``, ``expected_spend``,
+        ``expected_value``, ``clv``, ``supervised_value`` and ``clv_profit_pred`` (profit needs a
+        12-month window starting on the 1st; both missing when not trained)) and
+        ``clv_deciles`` (when the holdout is observed); ``documents``: ``clv_model.json`` (config
+        and fitted parameters), ``clv_config.json``, ``clv_evaluation.json``,
+        ``clv_supervised_<target>.json`` (the xgboost models); ``metrics``: flat numbers.
+        Customers without a customer-initiated transaction have no purchase history: their
+        ``p_alive`` and ``expected_spend`` are missing and their expected purchases, value and
+        CLV are 0.
+    """
+    cfg = config or FeatureConfig()
+    frame = _frame(features)
+    if "customer_id" not in frame.columns:
+        raise ValueError("features has no column 'customer_id'")
+    check_rfm_frame(frame, "features", ("is_active", *RFM_COLUMNS, "monetary_value"))
+    pop = active(frame)
+    has = pop["T"].notna().to_numpy()
+    cols = ["customer_id", *RFM_COLUMNS, "monetary_value"]
+    rfm = pop.loc[has, cols].set_index("customer_id")
+    # calibrate on every customer with history, closed ones included: they carry the drop-out
+    fit_rfm = frame.loc[frame["T"].notna(), cols].set_index("customer_id")
+    start, end = label_window(as_of, horizon_months)
+    horizon = float((end - start).days + 1)
+    clv_model = ClvModel(model, "D", 1.0).fit(fit_rfm, "features")
+    pred = clv_model.predict(rfm, horizon, annual_rate=annual_discount_rate)
+    table = pd.DataFrame(
+        {"customer_id": pop["customer_id"], "has_purchase_history": has.astype(int)}
+    )
+    for col in pred.columns:
+        fill = np.nan if col in ("p_alive", "expected_spend") else 0.0
+        values = np.full(len(pop), fill)
+        values[has] = pred[col].to_numpy()
+        table[col] = values
+    labels, no_holdout = _labels(bank, as_of, horizon_months, cfg)
+    holdout = None
+    if labels is not None:
+        holdout = pop[["customer_id"]].merge(labels, on="customer_id", how="left", validate="one_to_one")  # fmt: skip
+        holdout = holdout.fillna({c: 0.0 for c in _LABELS if c in holdout}).set_index(pop.index)
+    sup, sup_preds, sup_skipped = _supervised(
+        bank, pop, as_of, horizon_months, cfg, holdout, table["expected_value"].to_numpy(), seed
+    )
+    for col in ("supervised_value", "clv_profit_pred"):  # same columns whether trained or not
+        table[col] = sup_preds.get(col, np.full(len(pop), np.nan))
+    res = StageResult()
+    res.tables["clv"] = table
+    res.documents["clv_model.json"] = clv_model.to_dict()
+    res.documents["clv_config.json"] = {
+        "as_of": str(as_of), "horizon_months": horizon_months,
+        "window": [str(start), str(end)], "horizon_days": horizon, "model": model,
+        "annual_discount_rate": annual_discount_rate, "seed": seed,
+        "time_unit": clv_model.unit_.to_dict(), "exclude_kinds": list(cfg.exclude_kinds),
+        "population": "active at as_of", "customers": len(pop),
+        "with_purchase_history": int(has.sum()), "calibration_customers": len(fit_rfm),
+        "calibration_population": "every customer with a customer-initiated transaction",
+    }  # fmt: skip
+    for target, cmp in sup.items():  # the model whose predictions are in the table
+        res.documents[f"clv_supervised_{target}.json"] = cmp.models[cmp.primary].to_dict()
+    evaluation: dict[str, Any] = {
+        "spend_model": {
+            "exclusions": clv_model.spend_.exclusions_.to_dict(),
+            "independence": clv_model.spend_.independence_.to_dict(),
+            "population_mean": clv_model.spend_.population_mean_,
+        },
+        "convergence": {
+            "purchase": clv_model.purchase_.fit_report_.to_dict(),
+            "spend": clv_model.spend_.fit_report_.to_dict(),
+        },
+        "supervised_skipped": sup_skipped,
+        "holdout": None if holdout is not None else {"absent": no_holdout},
+    }
+    m = res.metrics
+    m.update({f"params.{k}": float(v) for k, v in clv_model.params().items()})
+    m["customers"] = float(len(pop))
+    m["with_purchase_history"] = float(has.sum())
+    m["repeat_buyers"] = float((rfm["frequency"] > 0).sum())
+    m["calibration_customers"] = float(len(fit_rfm))
+    m["retries.purchase"] = float(clv_model.purchase_.fit_report_.retries)
+    m["retries.spend"] = float(clv_model.spend_.fit_report_.retries)
+    m["independence.pearson"] = clv_model.spend_.independence_.pearson
+    m["independence.spearman"] = clv_model.spend_.independence_.spearman
+    m["clv.total"] = float(table["clv"].sum())
+    m["clv.mean"] = float(table["clv"].mean())
+    m["holdout.available"] = float(holdout is not None)
+    if holdout is not None:
+        pm = purchase_metrics(holdout["holdout_purchase_days"], table["expected_purchases"])
+        evaluation["holdout"] = {"purchases": pm.to_dict()}
+        m.update({f"holdout.purchases.{k}": float(v) for k, v in pm.to_dict().items()})
+        for target, cmp in sup.items():
+            evaluation["holdout"][target] = cmp.to_dict()
+            m.update(cmp.flat_metrics(f"holdout.{target}"))
+        if not sup:  # still score the probabilistic value
+            vm = value_metrics(holdout["holdout_spend"], table["expected_value"])
+            evaluation["holdout"]["spend"] = {"metrics": {"probabilistic": vm.scalars()}}
+            m.update({f"holdout.spend.probabilistic.{k}": v for k, v in vm.scalars().items()})
+        deciles = []
+        values = {"probabilistic": table["expected_value"].to_numpy()}
+        values |= {k: v for k, v in sup_preds.items() if k == "supervised_value"}
+        for name, pred_v in values.items():
+            d = decile_table(holdout["holdout_spend"], pred_v)
+            deciles.append(d.assign(model=name, target="holdout_spend"))
+        if "clv_profit_pred" in sup_preds and "holdout_profit" in holdout:
+            d = decile_table(holdout["holdout_profit"], sup_preds["clv_profit_pred"])
+            deciles.append(d.assign(model="clv_profit_pred", target="holdout_profit"))
+        res.tables["clv_deciles"] = pd.concat(deciles, ignore_index=True)
+    elif sup:
+        evaluation["supervised"] = {t: {"train_as_of": str(c.train_as_of), "n_train": c.n_train,
+                                        "rounds": {k: v.n_rounds_ for k, v in c.models.items()}}
+                                    for t, c in sup.items()}  # fmt: skip
+    res.documents["clv_evaluation.json"] = evaluation
+    res.documents = {k: jsonable(v) for k, v in res.documents.items()}
+    if figures_dir is not None:
+        _figures(Path(figures_dir), clv_model, rfm, pred, holdout, has, table, sup_preds)
+    return res
+
+
+def _figures(
+    folder: Path,
+    clv_model: ClvModel,
+    rfm: pd.DataFrame,
+    pred: pd.DataFrame,
+    holdout: pd.DataFrame | None,
+    has: np.ndarray,
+    table: pd.DataFrame,
+    sup_preds: dict[str, np.ndarray],
+) -> None:
+    if holdout is None:
+        save_figures(folder, clv_model.purchase_, rfm, None, None, None, None)
+        return
+    values = {"probabilistic": table["expected_value"].to_numpy()}
+    if "supervised_value" in sup_preds:
+        values["supervised (tweedie)"] = sup_preds["supervised_value"]
+    save_figures(
+        folder, clv_model.purchase_, rfm,
+        holdout["holdout_purchase_days"].to_numpy()[has], pred["expected_purchases"].to_numpy(),
+        holdout["holdout_spend"].to_numpy(), values,
+    )  # fmt: skip

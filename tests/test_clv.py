@@ -1,0 +1,561 @@
+"""Tests of segml.clv: purchase and spend models, CDNOW golden values, evaluation, CLI, stage."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from segml.clv import (
+    ClvConvergenceWarning,
+    ClvModel,
+    PurchaseModel,
+    SpendIndependenceWarning,
+    SpendModel,
+    SupervisedCLV,
+    TimeUnit,
+    calibration_holdout,
+    check_log,
+    discounted_clv,
+    formulas,
+    normalised_gini,
+    purchase_metrics,
+    value_metrics,
+)
+from segml.clv.cli import clv_fit_command
+from segml.clv.evaluate import decile_table
+from segml.clv.value import period_rate
+from segml.loaders import load_cdnow, shared_data_dir
+
+CDNOW_CAL_END = "1997-09-30"
+CDNOW_OBS_END = "1998-06-30"
+# Published CDNOW values: BG/NBD (Fader, Hardie & Lee 2005a), Pareto/NBD (ibid., and Fader &
+# Hardie's note 009), Gamma-Gamma on the 946 repeat buyers (Fader, Hardie & Lee 2005b).
+PUBLISHED = {
+    "bgnbd": {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426},
+    "pareto": {"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.668},
+    "gamma_gamma": {"p": 6.25, "q": 3.74, "gamma": 15.44},
+}
+PUBLISHED_LL = {"bgnbd": -9582.4, "pareto": -9595.0}
+
+
+def same_3sf(value: float, published: float) -> bool:
+    """``value`` agrees with ``published`` to three significant figures."""
+    return abs(value - published) <= 0.5 * 10 ** (math.floor(math.log10(abs(published))) - 2)
+
+
+@pytest.fixture(scope="module")
+def cdnow_log() -> pd.DataFrame:
+    return check_log(load_cdnow("sample"), "customer_id", "timestamp", "amount")
+
+
+@pytest.fixture(scope="module")
+def cdnow_rfm(cdnow_log) -> pd.DataFrame:
+    """CDNOW sample, calibration to 1997-09-30, daily periods counted in weeks."""
+    split = calibration_holdout(cdnow_log, CDNOW_CAL_END, CDNOW_OBS_END, TimeUnit("D", 7))
+    return split.summary
+
+
+def nbd_sample(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """RFM of customers who never drop out (NBD): BG/NBD's MLE lies on the boundary a -> 0."""
+    rng = np.random.default_rng(seed)
+    lam, T = rng.gamma(1.0, 1 / 10, n), rng.uniform(100, 400, n)
+    x = rng.poisson(lam * T)
+    rec = np.array([rng.uniform(0, t, k).max() if k else 0.0 for k, t in zip(x, T, strict=True)])
+    return x.astype(float), rec, T
+
+
+# --- purchase model interface -------------------------------------------------------------
+
+
+def test_purchase_model_bgnbd_interface(cdnow_rfm):
+    f, r, t = cdnow_rfm["frequency"], cdnow_rfm["recency"], cdnow_rfm["T"]
+    m = PurchaseModel("bgnbd").fit(f, r, t)
+    assert set(m.params_) == {"r", "alpha", "a", "b"}
+    alive = m.p_alive(f, r, t)
+    assert alive.shape == (len(f),) and np.all((alive >= 0) & (alive <= 1))
+    assert np.all(alive[f.to_numpy() == 0] == 1.0)  # BG/NBD: no repeat purchase, alive
+    e = m.expected_purchases(39, f, r, t)
+    assert np.all(e >= 0) and np.all(np.isfinite(e))
+    # more history of frequent recent buying means more expected purchases
+    assert m.expected_purchases(39, 10, 30, 32)[0] > m.expected_purchases(39, 1, 30, 32)[0]
+    assert m.fit_report_.retries == 0 and m.n_customers_ == 2357
+
+
+@pytest.mark.parametrize("kind", ["bgnbd", "pareto", "mbgnbd"])
+def test_predictions_equal_lifetimes(cdnow_rfm, kind):
+    """segml's log-space formulas give lifetimes' numbers where lifetimes' are finite."""
+    from segml.clv.adapter import _lifetimes
+
+    f, r, t = (cdnow_rfm[c].to_numpy() for c in ("frequency", "recency", "T"))
+    m = PurchaseModel(kind).fit(f, r, t)
+    lt = _lifetimes()
+    cls = {"bgnbd": lt.BetaGeoFitter, "pareto": lt.ParetoNBDFitter,
+           "mbgnbd": lt.ModifiedBetaGeoFitter}[kind]  # fmt: skip
+    ref = cls()
+    ref.params_ = pd.Series(m.params_)
+    np.testing.assert_allclose(
+        m.p_alive(f, r, t), ref.conditional_probability_alive(f, r, t), rtol=1e-9, atol=1e-12
+    )
+    np.testing.assert_allclose(
+        m.expected_purchases(39, f, r, t),
+        ref.conditional_expected_number_of_purchases_up_to_time(39, f, r, t),
+        rtol=1e-8,
+    )
+
+
+# --- golden values on CDNOW -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["bgnbd", "pareto"])
+def test_cdnow_published_purchase_parameters(cdnow_rfm, kind):
+    f, r, t = cdnow_rfm["frequency"], cdnow_rfm["recency"], cdnow_rfm["T"]
+    m = PurchaseModel(kind).fit(f, r, t)
+    assert len(cdnow_rfm) == 2357 and int((f > 0).sum()) == 946
+    for name, pub in PUBLISHED[kind].items():
+        assert same_3sf(m.params_[name], pub), (name, m.params_[name], pub)
+    # the log-likelihood as published, to its one decimal
+    assert m.log_likelihood_ == pytest.approx(PUBLISHED_LL[kind], abs=0.05)
+    assert m.fit_report_.retries == 0
+
+
+def test_cdnow_published_gamma_gamma(cdnow_rfm):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SpendIndependenceWarning)  # correlation is not material
+        s = SpendModel().fit(cdnow_rfm["frequency"], cdnow_rfm["monetary_value"])
+    assert s.exclusions_.fitted == 946 and s.exclusions_.no_repeat_purchase == 1411
+    for name, pub in PUBLISHED["gamma_gamma"].items():
+        assert same_3sf(s.params_[name], pub), (name, s.params_[name], pub)
+    assert 0 < s.independence_.pearson < 0.3 and not s.independence_.material
+
+
+def test_cdnow_cli_prints_published_parameters(tmp_path):
+    path = tmp_path / "cdnow.csv"
+    load_cdnow("sample").to_csv(path, index=False)
+    out = {}
+    for kind in ("bgnbd", "pareto"):
+        res = _invoke(
+            "--transactions", str(path), "--customer-col", "customer_id", "--date-col",
+            "timestamp", "--amount-col", "amount", "--calibration-end", CDNOW_CAL_END,
+            "--observation-end", CDNOW_OBS_END, "--freq", "D", "--freq-multiplier", "7",
+            "--model", kind, "--json",
+        )  # fmt: skip
+        assert res.exit_code == 0, res.output
+        out[kind] = json.loads(res.stdout)
+    for kind in ("bgnbd", "pareto"):
+        params = out[kind]["params"]
+        for name, pub in (PUBLISHED[kind] | PUBLISHED["gamma_gamma"]).items():
+            assert same_3sf(params[name], pub), (kind, name)
+    info = out["bgnbd"]
+    assert info["customers"] == 2357 and info["repeat_buyers"] == 946
+    assert info["holdout"]["length"] == 39.0 and info["holdout"]["unit"] == "week"
+    assert info["holdout"]["purchases"]["actual_total"] == 1882.0
+    assert info["excluded"]["spend_model"]["no_repeat_purchase"] == 1411
+    assert info["supervised"]["skipped"].startswith("history too short")
+    assert info["convergence"]["purchase"]["retries"] == 0
+
+
+# --- heavy buyers, convergence ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["bgnbd", "pareto", "mbgnbd"])
+def test_heavy_buyers_finite(kind):
+    """Daily banking activity: frequencies in the thousands stay finite (lifetimes: NaN)."""
+    params = {"bgnbd": {"r": 0.81, "alpha": 11.4, "a": 0.26, "b": 41.0},
+              "mbgnbd": {"r": 0.81, "alpha": 11.4, "a": 0.26, "b": 41.0},
+              "pareto": {"r": 0.85, "alpha": 12.0, "s": 0.64, "beta": 2129.0}}[kind]  # fmt: skip
+    x = np.array([0, 5, 300, 1000, 2000, 3000, 5000, 9000], dtype=float)
+    tx = np.array([0, 100, 1400, 1450, 1459, 1459, 1400, 1460], dtype=float)
+    T = np.full(len(x), 1460.0)
+    alive = formulas.p_alive(kind, params, x, tx, T)
+    e = formulas.expected_purchases(kind, params, 365.0, x, tx, T)
+    ll = formulas.log_likelihood(kind, params, x, tx, T)
+    assert np.all(np.isfinite(alive)) and np.all((alive >= 0) & (alive <= 1))
+    assert np.all(np.isfinite(e)) and np.all(e >= 0) and np.all(np.isfinite(ll))
+    assert alive[-1] > 0.99 and e[-1] > 1000  # buys every day until T: alive and busy
+    assert e[3] < e[4] < e[5]  # more purchases up to the same recent day: more expected
+    if kind == "pareto":
+        from segml.clv.adapter import _lifetimes
+
+        ref = _lifetimes().ParetoNBDFitter()
+        ref.params_ = pd.Series(params)
+        with np.errstate(all="ignore"):
+            lt = ref.conditional_probability_alive(x, tx, T)
+        assert np.isnan(lt[3:]).all()  # lifetimes overflows here
+        np.testing.assert_allclose(alive[1:3], lt[1:3], rtol=1e-9)
+
+
+def test_pareto_fits_heavy_buyers():
+    """lifetimes' Pareto/NBD likelihood is NaN for x in the thousands; segml's fit works."""
+    rng = np.random.default_rng(5)
+    n = 400
+    lam = rng.gamma(2.0, 1 / 2.0, n)  # about one purchase a day
+    T = rng.uniform(1000, 1500, n)
+    x = rng.poisson(lam * T).astype(float)
+    tx = T - rng.exponential(2.0, n).clip(0, 50)
+    tx = np.where(x > 0, np.minimum(tx, T), 0.0)
+    assert x.max() > 2000
+    m = PurchaseModel("pareto").fit(x, tx, T)
+    assert m.fit_report_.converged and np.isfinite(m.log_likelihood_)
+    assert m.params_["r"] / m.params_["alpha"] == pytest.approx(1.0, rel=0.2)  # mean rate
+    assert np.all(np.isfinite(m.expected_purchases(365, x, tx, T)))
+
+
+def test_convergence_failure_retried_and_reported():
+    x, r, T = nbd_sample(1000, seed=2)
+    with pytest.warns(ClvConvergenceWarning, match="penalizer"):
+        m = PurchaseModel("bgnbd").fit(x, r, T)
+    rep = m.fit_report_
+    assert rep.converged and rep.retries == 2 and rep.penalizer == pytest.approx(0.01)
+    assert not rep.attempts[0].success and "ConvergenceError" in rep.attempts[0].message
+    assert m.to_dict()["fit"]["retries"] == 2
+    with pytest.raises(RuntimeError, match="did not converge after 2 attempts"):
+        PurchaseModel("bgnbd", max_retries=1).fit(x, r, T)
+
+
+def test_no_dropout_boundary_predictions_finite():
+    """MBG/NBD at the a, b -> 0 boundary: 2F1 has a pole; the series gives the NBD limit."""
+    p = {"r": 0.715, "alpha": 65.7, "a": 9e-56, "b": 1e-45}
+    T = np.array([50.0, 150.0, 280.0])
+    e = formulas.expected_purchases("mbgnbd", p, 92.0, np.zeros(3), np.zeros(3), T)
+    np.testing.assert_allclose(e, p["r"] / (p["alpha"] + T) * 92.0, rtol=1e-9)
+
+
+def test_purchase_input_errors_name_customers():
+    f = pd.Series([1.0, 2.0, 0.0], index=["c1", "c2", "c3"])
+    with pytest.raises(ValueError, match=r"recency exceeds T.*c2=.*5\.0>4\.0"):
+        PurchaseModel().fit(f, pd.Series([1.0, 5.0, 0.0], index=f.index), [10.0, 4.0, 3.0])
+    with pytest.raises(ValueError, match=r"'frequency'.*c1=1\.5"):
+        PurchaseModel().fit(f.replace(1.0, 1.5), [1.0, 2.0, 0.0], [10.0, 4.0, 3.0])
+    with pytest.raises(ValueError, match=r"'T' has missing.*2=nan"):
+        PurchaseModel().fit([1, 2, 0], [1, 2, 0], [10, 4, np.nan])
+    with pytest.raises(ValueError, match="kind must be one of"):
+        PurchaseModel("bgnbdx").fit([1, 2, 0], [1, 2, 0], [10, 4, 3])
+
+
+def test_models_save_and_load(cdnow_rfm, tmp_path):
+    m = ClvModel("pareto", "D", 7).fit(cdnow_rfm)
+    path = m.save(tmp_path / "clv.json")
+    doc = json.loads(path.read_text())
+    assert doc["config"]["kind"] == "pareto" and doc["unit"]["name"] == "week"
+    assert set(doc["purchase"]["params"]) == {"r", "alpha", "s", "beta"}
+    back = ClvModel.load(path)
+    pd.testing.assert_frame_equal(back.predict(cdnow_rfm, 52.0), m.predict(cdnow_rfm, 52.0))
+    assert back.spend_.exclusions_ == m.spend_.exclusions_
+    with pytest.raises(ValueError, match="not a saved ClvModel"):
+        ClvModel.from_dict({"format": "other"})
+
+
+# --- spend model ----------------------------------------------------------------------------
+
+
+def test_gamma_gamma_excludes_non_positive_spend_and_checks_independence():
+    rng = np.random.default_rng(3)
+    n = 600
+    x = rng.integers(1, 30, n).astype(float)
+    m = rng.gamma(6.0, 1 / 6.0, n) * 50 * (1 + 0.05 * x)  # spend grows with frequency
+    x[:5], m[5:12] = 0, [0.0, -3.0, 0.0, -1.0, 0.0, -2.0, 0.0]  # no repeat / non-positive
+    with pytest.warns(SpendIndependenceWarning, match="Pearson"):
+        s = SpendModel().fit(x, m)
+    ex = s.exclusions_
+    assert (ex.customers, ex.no_repeat_purchase, ex.non_positive_spend, ex.fitted) == (
+        600, 5, 7, 588
+    )  # fmt: skip
+    assert s.independence_.material and s.independence_.spearman > 0.3
+    spend = s.expected_spend(x, m)
+    assert np.all(np.isfinite(spend)) and np.all(spend > 0)
+    assert spend[5] == pytest.approx(s.population_mean_)  # excluded: population mean
+    with pytest.raises(ValueError, match="monetary_value' has missing"):
+        s.expected_spend([1.0], [np.nan])
+
+
+# --- discounting ------------------------------------------------------------------------------
+
+
+def test_time_units_and_rates():
+    assert TimeUnit("D", 7).periods_per_year == pytest.approx(365.25 / 7)
+    assert TimeUnit("W").name == "week" and TimeUnit("D").days == 1.0
+    d = period_rate(0.1, 12.0)
+    assert (1 + d) ** 12 == pytest.approx(1.1)
+    with pytest.raises(ValueError, match="freq"):
+        TimeUnit("M")
+
+
+def test_discounted_clv_reproduces_lifetimes_under_its_30_day_months(cdnow_log):
+    """With lifetimes' assumptions made explicit (30-day steps, 12 of them, the monthly rate
+    compounded to a year of 365.25/30 months) the result is lifetimes' customer_lifetime_value.
+    """
+    from segml.clv.adapter import _lifetimes
+
+    split = calibration_holdout(cdnow_log, CDNOW_CAL_END, CDNOW_OBS_END, TimeUnit("D", 1))
+    rfm = split.summary
+    m = ClvModel("bgnbd", "D", 1).fit(rfm)
+    monthly = 0.01
+    annual = (1 + monthly) ** (365.25 / 30) - 1
+    spend = m.spend_.expected_spend(rfm["frequency"], rfm["monetary_value"])
+    ours = discounted_clv(
+        m.purchase_, spend, rfm["frequency"], rfm["recency"], rfm["T"], 360.0, annual,
+        TimeUnit("D"), step=30.0,
+    )  # fmt: skip
+    lt = _lifetimes()
+    bg, gg = lt.BetaGeoFitter(), lt.GammaGammaFitter()
+    bg.params_ = pd.Series(m.purchase_.params_)
+    bg.predict = bg.conditional_expected_number_of_purchases_up_to_time  # set by lifetimes' fit
+    gg.params_ = pd.Series({"p": m.spend_.params_["p"], "q": m.spend_.params_["q"],
+                            "v": m.spend_.params_["gamma"]})  # fmt: skip
+    ref = gg.customer_lifetime_value(
+        bg, rfm["frequency"], rfm["recency"], rfm["T"], rfm["monetary_value"], time=12,
+        discount_rate=monthly, freq="D",
+    )  # fmt: skip
+    np.testing.assert_allclose(ours, ref.to_numpy(), rtol=1e-9)
+
+
+def test_clv_does_not_depend_on_the_time_unit(cdnow_log):
+    """Days or weeks: the same customers get the same one-year discounted CLV."""
+    out = {}
+    for mult in (1, 7):
+        unit = TimeUnit("D", mult)
+        rfm = calibration_holdout(cdnow_log, CDNOW_CAL_END, None, unit).summary
+        m = ClvModel("bgnbd", "D", mult).fit(rfm)
+        out[mult] = m.predict(rfm, unit.from_days(365.25), 0.1, step=unit.from_days(7.0))
+    assert out[7]["clv"].sum() < out[7]["expected_value"].sum()  # discounting lowers value
+    np.testing.assert_allclose(out[1]["clv"], out[7]["clv"], rtol=2e-3)
+
+
+# --- evaluation ----------------------------------------------------------------------------
+
+
+def test_metrics_by_hand():
+    pm = purchase_metrics([0, 2, 4], [1, 2, 2])
+    assert (pm.aggregate_error, pm.mae, pm.rmse) == (pytest.approx(-1 / 6), 1.0, pytest.approx(math.sqrt(5 / 3)))  # fmt: skip
+    actual = np.array([0.0, 1.0, 2.0, 10.0])
+    assert normalised_gini(actual, actual) == pytest.approx(1.0)
+    assert normalised_gini(actual, -actual) < 0
+    assert normalised_gini(actual, np.ones(4)) == pytest.approx(0.0)  # all tied: no ranking
+    table = decile_table(np.arange(20.0), np.arange(20.0) * 2, bins=10)
+    assert list(table["n"]) == [2] * 10 and table["ape"].iloc[1:].round(9).eq(1.0).all()
+    vm = value_metrics(np.arange(1.0, 21.0), np.arange(1.0, 21.0))
+    assert vm.decile_mape == 0.0 and vm.spearman == pytest.approx(1.0) and len(vm.deciles) == 10
+    with pytest.raises(ValueError, match="non-finite predicted"):
+        value_metrics([1.0, 2.0], [1.0, np.nan])
+
+
+def test_calibration_holdout_matches_lifetimes(cdnow_log, cdnow_rfm):
+    from segml.clv.adapter import _lifetimes
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = _lifetimes().utils.calibration_and_holdout_data(
+            load_cdnow("sample"), "customer_id", "timestamp", calibration_period_end=CDNOW_CAL_END,
+            observation_period_end=CDNOW_OBS_END, freq="D", freq_multiplier=7,
+            monetary_value_col="amount",
+        ).loc[cdnow_rfm.index]  # fmt: skip
+    np.testing.assert_allclose(cdnow_rfm["holdout_purchases"], ref["frequency_holdout"])
+    np.testing.assert_allclose(cdnow_rfm["T"], ref["T_cal"])
+    np.testing.assert_allclose(cdnow_rfm["monetary_value"], ref["monetary_value_cal"])
+
+
+def test_calibration_end_is_a_whole_day():
+    log = check_log(
+        pd.DataFrame({"c": ["a", "a", "a", "b"],
+                      "d": ["2020-01-01 09:00", "2020-01-10 15:30", "2020-01-20", "2020-01-02"],
+                      "v": [1, 2, 3, 4]}), "c", "d", "v",
+    )  # fmt: skip
+    split = calibration_holdout(log, "2020-01-10")
+    assert split.summary.loc["a", "frequency"] == 1.0  # the 15:30 purchase is in calibration
+    assert split.summary.loc["a", "holdout_purchases"] == 1.0
+    assert split.holdout_length == 10.0
+    with pytest.raises(ValueError, match=r"calibration end 2020-01-20 is outside"):
+        calibration_holdout(log, "2020-01-20")
+    with pytest.raises(ValueError, match="after .*last day"):
+        calibration_holdout(log, "2020-01-10", "2020-02-01")
+
+
+# --- supervised ----------------------------------------------------------------------------
+
+
+def test_supervised_model_deterministic_and_saved(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 400
+    X = pd.DataFrame({"customer_id": [f"c{i}" for i in range(n)], "spend": rng.gamma(1.0, 100, n),
+                      "segment": rng.choice(["a", "b", "c"], n), "region": "x"})  # fmt: skip
+    y = np.where(rng.random(n) < 0.3, 0.0, X["spend"] * rng.gamma(4.0, 0.25, n))
+    a = SupervisedCLV("tweedie", seed=1).fit(X, y)
+    b = SupervisedCLV("tweedie", seed=1).fit(X, y)
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))
+    assert "region" not in a.feature_names_ and "customer_id" not in a.feature_names_
+    assert np.corrcoef(a.predict(X), y)[0, 1] > 0.5
+    back = SupervisedCLV.load(a.save(tmp_path / "s.json"))
+    np.testing.assert_allclose(back.predict(X), a.predict(X), rtol=1e-6)
+    unseen = X.assign(segment="zzz")  # unknown categories are missing, not errors
+    assert np.all(np.isfinite(a.predict(unseen)))
+    h = SupervisedCLV("hurdle", seed=1).fit(X, y)
+    assert set(h.n_rounds_) == {"positive", "amount"} and np.all(h.predict(X) >= 0)
+    with pytest.raises(ValueError, match="needs targets >= 0"):
+        SupervisedCLV("tweedie").fit(X, y - 50)
+    base = SupervisedCLV("absoluteerror", baseline="spend", seed=1).fit(X, y - 50)
+    assert np.all(np.isfinite(base.predict(X)))
+
+
+# --- command line ----------------------------------------------------------------------------
+
+
+def _invoke(*args: str):
+    app = typer.Typer()
+    app.command()(clv_fit_command)
+    return CliRunner().invoke(app, list(args))
+
+
+def _write_log(tmp_path, rows=None):
+    if rows is None:
+        rng = np.random.default_rng(1)
+        rows = []
+        for c in range(60):
+            days = np.sort(rng.choice(400, size=int(rng.integers(1, 12)), replace=False))
+            rows += [(f"k{c}", str(dt.date(2020, 1, 1) + dt.timedelta(days=int(d))),
+                      f"{rng.gamma(2, 20):.2f}") for d in days]  # fmt: skip
+    path = tmp_path / "log.csv"
+    pd.DataFrame(rows, columns=["cust", "day", "amt"]).to_csv(path, index=False)
+    return path
+
+
+def test_cli_any_log_json_and_outputs(tmp_path):
+    path = _write_log(tmp_path)
+    out, figs = tmp_path / "pred.parquet", tmp_path / "figs"
+    res = _invoke("--transactions", str(path), "--customer-col", "cust", "--date-col", "day",
+                  "--amount-col", "amt", "--calibration-end", "2020-09-30", "--json",
+                  "--out", str(out), "--figures", str(figs), "--model", "mbgnbd")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.stdout)
+    assert set(info["params"]) == {"r", "alpha", "a", "b", "p", "q", "gamma"}
+    assert {"purchases", "value"} <= set(info["holdout"])
+    assert {"mae", "rmse", "spearman", "aggregate_error"} <= set(info["holdout"]["purchases"])
+    assert {"gini_normalised", "decile_mape"} <= set(info["holdout"]["value"])
+    assert pd.read_parquet(out)["customer_id"].nunique() == info["customers"]
+    assert sorted(p.name for p in figs.glob("*.png")) == [
+        "calibration_holdout.png", "frequency_recency.png", "p_alive.png", "value_deciles.png"
+    ]  # fmt: skip
+    text = _invoke("--transactions", str(path), "--customer-col", "cust", "--date-col", "day",
+                   "--amount-col", "amt", "--calibration-end", "2020-09-30", "--no-supervised")  # fmt: skip
+    assert text.exit_code == 0 and "holdout" in text.stdout and "Spearman" in text.stdout
+
+
+@pytest.mark.parametrize(
+    ("change", "args", "code", "message"),
+    [
+        ("missing", (), 1, "no such file"),
+        (None, ("--customer-col", "who"), 1, "has no column(s) ['who']"),
+        ("bad_date", (), 1, "'day' has values that are not dates: 1 rows: row 2='2020-13-45'"),
+        ("bad_amount", (), 1, "'amt' has non-numeric values: 1 rows: row 1='12,5'"),
+        (None, ("--calibration-end", "2030-01-01"), 1, "calibration end 2030-01-01 is outside"),
+        (None, ("--freq", "M"), 2, "--freq must be one of D, W"),
+        (None, ("--model", "xyz"), 2, "--model must be one of"),
+    ],
+)
+def test_cli_bad_input(tmp_path, change, args, code, message):
+    rows = [("a", "2020-01-01", "10"), ("a", "2020-02-01", "12,5"), ("b", "2020-13-45", "3"),
+            ("b", "2020-03-01", "4")]  # fmt: skip
+    if change != "bad_date":
+        rows[2] = ("b", "2020-01-15", "3")
+    if change != "bad_amount":
+        rows[1] = ("a", "2020-02-01", "12.5")
+    path = _write_log(tmp_path, rows)
+    if change == "missing":
+        path = tmp_path / "nope.csv"
+    out = tmp_path / "pred.csv"
+    base = {"--transactions": str(path), "--customer-col": "cust", "--date-col": "day",
+            "--amount-col": "amt", "--calibration-end": "2020-01-31"}  # fmt: skip
+    base |= dict(zip(args[::2], args[1::2], strict=True))
+    res = _invoke(*[v for kv in base.items() for v in kv], "--out", str(out))
+    assert res.exit_code == code, res.output
+    assert message in res.output
+    assert not out.exists()
+
+
+@pytest.mark.shared
+def test_cli_online_retail(tmp_path):
+    from segml.loaders import load_online_retail
+    from segml.loaders.online_retail import RELATIVE_PATH
+
+    root = shared_data_dir()
+    if root is None or not (root / RELATIVE_PATH).is_file():
+        pytest.skip("shared Online Retail log not found (../shared/data or $SEGML_SHARED_DATA)")
+    invoices, _ = load_online_retail(root / RELATIVE_PATH, per="invoice")
+    path = tmp_path / "invoices.parquet"
+    invoices.to_parquet(path)
+    res = _invoke("--transactions", str(path), "--customer-col", "customer_id", "--date-col",
+                  "timestamp", "--amount-col", "amount", "--calibration-end", "2011-09-08",
+                  "--observation-end", "2011-12-09", "--json")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.stdout)
+    assert info["customers"] > 3000 and info["holdout"]["length"] == 92.0
+    sup = info["supervised"]["metrics"]
+    assert {"tweedie", "hurdle", "probabilistic", "naive_last_window"} <= set(sup)
+    assert sup["probabilistic"]["spearman"] > 0.4 and sup["tweedie"]["spearman"] > 0.4
+    assert info["supervised"]["train_as_of"] == "2011-06-08"
+
+
+# --- pipeline stage -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_loaded(small_bank):
+    from segml.data import load_bank
+    from segml.features.build import build_features
+
+    bank = load_bank(small_bank, reference_date="2026-06-30")
+    return bank, build_features(bank, dt.date(2024, 12, 31)).to_pandas()
+
+
+def test_clv_stage_with_holdout(small_loaded, tmp_path):
+    from segml.clv.stage import clv_stage
+
+    bank, features = small_loaded
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SpendIndependenceWarning)
+        res = clv_stage(bank, features, dt.date(2024, 12, 31), 12, figures_dir=tmp_path)
+    t = res.tables["clv"]
+    assert len(t) == int((features["is_active"] == 1).sum()) and t["customer_id"].is_unique
+    for col in ("expected_purchases", "expected_value", "clv", "supervised_value", "clv_profit_pred"):  # fmt: skip
+        assert t[col].notna().all(), col
+    hist = t["has_purchase_history"] == 1
+    assert t.loc[hist, "p_alive"].between(0, 1).all() and t.loc[~hist, "p_alive"].isna().all()
+    assert (t["clv"] <= t["expected_value"] + 1e-6).all()  # discounting never adds value
+    m = res.metrics
+    assert m["holdout.available"] == 1.0 and m["holdout.purchases.spearman"] > 0.7
+    assert m["holdout.spend.probabilistic.spearman"] > 0.5
+    assert m["holdout.spend.tweedie.spearman"] > 0.5
+    assert "holdout.profit.absoluteerror.mae" in m and "params.alpha" in m
+    assert m["calibration_customers"] > m["with_purchase_history"]  # closed ones calibrate too
+    ev = json.loads(json.dumps(res.documents["clv_evaluation.json"], allow_nan=False))
+    assert ev["holdout"]["purchases"]["n"] == len(t)
+    assert res.documents["clv_model.json"]["purchase"]["config"]["kind"] == "bgnbd"
+    assert res.documents["clv_config.json"]["horizon_days"] == 365.0
+    assert set(res.tables["clv_deciles"]["model"]) == {"probabilistic", "supervised_value", "clv_profit_pred"}  # fmt: skip
+    assert len(list(tmp_path.glob("*.png"))) == 4
+
+
+def test_clv_stage_without_holdout(small_loaded):
+    from segml.clv.stage import clv_stage
+    from segml.features.build import build_features
+
+    bank, _ = small_loaded
+    as_of = dt.date(2025, 6, 30)  # the label window runs past the data (2025-12-31)
+    features = build_features(bank, as_of)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SpendIndependenceWarning)
+        res = clv_stage(bank, features, as_of, 12, model="pareto")
+    assert res.metrics["holdout.available"] == 0.0
+    assert not any(k.startswith("holdout.spend") for k in res.metrics)
+    assert "runs past the data" in res.documents["clv_evaluation.json"]["holdout"]["absent"]
+    t = res.tables["clv"]
+    assert t["supervised_value"].notna().all() and t["clv"].notna().all()
+    assert "clv_deciles" not in res.tables
+    assert res.documents["clv_config.json"]["model"] == "pareto"
