@@ -72,6 +72,9 @@ bench: $(STAMP)
 .PHONY: lab
 lab: $(STAMP)
 	$(BIN)/python -m ipykernel install --sys-prefix --name segml --display-name "segml (.venv)" >/dev/null
+	mkdir -p .venv/share/jupyter/lab/settings
+	printf '%s\n' '{"@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"python": "Jupytext Notebook"}}}' \
+	  > .venv/share/jupyter/lab/settings/overrides.json
 	$(BIN)/jupyter lab --notebook-dir=notebooks
 
 ## ui: MLflow UI on the local tracking store (experiments/mlflow.db)

@@ -1,0 +1,403 @@
+"""Helpers for the research notebooks (``notebooks/NN_*.py``): the studied bank and the run record.
+
+Every notebook starts from its parameters cell (size, seed, config), opens a bank with
+:func:`study_config` and :func:`open_bank` — the synthetic bank of the config, generated and
+cached exactly as ``segml run`` does, or a folder of contract tables — and ends by logging what
+it found to MLflow with :func:`research_run`, through :mod:`segml.tracking` (the embedded store
+``experiments/mlflow.db`` unless ``MLFLOW_TRACKING_URI`` is set). The few plots several
+notebooks draw live here too. Nothing here is needed by the pipeline; nothing runs at import.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+
+from segml.config import RunConfig, load_config, project_root, resolve
+from segml.contract import CONTRACT
+from segml.data import BankData, load_bank
+from segml.features import build_features
+from segml.features.spec import add_months
+from segml.profile import default_as_of
+from segml.synth import MANIFEST
+from segml.tracking import StageRun, Tracker, tracked_run
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+#: MLflow experiment of the notebooks: the config's experiment with this suffix.
+EXPERIMENT_SUFFIX = "-notebooks"
+#: File of the synthetic bank's ground truth (evaluation only: the pipeline never reads it).
+GROUND_TRUTH = "ground_truth.parquet"
+
+
+def study_config(
+    config: str | os.PathLike[str],
+    *,
+    customers: int | None = None,
+    seed: int | None = None,
+    as_of: str | dt.date | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    root: Path | None = None,
+) -> RunConfig:
+    """The run configuration a notebook studies: a YAML config with the notebook's parameters.
+
+    Parameters
+    ----------
+    config : path
+        YAML run config; a relative path is resolved against ``root``.
+    customers, seed, as_of : optional
+        Set ``synthetic.customers``, ``seed`` and ``as_of`` when given.
+    overrides : mapping, optional
+        Further ``section.key -> value`` pairs (e.g. ``{"tiers.policy": "abc"}``).
+    root : Path, optional
+        Project root (default: :func:`segml.config.project_root` from the working directory).
+
+    Raises
+    ------
+    segml.config.ConfigError
+        When the file is missing or a key or value does not fit (the message names the key).
+    """
+    sets: dict[str, Any] = dict(overrides or {})
+    for key, value in (("synthetic.customers", customers), ("seed", seed), ("as_of", as_of)):
+        if value is not None:
+            sets[key] = str(value) if key == "as_of" else value
+    path = resolve(root or project_root(), str(config))
+    assert path is not None
+    return load_config(path, sets)
+
+
+@dataclass(frozen=True)
+class StudyBank:
+    """A validated bank that a notebook studies.
+
+    Attributes
+    ----------
+    bank : BankData
+        The contract tables open in DuckDB, with the validation report.
+    as_of : date
+        The as-of date: the config's, else the synthetic bank's, else the last transaction day.
+    config : RunConfig
+        The configuration the bank was opened with.
+    generated : bool
+        True when this call generated the synthetic bank (False: reused or a given folder).
+    """
+
+    bank: BankData
+    as_of: dt.date
+    config: RunConfig
+    generated: bool = False
+
+    @property
+    def folder(self) -> Path:
+        """The bank's folder."""
+        return self.bank.folder
+
+    def features(self, as_of: dt.date | str | None = None) -> pd.DataFrame:
+        """The customer feature table at ``as_of`` (default: the study's as-of date)."""
+        when = self.as_of if as_of is None else as_of
+        return build_features(self.bank, when, self.config.features.feature_config()).to_pandas()
+
+    def ground_truth(self) -> pd.DataFrame | None:
+        """The synthetic bank's ground truth (for evaluation only), or None for other banks."""
+        path = self.folder / GROUND_TRUTH
+        return pd.read_parquet(path) if path.is_file() else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready facts: folder, as-of date, rows per table, validation warnings."""
+        report = self.bank.report
+        return {
+            "folder": str(self.folder),
+            "as_of": str(self.as_of),
+            "generated": self.generated,
+            "row_counts": dict(report.row_counts),
+            "warnings": len(report.warnings),
+            "ground_truth": (self.folder / GROUND_TRUTH).is_file(),
+        }
+
+    def describe(self) -> str:
+        """One line: where the bank is, its size and its as-of date."""
+        d = self.to_dict()
+        rows = ", ".join(f"{k} {v:,}" for k, v in d["row_counts"].items())
+        return f"{d['folder']} (as of {d['as_of']}): {rows}; {d['warnings']} warning(s)"
+
+
+def open_bank(
+    cfg: RunConfig, data_dir: str | os.PathLike[str] | None = None, *, root: Path | None = None
+) -> StudyBank:
+    """Open the bank a notebook studies, validated against the contract.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        From :func:`study_config`.
+    data_dir : path, optional
+        A folder of contract tables. None: ``cfg.data.path`` for a folder source, else the
+        config's synthetic bank, generated into ``synthetic.cache_dir`` unless an identical one
+        is cached there (as in ``segml run``).
+    root : Path, optional
+        Project root for relative paths (default: from the working directory).
+
+    Raises
+    ------
+    segml.validate.ContractError
+        When the folder breaks the contract (the message names table, column and rows).
+    """
+    root = root or project_root()
+    generated = False
+    if data_dir is not None:
+        folder = Path(data_dir)
+    elif cfg.data.source == "folder":
+        folder = resolve(root, cfg.data.path)  # type: ignore[assignment]
+    else:  # the pipeline module pulls in every stage: import it only to generate a bank
+        from segml.pipeline import prepare_synthetic
+
+        cache = resolve(root, cfg.synthetic.cache_dir)
+        assert cache is not None
+        folder, generated = prepare_synthetic(cache, cfg.synth_config())
+    bank = load_bank(folder, resolve(root, cfg.data.mapping), cfg.data.reference_date)
+    as_of = cfg.as_of
+    manifest = folder / MANIFEST
+    if as_of is None and manifest.is_file():
+        as_of = dt.date.fromisoformat(json.loads(manifest.read_text())["config"]["as_of"])
+    return StudyBank(bank, as_of or default_as_of(bank), cfg, generated)
+
+
+def months_before(as_of: dt.date, months: int) -> dt.date:
+    """The day ``months`` months before ``as_of``, month ends kept (2024-12-31 -> 2023-12-31)."""
+    return add_months(as_of + dt.timedelta(days=1), -months) - dt.timedelta(days=1)
+
+
+def contract_overview(bank: BankData | None = None) -> pd.DataFrame:
+    """One row per contract table: required, primary key, columns, description (and rows)."""
+    cols = ["table", "required", "primary_key", "columns", "required_columns", "description"]
+    rows = [
+        (t.name, t.required, ", ".join(t.primary_key), len(t.columns), 0, t.description)
+        for t in CONTRACT.values()
+    ]
+    out = pd.DataFrame(rows, columns=cols).set_index("table")
+    out["required_columns"] = [sum(c.required for c in t.columns) for t in CONTRACT.values()]
+    if bank is not None:
+        counts = bank.report.row_counts
+        out.insert(0, "rows", [counts.get(t) for t in out.index])
+    return out
+
+
+def contract_columns(table: str) -> pd.DataFrame:
+    """The contract's columns of one table: type, required, nullable, allowed values, range."""
+    if table not in CONTRACT:
+        raise KeyError(f"no contract table {table!r}; tables: {', '.join(CONTRACT)}")
+    out = pd.DataFrame([asdict(c) for c in CONTRACT[table].columns]).set_index("name")
+    out["allowed"] = out["allowed"].map(lambda a: ", ".join(a or ()))
+    return out
+
+
+def correlated_pairs(
+    df: pd.DataFrame, columns: Sequence[str], threshold: float = 0.9, method: str = "spearman"
+) -> pd.DataFrame:
+    """Pairs of numeric columns whose absolute rank correlation reaches ``threshold``.
+
+    Returns a frame with ``a``, ``b`` and ``correlation``, strongest first.
+    """
+    absent = [c for c in columns if c not in df.columns]
+    if absent:
+        raise KeyError(f"the table has no column(s) {absent}")
+    corr = df[list(columns)].apply(pd.to_numeric, errors="coerce").corr(method=method)
+    upper = corr.where(np.triu(np.ones(corr.shape, dtype=bool), k=1)).stack()
+    strong = upper[upper.abs() >= threshold].rename("correlation").reset_index()
+    strong.columns = ["a", "b", "correlation"]
+    order = strong["correlation"].abs().sort_values(ascending=False).index
+    return strong.loc[order].reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------- plots
+def plot_heatmap(
+    frame: pd.DataFrame, ax: Axes, *, fmt: str = "{:.2f}", cmap: str = "RdBu_r",
+    center: float | None = 0.0, title: str | None = None,
+) -> Axes:  # fmt: skip
+    """Draw a labelled heatmap of a numeric frame, symmetric around ``center`` unless None.
+
+    Values are written in the cells when the frame is at most 15 x 15.
+    """
+    values = frame.to_numpy(dtype=float)
+    lim = np.nanmax(np.abs(values - (center or 0))) if np.isfinite(values).any() else 1.0
+    kw = {"vmin": center - lim, "vmax": center + lim} if center is not None else {}
+    image = ax.imshow(values, cmap=cmap, aspect="auto", **kw)
+    ax.set_xticks(range(frame.shape[1]), [str(c) for c in frame.columns], rotation=60, ha="right")
+    ax.set_yticks(range(frame.shape[0]), [str(i) for i in frame.index])
+    if max(frame.shape) <= 15:
+        for (i, j), v in np.ndenumerate(values):
+            if np.isfinite(v):
+                ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=7)
+    ax.figure.colorbar(image, ax=ax, shrink=0.8)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_distributions(df: pd.DataFrame, columns: Sequence[str], axes: Sequence[Axes]) -> None:
+    """Histograms of ``columns``, one per axis; skewed columns on a signed log10(1 + |x|) scale.
+
+    Each title gives the column, the scale and the share of missing values.
+    """
+    for col, ax in zip(columns, axes, strict=False):
+        x = pd.to_numeric(df[col], errors="coerce")
+        missing = float(x.isna().mean())
+        x = x.dropna().to_numpy(dtype=float)
+        skewed = x.size > 2 and abs(float(pd.Series(x).skew())) > 2
+        if skewed:
+            x = np.sign(x) * np.log10(1 + np.abs(x))
+        ax.hist(x, bins=30, color="#4c72b0")
+        scale = " (signed log10)" if skewed else ""
+        ax.set_title(f"{col}{scale}, {missing:.0%} missing", fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes)[len(columns) :]:
+        ax.set_visible(False)
+
+
+def plot_k_selection(scores: pd.DataFrame, axes: Sequence[Axes]) -> None:
+    """Bootstrap stability, silhouette and BIC against k (one line per stratum), chosen k marked.
+
+    ``scores`` is ``SegmentationResult.scores``; ``axes`` three axes.
+    """
+    groups = scores.groupby("stratum") if "stratum" in scores else [("all", scores)]
+    for name, s in groups:
+        for ax, col in zip(axes, ("stability", "silhouette", "bic"), strict=True):
+            if col not in s or s[col].isna().all():
+                continue
+            (line,) = ax.plot(s["k"], s[col], marker="o", label=str(name))
+            chosen = s[s["selected"].astype(bool)]
+            ax.plot(chosen["k"], chosen[col], "s", ms=11, mfc="none", color=line.get_color())
+            ax.set_title(col)
+            ax.set_xlabel("k")
+            ax.set_xticks(sorted(scores["k"].unique()))
+    axes[0].axhline(0.75, color="grey", linestyle="--", linewidth=1)
+    axes[0].legend(fontsize=7)
+
+
+# ----------------------------------------------------------------------------- tracking
+def _json_ready(obj: Any) -> Any:
+    """``obj`` with NumPy scalars as Python numbers, non-finite floats as None, keys as text."""
+    if isinstance(obj, Mapping):
+        return {str(k): _json_ready(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_json_ready(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj if isinstance(obj, str | int | float | bool | type(None)) else str(obj)
+
+
+class ResearchRun:
+    """Logging of one notebook run: parameters, metrics, JSON, tables and figures.
+
+    Everything goes to the MLflow run opened by :func:`research_run`, through
+    :class:`segml.tracking.StageRun`.
+    """
+
+    def __init__(self, tracker: Tracker, stage: StageRun, notebook: str):
+        self.notebook = notebook
+        self.run_id = tracker.run_id
+        self.tracking_uri = tracker.tracking_uri
+        self._stage = stage
+
+    def params(self, values: Mapping[str, Any]) -> None:
+        """Log the notebook's parameters (prefixed ``notebook.``)."""
+        self._stage.params({f"notebook.{k}": v for k, v in values.items()})
+
+    def metrics(self, values: Mapping[str, Any], prefix: str = "") -> None:
+        """Log numeric metrics (non-numbers and NaN are skipped)."""
+        num = {k: float(v) for k, v in values.items() if isinstance(v, int | float | np.number)}
+        self._stage.metrics({f"{prefix}{k}": v for k, v in num.items() if np.isfinite(v)})
+
+    def json(self, obj: Any, name: str) -> None:
+        """Log a JSON artifact (NaN and infinities written as null)."""
+        self._stage.json(_json_ready(obj), name)
+
+    def table(self, frame: pd.DataFrame, name: str) -> None:
+        """Log a table as ``tables/<name>`` (Parquet if the name ends in .parquet, else CSV)."""
+        write = frame.to_parquet if name.endswith(".parquet") else frame.to_csv
+        self._file(name, "tables", write)
+
+    def figure(self, fig: Figure, name: str) -> None:
+        """Log a figure as ``figures/<name>`` (PNG)."""
+        self._file(name, "figures", lambda path: fig.savefig(path, dpi=100, bbox_inches="tight"))
+
+    def _file(self, name: str, folder: str, write: Callable[[Path], Any]) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            write(Path(tmp) / name)
+            self._stage.artifact(Path(tmp) / name, folder)
+
+
+@contextmanager
+def research_run(
+    notebook: str,
+    cfg: RunConfig,
+    params: Mapping[str, Any] | None = None,
+    *,
+    root: Path | None = None,
+    experiment: str | None = None,
+) -> Iterator[ResearchRun]:
+    """An MLflow run for one notebook, opened by :func:`segml.tracking.tracked_run`.
+
+    The run is named after the notebook and tagged ``segml.notebook``, in the experiment
+    ``<config experiment>-notebooks``; it carries the resolved config, git state and package
+    versions like a pipeline run, and is marked FAILED if the block raises.
+
+    Parameters
+    ----------
+    notebook : str
+        The notebook's name, e.g. ``"01_data"``.
+    cfg : RunConfig
+        The config the notebook studied.
+    params : mapping, optional
+        The notebook's parameters.
+    root : Path, optional
+        Project root (the embedded store is ``<root>/experiments/mlflow.db``).
+    experiment : str, optional
+        Experiment name (default: the config's with :data:`EXPERIMENT_SUFFIX`).
+    """
+    tracking = cfg.tracking.model_copy(
+        update={"experiment": experiment or cfg.tracking.experiment + EXPERIMENT_SUFFIX}
+    )
+    run_cfg = cfg.model_copy(update={"name": notebook, "tracking": tracking})
+    with tracked_run(run_cfg, root or project_root()) as tracker:
+        mlflow.set_tag("segml.notebook", notebook)
+        run = ResearchRun(tracker, StageRun(tracker.run_id), notebook)
+        if params:
+            run.params(params)
+        yield run
+
+
+def skip_rest_of_notebook(reason: str) -> None:
+    """Print ``reason`` and turn every later cell of the running notebook into a no-op.
+
+    In a Jupyter kernel this registers an IPython input transformer, so the notebook still
+    runs top to bottom without error (restart the kernel to run it again). Outside IPython
+    (the notebook run as a script) it exits with status 0.
+    """
+    print(f"SKIPPED: {reason}")
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    except ImportError:  # pragma: no cover - IPython comes with the lab extra
+        shell = None
+    if shell is None:
+        sys.exit(0)
+
+    shell.input_transformers_post.append(lambda lines: ["pass\n"])
