@@ -41,7 +41,15 @@ REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.py"))
 CONFIG = REPO / "experiments" / "configs" / "default.yaml"
-OURS = ("01_data", "02_features", "03_segmentation", "06_tiers", "07_corporate_grading")
+OURS = (
+    "01_data",
+    "02_features",
+    "03_segmentation",
+    "04_clv",
+    "05_churn",
+    "06_tiers",
+    "07_corporate_grading",
+)
 ONLINE_RETAIL = "08_online_retail"
 TIMEOUT_S = 300
 
@@ -50,6 +58,7 @@ COMMON = {"config": str(CONFIG), "customers": 600, "seed": 11}
 PARAMS: dict[str, dict[str, Any]] = {
     "02_features": {"history_quarters": 3},
     "03_segmentation": {"k_max": 5, "n_bootstrap": 2},
+    "05_churn": {"search": 0},
     "07_corporate_grading": {"n_boot": 50},
     ONLINE_RETAIL: {"sample_customers": 300, "k_max": 5, "n_bootstrap": 2},
 }
@@ -70,6 +79,16 @@ EXPECTED: dict[str, dict[str, tuple[str, ...]]] = {
         "figures": ("k-selection", "deviations", "personas"),
         "tables": ("profiles", "comparison", "personas"),
         "metrics": ("k", "behavioural.eta2_log_value", "personas.behavioural.ari_truth"),
+    },
+    "04_clv": {
+        "figures": ("figures",),
+        "tables": ("params", "holdout", "customers"),
+        "metrics": ("params.r", "holdout.purchases.spearman", "holdout.spend.tweedie.spearman"),
+    },
+    "05_churn": {
+        "figures": ("calibration",),
+        "tables": ("metrics", "calibration", "bayes"),
+        "metrics": ("test.roc_auc", "baseline_p_alive.roc_auc", "auc_bayes"),
     },
     "06_tiers": {
         "figures": ("policies-figure", "migration"),

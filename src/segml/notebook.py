@@ -337,6 +337,10 @@ class ResearchRun:
         """Log a figure as ``figures/<name>`` (PNG)."""
         self._file(name, "figures", lambda path: fig.savefig(path, dpi=100, bbox_inches="tight"))
 
+    def figures(self, folder: str | Path) -> None:
+        """Log every PNG under ``folder`` as ``figures/...`` (e.g. a stage's figures)."""
+        self._stage.figures(folder)
+
     def _file(self, name: str, folder: str, write: Callable[[Path], Any]) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             write(Path(tmp) / name)
