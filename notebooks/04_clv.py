@@ -42,7 +42,6 @@ import tempfile
 from pathlib import Path
 
 import pandas as pd
-from IPython.display import Image, display
 
 from segml import notebook as nb
 from segml.clv.stage import clv_stage
@@ -82,15 +81,14 @@ pd.Series({**params, **checks}, name="value").round(4).to_frame()
 # per predictor: aggregate error, MAE, RMSE, Spearman, normalised Gini, decile MAPE.
 
 # %% tags=["holdout"]
-rows = {}
-for key, value in result.metrics.items():
-    parts = key.split(".")
-    if parts[0] == "holdout" and len(parts) >= 3:
-        target, name = parts[1], ".".join(parts[2:-1]) or "model"
-        rows.setdefault((target, name), {})[parts[-1]] = value
-holdout = pd.DataFrame.from_dict(rows, orient="index")
-if holdout.empty:
+holdout = result.documents["clv_evaluation.json"]["holdout"]
+if "purchases" not in holdout:
     print("The data end at the as-of date: no holdout to score (predictions only).")
+rows = {("purchases", model): holdout.get("purchases", {})}
+for target in ("spend", "profit"):
+    for name, metrics in holdout.get(target, {}).get("metrics", {}).items():
+        rows[(target, name)] = metrics
+holdout = pd.DataFrame.from_dict(rows, orient="index")
 holdout.round(3)
 
 # %% [markdown]
@@ -100,10 +98,7 @@ holdout.round(3)
 # P(alive) by frequency and recency, and predicted vs actual value by decile.
 
 # %% tags=["figures"]
-pngs = sorted(figures.rglob("*.png"))
-for png in pngs:
-    print(png.name)
-    display(Image(filename=str(png)))
+pngs = nb.show_figures(figures)
 
 # %% [markdown]
 # ## Customers

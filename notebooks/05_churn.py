@@ -43,7 +43,7 @@ import tempfile
 from pathlib import Path
 
 import pandas as pd
-from IPython.display import Image, display
+from IPython.display import display
 
 from segml import notebook as nb
 from segml.churn.evaluate import bayes_reference
@@ -77,12 +77,7 @@ print(study.describe())
 # riskiest decile (what a retention campaign gets), expected calibration error.
 
 # %% tags=["metrics"]
-sets = ("train", "validation", "test", "baseline_p_alive")
-rows = {
-    s: {k[len(s) + 1 :]: v for k, v in result.metrics.items() if k.startswith(s + ".")}
-    for s in sets
-}
-pd.DataFrame(rows).T.round(4)
+pd.DataFrame(result.documents["churn_metrics.json"]["metrics"]).T.round(4)
 
 # %% [markdown]
 # ## Calibration
@@ -91,8 +86,7 @@ pd.DataFrame(rows).T.round(4)
 
 # %% tags=["calibration"]
 display(result.tables["churn_calibration"].round(4))
-for png in sorted(figures.rglob("*.png")):
-    display(Image(filename=str(png)))
+nb.show_figures(figures)
 
 # %% [markdown]
 # ## Against the truth (synthetic bank only)

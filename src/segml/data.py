@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -27,6 +28,9 @@ class BankData:
     folder: Path
     con: duckdb.DuckDBPyConnection
     report: ValidationReport
+    #: Results of deterministic queries kept for reuse (e.g. feature tables by their SQL):
+    #: several stages need the features at the same earlier dates.
+    cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def tables(self) -> tuple[str, ...]:

@@ -387,6 +387,17 @@ def research_run(
         yield run
 
 
+def show_figures(folder: str | Path) -> list[Path]:
+    """Display every PNG under ``folder`` (e.g. a stage's ``figures_dir``) in the notebook."""
+    from IPython.display import Image, display
+
+    pngs = sorted(Path(folder).rglob("*.png"))
+    for png in pngs:
+        print(png.name)
+        display(Image(filename=str(png)))
+    return pngs
+
+
 def skip_rest_of_notebook(reason: str) -> None:
     """Print ``reason`` and turn every later cell of the running notebook into a no-op.
 

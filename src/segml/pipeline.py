@@ -1,4 +1,5 @@
-"""The main job, ``segml run``: data, validation, profile, features, labels, tiers, segments, grades.
+"""The main job, ``segml run``: data, validation, profile, features, labels, CLV, churn, tiers,
+segments, grades.
 
 Each stage is a function from typed inputs to typed outputs; :func:`run_pipeline` wires them,
 tracks each as a nested MLflow run and writes the run's tables to one output folder. The
@@ -16,9 +17,8 @@ import shutil
 import tempfile
 import warnings as pywarnings
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -35,9 +35,10 @@ from segml.features.labels import build_labels
 from segml.features.spec import add_months
 from segml.io import atomic_output_dir
 from segml.profile import default_as_of, profile_bank
+from segml.run_result import RunResult
 from segml.stages import StageResult, grades_stage, segments_stage, tier_policy, tiers_stage
 from segml.synth import GENERATOR_VERSION, MANIFEST, SynthConfig, generate
-from segml.tracking import StageRun, dump_json, tracked_run
+from segml.tracking import StageRun, Tracker, dump_json, tracked_run
 
 Progress = Callable[[str], None]
 
@@ -122,6 +123,32 @@ def collect_warnings(into: list[str], stage: str) -> Iterator[None]:
             pywarnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
+def model_stage(
+    tracker: Tracker,
+    name: str,
+    compute: Callable[[Path], StageResult],
+    figures: Path,
+    warnings: list[str],
+    results: dict[str, StageResult],
+) -> None:
+    """Run a model stage as nested run ``name``; its figures go to ``figures/name``.
+
+    A ``ValueError`` (e.g. too little history before the as-of date to train on) skips the
+    stage with a warning instead of failing the run; segml's own warnings are collected.
+    """
+    with tracker.stage(name) as st:
+        try:
+            with collect_warnings(warnings, name):
+                res = compute(figures / name)
+        except ValueError as exc:
+            warnings.append(f"no {name} model: {exc}")
+            st.params({"skipped": str(exc)[:500]})
+            return
+        results[name] = res
+        log_stage(st, res)
+        st.figures(figures / name)
+
+
 def log_stage(st: StageRun, res: StageResult) -> None:
     """Log a stage's metrics, documents and table sizes to its nested run."""
     st.metrics(res.metrics)
@@ -131,80 +158,6 @@ def log_stage(st: StageRun, res: StageResult) -> None:
 
 
 # ----------------------------------------------------------------------------- the run
-@dataclass
-class RunResult:
-    """What ``segml run`` reports: where the run is tracked and where its outputs are."""
-
-    run_id: str
-    tracking_uri: str
-    output_dir: str
-    data_dir: str
-    as_of: str
-    status: str
-    metrics: dict[str, float]
-    stage_seconds: dict[str, float]
-    warnings: list[str]
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (what ``segml run --json`` prints)."""
-        return asdict(self)
-
-    def _tier_lines(self) -> list[str]:
-        shares = {
-            k.split(".")[-1]: v
-            for k, v in self.metrics.items()
-            if k.startswith("tiers.positive_value_share.")
-        }
-        if not shares:
-            return []
-        text = ", ".join(f"{t} {v:.0%}" for t, v in shares.items())
-        gini = self.metrics.get("tiers.concentration.gini_positive", float("nan"))
-        return [f"  tiers:     share of profit by tier: {text} (Gini {gini:.2f})"]
-
-    def _model_lines(self) -> list[str]:
-        m, lines = self.metrics, []
-        spend = {
-            k.split(".")[3]: v
-            for k, v in m.items()
-            if k.startswith("clv.holdout.spend.") and k.endswith(".spearman")
-        }
-        if spend:
-            text = ", ".join(f"{k} {v:.2f}" for k, v in spend.items())
-            lines.append(f"  clv:       holdout spend Spearman: {text}")
-        if "churn.test.roc_auc" in m:
-            lines.append(
-                f"  churn:     test ROC AUC {m['churn.test.roc_auc']:.3f} "
-                f"(P(alive) baseline {m.get('churn.baseline_p_alive.roc_auc', float('nan')):.3f}),"
-                f" PR AUC {m.get('churn.test.pr_auc', float('nan')):.3f}, "
-                f"Brier {m.get('churn.test.brier', float('nan')):.4f}"
-            )
-        return lines
-
-    def summary(self) -> str:
-        """A short human summary."""
-        m = self.metrics
-        lines = [
-            f"segml run {self.run_id} {self.status}",
-            f"  data:      {self.data_dir}",
-            f"  as of:     {self.as_of}",
-            f"  customers: {int(m.get('rows.customers', 0)):,} "
-            f"({int(m.get('customers.active_at_as_of', 0)):,} active at the as-of date), "
-            f"transactions: {int(m.get('rows.transactions', 0)):,}",
-            f"  validation: passed; {len(self.warnings)} warning(s) in the run",
-            f"  features:  {int(m.get('features.rows', 0)):,} customers × "
-            f"{int(m.get('features.columns', 0))} columns; labels: "
-            f"{int(m.get('labels.rows', 0)):,} customers, churn rate "
-            f"{m.get('labels.churn_rate', float('nan')):.1%}",
-            *self._model_lines(),
-            *self._tier_lines(),
-            f"  outputs:   {self.output_dir}",
-            f"  tracking:  {self.tracking_uri}  (make ui)",
-        ]
-        lines += [f"  stage {k}: {v:.1f} s" for k, v in self.stage_seconds.items()]
-        lines += [f"  warning: {w[:200]}" for w in self.warnings[:8]]
-        return "\n".join(lines)
-
-
 def run_pipeline(
     cfg: RunConfig,
     root: Path,
@@ -222,7 +175,10 @@ def run_pipeline(
     say = progress or (lambda _msg: None)
     out_base = resolve(root, cfg.output.dir)
     assert out_base is not None
-    with tracked_run(cfg, root, config_path) as tracker:
+    with (
+        tracked_run(cfg, root, config_path) as tracker,
+        tempfile.TemporaryDirectory(prefix="segml-figures-") as scratch,
+    ):
         with tracker.stage("data") as st:
             if cfg.data.source == "synthetic":
                 synth = cfg.synth_config()
@@ -274,55 +230,52 @@ def run_pipeline(
                 st.params({"skipped": str(exc)[:500]})
         frame = features.to_pandas()
         results: dict[str, StageResult] = {}
-        figures = Path(tempfile.mkdtemp(prefix="segml-figures-"))
+        figures = Path(scratch)  # stage figures, copied into the output folder
+        fcfg = cfg.features.feature_config()
         if cfg.clv.enabled:
-            with tracker.stage("clv") as st:
-                say(f"CLV ({cfg.clv.model} + Gamma-Gamma, xgboost)")
-                try:
-                    with collect_warnings(warnings, "clv"):
-                        results["clv"] = clv_stage(
-                            bank,
-                            frame,
-                            as_of,
-                            cfg.labels.horizon_months,
-                            cfg.clv.model,
-                            cfg.clv.annual_discount_rate,
-                            cfg.seed,
-                            figures / "clv",
-                            config=cfg.features.feature_config(),
-                        )
-                except ValueError as exc:  # e.g. no purchase history before as_of
-                    warnings.append(f"no CLV model: {exc}")
-                    st.params({"skipped": str(exc)[:500]})
-                else:
-                    log_stage(st, results["clv"])
-                    st.figures(figures / "clv")
+            say(f"CLV ({cfg.clv.model} + Gamma-Gamma, xgboost)")
+            model_stage(
+                tracker,
+                "clv",
+                lambda fig: clv_stage(
+                    bank,
+                    frame,
+                    as_of,
+                    cfg.labels.horizon_months,
+                    cfg.clv.model,
+                    cfg.clv.annual_discount_rate,
+                    cfg.seed,
+                    fig,
+                    config=fcfg,
+                ),
+                figures,
+                warnings,
+                results,
+            )
         if cfg.churn.enabled:
-            with tracker.stage("churn") as st:
-                say(f"churn ({cfg.labels.churn_definition}, xgboost)")
-                try:
-                    with collect_warnings(warnings, "churn"):
-                        results["churn"] = churn_stage(
-                            bank,
-                            frame,
-                            labels,
-                            as_of,
-                            cfg.labels.horizon_months,
-                            cfg.labels.churn_definition,
-                            cfg.labels.inactivity_days,
-                            cfg.seed,
-                            figures / "churn",
-                            runoff_share=cfg.labels.runoff_share,
-                            search=cfg.churn.search,
-                            min_history_months=cfg.churn.min_history_months,
-                            config=cfg.features.feature_config(),
-                        )
-                except ValueError as exc:  # too little history before as_of to train on
-                    warnings.append(f"no churn model: {exc}")
-                    st.params({"skipped": str(exc)[:500]})
-                else:
-                    log_stage(st, results["churn"])
-                    st.figures(figures / "churn")
+            say(f"churn ({cfg.labels.churn_definition}, xgboost)")
+            model_stage(
+                tracker,
+                "churn",
+                lambda fig: churn_stage(
+                    bank,
+                    frame,
+                    labels,
+                    as_of,
+                    cfg.labels.horizon_months,
+                    cfg.labels.churn_definition,
+                    cfg.labels.inactivity_days,
+                    cfg.seed,
+                    fig,
+                    runoff_share=cfg.labels.runoff_share,
+                    search=cfg.churn.search,
+                    min_history_months=cfg.churn.min_history_months,
+                    config=fcfg,
+                ),
+                figures,
+                warnings,
+                results,
+            )
         frame = with_predictions(frame, results)
         with tracker.stage("tiers") as st:
             say(f"tiers ({cfg.tiers.policy} on {cfg.tiers.value})")
@@ -385,7 +338,6 @@ def run_pipeline(
             stage_seconds=dict(tracker.stage_seconds),
             warnings=warnings,
         )
-        shutil.rmtree(figures, ignore_errors=True)
         dump_json(result.to_dict(), out / "run.json")
         tracker.client.log_artifacts(tracker.run_id, str(out), "outputs")
     return result

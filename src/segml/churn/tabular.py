@@ -32,7 +32,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
-from segml.segments.columns import ID_NAME_PATTERN, is_binary, show
+from segml.segments.columns import ID_NAME_PATTERN, is_binary, is_numeric, show
 
 __all__ = ["POSITIVE_WORDS", "TabularEncoder", "binary_target"]
 
@@ -226,7 +226,7 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
             return "dropped", "date/time: derive durations or counts from it first"
         if n_unique <= 1:
             return "dropped", f"constant: every non-missing value is {show(nonnull.iloc[0])}"
-        numeric = pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)
+        numeric = is_numeric(s)
         if not numeric and _share_matching(nonnull, _DATE_TEXT) >= 0.95:
             return "dropped", "date/time text: derive durations or counts from it first"
         if (

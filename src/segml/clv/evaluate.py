@@ -159,17 +159,10 @@ class ValueMetrics:
 def value_metrics(actual: Any, predicted: Any, bins: int = 10) -> ValueMetrics:
     """Metrics of predicted holdout value."""
     a, p = _pair(actual, predicted, "value metrics")
-    err = p - a
     table = decile_table(a, p, bins)
     ape = table["ape"].dropna()
     return ValueMetrics(
-        n=len(a),
-        actual_total=float(a.sum()),
-        predicted_total=float(p.sum()),
-        aggregate_error=_relative(float(p.sum()), float(a.sum())),
-        mae=float(np.abs(err).mean()),
-        rmse=float(np.sqrt((err**2).mean())),
-        spearman=_spearman(a, p),
+        **purchase_metrics(a, p).to_dict(),  # the count metrics apply to value as well
         gini_normalised=normalised_gini(a, p),
         decile_mape=float(ape.mean()) if len(ape) else float("nan"),
         deciles_without_actual=int(table["ape"].isna().sum()),

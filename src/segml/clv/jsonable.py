@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import math
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["jsonable"]
+__all__ = ["JsonModel", "jsonable"]
 
 
 def jsonable(obj: Any) -> Any:
@@ -29,3 +32,28 @@ def jsonable(obj: Any) -> Any:
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
     return str(obj)
+
+
+class JsonModel:
+    """``save`` / ``load`` for a model that defines ``to_dict`` and ``from_dict``.
+
+    ``JSON_INDENT`` sets how ``save`` indents (None for large documents such as boosters).
+    """
+
+    JSON_INDENT: int | None = 2
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write ``to_dict()`` as JSON to ``path``."""
+        path = Path(path)
+        doc = self.to_dict()  # type: ignore[attr-defined]
+        path.write_text(json.dumps(doc, indent=self.JSON_INDENT) + "\n", encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Any:
+        """Read a model written by :meth:`save`."""
+        try:
+            doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"cannot read a {cls.__name__} from {path}: {exc}") from exc
+        return cls.from_dict(doc)  # type: ignore[attr-defined]

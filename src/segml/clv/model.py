@@ -7,15 +7,13 @@ product and the discounted CLV; it saves its configuration and parameters as one
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from sklearn.base import BaseEstimator
 
 from segml.clv.data import RFM_COLUMNS, check_rfm_frame
+from segml.clv.jsonable import JsonModel
 from segml.clv.purchase import PurchaseKind, PurchaseModel
 from segml.clv.spend import SpendModel
 from segml.clv.value import TimeUnit, discounted_clv
@@ -33,7 +31,7 @@ PREDICTION_COLUMNS = (
 )
 
 
-class ClvModel(BaseEstimator):
+class ClvModel(JsonModel, BaseEstimator):
     """BG/NBD (or Pareto/NBD, MBG/NBD) + Gamma-Gamma customer lifetime value.
 
     Parameters
@@ -140,12 +138,6 @@ class ClvModel(BaseEstimator):
             }
         return out
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write :meth:`to_dict` as JSON."""
-        path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
-        return path
-
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> ClvModel:
         """Rebuild a model written by :meth:`to_dict`."""
@@ -157,12 +149,3 @@ class ClvModel(BaseEstimator):
             model.purchase_ = PurchaseModel.from_dict(doc["purchase"])
             model.spend_ = SpendModel.from_dict(doc["spend"])
         return model
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> ClvModel:
-        """Read a model saved by :meth:`save`."""
-        try:
-            doc = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ValueError(f"cannot read a ClvModel from {path}: {exc}") from exc
-        return cls.from_dict(doc)

@@ -8,11 +8,8 @@ log-space formulas (:mod:`segml.clv.formulas`), finite for any frequency. Inputs
 
 from __future__ import annotations
 
-import json
-import os
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -21,6 +18,7 @@ from sklearn.base import BaseEstimator
 from segml.clv import formulas
 from segml.clv.adapter import PURCHASE_PARAMS, EstimateAttempt, fit_purchase
 from segml.clv.data import as_rfm_arrays
+from segml.clv.jsonable import JsonModel
 
 __all__ = [
     "ClvConvergenceWarning",
@@ -74,6 +72,16 @@ class FitReport:
             "attempts": [a.to_dict() for a in self.attempts],
         }
 
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> FitReport:
+        """Rebuild a report written by :meth:`to_dict`."""
+        return cls(
+            tuple(
+                EstimateAttempt(a["params"], a["success"], a["message"], a["penalizer"])
+                for a in doc["attempts"]
+            )
+        )
+
 
 def run_with_retries(
     fit: Any, penalizer: float, max_retries: int, what: str
@@ -106,7 +114,7 @@ def run_with_retries(
     return attempts[-1], report
 
 
-class PurchaseModel(BaseEstimator):
+class PurchaseModel(JsonModel, BaseEstimator):
     """BG/NBD, Pareto/NBD or MBG/NBD model of repeat purchases and drop-out.
 
     Parameters
@@ -247,12 +255,6 @@ class PurchaseModel(BaseEstimator):
             }
         return out
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write :meth:`to_dict` as JSON to ``path``."""
-        path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
-        return path
-
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> PurchaseModel:
         """Rebuild a model written by :meth:`to_dict` (fitted if it was)."""
@@ -267,18 +269,5 @@ class PurchaseModel(BaseEstimator):
             model.params_ = {k: float(doc["params"][k]) for k in names}
             model.log_likelihood_ = float(doc["log_likelihood"])
             model.n_customers_ = int(doc["n_customers"])
-            attempts = tuple(
-                EstimateAttempt(a["params"], a["success"], a["message"], a["penalizer"])
-                for a in doc["fit"]["attempts"]
-            )
-            model.fit_report_ = FitReport(attempts)
+            model.fit_report_ = FitReport.from_dict(doc["fit"])
         return model
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> PurchaseModel:
-        """Read a model saved by :meth:`save`."""
-        try:
-            doc = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ValueError(f"cannot read a PurchaseModel from {path}: {exc}") from exc
-        return cls.from_dict(doc)

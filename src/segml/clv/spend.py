@@ -9,11 +9,8 @@ frequency and mean spend among the fitted buyers, warning when either is materia
 
 from __future__ import annotations
 
-import json
-import os
 import warnings
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,6 +21,7 @@ from sklearn.base import BaseEstimator
 from segml.clv import formulas
 from segml.clv.adapter import SPEND_PARAMS, EstimateAttempt, fit_gamma_gamma
 from segml.clv.data import offenders
+from segml.clv.jsonable import JsonModel
 from segml.clv.purchase import FitReport, run_with_retries
 
 __all__ = ["IndependenceCheck", "SpendExclusions", "SpendIndependenceWarning", "SpendModel"]
@@ -87,7 +85,7 @@ def independence_check(
     )
 
 
-class SpendModel(BaseEstimator):
+class SpendModel(JsonModel, BaseEstimator):
     """Gamma-Gamma model of spend per purchase.
 
     Parameters
@@ -229,12 +227,6 @@ class SpendModel(BaseEstimator):
             }
         return out
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write :meth:`to_dict` as JSON to ``path``."""
-        path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
-        return path
-
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> SpendModel:
         """Rebuild a model written by :meth:`to_dict`."""
@@ -248,19 +240,5 @@ class SpendModel(BaseEstimator):
             model.exclusions_ = SpendExclusions(**doc["exclusions"])
             ind = {k: v for k, v in doc["independence"].items() if k != "material"}
             model.independence_ = IndependenceCheck(**ind)
-            model.fit_report_ = FitReport(
-                tuple(
-                    EstimateAttempt(a["params"], a["success"], a["message"], a["penalizer"])
-                    for a in doc["fit"]["attempts"]
-                )
-            )
+            model.fit_report_ = FitReport.from_dict(doc["fit"])
         return model
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> SpendModel:
-        """Read a model saved by :meth:`save`."""
-        try:
-            doc = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ValueError(f"cannot read a SpendModel from {path}: {exc}") from exc
-        return cls.from_dict(doc)

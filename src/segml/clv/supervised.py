@@ -20,8 +20,6 @@ left out by default, as elsewhere in segml.
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -29,7 +27,9 @@ import pandas as pd
 import xgboost as xgb
 from sklearn.base import BaseEstimator
 
+from segml.clv.jsonable import JsonModel
 from segml.features.build import DEMOGRAPHIC
+from segml.segments.columns import is_numeric
 
 __all__ = ["OBJECTIVES", "SupervisedCLV"]
 
@@ -41,7 +41,7 @@ MODEL_FORMAT = "segml.clv.SupervisedCLV/1"
 _NON_FEATURES = ("customer_id",)
 
 
-class SupervisedCLV(BaseEstimator):
+class SupervisedCLV(JsonModel, BaseEstimator):
     """Gradient-boosted model of next-window customer value.
 
     Parameters
@@ -76,6 +76,8 @@ class SupervisedCLV(BaseEstimator):
         Rounds chosen per booster (``"value"``, or ``"positive"`` and ``"amount"``).
     boosters_ : dict of str to xgboost.Booster
     """
+
+    JSON_INDENT = None  # boosters: one compact line
 
     def __init__(
         self,
@@ -118,7 +120,7 @@ class SupervisedCLV(BaseEstimator):
             self.categories_ = {}
             for c in self.feature_names_:
                 s = X[c]
-                if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
+                if not is_numeric(s):
                     self.categories_[c] = sorted(map(str, s.dropna().unique()))
             if not self.feature_names_:
                 raise ValueError("supervised CLV: no feature columns left")
@@ -262,12 +264,6 @@ class SupervisedCLV(BaseEstimator):
             }
         return out
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write :meth:`to_dict` as one JSON file."""
-        path = Path(path)
-        path.write_text(json.dumps(self.to_dict()) + "\n", encoding="utf-8")
-        return path
-
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> SupervisedCLV:
         """Rebuild a model written by :meth:`to_dict`."""
@@ -287,12 +283,3 @@ class SupervisedCLV(BaseEstimator):
                 booster.load_model(bytearray(json.dumps(raw).encode()))
                 model.boosters_[k] = booster
         return model
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> SupervisedCLV:
-        """Read a model saved by :meth:`save`."""
-        try:
-            doc = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ValueError(f"cannot read a SupervisedCLV from {path}: {exc}") from exc
-        return cls.from_dict(doc)

@@ -100,6 +100,10 @@ def ensure_optional_tables(con: duckdb.DuckDBPyConnection, present: tuple[str, .
         con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT {cols} WHERE FALSE")
 
 
+#: Feature tables a bank keeps for reuse (the as-of date, a year and two years before it).
+FEATURE_CACHE_SIZE = 3
+
+
 def build_features(
     bank: BankData, as_of: dt.date | str, config: FeatureConfig | None = None
 ) -> pa.Table:
@@ -118,11 +122,18 @@ def build_features(
     Returns
     -------
     pyarrow.Table
-        One row per customer known at ``as_of`` (see docs/features.md for every column).
+        One row per customer known at ``as_of`` (see docs/features.md for every column). The
+        same bank, date and config return the same (immutable) table from ``bank.cache``
+        rather than querying again.
     """
     as_of = dt.date.fromisoformat(str(as_of)[:10])
     ensure_optional_tables(bank.con, bank.tables)
-    return bank.con.sql(feature_sql(as_of, config)).to_arrow_table()
+    sql = feature_sql(as_of, config)
+    if sql not in bank.cache:  # the SQL text names the date and every setting
+        while len(bank.cache) >= FEATURE_CACHE_SIZE:  # bounded: drop the oldest
+            bank.cache.pop(next(iter(bank.cache)))
+        bank.cache[sql] = bank.con.sql(sql).to_arrow_table()
+    return bank.cache[sql]
 
 
 def write_features(table: pa.Table, out: str | os.PathLike[str]) -> Path:

@@ -10,6 +10,7 @@ first). :class:`StratifiedSegmenter` predicts segments of new rows by the same d
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -135,8 +136,8 @@ def _combine(
     pipelines: dict[str, tuple[Any, int]] = {}
     methods = set()
     value_col = None
-    seen = {n for _, r, _ in parts if r is not None for n in r.names.values()}
-    clash = {n for n in seen if sum(n in r.names.values() for _, r, _ in parts if r) > 1}
+    per_stratum = Counter(n for _, r, _ in parts if r for n in set(r.names.values()))
+    clash = {n for n, strata in per_stratum.items() if strata > 1}
     for key, res, sub in parts:
         if res is None:
             one = _single(key, sub, id_col, offset)
