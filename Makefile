@@ -67,6 +67,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_features.py $(BENCH_ARGS)
 	$(BIN)/python benchmarks/bench_rfm.py
 	$(BIN)/python benchmarks/bench_clv.py
+	$(BIN)/python benchmarks/bench_explain.py
+	$(BIN)/python benchmarks/bench_serving.py
 
 ## lab: JupyterLab on notebooks/ with the project's kernel
 .PHONY: lab

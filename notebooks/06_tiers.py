@@ -23,6 +23,7 @@ as_of = "2024-12-31"  # features use records up to this date
 data_dir = None  # a folder of contract tables to study instead of the synthetic bank
 policy = "pyramid"  # tiers.policy studied in detail: pyramid | abc | customer_pyramid
 migration_months = 12  # compare with the tiers this many months earlier
+value = "profit_12m"  # value column: a feature (segml run uses value_score, docs/explain.md)
 
 # %% [markdown]
 # # 06 · Value tiers: policies, overrides, playbooks and migration
@@ -32,8 +33,8 @@ migration_months = 12  # compare with the tiers this many months earlier
 # rules change and why, what service does each tier receive, and how much do tiers move from
 # one year to the next?
 #
-# **What we do.** Tier the active customers on the config's value score (`tiers.value`,
-# current annual profit by default) with `segml.tiers.assign_tiers` under each built-in policy,
+# **What we do.** Tier the active customers on a value score column (`value`: current annual
+# profit here; `segml run` tiers on the explained value score model, see docs/explain.md) with `segml.tiers.assign_tiers` under each built-in policy,
 # apply the config's override rules (`tiers.rules`), read the tier table with its playbooks,
 # and compare with the tiers a year earlier (`tier_migration`: migration matrix and PSI). On
 # the synthetic bank we check the tiers against the true ones.
@@ -58,7 +59,6 @@ overrides = {"tiers.policy": policy}
 cfg = nb.study_config(config, customers=customers, seed=seed, as_of=as_of, overrides=overrides)
 study = nb.open_bank(cfg, data_dir)
 population = active(study.features())
-value = cfg.tiers.value
 print(study.describe())
 print(f"{len(population):,} active customers tiered on {value!r}")
 

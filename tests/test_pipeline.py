@@ -96,6 +96,22 @@ def test_run_prints_one_json_object_with_where_things_are(first_run: tuple[Path,
     assert profile["row_counts"]["customers"] == 300
     assert profile["history_months_to_as_of"] == 48
     assert profile["transactions_after_as_of"] > 0  # the label window exists in the data
+    # the tiers rank the explained value score; every tiered customer has reason codes
+    scores = pd.read_parquet(Path(out["output_dir"]) / "value_scores.parquet")
+    assert (tiers.sort_values("customer_id").value.to_numpy()
+            == scores.sort_values("customer_id").value_score.to_numpy()).all()  # fmt: skip
+    reasons = pd.read_parquet(Path(out["output_dir"]) / "reason_codes.parquet")
+    assert set(reasons.customer_id) == set(tiers.customer_id)
+    assert reasons.reason_1.str.contains("to annual value").all()
+    assert reasons.decision.str.startswith("annual value").all()
+    contrib = pd.read_parquet(Path(out["output_dir"]) / "explanations_value.parquet")
+    feats = contrib.columns.difference(["customer_id", "value_score", "base_value"])
+    total = contrib.base_value + contrib[feats].sum(axis=1)
+    assert ((total - contrib.value_score).abs() <= 1e-6 * contrib.value_score.abs().max()).all()
+    assert out["metrics"]["explain.value.additivity_max_error"] >= 0
+    assert 0 < out["metrics"]["explain.segments.surrogate_fidelity"] <= 1
+    explain_figures = {p.name for p in (Path(out["output_dir"]) / "figures" / "explain").iterdir()}
+    assert "value_score_beeswarm.png" in explain_figures
 
 
 def test_run_is_tracked_with_config_lineage_and_nested_stages(first_run: tuple[Path, dict]) -> None:
@@ -123,6 +139,9 @@ def test_run_is_tracked_with_config_lineage_and_nested_stages(first_run: tuple[P
         "tiers",
         "segments",
         "grades",
+        "value",
+        "explain",
+        "export",
     }
     assert stages["churn"].data.metrics["test.roc_auc"] > 0
     clv_figures = {a.path for a in client.list_artifacts(stages["clv"].info.run_id, "figures")}
@@ -133,6 +152,14 @@ def test_run_is_tracked_with_config_lineage_and_nested_stages(first_run: tuple[P
     assert stages["profile"].data.metrics["rows.customers"] == 300
     artifacts = {a.path for a in client.list_artifacts(out["run_id"])}
     assert {"config.json", "outputs"} <= artifacts
+    # lineage: every contract table is an input of the run, with the digest of its file
+    inputs = {d.dataset.name: d.dataset for d in run.inputs.dataset_inputs}
+    assert {"customers", "accounts", "transactions", "balances"} <= set(inputs)
+    from segml.lineage import file_digest
+
+    tx = Path(out["data_dir"]) / "transactions.parquet"
+    assert inputs["transactions"].digest == file_digest(tx)[:16]
+    assert len(run.data.params["data.fingerprint"]) == 16
 
 
 def test_same_config_gives_identical_outputs(first_run: tuple[Path, dict]) -> None:
@@ -145,10 +172,52 @@ def test_same_config_gives_identical_outputs(first_run: tuple[Path, dict]) -> No
         a = (Path(out["output_dir"]) / f).read_text()
         b = (Path(again["output_dir"]) / f).read_text()
         assert a == b, f
-    for f in ("features.parquet", "labels.parquet", "tiers.parquet", "tier_table.parquet"):
+    for f in ("features.parquet", "labels.parquet", "tiers.parquet", "tier_table.parquet",
+              "value_scores.parquet", "reason_codes.parquet", "explanations_value.parquet"):  # fmt: skip
         a = pd.read_parquet(Path(out["output_dir"]) / f)
         b = pd.read_parquet(Path(again["output_dir"]) / f)
         pd.testing.assert_frame_equal(a, b)
+
+
+def test_explain_prints_one_customers_tier_score_and_reason_codes(first_run) -> None:
+    cfg, out = first_run
+    reasons = pd.read_parquet(Path(out["output_dir"]) / "reason_codes.parquet")
+    row = reasons.iloc[len(reasons) // 2]
+    r = segml("explain", "--config", str(cfg), "--run-id", out["run_id"],
+              "--customer", str(row.customer_id), "--json")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert {"tier", "score", "base_value", "contributions", "reason_codes"} <= set(d)
+    assert d["tier"] == row.tier and d["score"] == pytest.approx(row.value_score)
+    total = d["base_value"] + sum(d["contributions"].values())
+    assert total == pytest.approx(d["score"], abs=1e-6 * max(1.0, abs(d["score"])) + 1e-3)
+    assert d["reason_codes"] and d["reason_codes"][0] == row.reason_1
+    assert d["thresholds"]["margin_below"] is None or d["thresholds"]["margin_below"] >= 0
+    text = segml("explain", "--config", str(cfg), "--run-id", out["run_id"][:8],
+                 "--customer", str(row.customer_id))  # fmt: skip
+    assert text.returncode == 0 and row.reason_1 in text.stdout
+    missing = segml("explain", "--config", str(cfg), "--run-id", out["run_id"],
+                    "--customer", "no-such-customer")  # fmt: skip
+    assert missing.returncode == 1 and "no-such-customer" in missing.stderr
+    unknown = segml("explain", "--config", str(cfg), "--run-id", "ffffffffffff", "--customer", "1")
+    assert unknown.returncode == 1 and "no run folder" in unknown.stderr
+
+
+def test_an_explanation_that_does_not_add_up_fails_the_run(first_run) -> None:
+    cfg, out = first_run
+    runs = Path(out["output_dir"]).parent
+    before = set(runs.iterdir())
+    # a tolerance below float32 rounding: xgboost's contributions can no longer pass
+    r = segml("run", "--config", str(cfg), "--set", "explain.tolerance=1e-300")
+    assert r.returncode == 1
+    assert "does not add up" in r.stderr and "differ from the output" in r.stderr
+    assert set(runs.iterdir()) == before  # no half-written outputs
+    client = MlflowClient(out["tracking_uri"])
+    failed = client.search_runs(
+        [client.get_run(out["run_id"]).info.experiment_id],
+        "tags.`segml.config_name` = 't' and attributes.status = 'FAILED'",
+    )
+    assert any("AdditivityError" in x.data.tags.get("error", "") for x in failed)
 
 
 def test_pipeline_never_reads_ground_truth(first_run: tuple[Path, dict]) -> None:
@@ -157,12 +226,23 @@ def test_pipeline_never_reads_ground_truth(first_run: tuple[Path, dict]) -> None
     saved = gt.read_bytes()
     try:
         gt.write_bytes(b"not parquet: a pipeline that opens this file fails")
-        r = segml("run", "--config", str(cfg), "--json")
+        r = segml("run", "--config", str(cfg), "--json", "--set", "tracking.pseudonymize=true")
         assert r.returncode == 0, r.stderr
-        profile = (Path(json.loads(r.stdout)["output_dir"]) / "data_profile.json").read_text()
+        again = json.loads(r.stdout)
+        profile = (Path(again["output_dir"]) / "data_profile.json").read_text()
         assert profile == (Path(out["output_dir"]) / "data_profile.json").read_text()
     finally:
         gt.write_bytes(saved)
+    # pseudonymised: MLflow's copy of the outputs has no real customer id, the local one has
+    client = MlflowClient(again["tracking_uri"])
+    local = Path(client.download_artifacts(again["run_id"], "outputs/tiers.parquet", str(cfg.parent)))  # fmt: skip
+    logged = pd.read_parquet(local)
+    real = pd.read_parquet(Path(again["output_dir"]) / "tiers.parquet")
+    assert len(logged) == len(real) and logged.customer_id.is_unique
+    assert not set(logged.customer_id) & set(real.customer_id)
+    assert logged.customer_id.str.match(r"^p_[0-9a-f]{16}$").all()
+    figures = client.list_artifacts(again["run_id"], "outputs/figures/explain")
+    assert figures and not [f.path for f in figures if "_waterfall_" in f.path]
 
 
 def test_bad_data_fails_the_run_and_writes_no_outputs(

@@ -221,6 +221,7 @@ def run(
     import yaml
 
     from segml.config import ConfigError, load_config, project_root
+    from segml.explain.treeshap import AdditivityError
     from segml.pipeline import run_pipeline
     from segml.validate import ContractError
 
@@ -245,6 +246,8 @@ def run(
         raise _fail(f"the data break the contract\n{exc}") from exc
     except (FileNotFoundError, FileExistsError) as exc:
         raise _fail(str(exc)) from exc
+    except AdditivityError as exc:
+        raise _fail(f"an explanation does not add up; the run is marked FAILED\n{exc}") from exc
     if json_out:
         _echo_json(result.to_dict())
     else:
@@ -284,6 +287,32 @@ def _register_models() -> None:
 
 
 _register_models()
+
+
+def _register_explain() -> None:
+    from segml.explain.cli import explain_command
+
+    app.command(
+        "explain",
+        help="One customer's tier, score, thresholds and reason codes from a finished run.",
+    )(explain_command)
+
+
+_register_explain()
+
+
+def _register_serving() -> None:
+    from segml.serving.cli import promote_command, score_command
+
+    app.command("score", help="Score a Parquet feature table with the exported model.")(
+        score_command
+    )
+    app.command("promote", help="Move the champion alias to a reviewed model version.")(
+        promote_command
+    )
+
+
+_register_serving()
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -108,7 +108,11 @@ class TiersSection(_Frozen):
     """Value tiers (see docs/tiers.md)."""
 
     policy: Literal["pyramid", "abc", "customer_pyramid"] = "pyramid"
-    value: str = Field("profit_12m", description="Feature column used as the value score.")
+    value: str = Field(
+        "value_score",
+        description="Value score column: value_score (the explained value model), profit_12m, "
+        "clv, or any feature column.",
+    )
     migration_months: int = Field(12, ge=0, description="Compare with tiers this long before.")
     rules: tuple[RuleConfig, ...] = ()
 
@@ -148,6 +152,80 @@ class ChurnSection(_Frozen):
     min_history_months: int = Field(12, ge=1)
 
 
+class ValueSection(_Frozen):
+    """The value score model that tiers customers (see docs/explain.md)."""
+
+    enabled: bool = True
+    baseline: Literal["accounting", "none"] = Field(
+        "accounting", description="Start from current profit's accounting lines, or not."
+    )
+    objective: Literal["absoluteerror", "squarederror"] = "absoluteerror"
+    depths: tuple[int, ...] = Field((2, 3, 4, 6), description="Tree depths tried on validation.")
+    tolerance: float = Field(
+        0.01, ge=0, description="Cheapest depth whose validation MAE is within this of the best."
+    )
+    max_trees: int = Field(300, ge=1)
+    learning_rate: float = Field(0.1, gt=0, le=1)
+    monotone: dict[str, int] | None = Field(
+        None, description="Monotone constraints by column; null: more balance never lowers value."
+    )
+    device: Literal["cpu", "cuda"] = "cpu"
+
+
+class ExplainSection(_Frozen):
+    """Explanations and reason codes (see docs/explain.md)."""
+
+    enabled: bool = True
+    top_k: int = Field(4, ge=1, le=20, description="Reason codes per customer.")
+    batch_size: int = Field(100_000, ge=1, description="Rows per TreeSHAP batch.")
+    tolerance: float = Field(1e-6, gt=0, description="Additivity tolerance (relative).")
+    examples_per_tier: int = Field(1, ge=0, description="Waterfall plots per tier.")
+    surrogate: bool = Field(True, description="Explain segments with a surrogate classifier.")
+
+
+class ExportSection(_Frozen):
+    """The exported pyfunc model (see docs/serving.md)."""
+
+    enabled: bool = True
+    model_name: str = Field("segml-tiering", description="Registered model name.")
+    alias: str = Field("challenger", description="Alias of each newly registered version.")
+
+
+class ReportSection(_Frozen):
+    """The model-review pack's model card (see docs/report.md): who owns the model, what for."""
+
+    title: str = Field("Customer value tiering", description="Name of the model in the pack.")
+    owners: tuple[str, ...] = Field(
+        (), description="Accountable owners (name, role); the pack flags a model with none."
+    )
+    intended_use: str = Field(
+        "Rank the bank's active customers by next year's value into service tiers, with churn "
+        "risk, behavioural segments and corporate grades, so that relationship coverage, "
+        "contact cadence and retention actions follow value. Decision support for relationship "
+        "managers and segment owners; a person reviews every individual action.",
+        description="What the model is for, in plain words.",
+    )
+    out_of_scope: tuple[str, ...] = Field(
+        (
+            "credit decisions, credit limits or loan pricing",
+            "eligibility for a product or a service a customer is entitled to",
+            "any decision based on gender, age, region, income band or occupation",
+        ),
+        description="Uses the model is not validated for.",
+    )
+    limitations: tuple[str, ...] = Field(
+        (
+            "Value is next year's profit from the bank's own accounting lines; wallet share at "
+            "other banks and lifetime beyond the horizon are not in it.",
+            "Models are trained out of time on the history before the as-of date; a structural "
+            "break (rates, regulation, a new product) needs a new run and a new review.",
+            "Churn follows the run's churn definition; other kinds of attrition are not modelled.",
+            "Segments are descriptive clusters; their names are generated from their profiles.",
+        ),
+        description="Known limitations, stated in the model card.",
+    )
+
+
 class OutputConfig(_Frozen):
     """Where runs write their tables and figures."""
 
@@ -161,6 +239,11 @@ class TrackingConfig(_Frozen):
         None, description="Overrides the embedded store; MLFLOW_TRACKING_URI wins."
     )
     experiment: str = "segml"
+    pseudonymize: bool = Field(
+        False,
+        description="Replace customer ids by keyed hashes in what is logged to MLflow "
+        "(key: SEGML_PSEUDONYM_KEY, else random per run).",
+    )
 
 
 class RunConfig(_Frozen):
@@ -180,8 +263,12 @@ class RunConfig(_Frozen):
     grades: GradesSection = GradesSection()
     clv: ClvSection = ClvSection()
     churn: ChurnSection = ChurnSection()
+    value: ValueSection = ValueSection()
+    explain: ExplainSection = ExplainSection()
+    export: ExportSection = ExportSection()
     output: OutputConfig = OutputConfig()
     tracking: TrackingConfig = TrackingConfig()
+    report: ReportSection = ReportSection()
 
     def synth_config(self) -> SynthConfig:
         """The synthetic bank this config describes (seeded by :attr:`seed`)."""

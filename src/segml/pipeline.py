@@ -1,5 +1,5 @@
-"""The main job, ``segml run``: data, validation, profile, features, labels, CLV, churn, tiers,
-segments, grades.
+"""The main job, ``segml run``: data, validation, profile, features, labels, CLV, churn, value,
+tiers, segments, grades, explanations, export.
 
 Each stage is a function from typed inputs to typed outputs; :func:`run_pipeline` wires them,
 tracks each as a nested MLflow run and writes the run's tables to one output folder. The
@@ -8,153 +8,46 @@ pipeline reads only the contract tables; the synthetic bank's ground truth is ne
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
-import hashlib
-import json
-import os
 import shutil
 import tempfile
-import warnings as pywarnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 import yaml
 
 from segml.churn.stage import churn_stage
 from segml.clv.stage import clv_stage
 from segml.config import RunConfig, resolve
-from segml.data import BankData, load_bank
-from segml.features import build_features, write_features
+from segml.contract import CONTRACT
+from segml.data import load_bank
+from segml.explain.stage import explain_stage
+from segml.explain.value_stage import value_stage
+from segml.features import write_features
 from segml.features.catalogue import FEATURES_VERSION
 from segml.features.labels import build_labels
-from segml.features.spec import add_months
+from segml.grades import DEFAULT_SCORECARD
 from segml.io import atomic_output_dir
+from segml.lineage import copy_pseudonymized, data_fingerprint, log_contract_inputs, pseudonym_key
 from segml.profile import default_as_of, profile_bank
 from segml.run_result import RunResult
+from segml.run_steps import (  # noqa: F401  (re-exported: the CLI and notebooks use them)
+    collect_warnings,
+    earlier_features,
+    exported_model,
+    features_stage,
+    label_metrics,
+    log_stage,
+    model_stage,
+    prepare_synthetic,
+    synthetic_folder,
+    with_predictions,
+)
+from segml.serving.export import export_stage, make_bundle
 from segml.stages import StageResult, grades_stage, segments_stage, tier_policy, tiers_stage
-from segml.synth import GENERATOR_VERSION, MANIFEST, SynthConfig, generate
-from segml.tracking import StageRun, Tracker, dump_json, tracked_run
+from segml.tracking import dump_json, tracked_run
 
 Progress = Callable[[str], None]
-
-
-# ----------------------------------------------------------------------------- stage: data
-def synthetic_folder(cache_dir: Path, synth: SynthConfig) -> Path:
-    """The cache folder of one synthetic bank (its name carries a digest of the config)."""
-    key = json.dumps({**asdict(synth), "v": GENERATOR_VERSION}, sort_keys=True, default=str)
-    digest = hashlib.sha256(key.encode()).hexdigest()[:10]
-    return cache_dir / f"bank_n{synth.customers}_seed{synth.seed}_{digest}"
-
-
-def prepare_synthetic(cache_dir: Path, synth: SynthConfig) -> tuple[Path, bool]:
-    """Generate the synthetic bank unless an identical one is cached; return (folder, generated)."""
-    folder = synthetic_folder(cache_dir, synth)
-    if (folder / MANIFEST).is_file():
-        return folder, False
-    generate(synth, folder, overwrite=folder.exists())
-    return folder, True
-
-
-# ----------------------------------------------------------------------------- stage: features
-def features_stage(bank: BankData, as_of: dt.date, cfg: RunConfig) -> pa.Table:
-    """The feature table at ``as_of`` on the configured engine."""
-    fcfg = cfg.features.feature_config()
-    if cfg.features.engine == "spark":
-        from segml.features.spark import build_features_spark, spark_session
-
-        sdf = build_features_spark(spark_session(), bank.folder, as_of, fcfg)
-        return pa.Table.from_pandas(sdf.toPandas(), preserve_index=False)
-    return build_features(bank, as_of, fcfg)
-
-
-def label_metrics(labels: pa.Table) -> dict[str, float]:
-    """Size and base rates of the label table."""
-    churned = pc.mean(labels["churned"]).as_py() if labels.num_rows else 0.0
-    return {"labels.rows": labels.num_rows, "labels.churn_rate": churned or 0.0}
-
-
-def earlier_features(
-    bank: BankData, as_of: dt.date, cfg: RunConfig, history_start: dt.date | None
-) -> tuple[dt.date | None, pd.DataFrame | None]:
-    """Features ``tiers.migration_months`` before ``as_of``, if the history reaches back that far."""
-    months = cfg.tiers.migration_months
-    if not months:
-        return None, None
-    earlier = add_months(as_of + dt.timedelta(days=1), -months) - dt.timedelta(days=1)
-    if history_start is None or history_start > add_months(earlier, -12):
-        return None, None  # less than a year of history before the earlier date
-    return earlier, build_features(bank, earlier, cfg.features.feature_config()).to_pandas()
-
-
-#: Per-customer predictions joined onto the feature table for the later stages (e.g. a tier
-#: policy on predicted value: ``tiers.value: clv``).
-PREDICTION_TABLES = {"clv": "clv", "churn": "churn_scores"}
-
-
-def with_predictions(frame: pd.DataFrame, results: dict[str, StageResult]) -> pd.DataFrame:
-    """The feature table with the CLV and churn stages' per-customer columns added."""
-    for stage, table in PREDICTION_TABLES.items():
-        res = results.get(stage)
-        if res is None or table not in res.tables:
-            continue
-        pred = res.tables[table]
-        new = [c for c in pred.columns if c not in frame.columns]
-        frame = frame.merge(pred[["customer_id", *new]], on="customer_id", how="left")
-    return frame
-
-
-@contextlib.contextmanager
-def collect_warnings(into: list[str], stage: str) -> Iterator[None]:
-    """Add the warnings segml itself raises inside the block to ``into`` (once each)."""
-    with pywarnings.catch_warnings(record=True) as caught:
-        pywarnings.simplefilter("always")
-        yield
-    for w in caught:
-        if f"{os.sep}segml{os.sep}" in str(w.filename):
-            text = f"{stage}: {w.message}"
-            if text not in into:
-                into.append(text)
-        else:  # not ours: show it as Python would have
-            pywarnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-
-
-def model_stage(
-    tracker: Tracker,
-    name: str,
-    compute: Callable[[Path], StageResult],
-    figures: Path,
-    warnings: list[str],
-    results: dict[str, StageResult],
-) -> None:
-    """Run a model stage as nested run ``name``; its figures go to ``figures/name``.
-
-    A ``ValueError`` (e.g. too little history before the as-of date to train on) skips the
-    stage with a warning instead of failing the run; segml's own warnings are collected.
-    """
-    with tracker.stage(name) as st:
-        try:
-            with collect_warnings(warnings, name):
-                res = compute(figures / name)
-        except ValueError as exc:
-            warnings.append(f"no {name} model: {exc}")
-            st.params({"skipped": str(exc)[:500]})
-            return
-        results[name] = res
-        log_stage(st, res)
-        st.figures(figures / name)
-
-
-def log_stage(st: StageRun, res: StageResult) -> None:
-    """Log a stage's metrics, documents and table sizes to its nested run."""
-    st.metrics(res.metrics)
-    for name, doc in res.documents.items():
-        st.json(doc, name)
-    st.metrics({f"rows.{k}": len(v) for k, v in res.tables.items()})
 
 
 # ----------------------------------------------------------------------------- the run
@@ -198,6 +91,9 @@ def run_pipeline(
             st.json(bank.report.to_dict(), "validation.json")
             st.metrics({f"rows.{k}": v for k, v in bank.report.row_counts.items()})
             st.metrics({"warnings": len(bank.report.warnings)})
+        digests = log_contract_inputs(folder, CONTRACT)  # on the parent run: lineage
+        tracker.client.log_param(tracker.run_id, "data.fingerprint", data_fingerprint(digests))
+        private_figures = ("_waterfall_",) if cfg.tracking.pseudonymize else ()
         as_of = cfg.as_of or (
             cfg.synthetic.as_of if cfg.data.source == "synthetic" else default_as_of(bank)
         )
@@ -276,18 +172,48 @@ def run_pipeline(
                 warnings,
                 results,
             )
+        policy = tier_policy(cfg.tiers.policy)
+        if cfg.value.enabled:
+            say("value score model (xgboost, size chosen by validation)")
+            model_stage(
+                tracker,
+                "value",
+                lambda _fig: value_stage(
+                    bank,
+                    frame,
+                    labels,
+                    as_of,
+                    cfg.labels.horizon_months,
+                    cfg.value,
+                    policy,
+                    cfg.seed,
+                    config=fcfg,
+                ),  # fmt: skip
+                figures,
+                warnings,
+                results,
+            )
         frame = with_predictions(frame, results)
+        value_model = results["value"].models["value"] if "value" in results else None
+        value_col = cfg.tiers.value
+        if value_col not in frame.columns and value_col == "value_score":
+            warnings.append("tiers: no value score model, tiering on profit_12m instead")
+            value_col = "profit_12m"
         with tracker.stage("tiers") as st:
-            say(f"tiers ({cfg.tiers.policy} on {cfg.tiers.value})")
+            say(f"tiers ({cfg.tiers.policy} on {value_col})")
             earlier_as_of, earlier = earlier_features(bank, as_of, cfg, profile.history_start)
+            if earlier is not None and value_col == "value_score" and value_model is not None:
+                earlier = earlier.assign(value_score=value_model.predict(earlier))
             results["tiers"] = tiers_stage(
                 frame,
-                tier_policy(cfg.tiers.policy),
+                policy,
                 cfg.tiers.tier_rules(),
-                cfg.tiers.value,
+                value_col,
                 earlier,
                 earlier_as_of,
+                churn_col="churn_probability" if "churn_probability" in frame else None,
             )
+            st.params({"value_column": value_col})
             log_stage(st, results["tiers"])
         if cfg.segments.enabled:
             with tracker.stage("segments") as st:
@@ -304,6 +230,41 @@ def run_pipeline(
                 profile.history_start,
             )
             log_stage(st, results["grades"])
+        if cfg.explain.enabled and value_model is not None and value_col == "value_score":
+            say("explanations (TreeSHAP, reason codes)")
+            with tracker.stage("explain") as st:
+                seg = results.get("segments")
+                results["explain"] = explain_stage(
+                    frame,
+                    results["tiers"].tables["tiers"],
+                    policy,
+                    value_model,
+                    cfg.explain,
+                    figures / "explain",
+                    churn_model=results["churn"].models.get("churn")
+                    if "churn" in results
+                    else None,
+                    segments=seg.tables["segments"] if seg is not None else None,
+                    grades=results["grades"].tables["grades"],
+                    scorecard=DEFAULT_SCORECARD,
+                    seed=cfg.seed,
+                )
+                log_stage(st, results["explain"])
+                st.figures(figures / "explain", skip=private_figures)
+        if cfg.export.enabled and value_model is not None and value_col == "value_score":
+            say(f"export ({cfg.export.model_name}, alias {cfg.export.alias})")
+            with tracker.stage("export") as st:
+                bundle = make_bundle(results, policy, cfg.tiers.tier_rules(), DEFAULT_SCORECARD,
+                                     top_k=cfg.explain.top_k, run_id=tracker.run_id,
+                                     features=frame)  # fmt: skip
+                results["export"] = export_stage(
+                    frame, bundle, name=cfg.export.model_name, alias=cfg.export.alias
+                )
+                log_stage(st, results["export"])
+        if cfg.explain.enabled and (value_model is None or value_col != "value_score"):
+            warnings.append(
+                f"explain: tiers use {value_col!r}, not the value score model; no explanations"
+            )
         out = out_base / f"{cfg.name}-{tracker.run_id[:12]}"
         with atomic_output_dir(out) as tmp:
             for res in results.values():
@@ -337,7 +298,13 @@ def run_pipeline(
             },
             stage_seconds=dict(tracker.stage_seconds),
             warnings=warnings,
+            model=exported_model(results),
         )
         dump_json(result.to_dict(), out / "run.json")
-        tracker.client.log_artifacts(tracker.run_id, str(out), "outputs")
+        if cfg.tracking.pseudonymize:
+            with tempfile.TemporaryDirectory(prefix="segml-outputs-") as tmp:
+                copy_pseudonymized(out, Path(tmp), pseudonym_key(), private_figures)
+                tracker.client.log_artifacts(tracker.run_id, tmp, "outputs")
+        else:
+            tracker.client.log_artifacts(tracker.run_id, str(out), "outputs")
     return result

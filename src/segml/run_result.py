@@ -19,6 +19,7 @@ class RunResult:
     metrics: dict[str, float]
     stage_seconds: dict[str, float]
     warnings: list[str]
+    model: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (what ``segml run --json`` prints)."""
@@ -46,6 +47,18 @@ class RunResult:
         if spend:
             text = ", ".join(f"{k} {v:.2f}" for k, v in spend.items())
             lines.append(f"  clv:       holdout spend Spearman: {text}")
+        if "value.test.spearman" in m:
+            lines.append(
+                f"  value:     next-year profit Spearman {m['value.test.spearman']:.3f} "
+                f"(last year's profit {m.get('value.naive_profit_12m.spearman', float('nan')):.3f}),"
+                f" tier agreement {m.get('value.test.tier_agreement', float('nan')):.1%}"
+            )
+        if "explain.explained" in m:
+            lines.append(
+                f"  explain:   {int(m['explain.explained']):,} customers, additivity error "
+                f"{m.get('explain.value.additivity_max_error', float('nan')):.2g}, segment "
+                f"surrogate fidelity {m.get('explain.segments.surrogate_fidelity', float('nan')):.1%}"
+            )
         if "churn.test.roc_auc" in m:
             lines.append(
                 f"  churn:     test ROC AUC {m['churn.test.roc_auc']:.3f} "
@@ -75,6 +88,10 @@ class RunResult:
             f"  outputs:   {self.output_dir}",
             f"  tracking:  {self.tracking_uri}  (make ui)",
         ]
+        if self.model:
+            lines.insert(
+                -1, f"  model:     {self.model['model_uri']} (alias {self.model['alias']})"
+            )
         lines += [f"  stage {k}: {v:.1f} s" for k, v in self.stage_seconds.items()]
         lines += [f"  warning: {w[:200]}" for w in self.warnings[:8]]
         return "\n".join(lines)

@@ -35,11 +35,13 @@ from segml.tiers import (
 
 @dataclass
 class StageResult:
-    """Tables to write (name -> DataFrame), JSON documents and metrics of one stage."""
+    """Tables to write (name -> DataFrame), JSON documents, metrics and models of one stage."""
 
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     documents: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
+    #: Fitted models later stages use (e.g. the explanations); kept in memory, not written.
+    models: dict[str, Any] = field(default_factory=dict)
 
 
 def active(features: pd.DataFrame) -> pd.DataFrame:
@@ -61,6 +63,7 @@ def tiers_stage(
     value_col: str,
     earlier: pd.DataFrame | None = None,
     earlier_as_of: dt.date | None = None,
+    churn_col: str | None = None,
 ) -> StageResult:
     """Value tiers of the active customers, their concentration and (optionally) migration.
 
@@ -74,9 +77,12 @@ def tiers_stage(
         Feature table at an earlier as-of date, for the migration matrix and PSI.
     earlier_as_of : date, optional
         That date (for the record).
+    churn_col : str, optional
+        Churn probability column: the tiers then carry ``churn_risk``, ``high_churn_risk``
+        and the playbook's ``retention_action`` where the risk is high.
     """
     pop = active(features)
-    tiers = assign_tiers(pop, policy, rules, value_col=value_col)
+    tiers = assign_tiers(pop, policy, rules, value_col=value_col, churn_col=churn_col)
     table = tier_table(tiers)
     conc = concentration(tiers["value"])
     res = StageResult()
@@ -96,6 +102,8 @@ def tiers_stage(
         res.metrics[f"value_share.{t}"] = float(v)
         res.metrics[f"positive_value_share.{t}"] = float(p)
     res.metrics["overridden"] = float((tiers["tier"] != tiers["tier_by_value"]).sum())
+    if churn_col:
+        res.metrics["retention_actions"] = float(tiers["high_churn_risk"].sum())
     if earlier is not None:
         before = assign_tiers(active(earlier), policy, rules, value_col=value_col)
         mig = tier_migration(before, tiers, order=list(policy.labels))

@@ -127,11 +127,18 @@ class StageRun:
         """Log a JSON artifact."""
         mlflow.log_dict(obj, name)
 
-    def figures(self, folder: str | os.PathLike[str], artifact_path: str = "figures") -> None:
-        """Log every PNG under ``folder`` (nothing if it does not exist)."""
+    def figures(
+        self,
+        folder: str | os.PathLike[str],
+        artifact_path: str = "figures",
+        skip: tuple[str, ...] = (),
+    ) -> None:
+        """Log every PNG under ``folder`` (nothing if it does not exist) but names with ``skip``."""
         root = Path(folder)
         if root.is_dir():
             for png in sorted(root.rglob("*.png")):
+                if any(s in png.name for s in skip):
+                    continue
                 rel = png.parent.relative_to(root).as_posix()
                 mlflow.log_artifact(
                     str(png), artifact_path if rel == "." else f"{artifact_path}/{rel}"

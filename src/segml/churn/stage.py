@@ -283,6 +283,7 @@ def churn_stage(
 
     res = StageResult()
     res.tables["churn_scores"] = scores
+    res.models["churn"] = model
     p_va = model.predict_proba(x_va)[:, 1]
     sets: dict[str, dict[str, float]] = {
         "train": classification_metrics(y_tr, model.predict_proba(x_tr)[:, 1]),

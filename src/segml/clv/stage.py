@@ -196,6 +196,7 @@ def clv_stage(
     res = StageResult()
     res.tables["clv"] = table
     res.documents["clv_model.json"] = clv_model.to_dict()
+    res.models["clv"] = clv_model
     res.documents["clv_config.json"] = {
         "as_of": str(as_of), "horizon_months": horizon_months,
         "window": [str(start), str(end)], "horizon_days": horizon, "model": model,

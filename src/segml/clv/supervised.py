@@ -66,6 +66,11 @@ class SupervisedCLV(JsonModel, BaseEstimator):
         Seed of the split and of xgboost (same seed, same model).
     n_jobs : int
         xgboost threads.
+    monotone : dict of str to int, optional
+        Monotone constraints by numeric feature column (+1: the prediction never falls when
+        the column rises, -1: never rises); columns absent from the features are ignored.
+    device : {"cpu", "cuda"}
+        Where xgboost trains and predicts (``"cuda"`` needs a GPU build of xgboost).
 
     Attributes
     ----------
@@ -94,6 +99,8 @@ class SupervisedCLV(JsonModel, BaseEstimator):
         exclude: tuple[str, ...] = DEMOGRAPHIC,
         seed: int = 0,
         n_jobs: int = 1,
+        monotone: dict[str, int] | None = None,
+        device: str = "cpu",
     ) -> None:
         self.objective = objective
         self.baseline = baseline
@@ -108,6 +115,8 @@ class SupervisedCLV(JsonModel, BaseEstimator):
         self.exclude = exclude
         self.seed = seed
         self.n_jobs = n_jobs
+        self.monotone = monotone
+        self.device = device
 
     # --- features ------------------------------------------------------------------------
 
@@ -152,11 +161,21 @@ class SupervisedCLV(JsonModel, BaseEstimator):
             "tree_method": "hist",
             "max_cat_to_onehot": 8,
             "base_score": 0.0 if self.baseline else None,
+            "device": self.device if self.device != "cpu" else None,
         }
         params = {k: v for k, v in params.items() if v is not None}
+        signs = self.monotone_signs()
+        if any(signs):
+            params["monotone_constraints"] = "(" + ",".join(map(str, signs)) + ")"
         if objective == "reg:tweedie":
             params["tweedie_variance_power"] = self.tweedie_variance_power
         return params
+
+    def monotone_signs(self) -> list[int]:
+        """The monotone constraint of each feature column (0 where none), in feature order."""
+        wanted = self.monotone or {}
+        cats = getattr(self, "categories_", {})
+        return [0 if c in cats else int(np.sign(wanted.get(c, 0))) for c in self.feature_names_]
 
     def _train(self, M: pd.DataFrame, y: np.ndarray, objective: str, name: str) -> xgb.Booster:
         rng = np.random.default_rng(self.seed)
@@ -251,6 +270,7 @@ class SupervisedCLV(JsonModel, BaseEstimator):
         """Configuration, features and (when fitted) the boosters as xgboost JSON."""
         config = self.get_params()
         config["exclude"] = list(config["exclude"])
+        config["monotone"] = None if self.monotone is None else dict(self.monotone)
         out: dict[str, Any] = {"format": MODEL_FORMAT, "config": config}
         if hasattr(self, "boosters_"):
             out |= {

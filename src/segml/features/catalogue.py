@@ -26,6 +26,12 @@ class FeatureDoc:
     display: str
     definition: str
     demographic: bool = False
+    facet: str = ""
+
+    @property
+    def group(self) -> str:
+        """The thing this feature is a facet of (its own name when it stands alone)."""
+        return self.facet or self.name
 
 
 def _d(name: str, family: str, unit: str, display: str, definition: str, **kw: bool) -> FeatureDoc:
@@ -151,5 +157,33 @@ def _catalogue() -> list[FeatureDoc]:
     return out
 
 
-CATALOGUE: dict[str, FeatureDoc] = {f.name: f for f in _catalogue()}
+#: Features that are facets of one thing (several windows of one balance, say): explanations
+#: group their contributions under the facet's display name.
+FACETS: dict[str, str] = {
+    **{f"bal_{f}": f"{f} balance" for f in BALANCE_FAMILIES},
+    "transactions": "transaction count",
+    "amounts": "transaction amount",
+    "complaints": "complaints",
+    "satisfaction": "satisfaction",
+}
+
+
+def _facet(name: str) -> str:
+    for f in BALANCE_FAMILIES:
+        if name.startswith(f"bal_{f}_"):
+            return f"bal_{f}"
+    if name.startswith("n_tx_") or name == "tx_trend_90d":
+        return "transactions"
+    if name.startswith("amount_"):
+        return "amounts"
+    if name.startswith("complaints_") or name == "days_since_last_complaint":
+        return "complaints"
+    if name.startswith("satisfaction_"):
+        return "satisfaction"
+    return ""
+
+
+CATALOGUE: dict[str, FeatureDoc] = {
+    f.name: FeatureDoc(**{**f.__dict__, "facet": _facet(f.name)}) for f in _catalogue()
+}
 DEMOGRAPHIC_FEATURES = tuple(n for n, f in CATALOGUE.items() if f.demographic)

@@ -1,0 +1,180 @@
+"""The explanation of one model's scores: a ``shap.Explanation`` plus what it explains.
+
+:class:`ModelExplanation` wraps the :class:`shap.Explanation` (``values``, ``base_values``,
+``data``, ``feature_names``, ``instance_names`` = customer ids, ``output_names``), so every shap
+plot works on ``.explanation``, with the score it decomposes, the output's name and unit, and the
+additivity report. :class:`OutputSpec` says what the output means ("annual value" in CNY/year,
+"churn log-odds"), which reason codes quote.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import shap
+
+from segml.explain.treeshap import AdditivityReport
+
+__all__ = [
+    "CHURN_OUTPUT",
+    "GRADE_OUTPUT",
+    "VALUE_OUTPUT",
+    "ModelExplanation",
+    "OutputSpec",
+    "concat",
+]
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """What a model's output is.
+
+    Attributes
+    ----------
+    name : str
+        Column name of the score (``value_score``).
+    label : str
+        How reason codes name it ("annual value").
+    unit : str
+        A catalogue unit (``CNY/year``, ``log-odds``, ``points``) that sets number formatting.
+    """
+
+    name: str
+    label: str
+    unit: str
+
+
+VALUE_OUTPUT = OutputSpec("value_score", "annual value", "CNY/year")
+CHURN_OUTPUT = OutputSpec("churn_margin", "churn log-odds", "log-odds")
+GRADE_OUTPUT = OutputSpec("score_total", "grade score", "points")
+
+
+@dataclass
+class ModelExplanation:
+    """Exact additive explanation of one model's score for a set of customers.
+
+    Attributes
+    ----------
+    explanation : shap.Explanation
+        ``values`` (customers × features), ``base_values`` (per customer, all equal),
+        ``data`` (the feature values, categoricals as category codes), ``feature_names``,
+        ``instance_names`` (customer ids) and ``output_names`` (the output label).
+    score : ndarray
+        The score explained, per customer: ``base_values + values.sum(axis=1)`` within the
+        additivity tolerance.
+    output : OutputSpec
+    additivity : AdditivityReport
+    """
+
+    explanation: shap.Explanation
+    score: np.ndarray
+    output: OutputSpec
+    additivity: AdditivityReport
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Feature names, in the column order of ``values``."""
+        return list(self.explanation.feature_names)
+
+    @property
+    def values(self) -> np.ndarray:
+        """Contributions, customers × features."""
+        return np.asarray(self.explanation.values)
+
+    @property
+    def base_value(self) -> float:
+        """The expected score (the same for every customer)."""
+        return float(np.asarray(self.explanation.base_values).reshape(-1)[0])
+
+    @property
+    def ids(self) -> np.ndarray:
+        """Customer ids, in row order."""
+        return np.asarray(self.explanation.instance_names)
+
+    def __len__(self) -> int:
+        return len(self.score)
+
+    def frame(self, prefix: str = "") -> pd.DataFrame:
+        """One row per customer: ``customer_id``, the score, ``base_value``, a column per feature."""
+        out = pd.DataFrame(self.values, columns=[f"{prefix}{c}" for c in self.feature_names])
+        out.insert(0, "base_value", self.base_value)
+        out.insert(0, self.output.name, self.score)
+        out.insert(0, "customer_id", self.ids)
+        return out
+
+    def mean_abs(self) -> pd.Series:
+        """Mean |contribution| per feature, largest first (global importance)."""
+        v = pd.Series(np.abs(self.values).mean(axis=0), index=self.feature_names)
+        return v.sort_values(ascending=False, kind="stable")
+
+    def customer(self, customer_id: Any) -> dict[str, Any]:
+        """One customer's score, base value and contributions as plain values."""
+        hit = np.flatnonzero(self.ids.astype(str) == str(customer_id))
+        if not len(hit):
+            raise KeyError(f"customer {customer_id!r} is not in this explanation")
+        i = int(hit[0])
+        return {
+            "score": float(self.score[i]),
+            "base_value": self.base_value,
+            "contributions": dict(zip(self.feature_names, map(float, self.values[i]), strict=True)),
+        }
+
+
+def numeric_data(frame: pd.DataFrame) -> np.ndarray:
+    """Feature values as floats for ``shap.Explanation.data``: categoricals as their codes."""
+    cols = []
+    for c in frame.columns:
+        s = frame[c]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            codes = s.cat.codes.to_numpy(dtype=float)
+            cols.append(np.where(codes < 0, np.nan, codes))
+        else:
+            cols.append(pd.to_numeric(s, errors="coerce").to_numpy(dtype=float))
+    return np.column_stack(cols) if cols else np.zeros((len(frame), 0))
+
+
+def build(
+    values: np.ndarray,
+    base_value: float,
+    score: np.ndarray,
+    data: np.ndarray,
+    feature_names: list[str],
+    ids: np.ndarray,
+    output: OutputSpec,
+    additivity: AdditivityReport,
+) -> ModelExplanation:
+    """Assemble a :class:`ModelExplanation` (internal helper of the explainers)."""
+    exp = shap.Explanation(
+        values=values,
+        base_values=np.full(len(values), float(base_value)),
+        data=data,
+        feature_names=list(feature_names),
+        instance_names=list(ids),
+        output_names=output.label,
+    )
+    return ModelExplanation(exp, np.asarray(score, dtype=float), output, additivity)
+
+
+def concat(parts: list[ModelExplanation]) -> ModelExplanation:
+    """One explanation from batches of the same model (same features and base value)."""
+    if not parts:
+        raise ValueError("no rows to explain")
+    if len(parts) == 1:
+        return parts[0]
+    rep = parts[0].additivity
+    for p in parts[1:]:
+        rep = rep.merge(p.additivity)
+    first = parts[0]
+    return build(
+        np.vstack([p.values for p in parts]),
+        first.base_value,
+        np.concatenate([p.score for p in parts]),
+        np.vstack([np.asarray(p.explanation.data) for p in parts]),
+        first.feature_names,
+        np.concatenate([p.ids for p in parts]),
+        first.output,
+        rep,
+    )

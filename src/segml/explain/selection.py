@@ -1,0 +1,146 @@
+"""Choose the value model's size by validation, weighing accuracy against explanation cost.
+
+TreeSHAP's time per customer grows with trees × leaves × depth²
+(:func:`~segml.explain.treeshap.treeshap_cost`), so a deeper model must earn its cost.
+:func:`select_value_model` fits one candidate per ``max_depth`` (early stopping picks the
+rounds) on a seeded share of the training customers, scores each on the rest (MAE, RMSE,
+Spearman, and agreement of the tiers the policy would give on predicted vs actual value), and
+picks the cheapest whose validation MAE is within ``tolerance`` of the best. The chosen
+configuration is then refitted on all training customers. Everything is deterministic: the
+cost is counted, not timed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+
+from segml.explain.treeshap import treeshap_cost
+from segml.explain.value_model import ValueScoreModel
+from segml.tiers.policy import DEFAULT_POLICY, TierPolicy
+
+__all__ = ["DEFAULT_DEPTHS", "ValueSelection", "select_value_model", "value_metrics"]
+
+DEFAULT_DEPTHS: tuple[int, ...] = (2, 3, 4, 6)
+
+
+def value_metrics(y: np.ndarray, pred: np.ndarray, policy: TierPolicy = DEFAULT_POLICY) -> dict[str, float]:  # fmt: skip
+    """MAE, RMSE, Spearman and tier agreement of a value prediction against actual values."""
+    y = np.asarray(y, dtype=float)
+    p = np.asarray(pred, dtype=float)
+    rho = spearmanr(p, y)[0] if len(y) > 2 and np.std(y) > 0 and np.std(p) > 0 else np.nan
+    return {
+        "n": float(len(y)),
+        "mae": float(np.mean(np.abs(p - y))),
+        "rmse": float(np.sqrt(np.mean((p - y) ** 2))),
+        "spearman": float(rho),
+        "tier_agreement": float(np.mean(policy.levels(p) == policy.levels(y))),
+    }
+
+
+@dataclass
+class ValueSelection:
+    """The candidates tried and the one chosen.
+
+    Attributes
+    ----------
+    candidates : DataFrame
+        One row per candidate: ``max_depth``, ``trees``, ``leaves``, ``cost`` (TreeSHAP cost
+        proxy), ``cost_ratio`` (to the cheapest), validation ``mae``, ``rmse``,
+        ``spearman``, ``tier_agreement``, ``within_tolerance``, ``chosen``.
+    params : dict
+        Parameters of the chosen :class:`ValueScoreModel`.
+    tolerance : float
+        Allowed relative excess of validation MAE over the best.
+    n_fit, n_validation : int
+        Customers the candidates were fitted and scored on.
+    """
+
+    candidates: pd.DataFrame
+    params: dict[str, Any]
+    tolerance: float
+    n_fit: int
+    n_validation: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values."""
+        return {
+            "tolerance": self.tolerance,
+            "n_fit": self.n_fit,
+            "n_validation": self.n_validation,
+            "chosen": self.params,
+            "candidates": self.candidates.to_dict(orient="records"),
+        }
+
+
+def select_value_model(
+    X: pd.DataFrame,
+    y: np.ndarray | pd.Series,
+    *,
+    depths: tuple[int, ...] = DEFAULT_DEPTHS,
+    tolerance: float = 0.01,
+    validation_share: float = 0.25,
+    policy: TierPolicy = DEFAULT_POLICY,
+    seed: int = 0,
+    **params: Any,
+) -> ValueSelection:
+    """Fit one :class:`ValueScoreModel` per depth and choose by validation and cost.
+
+    Parameters
+    ----------
+    X, y : DataFrame and array
+        Training customers' features and next-year values.
+    depths : tuple of int
+        ``max_depth`` of each candidate.
+    tolerance : float
+        A candidate qualifies when its validation MAE ≤ (1 + tolerance) × the best MAE; the
+        cheapest qualifying one is chosen (ties: the lower MAE).
+    validation_share : float
+        Share of customers held out (seeded).
+    policy : TierPolicy
+        Used for the tier agreement metric.
+    seed : int
+    **params
+        Other :class:`ValueScoreModel` parameters (shared by all candidates).
+
+    Raises
+    ------
+    ValueError
+        Fewer than 50 customers, or no depth given.
+    """
+    if not depths:
+        raise ValueError("give at least one max_depth to try")
+    target = np.asarray(y, dtype=float)
+    n = len(target)
+    if n < 50:
+        raise ValueError(f"{n} training customers; at least 50 are needed to choose a value model")
+    rng = np.random.default_rng(seed)
+    val = np.zeros(n, dtype=bool)
+    val[rng.choice(n, size=max(10, int(round(validation_share * n))), replace=False)] = True
+    rows = []
+    for depth in depths:
+        model = ValueScoreModel(max_depth=depth, seed=seed, **params)
+        model.fit(X[~val], target[~val])
+        size = treeshap_cost(model.booster)
+        rows.append(
+            {
+                "max_depth": depth,
+                "trees": size["trees"],
+                "leaves": size["leaves"],
+                "cost": size["cost"],
+                **value_metrics(target[val], model.predict(X[val]), policy),
+            }
+        )
+    cand = pd.DataFrame(rows).drop(columns="n")
+    best = cand["mae"].min()
+    cand["within_tolerance"] = cand["mae"] <= (1.0 + tolerance) * best
+    cand["cost_ratio"] = cand["cost"] / max(cand["cost"].min(), 1.0)
+    ok = cand[cand["within_tolerance"]].sort_values(["cost", "mae"], kind="stable")
+    chosen = int(ok.index[0])
+    cand["chosen"] = cand.index == chosen
+    chosen_params = {**params, "max_depth": int(cand.loc[chosen, "max_depth"]), "seed": seed}
+    return ValueSelection(cand, chosen_params, tolerance, int((~val).sum()), int(val.sum()))

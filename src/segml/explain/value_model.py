@@ -1,0 +1,277 @@
+"""The value score model that tiers customers: accounting lines plus an xgboost correction.
+
+``score = Σ coefficient × accounting line + trees(features)``
+
+* The **baseline** is current annual profit written as its accounting lines (net interest and
+  AUM income + fees − expected credit loss − account, channel and service costs;
+  :data:`ACCOUNTING_LINES`): exact and linear, so each line's contribution is
+  ``coefficient × (value − portfolio mean)``.
+* The **trees** (xgboost via :class:`~segml.clv.supervised.SupervisedCLV`, least absolute
+  deviations by default: profit is extremely heavy-tailed) learn the expected change of profit
+  over the next year from every non-demographic feature, trained out of time. TreeSHAP splits
+  them exactly.
+
+So base value + Σ contributions = the score the tier policy ranks. Monotone constraints keep the
+business meaning: by default more deposit or investment balance never lowers the score
+(:data:`DEFAULT_MONOTONE`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+
+from segml.clv.jsonable import JsonModel
+from segml.clv.supervised import SupervisedCLV
+from segml.explain.result import VALUE_OUTPUT, ModelExplanation, build, concat, numeric_data
+from segml.explain.treeshap import (
+    ADDITIVITY_TOLERANCE,
+    batch_contributions,
+    check_additivity,
+    set_threads,
+)
+from segml.features.build import DEMOGRAPHIC
+
+__all__ = ["ACCOUNTING_LINES", "DEFAULT_MONOTONE", "ValueScoreModel"]
+
+#: Current annual profit = Σ coefficient × line (see ``profit_12m`` in docs/features.md).
+ACCOUNTING_LINES: dict[str, float] = {
+    "nii_12m": 1.0,
+    "fee_income_12m": 1.0,
+    "ecl_12m": -1.0,
+    "account_cost_12m": -1.0,
+    "channel_cost_12m": -1.0,
+    "service_cost_12m": -1.0,
+}
+
+#: More deposit or investment balance never lowers the value score.
+DEFAULT_MONOTONE: dict[str, int] = {
+    f"bal_{family}_{kind}": 1
+    for family in ("deposit", "investment")
+    for kind in ("last", "avg_3m", "avg_12m", "peak_12m")
+} | {"aum_last": 1}
+
+MODEL_FORMAT = "segml.explain.ValueScoreModel/1"
+
+
+class ValueScoreModel(JsonModel, BaseEstimator):
+    """Next-year customer value: a linear accounting baseline plus boosted trees.
+
+    Parameters
+    ----------
+    baseline : dict of str to float, optional
+        Linear terms ``column → coefficient`` (default :data:`ACCOUNTING_LINES`); ``{}`` for
+        none (the trees then model the value itself). Missing values count as 0.
+    objective : {"absoluteerror", "squarederror"}
+        The trees' loss on ``y − baseline``.
+    max_depth, n_estimators, learning_rate, min_child_weight, subsample, colsample_bytree
+        xgboost's; ``n_estimators`` is an upper bound (early stopping chooses the rounds).
+    monotone : dict of str to int, optional
+        Monotone constraints of the trees (default :data:`DEFAULT_MONOTONE`).
+    exclude : tuple of str
+        Columns never used (default: demographic columns).
+    seed, n_jobs : int
+    device : {"cpu", "cuda"}
+        Training and TreeSHAP on the GPU with ``"cuda"``.
+
+    Attributes
+    ----------
+    trees_ : SupervisedCLV
+        The fitted trees.
+    baseline_means_ : dict of str to float
+        Training mean of each baseline column (the reference of their contributions).
+    feature_names_ : list of str
+        Columns explained: the trees' features plus baseline columns they do not use.
+    """
+
+    JSON_INDENT = None
+
+    def __init__(
+        self,
+        baseline: dict[str, float] | None = None,
+        objective: str = "absoluteerror",
+        max_depth: int = 4,
+        n_estimators: int = 300,
+        learning_rate: float = 0.1,
+        min_child_weight: float = 5.0,
+        subsample: float = 0.8,
+        colsample_bytree: float = 0.8,
+        monotone: dict[str, int] | None = None,
+        exclude: tuple[str, ...] = DEMOGRAPHIC,
+        seed: int = 0,
+        n_jobs: int = 1,
+        device: str = "cpu",
+    ) -> None:
+        self.baseline = baseline
+        self.objective = objective
+        self.max_depth = max_depth
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.min_child_weight = min_child_weight
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.monotone = monotone
+        self.exclude = exclude
+        self.seed = seed
+        self.n_jobs = n_jobs
+        self.device = device
+
+    # ------------------------------------------------------------------ pieces
+    @property
+    def _terms(self) -> dict[str, float]:
+        return dict(ACCOUNTING_LINES if self.baseline is None else self.baseline)
+
+    def _linear(self, X: pd.DataFrame) -> np.ndarray:
+        terms = self._terms
+        missing = [c for c in terms if c not in X.columns]
+        if missing:
+            raise ValueError(
+                f"the feature table lacks the value baseline column(s) {missing}; pass "
+                "baseline={} to model the value without them"
+            )
+        out = np.zeros(len(X))
+        for c, coef in terms.items():
+            out += coef * pd.to_numeric(X[c], errors="coerce").fillna(0.0).to_numpy(dtype=float)
+        return out
+
+    def _trees(self) -> SupervisedCLV:
+        if self.objective not in ("absoluteerror", "squarederror"):
+            raise ValueError(f"objective must be 'absoluteerror' or 'squarederror', got {self.objective!r}")  # fmt: skip
+        return SupervisedCLV(
+            objective=self.objective,  # type: ignore[arg-type]
+            n_estimators=self.n_estimators,
+            learning_rate=self.learning_rate,
+            max_depth=self.max_depth,
+            min_child_weight=self.min_child_weight,
+            subsample=self.subsample,
+            colsample_bytree=self.colsample_bytree,
+            exclude=tuple(self.exclude),
+            seed=self.seed,
+            n_jobs=self.n_jobs,
+            monotone=DEFAULT_MONOTONE if self.monotone is None else dict(self.monotone),
+            device=self.device,
+        )
+
+    # ------------------------------------------------------------------ estimator
+    def fit(self, X: pd.DataFrame, y: Any) -> ValueScoreModel:
+        """Fit on features ``X`` (one row per customer) and next-year values ``y`` (CNY).
+
+        Raises
+        ------
+        ValueError
+            Baseline columns missing, misaligned or non-finite ``y``, too few rows.
+        """
+        target = np.asarray(y, dtype=float)
+        lin = self._linear(X)
+        self.trees_ = self._trees().fit(X, target - lin)
+        self.baseline_means_ = {
+            c: float(pd.to_numeric(X[c], errors="coerce").fillna(0.0).mean()) for c in self._terms
+        }
+        extra = [c for c in self._terms if c not in self.trees_.feature_names_]
+        self.feature_names_ = list(self.trees_.feature_names_) + extra
+        self.n_train_ = len(target)
+        return self
+
+    def _check(self) -> None:
+        if not hasattr(self, "trees_"):
+            raise RuntimeError("this ValueScoreModel is not fitted yet: call fit() or load()")
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """The value score (CNY/year) of each row of ``X``."""
+        self._check()
+        return self._linear(X) + self.trees_.predict(X)
+
+    @property
+    def booster(self) -> Any:
+        """The xgboost booster of the trees."""
+        self._check()
+        return self.trees_.boosters_["value"]
+
+    # ------------------------------------------------------------------ explanation
+    def iter_explain(
+        self,
+        X: pd.DataFrame,
+        *,
+        batch_size: int = 100_000,
+        tolerance: float = ADDITIVITY_TOLERANCE,
+        id_col: str = "customer_id",
+        n_jobs: int | None = None,
+    ) -> Iterator[ModelExplanation]:
+        """Exact explanations of the score, one :class:`ModelExplanation` per batch of rows.
+
+        Only one batch is encoded and explained at a time, so memory is O(batch_size ×
+        features) beyond ``X`` itself. ``n_jobs``: TreeSHAP threads (default: every core).
+
+        Raises
+        ------
+        segml.explain.AdditivityError
+            When base value + contributions differ from the score.
+        """
+        self._check()
+        trees = self.trees_
+        names = self.feature_names_
+        n_tree = len(trees.feature_names_)
+        index = {c: i for i, c in enumerate(names)}
+        mean_term = sum(coef * self.baseline_means_[c] for c, coef in self._terms.items())
+        ids = X[id_col].to_numpy() if id_col in X.columns else np.arange(len(X))
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        set_threads(self.booster, n_jobs)
+        for start in range(0, len(X), batch_size):
+            rows = slice(start, min(start + batch_size, len(X)))
+            part = X.iloc[rows]
+            matrix = trees._matrix(part, fitting=False)
+            contrib, margin, _ = batch_contributions(
+                self.booster, matrix, tolerance=tolerance, what="value trees"
+            )
+            values = np.zeros((len(contrib), len(names)))
+            values[:, :n_tree] = contrib[:, :-1]
+            for c, coef in self._terms.items():
+                x = pd.to_numeric(part[c], errors="coerce").fillna(0.0).to_numpy(dtype=float)
+                values[:, index[c]] += coef * (x - self.baseline_means_[c])
+            score = self._linear(part) + margin
+            base = float(contrib[0, -1]) + mean_term if len(contrib) else mean_term
+            rep = check_additivity(base, values, score, tolerance, "value score")
+            data = numeric_data(matrix)
+            if len(names) > n_tree:
+                extra = part[names[n_tree:]].apply(pd.to_numeric, errors="coerce")
+                data = np.column_stack([data, extra.to_numpy(dtype=float)])
+            yield build(values, base, score, data, names, ids[rows], VALUE_OUTPUT, rep)
+
+    def explain(self, X: pd.DataFrame, **kwargs: Any) -> ModelExplanation:
+        """All rows of ``X`` explained at once (see :meth:`iter_explain` for large tables)."""
+        return concat(list(self.iter_explain(X, **kwargs)))
+
+    # ------------------------------------------------------------------ persistence
+    def to_dict(self) -> dict[str, Any]:
+        """Parameters and, when fitted, the trees and baseline means."""
+        params = self.get_params()
+        params["exclude"] = list(self.exclude)
+        out: dict[str, Any] = {"format": MODEL_FORMAT, "params": params}
+        if hasattr(self, "trees_"):
+            out |= {
+                "trees": self.trees_.to_dict(),
+                "baseline_means": self.baseline_means_,
+                "feature_names": self.feature_names_,
+                "n_train": self.n_train_,
+            }
+        return out
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> ValueScoreModel:
+        """Rebuild a model written by :meth:`to_dict`."""
+        if doc.get("format") != MODEL_FORMAT:
+            raise ValueError(f"not a saved ValueScoreModel (format {doc.get('format')!r})")
+        params = dict(doc["params"])
+        params["exclude"] = tuple(params["exclude"])
+        model = cls(**params)
+        if "trees" in doc:
+            model.trees_ = SupervisedCLV.from_dict(doc["trees"])
+            model.baseline_means_ = {k: float(v) for k, v in doc["baseline_means"].items()}
+            model.feature_names_ = list(doc["feature_names"])
+            model.n_train_ = int(doc["n_train"])
+        return model

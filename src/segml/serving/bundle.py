@@ -1,0 +1,254 @@
+"""The production tiering model as plain files: everything a run fitted, and how to score with it.
+
+A :class:`TieringBundle` holds the models one ``segml run`` fitted — the value score model, the
+churn model, the CLV model, the segment surrogate and the corporate scorecard — with the tier
+policy's thresholds in score space, the override rules and playbooks, and the input contract
+(:class:`InputSchema`). :meth:`TieringBundle.predict` turns a customer feature table (the
+``segml.features`` schema) into one row per customer: tier, value score, CLV, churn probability,
+segment, corporate grade, and the top reason codes. It is what the MLflow pyfunc model
+(:mod:`segml.serving.pyfunc`) runs.
+
+A new customer is tiered against the **thresholds of the run** (the lowest value score of each
+tier), so scoring one customer does not need the population: for the run's own customers this
+reproduces the rank policy except between customers with exactly equal scores at a boundary.
+
+Saved as a folder of JSON files plus the churn model's native xgboost file; no pickles.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from segml.churn.model import ChurnModel
+from segml.clv.model import ClvModel
+from segml.explain.models import SegmentSurrogate
+from segml.explain.reasons import reason_codes
+from segml.explain.value_model import ValueScoreModel
+from segml.grades.scorecard import Scorecard
+from segml.grades.scoring import grade_corporates
+from segml.serving.schema import InputSchema, build_schema
+from segml.serving.surrogate_io import surrogate_from_dict, surrogate_to_dict
+from segml.tiers.playbooks import Playbook, playbooks_from_json, playbooks_to_json
+from segml.tiers.policy import TierPolicy
+from segml.tiers.rules import TierRule, apply_rules, rules_from_json, rules_to_json
+
+__all__ = ["BUNDLE_FORMAT", "OUTPUT_COLUMNS", "TieringBundle"]
+
+BUNDLE_FORMAT = "segml.serving.TieringBundle/1"
+MANIFEST = "tiering.json"
+
+
+def output_columns(top_k: int) -> list[str]:
+    """The columns :meth:`TieringBundle.predict` returns, in order."""
+    return [
+        "customer_id", "tier", "tier_by_value", "value_score", "clv", "churn_probability",
+        "high_churn_risk", "retention_action", "segment", "segment_name", "grade",
+        *[f"reason_{j}" for j in range(1, top_k + 1)],
+    ]  # fmt: skip
+
+
+OUTPUT_COLUMNS = output_columns(4)
+
+
+@dataclass
+class TieringBundle:
+    """Everything needed to tier and explain customers from their features.
+
+    Attributes
+    ----------
+    value_model : ValueScoreModel
+    policy : TierPolicy
+    thresholds : list of float
+        Lowest value score of each of ``policy.tiers`` in the run (NaN for an empty tier);
+        for ``rank_with_loss`` policies a score below 0 is the loss tier.
+    rules, playbooks
+        Override rules and service playbooks (retention action, churn threshold).
+    churn_model, clv_model, surrogate, scorecard : optional
+        The other models; their outputs are missing when absent.
+    clv_horizon_days, clv_annual_rate : float
+        The CLV horizon and discount rate of the run.
+    segment_names : dict of str to str
+    features_version : str
+    top_k : int
+        Reason codes per customer.
+    run_id : str
+    schema : InputSchema
+    """
+
+    value_model: ValueScoreModel
+    policy: TierPolicy
+    thresholds: list[float]
+    rules: tuple[TierRule, ...] = ()
+    playbooks: dict[str, Playbook] = field(default_factory=dict)
+    churn_model: ChurnModel | None = None
+    clv_model: ClvModel | None = None
+    surrogate: SegmentSurrogate | None = None
+    scorecard: Scorecard | None = None
+    clv_horizon_days: float = 365.0
+    clv_annual_rate: float = 0.10
+    segment_names: dict[str, str] = field(default_factory=dict)
+    features_version: str = ""
+    top_k: int = 4
+    run_id: str = ""
+    schema: InputSchema | None = None
+
+    def __post_init__(self) -> None:
+        if self.schema is None:
+            self.schema = build_schema(self)
+
+    # ------------------------------------------------------------------ scoring
+    def tier_levels(self, score: np.ndarray) -> np.ndarray:
+        """Tier index (in ``policy.labels``) of each score against the run's thresholds."""
+        s = np.asarray(score, dtype=float)
+        thr = np.asarray(self.thresholds, dtype=float)
+        n = len(self.policy.tiers)
+        level = np.full(len(s), n - 1, dtype=np.int64)
+        for i in range(n - 2, -1, -1):  # the best tier whose threshold the score reaches
+            ok = np.isfinite(thr[i]) & (s >= thr[i])
+            level = np.where(ok, np.minimum(level, i), level)
+        if self.policy.loss_tier is not None:
+            level = np.where(s < 0, n, level)
+        return level
+
+    def predict(self, features: pd.DataFrame) -> pd.DataFrame:
+        """Tier, value score, CLV, churn, segment, grade and reason codes for each row.
+
+        Raises
+        ------
+        segml.serving.schema.InputError
+            Naming the column and the offending rows or values when the input breaks the
+            contract (missing column, wrong type, unknown category, a missing value where
+            none is allowed, duplicate ids).
+        """
+        assert self.schema is not None
+        df = self.schema.check(features)
+        exp = self.value_model.explain(df)
+        labels = np.asarray(self.policy.labels, dtype=object)
+        by_value = self.tier_levels(exp.score)
+        level, _, reasons = apply_rules(by_value, df, self.rules, list(self.policy.labels))
+        out = pd.DataFrame({"customer_id": df["customer_id"].to_numpy()})
+        out["tier"] = labels[level]
+        out["tier_by_value"] = labels[by_value]
+        out["value_score"] = exp.score
+        out["clv"] = self._clv(df)
+        churn = (
+            self.churn_model.predict_proba(df)[:, 1]
+            if self.churn_model is not None
+            else np.full(len(df), np.nan)
+        )
+        out["churn_probability"] = churn
+        limit = np.array([self._playbook(t, "high_churn_risk", np.inf) for t in labels[level]], float)  # fmt: skip
+        high = np.nan_to_num(churn, nan=-np.inf) >= limit
+        out["high_churn_risk"] = high
+        actions = [self._playbook(t, "retention_action", None) for t in labels[level]]
+        out["retention_action"] = [a if h else None for a, h in zip(actions, high, strict=True)]
+        if self.surrogate is not None:
+            seg = self.surrogate.predict(df).astype(str)
+            out["segment"] = seg
+            out["segment_name"] = [self.segment_names.get(s) for s in seg]
+        else:
+            out["segment"] = out["segment_name"] = None
+        out["grade"] = self._grades(df)
+        rc = reason_codes(exp, df, k=self.top_k)
+        for j in range(1, self.top_k + 1):
+            out[f"reason_{j}"] = rc[f"reason_{j}"].to_numpy() if f"reason_{j}" in rc else None
+        out["override_reason"] = reasons
+        return out[[*output_columns(self.top_k), "override_reason"]]
+
+    def _playbook(self, tier: str, attr: str, default: Any) -> Any:
+        p = self.playbooks.get(tier)
+        return getattr(p, attr) if p is not None else default
+
+    def _clv(self, df: pd.DataFrame) -> np.ndarray:
+        out = np.full(len(df), np.nan)
+        if self.clv_model is None:
+            return out
+        has = df["T"].notna().to_numpy()
+        out[:] = 0.0
+        if has.any():
+            rfm = df.loc[has, ["customer_id", "frequency", "recency", "T", "monetary_value"]]
+            pred = self.clv_model.predict(rfm.set_index("customer_id"), self.clv_horizon_days,
+                                          annual_rate=self.clv_annual_rate)  # fmt: skip
+            out[has] = pred["clv"].to_numpy()
+        return out
+
+    def _grades(self, df: pd.DataFrame) -> list[str | None]:
+        if self.scorecard is None:
+            return [None] * len(df)
+        corp = df["customer_type"].astype(str) == "corporate"
+        grades: list[str | None] = [None] * len(df)
+        if corp.any():
+            g = grade_corporates(df[corp], self.scorecard)
+            for i, v in zip(np.flatnonzero(corp.to_numpy()), g["grade"].astype(str), strict=True):
+                grades[i] = v
+        return grades
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, folder: str | Path) -> Path:
+        """Write the bundle as JSON files (and the churn model's ``model.ubj``) into ``folder``."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.value_model.save(folder / "value_model.json")
+        if self.churn_model is not None:
+            self.churn_model.save(folder / "churn_model")
+        if self.clv_model is not None:
+            (folder / "clv_model.json").write_text(json.dumps(self.clv_model.to_dict()), "utf-8")
+        if self.surrogate is not None:
+            (folder / "segment_surrogate.json").write_text(json.dumps(surrogate_to_dict(self.surrogate)), "utf-8")  # fmt: skip
+        if self.scorecard is not None:
+            (folder / "scorecard.json").write_text(self.scorecard.to_json(), "utf-8")
+        manifest = {
+            "format": BUNDLE_FORMAT,
+            "run_id": self.run_id,
+            "features_version": self.features_version,
+            "top_k": self.top_k,
+            "policy": self.policy.to_dict(),
+            "thresholds": [None if not np.isfinite(t) else float(t) for t in self.thresholds],
+            "rules": json.loads(rules_to_json(self.rules)),
+            "playbooks": json.loads(playbooks_to_json(self.playbooks)),
+            "clv_horizon_days": self.clv_horizon_days,
+            "clv_annual_rate": self.clv_annual_rate,
+            "segment_names": self.segment_names,
+            "schema": self.schema.to_dict() if self.schema is not None else None,
+        }
+        (folder / MANIFEST).write_text(json.dumps(manifest, indent=2), "utf-8")
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> TieringBundle:
+        """Read a bundle written by :meth:`save`."""
+        folder = Path(folder)
+        if not (folder / MANIFEST).is_file():
+            raise FileNotFoundError(f"{folder / MANIFEST} not found: not a segml tiering bundle")
+        m = json.loads((folder / MANIFEST).read_text("utf-8"))
+        if m.get("format") != BUNDLE_FORMAT:
+            raise ValueError(f"{folder / MANIFEST} is not a {BUNDLE_FORMAT} manifest")
+
+        def opt(name: str) -> Path | None:
+            return folder / name if (folder / name).exists() else None
+
+        churn, clv, sur, card = opt("churn_model"), opt("clv_model.json"), opt("segment_surrogate.json"), opt("scorecard.json")  # fmt: skip
+        return cls(
+            value_model=ValueScoreModel.load(folder / "value_model.json"),
+            policy=TierPolicy.from_dict(m["policy"]),
+            thresholds=[np.nan if t is None else float(t) for t in m["thresholds"]],
+            rules=tuple(rules_from_json(json.dumps(m["rules"]))),
+            playbooks=playbooks_from_json(json.dumps(m["playbooks"])),
+            churn_model=ChurnModel.load(churn) if churn else None,
+            clv_model=ClvModel.from_dict(json.loads(clv.read_text("utf-8"))) if clv else None,
+            surrogate=surrogate_from_dict(json.loads(sur.read_text("utf-8"))) if sur else None,
+            scorecard=Scorecard.from_json(card.read_text("utf-8")) if card else None,
+            clv_horizon_days=float(m["clv_horizon_days"]),
+            clv_annual_rate=float(m["clv_annual_rate"]),
+            segment_names=dict(m["segment_names"]),
+            features_version=m["features_version"],
+            top_k=int(m["top_k"]),
+            run_id=m["run_id"],
+            schema=InputSchema.from_dict(m["schema"]) if m.get("schema") else None,
+        )

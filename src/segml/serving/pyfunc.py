@@ -1,0 +1,186 @@
+"""The exported model: one MLflow pyfunc model, registered as ``segml-tiering``.
+
+:func:`log_tiering_model` logs a :class:`~segml.serving.bundle.TieringBundle` as an MLflow
+"model from code" (``model_code.py`` sets :class:`TieringModel`; the bundle's JSON files are its
+artifacts; no pickle anywhere), with its signature, a privacy-safe input example (typical rows
+made of per-column medians and most frequent categories, not real customers), the TierPolicy and
+feature version as metadata, and explicit pinned ``pip_requirements`` (no ~2 s inference per
+logged model). The new version gets the alias ``challenger``; :func:`promote` moves ``champion``
+after a review (aliases, not the deprecated stages).
+
+Bad input reaches the caller (and an HTTP client of ``mlflow models serve``) as an
+``MlflowException`` with ``INVALID_PARAMETER_VALUE`` (HTTP 400) naming the column.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from importlib.metadata import PackageNotFoundError, requires, version
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.tracking import MlflowClient
+
+from segml.serving.bundle import TieringBundle
+from segml.serving.schema import ID_COLUMN
+
+__all__ = ["MODEL_NAME", "TieringModel", "log_tiering_model", "promote", "requirements"]
+
+MODEL_NAME = "segml-tiering"
+MODEL_CODE = Path(__file__).with_name("model_code.py")
+
+
+class TieringModel(mlflow.pyfunc.PythonModel):
+    """pyfunc wrapper of :class:`TieringBundle` (artifact ``bundle``)."""
+
+    def load_context(self, context: Any) -> None:
+        """Read the bundle from the model's artifacts."""
+        self.bundle = TieringBundle.load(context.artifacts["bundle"])
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:  # fmt: skip
+        """Tier, value score, CLV, churn probability, segment, grade and reason codes per row."""
+        try:
+            return self.bundle.predict(pd.DataFrame(model_input))
+        except ValueError as exc:  # InputError, or a model refusing a value (names the column)
+            raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from exc
+
+
+def requirements() -> list[str]:
+    """segml's runtime dependencies pinned to the versions installed here."""
+    out = []
+    for spec in requires("segml") or []:
+        if "extra ==" in spec:
+            continue
+        name = spec.split(">")[0].split("=")[0].split("<")[0].split(";")[0].strip()
+        try:
+            out.append(f"{name}=={version(name)}")
+        except PackageNotFoundError:
+            out.append(spec)
+    return out
+
+
+def typical_rows(features: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """One made-up row per customer type: lower medians and most frequent categories.
+
+    Each value is one some customer has, but the row is no real customer's.
+    """
+    rows = []
+    for kind, part in features.groupby("customer_type", sort=True):
+        row: dict[str, Any] = {}
+        for c in columns:
+            s = part[c]
+            if c == ID_COLUMN:
+                row[c] = f"example-{kind}"
+            elif pd.api.types.is_numeric_dtype(s):
+                # the lower median is a value some customer has (whole counts stay whole)
+                row[c] = (
+                    float(s.quantile(0.5, interpolation="lower")) if s.notna().any() else np.nan
+                )
+            else:
+                mode = s.dropna().astype(str).mode()
+                row[c] = mode.iloc[0] if len(mode) else None
+        rows.append(row)
+    out = pd.DataFrame(rows, columns=columns)
+    for c in columns:  # the feature table's types: counts stay integers in the signature
+        kind = features[c].dtype.kind
+        if kind in "iu" and out[c].notna().all():
+            out[c] = out[c].astype("int64")
+        elif kind == "b":
+            out[c] = out[c].astype(bool)
+    return out
+
+
+def log_tiering_model(
+    bundle: TieringBundle,
+    features: pd.DataFrame,
+    *,
+    name: str = MODEL_NAME,
+    alias: str | None = "challenger",
+    artifact_name: str = "segml-tiering",
+) -> dict[str, Any]:
+    """Log ``bundle`` to the active MLflow run, register it as ``name`` and set ``alias``.
+
+    Parameters
+    ----------
+    bundle : TieringBundle
+    features : DataFrame
+        The run's feature table (only per-column medians and modes reach the input example).
+    name : str
+        Registered model name.
+    alias : str, optional
+        Alias of the new version (``challenger``).
+
+    Returns
+    -------
+    dict
+        ``model_uri`` (``models:/name/version``), ``name``, ``version``, ``alias``,
+        ``run_id``.
+    """
+    assert bundle.schema is not None
+    example = typical_rows(features, bundle.schema.columns)
+    output = bundle.predict(example)  # checks the example against the input contract too
+    signature = mlflow.models.infer_signature(example, output)
+    with tempfile.TemporaryDirectory(prefix="segml-bundle-") as tmp:
+        folder = bundle.save(Path(tmp) / "bundle")
+        info = mlflow.pyfunc.log_model(
+            name=artifact_name,
+            python_model=str(MODEL_CODE),
+            artifacts={"bundle": str(folder)},
+            signature=signature,
+            input_example=example,
+            pip_requirements=requirements(),
+            registered_model_name=name,
+            metadata={
+                "tier_policy": bundle.policy.to_dict(),
+                "features_version": bundle.features_version,
+                "segml_run_id": bundle.run_id,
+                "top_k": bundle.top_k,
+            },
+        )
+    client = MlflowClient()
+    ver = str(info.registered_model_version)
+    client.set_model_version_tag(name, ver, "features_version", bundle.features_version)
+    client.set_model_version_tag(name, ver, "tier_policy", f"{bundle.policy.name} v{bundle.policy.version}")  # fmt: skip
+    if alias:
+        client.set_registered_model_alias(name, alias, ver)
+    return {"model_uri": f"models:/{name}/{ver}", "name": name, "version": ver, "alias": alias,
+            "run_id": info.run_id}  # fmt: skip
+
+
+def promote(
+    client: MlflowClient,
+    name: str = MODEL_NAME,
+    *,
+    version: str | None = None,
+    source_alias: str = "challenger",
+    alias: str = "champion",
+) -> dict[str, Any]:
+    """Point ``alias`` (champion) at ``version``, or at the version ``source_alias`` names.
+
+    Raises
+    ------
+    LookupError
+        When the model, the version or the source alias does not exist.
+    """
+    try:
+        model = client.get_registered_model(name)
+    except MlflowException as exc:
+        raise LookupError(f"no registered model {name!r}") from exc
+    if version is None:
+        if source_alias not in model.aliases:
+            raise LookupError(f"{name} has no alias {source_alias!r} (aliases: {sorted(model.aliases)})")  # fmt: skip
+        version = str(model.aliases[source_alias])
+    try:
+        client.get_model_version(name, version)
+    except MlflowException as exc:
+        raise LookupError(f"{name} has no version {version}") from exc
+    previous = model.aliases.get(alias)
+    client.set_registered_model_alias(name, alias, version)
+    return {"name": name, "alias": alias, "version": str(version),
+            "previous_version": None if previous is None else str(previous),
+            "model_uri": f"models:/{name}@{alias}"}  # fmt: skip

@@ -1,0 +1,313 @@
+"""Explanations: exact additivity, agreement with shap and brute force, reason codes quoting the
+customer's real values, thresholds, monotone constraints, churn/segment/grade explainers,
+determinism."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import shap
+import xgboost as xgb
+
+from segml.churn.model import ChurnModel
+from segml.data import load_bank
+from segml.explain import (
+    DEFAULT_MONOTONE,
+    AdditivityError,
+    ValueScoreModel,
+    check_additivity,
+    tree_contributions,
+    treeshap_cost,
+)
+from segml.explain.models import (
+    explain_churn,
+    explain_grades,
+    explain_segments,
+    fit_segment_surrogate,
+)
+from segml.explain.reasons import feature_texts, format_value, reason_codes
+from segml.explain.selection import select_value_model
+from segml.explain.thresholds import threshold_report, tier_thresholds
+from segml.features import build_features
+from segml.features.catalogue import CATALOGUE
+from segml.features.labels import build_labels
+from segml.grades import DEFAULT_SCORECARD, grade_corporates
+from segml.tiers import CUSTOMER_PYRAMID, DEFAULT_POLICY
+
+T0, T1 = dt.date(2023, 12, 31), dt.date(2024, 12, 31)
+
+
+@pytest.fixture(scope="module")
+def data(small_bank: Path) -> dict[str, pd.DataFrame]:
+    bank = load_bank(small_bank)
+    f0 = build_features(bank, T0).to_pandas()
+    l0 = build_labels(bank, T0, 12).to_pandas()
+    train = f0[f0.is_active == 1].merge(l0[["customer_id", "holdout_profit"]], on="customer_id")
+    pop = build_features(bank, T1).to_pandas()
+    pop = pop[pop.is_active == 1].reset_index(drop=True)
+    return {"X": train.drop(columns="holdout_profit"), "y": train.holdout_profit, "pop": pop}
+
+
+@pytest.fixture(scope="module")
+def model(data: dict[str, pd.DataFrame]) -> ValueScoreModel:
+    return ValueScoreModel(max_depth=3, n_estimators=80, seed=3).fit(data["X"], data["y"])
+
+
+@pytest.fixture(scope="module")
+def explained(model: ValueScoreModel, data: dict[str, pd.DataFrame]):
+    return model.explain(data["pop"])
+
+
+# ----------------------------------------------------------------------------- exactness
+def test_base_plus_contributions_is_the_score_the_policy_uses(model, data, explained) -> None:
+    score = model.predict(data["pop"])
+    total = explained.base_value + explained.values.sum(axis=1)
+    scale = max(1.0, np.abs(score).max())
+    assert np.abs(total - score).max() <= 1e-6 * scale
+    np.testing.assert_array_equal(explained.score, score)
+    assert explained.additivity.passed and explained.additivity.rows == len(score)
+    # a shap.Explanation: every shap plot works on it
+    exp = explained.explanation
+    assert isinstance(exp, shap.Explanation)
+    assert exp.values.shape == (len(score), len(explained.feature_names))
+    assert list(exp.instance_names) == list(data["pop"].customer_id)
+
+
+def test_streaming_in_batches_gives_the_same_contributions(model, data, explained) -> None:
+    parts = list(model.iter_explain(data["pop"], batch_size=37))
+    assert len(parts) == math.ceil(len(data["pop"]) / 37)
+    np.testing.assert_array_equal(np.vstack([p.values for p in parts]), explained.values)
+    assert {p.base_value for p in parts} == {explained.base_value}
+
+
+def test_accounting_lines_contribute_their_deviation_from_the_mean(model, data, explained) -> None:
+    pop = data["pop"]
+    tree = tree_contributions(model.booster, model.trees_._matrix(pop, fitting=False))[0]
+    i = explained.feature_names.index("ecl_12m")
+    j = model.trees_.feature_names_.index("ecl_12m")
+    expected = tree[:, j] - (pop.ecl_12m - model.baseline_means_["ecl_12m"])
+    np.testing.assert_allclose(explained.values[:, i], expected, rtol=0, atol=1e-6)
+
+
+def test_contributions_agree_with_shap_tree_explainer(model, data) -> None:
+    matrix = model.trees_._matrix(data["pop"], fitting=False)
+    d = xgb.DMatrix(matrix, enable_categorical=True)
+    ours, margin, _ = tree_contributions(model.booster, matrix, batch_size=50)
+    theirs = shap.TreeExplainer(model.booster).shap_values(d)
+    np.testing.assert_allclose(ours[:, :-1], theirs, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(ours.sum(axis=1), margin, rtol=1e-6, atol=1e-3)
+
+
+def _brute_force_shapley(booster: xgb.Booster, x: np.ndarray, names: list[str]) -> np.ndarray:
+    """Exact path-dependent Shapley values by enumerating every feature subset."""
+    trees = booster.trees_to_dataframe()
+    nodes = {r.ID: r for r in trees.itertuples()}
+    p = len(names)
+
+    def expect(node_id: str, subset: frozenset[int]) -> float:
+        r = nodes[node_id]
+        if r.Feature == "Leaf":
+            return float(r.Gain)
+        f = names.index(r.Feature)
+        if f in subset:
+            nxt = r.Yes if x[f] < r.Split else r.No
+            return expect(nxt, subset)
+        cy, cn = nodes[r.Yes].Cover, nodes[r.No].Cover
+        return (cy * expect(r.Yes, subset) + cn * expect(r.No, subset)) / (cy + cn)
+
+    roots = [f"{t}-0" for t in sorted(trees.Tree.unique())]
+    value = {
+        s: sum(expect(root, frozenset(s)) for root in roots)
+        for k in range(p + 1)
+        for s in itertools.combinations(range(p), k)
+    }
+    phi = np.zeros(p)
+    for i in range(p):
+        for s, v in value.items():
+            if i in s:
+                continue
+            w = math.factorial(len(s)) * math.factorial(p - len(s) - 1) / math.factorial(p)
+            phi[i] += w * (value[tuple(sorted((*s, i)))] - v)
+    return phi
+
+
+def test_contributions_equal_brute_force_shapley_values() -> None:
+    rng = np.random.default_rng(0)
+    names = ["f0", "f1", "f2", "f3", "f4"]
+    X = pd.DataFrame(rng.normal(size=(400, 5)), columns=names)
+    y = 3 * X.f0 + X.f1 * X.f2 + np.where(X.f3 > 0, 2.0, -1.0) + rng.normal(size=400)
+    booster = xgb.train({"max_depth": 3, "eta": 0.3, "base_score": 0.0},
+                        xgb.DMatrix(X, label=y), 12)  # fmt: skip
+    contrib, _, _ = tree_contributions(booster, X.iloc[:5])
+    for row in range(5):
+        brute = _brute_force_shapley(booster, X.iloc[row].to_numpy(), names)
+        np.testing.assert_allclose(contrib[row, :-1], brute, rtol=1e-4, atol=1e-4)
+
+
+def test_additivity_failure_is_an_error_naming_the_row() -> None:
+    values = np.array([[1.0, 2.0], [0.5, 0.5]])
+    assert check_additivity(1.0, values, np.array([4.0, 2.0])).passed
+    with pytest.raises(AdditivityError, match="at row 1"):
+        check_additivity(1.0, values, np.array([4.0, 2.1]))
+
+
+# ----------------------------------------------------------------------------- behaviour
+def test_more_balance_never_lowers_the_value_score(model, data) -> None:
+    pop = data["pop"]
+    assert '"monotone_constraints"' in model.booster.save_config()
+    base = model.predict(pop)
+    rng = np.random.default_rng(1)
+    for col in DEFAULT_MONOTONE:
+        richer = pop.copy()
+        richer[col] = richer[col].fillna(0) + rng.uniform(0, 5e5, len(pop))
+        assert (model.predict(richer) >= base - 1e-6).all(), col
+
+
+def test_same_seed_same_model_and_contributions(model, data, explained) -> None:
+    again = ValueScoreModel(max_depth=3, n_estimators=80, seed=3).fit(data["X"], data["y"])
+    assert again.booster.save_raw("json") == model.booster.save_raw("json")
+    np.testing.assert_array_equal(again.explain(data["pop"]).values, explained.values)
+    loaded = ValueScoreModel.from_dict(model.to_dict())
+    np.testing.assert_array_equal(loaded.explain(data["pop"]).values, explained.values)
+
+
+def test_selection_picks_the_cheapest_model_within_tolerance(data) -> None:
+    sel = select_value_model(data["X"], data["y"], depths=(1, 2, 4), tolerance=0.05,
+                             seed=0, n_estimators=60)  # fmt: skip
+    c = sel.candidates
+    assert c["chosen"].sum() == 1
+    chosen = c[c["chosen"]].iloc[0]
+    assert chosen["mae"] <= 1.05 * c["mae"].min()
+    assert chosen["cost"] == c[c["within_tolerance"]]["cost"].min()
+    assert sel.params["max_depth"] == chosen["max_depth"]
+    # the cost proxy grows with depth for the same number of trees
+    small = treeshap_cost(xgb.train({"max_depth": 2}, xgb.DMatrix(data["X"][["nii_12m"]], label=data["y"]), 5))  # fmt: skip
+    assert small["max_depth"] <= 2 and small["trees"] == 5
+
+
+# ----------------------------------------------------------------------------- reason codes
+def test_reason_codes_quote_the_customers_real_values(explained, data) -> None:
+    pop = data["pop"]
+    rc = reason_codes(explained, pop, k=4)
+    assert len(rc) == len(pop) and list(rc.customer_id) == list(pop.customer_id)
+    texts = {t.name: t for t in feature_texts(explained.feature_names)}
+    checked = 0
+    for i in range(0, len(pop), 7):
+        for j in range(1, 5):
+            phrase = rc.at[i, f"reason_{j}"]
+            if phrase is None:
+                continue
+            display, rest = phrase.split(": ", 1)
+            feature = next(n for n, t in texts.items() if t.display == display and n in pop)
+            assert rest.startswith(format_value(pop.at[i, feature], texts[feature].unit))
+            assert "to annual value" in rest
+            checked += 1
+    assert checked > 50
+    # impacts are the summed group contributions, largest |impact| first
+    imp = rc[[f"reason_{j}_impact" for j in range(1, 5)]].abs().to_numpy()
+    assert (np.diff(imp, axis=1) <= 1e-9).all()
+
+
+def test_reason_code_phrases_use_catalogue_names_units_and_groups() -> None:
+    from segml.explain.result import VALUE_OUTPUT, build
+    from segml.explain.treeshap import AdditivityReport
+
+    names = ["bal_deposit_avg_3m", "bal_deposit_last", "ecl_12m", "has_mortgage", "my_column"]
+    values = np.array([[6000.0, 2400.0, -9800.0, 0.0, 1.0]])
+    exp = build(values, 100.0, np.array([100.0 + values.sum()]), np.zeros((1, 5)), names,
+                np.array(["c1"]), VALUE_OUTPUT, AdditivityReport(1, 0.0, 0.0, 1e-6, True))  # fmt: skip
+    raw = pd.DataFrame({"bal_deposit_avg_3m": [1.2e6], "bal_deposit_last": [1.25e6],
+                        "ecl_12m": [12500.0], "has_mortgage": [0], "my_column": [3.5]})  # fmt: skip
+    rc = reason_codes(exp, raw, k=4)
+    assert rc.at[0, "reason_1"] == "expected credit loss: ¥12,500 a year (−¥9,800 to annual value)"
+    assert rc.at[0, "reason_2"] == (
+        f"{CATALOGUE['bal_deposit_avg_3m'].display}: ¥1.2M (+¥8,400 to annual value, "
+        "incl. other deposit balance measures)"
+    )
+    assert rc.at[0, "reason_3"] == "my column: 3.5 (+¥1 to annual value)"
+    assert rc.at[0, "reason_4"] is None  # a zero contribution is no reason
+    assert rc.at[0, "reason_2_driver"] == "bal_deposit"
+    assert format_value(0.62, "share") == "62%" and format_value(np.nan, "CNY") == "missing"
+
+
+# ----------------------------------------------------------------------------- thresholds
+@pytest.mark.parametrize("policy", [DEFAULT_POLICY, CUSTOMER_PYRAMID], ids=lambda p: p.name)
+def test_thresholds_and_the_drivers_that_crossed_them(explained, policy) -> None:
+    rep = threshold_report(explained, policy)
+    s = explained.score
+    assert (rep.tier_by_value.to_numpy() == policy.assign(s)).all()
+    has_below = rep.threshold_below.notna()
+    assert (s[has_below] >= rep.threshold_below[has_below] - 1e-9).all()
+    has_above = rep.threshold_above.notna()
+    assert (s[has_above] <= rep.threshold_above[has_above] + 1e-9).all()
+    thr = tier_thresholds(s, policy)
+    assert thr.customers.sum() == len(s)
+    from segml.explain.reasons import group_contributions
+
+    grouped, groups, *_ = group_contributions(explained.values, explained.feature_names)
+    col = {g: i for i, g in enumerate(groups)}
+    for i in np.flatnonzero(rep.lifted_by.notna().to_numpy())[:40]:
+        drivers = rep.at[i, "lifted_by"].split(";")
+        removed = sum(grouped[i, col[d]] for d in drivers)
+        assert s[i] - removed < rep.at[i, "threshold_below"]
+        assert all(grouped[i, col[d]] > 0 for d in drivers)
+        if len(drivers) > 1:  # the fewest: one driver fewer is not enough
+            assert s[i] - (removed - grouped[i, col[drivers[-1]]]) >= rep.at[i, "threshold_below"]
+
+
+# ----------------------------------------------------------------------------- other models
+def test_churn_explanation_folds_encoded_columns_and_adds_up() -> None:
+    rng = np.random.default_rng(2)
+    n = 600
+    X = pd.DataFrame({
+        "customer_id": np.arange(n),
+        "balance": rng.lognormal(8, 1, n),
+        "city": rng.choice([f"c{i}" for i in range(60)], n),  # high cardinality: encoded twice
+        "segment": rng.choice(["a", "b"], n),
+    })  # fmt: skip
+    y = (rng.random(n) < 1 / (1 + np.exp(0.5 * (np.log(X.balance) - 8)))).astype(int)
+    m = ChurnModel(n_estimators=60, early_stopping_rounds=20, random_state=0).fit(
+        X.drop(columns="customer_id"), y
+    )
+    assert any(c.startswith("city__") for c in m.encoder_.columns_)
+    exp = explain_churn(m, X)
+    assert "city" in exp.feature_names and not any("__" in c for c in exp.feature_names)
+    margin = m.booster_.predict(xgb.DMatrix(m.encoder_.transform(X), enable_categorical=True),
+                                output_margin=True, iteration_range=(0, m.best_iteration_ + 1))  # fmt: skip
+    np.testing.assert_allclose(exp.base_value + exp.values.sum(axis=1), margin, atol=1e-5)
+    p = 1 / (1 + np.exp(-exp.score))
+    np.testing.assert_allclose(p, m.predict_raw(X), atol=1e-6)
+
+
+def test_segment_surrogate_reports_fidelity_and_explains_own_segment() -> None:
+    rng = np.random.default_rng(4)
+    n = 800
+    X = pd.DataFrame({"customer_id": np.arange(n), "digital_share": rng.random(n),
+                      "n_tx_90d": rng.poisson(10, n), "noise": rng.normal(size=n)})  # fmt: skip
+    seg = np.where(X.digital_share > 0.6, "digital", np.where(X.n_tx_90d > 10, "busy", "quiet"))
+    sur = fit_segment_surrogate(X, seg, ["digital_share", "n_tx_90d", "noise"], seed=0)
+    assert sur.fidelity > 0.9 and sur.n_holdout == 200
+    exp = explain_segments(sur, X, seg)
+    own = np.asarray(exp.explanation.base_values) + exp.values.sum(axis=1)
+    np.testing.assert_allclose(own, exp.score, atol=1e-4)
+    digital = seg == "digital"
+    i = exp.feature_names.index("digital_share")
+    assert np.abs(exp.values[digital, i]).mean() > np.abs(exp.values[digital, 2]).mean()
+
+
+def test_grade_explanation_splits_the_total_by_dimension(data) -> None:
+    grades = grade_corporates(data["pop"], DEFAULT_SCORECARD)
+    exp = explain_grades(grades, DEFAULT_SCORECARD)
+    np.testing.assert_allclose(exp.base_value + exp.values.sum(axis=1), grades.score_total, atol=1e-9)  # fmt: skip
+    assert exp.feature_names == [d.label for d in DEFAULT_SCORECARD.dimensions]
+    raw = pd.DataFrame(exp.explanation.data, columns=exp.feature_names)
+    rc = reason_codes(exp, raw, k=2)
+    assert rc.reason_1.str.contains(r"to grade score\)$").all()
+    assert re.match(r"^[a-z ]+: [\d.]+ \([+−]\d", rc.reason_1.iloc[0])
