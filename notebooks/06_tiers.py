@@ -40,11 +40,19 @@ value = "profit_12m"  # value column: a feature (segml run uses value_score, doc
 # the synthetic bank we check the tiers against the true ones.
 
 # %%
+import tempfile
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
 
 from segml import notebook as nb
+from segml.explain.plots import example_customers, plot_global, plot_tier_drivers, plot_waterfalls
+from segml.explain.reasons import reason_codes
+from segml.explain.thresholds import threshold_report
+from segml.explain.value_stage import value_stage
+from segml.features.labels import build_labels
 from segml.profile import profile_bank
 from segml.stages import active
 from segml.tiers import (
@@ -192,9 +200,72 @@ else:
 # current tiers for most customers (the features are built from the same records), while the
 # agreement with next year's true tier is lower: current value is an imperfect guide to future
 # value, which is what the CLV notebook addresses by tiering on predicted value.
+
+# %% [markdown]
+# ## Why each customer has its tier: the explained value score
 #
-# Explanations of why a customer sits in a tier (SHAP reason codes) will be added here when
-# issue #6 lands.
+# `segml run` tiers on the **value score** rather than last year's profit: current profit by its
+# accounting lines plus an xgboost model of next year's change, trained out of time, its size
+# chosen by validation against the cost of explaining it (docs/explain.md). We fit it as the run
+# does, tier on it, and decompose every customer's score exactly with TreeSHAP: base value +
+# contributions = the score the policy ranks.
+
+# %% tags=["value-model"]
+try:
+    labels_after = build_labels(study.bank, study.as_of, 12)
+except ValueError as exc:  # the data end at the as-of date: no test metrics
+    labels_after = None
+    print(f"no labels after {study.as_of}: {exc}")
+value_run = value_stage(
+    study.bank, study.features(), labels_after, study.as_of, 12, cfg.value, pol, seed
+)
+value_model = value_run.models["value"]
+scored = population.merge(value_run.tables["value_scores"], on="customer_id", validate="1:1")
+explained = value_model.explain(scored)
+value_tiers = pol.assign(explained.score)
+print(
+    f"depth {value_model.max_depth}, {int(value_run.metrics['model.trees'])} trees; "
+    f"additivity error ≤ {explained.additivity.max_abs_error:.2g} on scores up to "
+    f"{explained.additivity.scale:,.0f}"
+)
+metrics_doc = value_run.documents["value_metrics.json"]
+if "test" in metrics_doc:
+    display(pd.DataFrame({k: metrics_doc[k] for k in ("test", "naive_profit_12m")}).T.round(3))
+pd.DataFrame(value_run.documents["value_selection.json"]["candidates"]).round(3)
+
+# %% tags=["drivers"]
+drivers_dir = Path(tempfile.mkdtemp(prefix="segml-06-"))
+plot_global(explained, drivers_dir, max_display=12)
+plot_tier_drivers(explained, value_tiers, list(pol.labels), drivers_dir)
+nb.show_figures(drivers_dir)
+
+# %% [markdown]
+# **What we see.** The accounting lines dominate the score — net interest and AUM income above
+# all, expected credit loss against it — and the trees add the expected change. Contributions
+# are measured from the average customer, so ordinary customers' income lines are negative: the
+# average is pulled up by the few customers who hold most of the value.
+
+# %% tags=["reason-codes"]
+codes = reason_codes(explained, scored, k=4)
+thresholds = threshold_report(explained, pol)
+examples_rows = [i for rows in example_customers(explained.score, value_tiers, list(pol.labels)).values() for i in rows]  # fmt: skip
+columns = ["tier_by_value", "threshold_below", "gap_to_next", "lifted_by", "held_back_by"]
+example_table = pd.concat(
+    [thresholds.loc[examples_rows, ["customer_id", *columns]],
+     codes.loc[examples_rows, [f"reason_{j}" for j in range(1, 5)]]], axis=1,
+)  # fmt: skip
+example_table.assign(value_score=explained.score[examples_rows]).set_index("customer_id")
+
+# %% tags=["waterfalls"]
+waterfall_dir = Path(tempfile.mkdtemp(prefix="segml-06-"))
+plot_waterfalls(explained, value_tiers, list(pol.labels), waterfall_dir, per_tier=1)
+nb.show_figures(waterfall_dir)
+
+# %% [markdown]
+# **What we see.** Each example customer — the median customer of each tier — is explained in
+# the bank's words, with the customer's own values and units, and the threshold report says how
+# far the customer is from the tier below and the next one up and which drivers made the
+# difference. `segml explain --run-id … --customer …` prints the same for any customer of a run.
 
 # %% [markdown]
 # ## Record the run
@@ -209,6 +280,11 @@ with nb.research_run("06_tiers", cfg, params | {"migration_months": migration_mo
     run.metrics({"overridden": int(moved.sum())})
     run.metrics(migration.summary(), prefix="migration.")
     run.metrics(agreement, prefix="agreement.")
+    run.metrics({"additivity_max_error": explained.additivity.max_abs_error}, prefix="explain.")
+    run.metrics(
+        {k: v for k, v in value_run.metrics.items() if k.startswith("test.")}, prefix="value."
+    )
+    run.table(codes.loc[examples_rows], "example_reason_codes.csv")
     run.figure(fig_policies, "policies.png")
     run.figure(fig_migration, "migration.png")
 print(f"logged run {run.run_id} to {run.tracking_uri}")

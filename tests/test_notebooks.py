@@ -91,9 +91,23 @@ EXPECTED: dict[str, dict[str, tuple[str, ...]]] = {
         "metrics": ("test.roc_auc", "baseline_p_alive.roc_auc", "auc_bayes"),
     },
     "06_tiers": {
-        "figures": ("policies-figure", "migration"),
-        "tables": ("policies", "rules", "tier-table", "migration", "truth"),
-        "metrics": ("overridden", "migration.psi", "agreement.current_value_tier"),
+        "figures": ("policies-figure", "migration", "drivers", "waterfalls"),
+        "tables": (
+            "policies",
+            "rules",
+            "tier-table",
+            "migration",
+            "truth",
+            "value-model",
+            "reason-codes",
+        ),  # fmt: skip
+        "metrics": (
+            "overridden",
+            "migration.psi",
+            "agreement.current_value_tier",
+            "explain.additivity_max_error",
+            "value.test.spearman",
+        ),  # fmt: skip
     },
     "07_corporate_grading": {
         "figures": ("grades",),
@@ -501,6 +515,8 @@ def test_notebook_runs_top_to_bottom(
         # measured profit reproduces today's true tiers better than next year's
         assert metrics["agreement.current_value_tier"] > 0.8
         assert metrics["agreement.current_value_tier"] > metrics["agreement.value_tier"]
+        assert metrics["explain.additivity_max_error"] < 1.0  # float32 rounding, in CNY
+        assert metrics["value.test.spearman"] > 0.8
     elif path.stem == "07_corporate_grading":
         assert metrics["spearman_pd.score_total"] < 0
 

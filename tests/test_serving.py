@@ -114,6 +114,7 @@ def test_model_server_answers_http_and_refuses_bad_input_by_column(run: dict) ->
     r = segml("promote", "--config", run["config"], "--json", env=run["env"])
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["version"] == str(run["model"]["version"])
+    log = open(Path(run["output_dir"]).parent / f"serve-{os.getpid()}.log", "w")  # noqa: SIM115
     port = _free_port()
     # the server execs `uvicorn` from PATH: the venv's, as when the venv is activated
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
@@ -121,7 +122,7 @@ def test_model_server_answers_http_and_refuses_bad_input_by_column(run: dict) ->
     server = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{NAME}@champion",
          "--env-manager", "local", "--host", "127.0.0.1", "-p", str(port)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
@@ -133,7 +134,7 @@ def test_model_server_answers_http_and_refuses_bad_input_by_column(run: dict) ->
                         break
             except OSError:
                 time.sleep(1)
-            assert server.poll() is None, server.stdout.read() if server.stdout else ""
+            assert server.poll() is None, Path(log.name).read_text()
         else:
             pytest.fail("the model server did not start within 180 s")
         rows = _active_features(run).head(5)
@@ -157,6 +158,7 @@ def test_model_server_answers_http_and_refuses_bad_input_by_column(run: dict) ->
     finally:
         server.terminate()
         server.wait(timeout=30)
+        log.close()
 
 
 def test_batch_scoring_streams_parquet_and_refuses_bad_input(run: dict, tmp_path: Path) -> None:

@@ -283,7 +283,7 @@ def explain_segments(
     exp = build(own[:, :-1], 0.0, score, _data(X, surrogate.feature_names),
                 surrogate.feature_names, _ids(X, id_col),
                 OutputSpec("segment_margin", "segment log-odds", "log-odds"), rep)  # fmt: skip
-    exp.explanation.base_values = own[:, -1]
+    exp.base_values = own[:, -1]
     return exp
 
 

@@ -104,14 +104,13 @@ def _display_names(names: list[str]) -> list[str]:
 
 def _displayed(exp: ModelExplanation, rows: np.ndarray) -> shap.Explanation:
     """``rows`` of the explanation with display names as feature names."""
-    e = exp.explanation
     return shap.Explanation(
         values=exp.values[rows],
-        base_values=np.asarray(e.base_values).reshape(-1)[rows],
-        data=np.asarray(e.data, dtype=float)[rows],
+        base_values=exp.base_values[rows],
+        data=exp.data[rows],
         feature_names=_display_names(exp.feature_names),
         instance_names=list(exp.ids[rows]),
-        output_names=e.output_names,
+        output_names=exp.output.label,
     )
 
 

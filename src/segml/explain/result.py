@@ -10,13 +10,15 @@ additivity report. :class:`OutputSpec` says what the output means ("annual value
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import shap
 
 from segml.explain.treeshap import AdditivityReport
+
+if TYPE_CHECKING:
+    import shap
 
 __all__ = [
     "CHURN_OUTPUT",
@@ -58,41 +60,54 @@ class ModelExplanation:
 
     Attributes
     ----------
-    explanation : shap.Explanation
-        ``values`` (customers × features), ``base_values`` (per customer, all equal),
-        ``data`` (the feature values, categoricals as category codes), ``feature_names``,
-        ``instance_names`` (customer ids) and ``output_names`` (the output label).
+    values : ndarray
+        Contributions, customers × features.
+    base_values : ndarray
+        Base value per customer (all equal, except per-segment bases of a surrogate).
+    data : ndarray
+        The feature values (categoricals as category codes).
+    feature_names : list of str
+    ids : ndarray
+        Customer ids, in row order.
     score : ndarray
         The score explained, per customer: ``base_values + values.sum(axis=1)`` within the
         additivity tolerance.
     output : OutputSpec
     additivity : AdditivityReport
+
+    ``explanation`` gives the same as a ``shap.Explanation`` (built on first use, so scoring
+    never imports shap).
     """
 
-    explanation: shap.Explanation
+    values: np.ndarray
+    base_values: np.ndarray
+    data: np.ndarray
+    feature_names: list[str]
+    ids: np.ndarray
     score: np.ndarray
     output: OutputSpec
     additivity: AdditivityReport
 
     @property
-    def feature_names(self) -> list[str]:
-        """Feature names, in the column order of ``values``."""
-        return list(self.explanation.feature_names)
+    def explanation(self) -> shap.Explanation:
+        """A ``shap.Explanation``: values, base_values, data, feature_names, instance_names
+        (customer ids) and output_names; every shap plot works on it."""
+        import shap
 
-    @property
-    def values(self) -> np.ndarray:
-        """Contributions, customers × features."""
-        return np.asarray(self.explanation.values)
+        return shap.Explanation(
+            values=self.values,
+            base_values=self.base_values,
+            data=self.data,
+            feature_names=list(self.feature_names),
+            instance_names=list(self.ids),
+            output_names=self.output.label,
+        )
 
     @property
     def base_value(self) -> float:
-        """The expected score (the same for every customer)."""
-        return float(np.asarray(self.explanation.base_values).reshape(-1)[0])
-
-    @property
-    def ids(self) -> np.ndarray:
-        """Customer ids, in row order."""
-        return np.asarray(self.explanation.instance_names)
+        """The expected score (the first customer's base value; the same for all but
+        surrogates)."""
+        return float(self.base_values[0]) if len(self.base_values) else float("nan")
 
     def __len__(self) -> int:
         return len(self.score)
@@ -147,15 +162,16 @@ def build(
     additivity: AdditivityReport,
 ) -> ModelExplanation:
     """Assemble a :class:`ModelExplanation` (internal helper of the explainers)."""
-    exp = shap.Explanation(
-        values=values,
+    return ModelExplanation(
+        values=np.asarray(values, dtype=float),
         base_values=np.full(len(values), float(base_value)),
-        data=data,
+        data=np.asarray(data, dtype=float),
         feature_names=list(feature_names),
-        instance_names=list(ids),
-        output_names=output.label,
+        ids=np.asarray(ids),
+        score=np.asarray(score, dtype=float),
+        output=output,
+        additivity=additivity,
     )
-    return ModelExplanation(exp, np.asarray(score, dtype=float), output, additivity)
 
 
 def concat(parts: list[ModelExplanation]) -> ModelExplanation:
@@ -172,7 +188,7 @@ def concat(parts: list[ModelExplanation]) -> ModelExplanation:
         np.vstack([p.values for p in parts]),
         first.base_value,
         np.concatenate([p.score for p in parts]),
-        np.vstack([np.asarray(p.explanation.data) for p in parts]),
+        np.vstack([p.data for p in parts]),
         first.feature_names,
         np.concatenate([p.ids for p in parts]),
         first.output,

@@ -182,7 +182,7 @@ def explain_stage(
         res.metrics["segments.surrogate_fidelity"] = sur.fidelity
     if grades is not None and scorecard is not None and len(grades):
         gexp = explain_grades(grades, scorecard)
-        raw = pd.DataFrame(np.asarray(gexp.explanation.data), columns=gexp.feature_names)
+        raw = pd.DataFrame(gexp.data, columns=gexp.feature_names)
         raw.insert(0, "customer_id", gexp.ids)
         g_rc = _top(gexp, raw, min(k, 3), "grade_reason")
         table = table.merge(grades[["customer_id", "grade"]].astype({"grade": str}),

@@ -78,6 +78,8 @@ def score_command(
     except (pa.ArrowException, OSError) as exc:
         raise _fail(f"{features} is not a Parquet file: {exc}") from exc
     total = source.metadata.num_rows
+    schema = loaded.metadata.get_input_schema()
+    wanted = set(schema.input_names()) if schema is not None else None
     tmp = out.with_name(f".{out.name}.partial")
     writer = None
     done = 0
@@ -86,6 +88,8 @@ def score_command(
         with typer.progressbar(length=total, label="scoring", file=sys.stderr) as bar:
             for batch in source.iter_batches(batch_size=chunk_size):
                 frame = batch.to_pandas()
+                if wanted is not None:  # only what the model reads; missing ones it names
+                    frame = frame[[c for c in frame.columns if c in wanted]]
                 try:
                     pred = loaded.predict(frame)
                 except MlflowException as exc:
