@@ -163,6 +163,7 @@ def tracked_run(cfg: RunConfig, root: Path, config_path: Path | None = None) -> 
     uri = tracking_uri(cfg.tracking, root)
     # a bank's runs stay in the bank: no usage telemetry unless the user asked for it
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bars in logs
     mlflow.set_tracking_uri(uri)
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name(cfg.tracking.experiment)

@@ -99,7 +99,9 @@ def format_value(value: object, unit: str) -> str:
         return f"{v:+.2f}"
     if unit == "ratio":
         return f"{v:.2f}"
-    return f"{v:,.4g}" if abs(v) < 1e6 else f"{v:,.0f}"
+    if v == int(v) or abs(v) >= 100:
+        return f"{v:,.0f}"
+    return f"{v:.1f}" if abs(v) >= 1 else f"{v:.3g}"
 
 
 def format_contribution(value: float, output: OutputSpec) -> str:
