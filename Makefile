@@ -38,10 +38,16 @@ $(STAMP): requirements.lock pyproject.toml | $(BIN)/python
 .PHONY: setup
 setup: $(STAMP)
 
-## demo: set up, then run the main job on the embedded synthetic bank
+## demo: set up, run the main job on the embedded synthetic bank, write its review pack
 .PHONY: demo
 demo: $(STAMP)
 	$(BIN)/segml run --config $(CONFIG)
+	$(BIN)/segml report --config $(CONFIG) --latest
+
+## report: write the model-review pack (one HTML file) of the latest run; REPORT_ARGS="--run-id ID"
+.PHONY: report
+report: $(STAMP)
+	$(BIN)/segml report --config $(CONFIG) $(if $(findstring --run-id,$(REPORT_ARGS)),,--latest) $(REPORT_ARGS)
 
 ## test: set up, then run the whole test suite (slow and spark tests included)
 .PHONY: test

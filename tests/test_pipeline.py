@@ -34,7 +34,9 @@ def make_project(tmp: Path, **synthetic: object) -> Path:
 
 
 def segml(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    # a store set by an earlier in-process test must not leak into the command
+    scrub = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    full_env = {k: v for k, v in os.environ.items() if k not in scrub}
     full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "segml", *args],

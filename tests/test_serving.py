@@ -31,7 +31,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     out["config"] = str(cfg)
-    out["env"] = {"MLFLOW_TRACKING_URI": out["tracking_uri"]}
+    uri = out["tracking_uri"]
+    out["env"] = {"MLFLOW_TRACKING_URI": uri, "MLFLOW_REGISTRY_URI": uri}
     return out
 
 
@@ -40,8 +41,8 @@ def _active_features(run: dict) -> pd.DataFrame:
     return f[f.is_active == 1].reset_index(drop=True)
 
 
-def test_run_registers_the_model_as_challenger(run: dict) -> None:
-    client = MlflowClient(run["tracking_uri"])
+def test_run_registers_the_model_as_challenger(run: dict, monkeypatch) -> None:
+    client = MlflowClient(run["tracking_uri"], registry_uri=run["tracking_uri"])
     model = client.get_registered_model(NAME)
     assert "challenger" in model.aliases
     version = client.get_model_version(NAME, model.aliases["challenger"])
@@ -52,7 +53,10 @@ def test_run_registers_the_model_as_challenger(run: dict) -> None:
     # no pickles: a model from code, its bundle as JSON (+ xgboost's native churn file)
     import mlflow
 
+    for name, value in run["env"].items():  # restored after the test (MLflow mirrors them)
+        monkeypatch.setenv(name, value)
     mlflow.set_tracking_uri(run["tracking_uri"])
+    mlflow.set_registry_uri(run["tracking_uri"])
     local = Path(mlflow.artifacts.download_artifacts(
         artifact_uri=f"models:/{NAME}/{version.version}",
         dst_path=str(Path(run["output_dir"]).parent / "dl"),
@@ -189,15 +193,18 @@ def test_promote_refuses_an_unknown_version(run: dict) -> None:
 
 
 @pytest.mark.spark
-def test_spark_udf_scores_like_the_pyfunc_model(run: dict) -> None:
+def test_spark_udf_scores_like_the_pyfunc_model(run: dict, monkeypatch) -> None:
     pytest.importorskip("pyspark")
     import mlflow
 
     from segml.features.spark import spark_session
 
+    for name, value in run["env"].items():  # restored after the test (MLflow mirrors them)
+        monkeypatch.setenv(name, value)
     mlflow.set_tracking_uri(run["tracking_uri"])
+    mlflow.set_registry_uri(run["tracking_uri"])
     feats = _active_features(run).head(40)
-    client = MlflowClient(run["tracking_uri"])
+    client = MlflowClient(run["tracking_uri"], registry_uri=run["tracking_uri"])
     version = client.get_registered_model(NAME).aliases["challenger"]
     uri = f"models:/{NAME}/{version}"
     spark = spark_session()

@@ -315,6 +315,18 @@ def _register_serving() -> None:
 _register_serving()
 
 
+def _register_report() -> None:
+    from segml.report.cli import report_command
+
+    app.command(
+        "report",
+        help="Write a run's model-review pack: one self-contained HTML file, logged to the run.",
+    )(report_command)
+
+
+_register_report()
+
+
 def main() -> None:  # pragma: no cover - console entry point
     """Entry point for ``python -m segml``."""
     app()

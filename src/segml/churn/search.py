@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from segml.churn.model import ChurnModel
+from segml.explain.treeshap import treeshap_cost
 
 __all__ = ["SEARCH_SPACE", "candidate_params", "fit_best"]
 
@@ -77,7 +78,9 @@ def fit_best(
     -------
     (ChurnModel, list of dict)
         The selected fitted model, and one record per candidate: its parameters,
-        ``validation_logloss``, ``best_iteration`` and ``selected``.
+        ``validation_logloss``, ``best_iteration``, its size (``trees``, ``leaves``) and
+        TreeSHAP cost proxy (``treeshap_cost``, :func:`segml.explain.treeshap_cost`), and
+        ``selected``.
     """
     trials: list[dict[str, Any]] = []
     best: ChurnModel | None = None
@@ -85,11 +88,15 @@ def fit_best(
         model = ChurnModel(**{**(base or {}), **params, "random_state": seed})
         model.fit(X, y, X_val, y_val)
         loss = model.fit_info_["validation_logloss"]
+        size = treeshap_cost(model.booster_, (0, model.best_iteration_ + 1))
         trials.append(
             {
                 "params": params or "defaults",
                 "validation_logloss": loss,
                 "best_iteration": model.best_iteration_,
+                "trees": size["trees"],
+                "leaves": size["leaves"],
+                "treeshap_cost": size["cost"],  # explanation cost proxy: Σ leaves × depth²
                 "selected": False,
             }
         )

@@ -314,7 +314,7 @@ def churn_stage(
             Path(figures_dir) / "churn_calibration.png",
             title=f"Churn calibration on {cal_source} rows ({definition}, {horizon_months} months)",
         )
-        res.documents["churn_figures.json"] = {"calibration": str(png)}
+        res.documents["churn_figures.json"] = {"calibration": png.name}  # beside the document
     if model_path is not None:
         model.save(model_path)
 

@@ -42,7 +42,7 @@ def _use_store(config: Path) -> str:
     uri = tracking_uri(cfg.tracking, project_root(config))
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
+    mlflow.set_registry_uri(os.environ.get("MLFLOW_REGISTRY_URI") or uri)
     return uri
 
 

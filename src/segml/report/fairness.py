@@ -1,0 +1,264 @@
+"""Section 7 of the pack: outcome rates by gender and age band, and protected model inputs.
+
+**Outcomes** per tiered customer: *favourable* — a place in the first two tiers of the policy;
+*adverse* — a retention flag (churn probability at or above the tier's high-risk threshold) or
+the lowest tier; the flag and the lowest tier are also shown on their own.
+
+**Four-fifths rule**: per attribute, each group's *selection rate* is its rate of the
+favourable outcome, or its rate of avoiding an adverse one (``1 − rate``); its ratio is that
+rate over the highest selection rate among the judged groups, and a ratio below 0.8 is
+flagged. Groups with fewer than :data:`MIN_GROUP` customers are shown but neither judged nor
+used as the reference. Customers without the attribute (corporate clients have no gender or
+age) are left out of that attribute's table.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from segml.features.catalogue import DEMOGRAPHIC_FEATURES
+from segml.report.context import ReportContext
+from segml.report.figures import ratio_chart
+from segml.report.fmt import pct, ratio
+from segml.report.html import Cell, Section, figure, figures, note, table
+from segml.report.run_folder import RunFolder
+
+__all__ = [
+    "ATTRIBUTES",
+    "FOUR_FIFTHS",
+    "MIN_GROUP",
+    "OUTCOMES",
+    "fairness_section",
+    "four_fifths",
+    "outcome_frame",
+    "protected_inputs",
+]
+
+ATTRIBUTES = ("gender", "age_band")
+FOUR_FIFTHS = 0.8
+MIN_GROUP = 30
+#: outcome key → (label, favourable?)
+OUTCOMES: dict[str, tuple[str, bool]] = {
+    "top_tiers": ("top two tiers", True),
+    "churn_flag": ("retention flag", False),
+    "lowest_tier": ("lowest tier", False),
+    "adverse": ("flag or lowest tier", False),
+}
+
+
+def outcome_frame(tiers: pd.DataFrame, features: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
+    """One row per tiered customer: the attributes and a boolean column per outcome.
+
+    Parameters
+    ----------
+    tiers : DataFrame
+        ``tiers.parquet`` (``customer_id``, ``tier``, ``high_churn_risk``).
+    features : DataFrame
+        ``features.parquet`` (``customer_id`` and the attributes).
+    labels : list of str
+        Tiers from the most to the least valuable.
+    """
+    attrs = [a for a in ATTRIBUTES if a in features]
+    df = tiers[["customer_id", "tier"]].merge(
+        features[["customer_id", *attrs]], on="customer_id", how="left"
+    )
+    tier = df["tier"].astype(str)
+    df["top_tiers"] = tier.isin(labels[:2])
+    flag = (
+        tiers["high_churn_risk"]
+        if "high_churn_risk" in tiers
+        else pd.Series(False, index=tiers.index)
+    )
+    df["churn_flag"] = flag.fillna(False).astype(bool).to_numpy()
+    df["lowest_tier"] = tier == labels[-1]
+    df["adverse"] = df["churn_flag"] | df["lowest_tier"]
+    return df
+
+
+def four_fifths(
+    frame: pd.DataFrame,
+    attribute: str,
+    *,
+    min_group: int = MIN_GROUP,
+    threshold: float = FOUR_FIFTHS,
+) -> pd.DataFrame:
+    """Rates, ratios and flags per group of ``attribute`` (see the module docstring).
+
+    Returns
+    -------
+    DataFrame
+        ``attribute``, ``group``, ``n``, ``judged`` and per outcome ``<key>_rate``,
+        ``<key>_ratio``, ``<key>_flag`` and ``<key>_best`` (the best-treated judged group).
+    """
+    sub = frame[frame[attribute].notna()]
+    grouped = sub.groupby(sub[attribute].astype(str), sort=True)
+    out = pd.DataFrame({"attribute": attribute, "n": grouped.size()})
+    out["judged"] = out["n"] >= min_group
+    for key, (_, favourable) in OUTCOMES.items():
+        rate = grouped[key].mean()
+        selection = rate if favourable else 1 - rate
+        judged = selection[out["judged"]]
+        best = judged.max() if len(judged) else float("nan")
+        out[f"{key}_best"] = judged.idxmax() if len(judged) else None
+        out[f"{key}_rate"] = rate
+        out[f"{key}_ratio"] = selection / best if best > 0 else float("nan")
+        out[f"{key}_flag"] = out["judged"] & (out[f"{key}_ratio"] < threshold)
+    return out.rename_axis("group").reset_index()
+
+
+def protected_inputs(run: RunFolder) -> list[dict[str, Any]]:
+    """Which protected attributes each model reads (yes/no per model), from the run's files."""
+    value = set((run.json("value_model") or {}).get("feature_names") or [])
+    roles = (((run.json("churn_model") or {}).get("encoder")) or {}).get("roles") or {}
+    churn = {c for c, r in roles.items() if r != "dropped"}
+    surrogate = set(((run.json("explanations") or {}).get("segments") or {}).get("features") or [])
+    kept_apart = {
+        c
+        for c, why in ((run.json("segments") or {}).get("excluded") or {}).items()
+        if "demographic" in str(why)
+    }
+    rules = {c["column"] for r in (run.json("tier_rules") or []) for c in r.get("when", [])}
+    have = {
+        "value model": bool(value),
+        "churn model": bool(roles),
+        "segment surrogate": bool(surrogate),
+    }
+    rows = []
+    for attr in DEMOGRAPHIC_FEATURES:
+        row: dict[str, Any] = {"attribute": attr}
+        for label, cols in (
+            ("value model", value),
+            ("churn model", churn),
+            ("segment surrogate", surrogate),
+        ):
+            row[label] = (attr in cols) if have[label] else None
+        row["segment clusters"] = (
+            False if attr in kept_apart else (attr in surrogate) if surrogate else None
+        )
+        row["tier rules"] = attr in rules
+        rows.append(row)
+    return rows
+
+
+def _flagged(frame: pd.DataFrame) -> list[tuple[tuple[str, str], pd.DataFrame]]:
+    out = []
+    for attr, part in frame.groupby("attribute", sort=False):
+        for key in OUTCOMES:
+            hit = part[part[f"{key}_flag"]]
+            if len(hit):
+                out.append(((str(attr), key), hit))
+    return out
+
+
+def _yes(v: Any) -> Cell:
+    if v is None:
+        return Cell("not in run", "muted")
+    return Cell("yes", "flag") if v else Cell("no", "ok")
+
+
+def fairness_section(ctx: ReportContext) -> Section:
+    """Four-fifths ratios of tier and churn-flag rates by gender and age band; protected inputs."""
+    run = ctx.run
+    sec = Section("fairness", "Fairness: outcomes by gender and age band")
+    tiers, features = run.table("tiers"), run.table("features")
+    labels = run.tier_labels
+    if tiers is None or features is None or len(labels) < 2:
+        sec.reading.append("The run has no tiers or no features to assess.")
+        return sec
+    frame = outcome_frame(tiers, features, labels)
+    sec.reading.append(
+        f"Favourable outcome: a place in the top two tiers ({', '.join(labels[:2])}); adverse: a "
+        f"retention flag (high churn risk) or the lowest tier ({labels[-1]}). Each group's rate "
+        f"of the favourable outcome, or of avoiding the adverse one, is divided by the "
+        f"best-treated group's; a ratio below {FOUR_FIFTHS} breaks the four-fifths rule. Groups "
+        f"of fewer than {MIN_GROUP} customers are shown but not judged."
+    )
+    results = []
+    for attr in ATTRIBUTES:
+        if attr not in frame:
+            sec.blocks.append(note(f"The features have no {attr} column."))
+            continue
+        ff = four_fifths(frame, attr)
+        results.append(ff)
+        missing = int(frame[attr].isna().sum())
+        sec.blocks.append(f"<h3>By {attr.replace('_', ' ')}</h3>")
+        if missing:
+            sec.blocks.append(
+                note(
+                    f"{missing:,} tiered customers have no {attr} (corporate clients) and are left out."
+                )
+            )
+        cols: list[tuple[str, str]] = [("group", "group"), ("n", "customers")]
+        rows = []
+        for r in ff.to_dict("records"):
+            row: dict[str, Any] = {
+                "group": r["group"],
+                "n": r["n"] if r["judged"] else Cell(f"{r['n']} (not judged)", "muted"),
+            }
+            for key in OUTCOMES:
+                row[f"{key}_rate"] = r[f"{key}_rate"]
+                row[f"{key}_ratio"] = Cell(
+                    ratio(r[f"{key}_ratio"]),
+                    "flag" if r[f"{key}_flag"] else ("" if r["judged"] else "muted"),
+                    "below four-fifths" if r[f"{key}_flag"] else "",
+                )
+            rows.append(row)
+        for key, (label, _) in OUTCOMES.items():
+            cols += [(f"{key}_rate", f"{label}: rate"), (f"{key}_ratio", "ratio")]
+        sec.blocks.append(
+            table(rows, cols, fmt={f"{k}_rate": lambda v: pct(v, 1) for k in OUTCOMES})
+        )
+    if results:
+        allr = pd.concat(results, ignore_index=True)
+        sec.data["fairness"] = allr.to_dict("records")
+        n_flags = 0
+        for (attr, key), part in _flagged(allr):
+            label = OUTCOMES[key][0]
+            groups = ", ".join(
+                f"{g} {ratio(v)}" for g, v in zip(part["group"], part[f"{key}_ratio"], strict=True)
+            )
+            text = (
+                f"'{label}' by {attr.replace('_', ' ')}: {groups} (against "
+                f"{part[f'{key}_best'].iloc[0]}, the best-treated group)"
+            )
+            sec.reading.append(f"Below four-fifths — {text}.")
+            sec.attention(f"four-fifths rule broken for {text}")
+            n_flags += len(part)
+        if not n_flags:
+            sec.reading.append("No judged group falls below four-fifths of the best-treated group.")
+            sec.ok("every judged gender and age-band group is within the four-fifths rule")
+        sec.blocks.insert(
+            0,
+            figures(
+                figure(
+                    ratio_chart(allr, {k: v[0] for k, v in OUTCOMES.items()}, FOUR_FIFTHS),
+                    "Ratio of each group's rate to the best-treated group's (favourable, or avoiding the adverse)",
+                    wide=True,
+                )
+            ),
+        )
+    inputs = protected_inputs(run)
+    models = ("value model", "churn model", "segment surrogate", "segment clusters", "tier rules")
+    used = {m: [r["attribute"] for r in inputs if r[m]] for m in models}
+    text = "; ".join(f"{m}: {', '.join(v) if v else 'none'}" for m, v in used.items())
+    sec.reading.append(f"Protected attributes read as inputs — {text}.")
+    if not used["value model"] and not used["tier rules"]:
+        sec.reading.append(
+            "The value model and the tier rules, which set the tiers, read none of them directly:"
+            " gaps in tier rates follow differences in value between the groups (and any proxy "
+            "of an attribute among the features); the meeting judges them against the intended "
+            "use."
+        )
+    for m in ("value model", "churn model", "segment surrogate", "tier rules"):
+        if used[m]:
+            sec.attention(f"the {m} reads protected attribute(s) {', '.join(used[m])}")
+    sec.blocks.append("<h3>Protected attributes as model inputs</h3>")
+    sec.blocks.append(
+        table(
+            [{k: (v if k == "attribute" else _yes(v)) for k, v in r.items()} for r in inputs],
+            [("attribute", "attribute"), *[(m, m) for m in models]],
+        )
+    )
+    return sec

@@ -1,0 +1,259 @@
+"""Section 4 of the pack: validation of the value score, CLV and churn models on held-out data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from segml.report.context import ReportContext
+from segml.report.figures import embed_png, gains_chart
+from segml.report.fmt import money, num, pct, signed
+from segml.report.html import Section, figure, figures, note, table
+
+__all__ = ["validation_section"]
+
+CHURN_SETS = {
+    "test": "test snapshot",
+    "validation": "validation snapshot",
+    "train": "training snapshot",
+    "baseline_p_alive": "baseline: 1 − P(alive)",
+}
+
+
+def _value(ctx: ReportContext, sec: Section) -> None:
+    vm = ctx.run.json("value_metrics")
+    sec.blocks.append("<h3>Value score (the score the tiers rank)</h3>")
+    if not vm:
+        sec.blocks.append(note("The run has no value score model (value.enabled is off)."))
+        return
+    test, naive = vm.get("test") or {}, vm.get("naive_profit_12m") or {}
+    sec.reading.append(
+        f"Value score: trained on features at {vm.get('train_as_of')} against the next year's "
+        f"profit and tested on the {num(test.get('n'))} customers active at "
+        f"{vm.get('predict_as_of')} against their actual profit afterwards. It ranks them with "
+        f"Spearman {num(test.get('spearman'))} (last year's profit: "
+        f"{num(naive.get('spearman'))}) and puts {pct(test.get('tier_agreement'), 1)} in the "
+        f"tier their actual profit gives (last year's profit: "
+        f"{pct(naive.get('tier_agreement'), 1)})."
+    )
+    if (test.get("spearman") or 0) < (naive.get("spearman") or 0):
+        sec.attention("the value score ranks next year's profit worse than last year's profit")
+    rows = [
+        {"set": "test: value score", **test},
+        {"set": "test: last year's profit (baseline)", **naive},
+        {"set": "validation: value score", **(vm.get("validation") or {})},
+    ]
+    sec.blocks.append(
+        table(
+            rows,
+            [
+                ("set", "model and data"),
+                ("n", "customers"),
+                ("spearman", "Spearman"),
+                ("mae", "MAE (CNY)"),
+                ("rmse", "RMSE (CNY)"),
+                ("tier_agreement", "tier agreement"),
+            ],
+            fmt={"mae": money, "rmse": money, "tier_agreement": lambda v: pct(v, 1)},
+        )
+    )
+    sec.blocks.append(
+        note(
+            f"xgboost depth {num(vm.get('max_depth'))}, trees: {num(vm.get('trees'))}; chosen on "
+            "validation as the cheapest to explain within tolerance (value_selection.json)."
+        )
+    )
+
+
+#: display names of the CLV stage's models
+CLV_MODELS = {
+    "probabilistic": "BG/NBD + Gamma-Gamma",
+    "hurdle": "xgboost hurdle",
+    "tweedie": "xgboost Tweedie",
+    "naive_last_year": "last year's spend (baseline)",
+    "absoluteerror": "xgboost, absolute error",
+    "squarederror": "xgboost, squared error",
+    "naive_profit_12m": "last year's profit (baseline)",
+}
+
+
+def _clv_rows(m: dict[str, float]) -> list[dict[str, Any]]:
+    rows = []
+    for target in ("spend", "profit"):
+        models = sorted({k.split(".")[3] for k in m if k.startswith(f"clv.holdout.{target}.")})
+        for model in models:
+            p = f"clv.holdout.{target}.{model}."
+            rows.append(
+                {
+                    "target": target,
+                    "key": model,
+                    "model": CLV_MODELS.get(model, model),
+                    **{k.removeprefix(p): v for k, v in m.items() if k.startswith(p)},
+                }
+            )
+    p = "clv.holdout.purchases."
+    if any(k.startswith(p) for k in m):
+        rows.append(
+            {
+                "target": "purchases",
+                "key": "bgnbd",
+                "model": "BG/NBD",
+                **{k.removeprefix(p): v for k, v in m.items() if k.startswith(p)},
+            }
+        )
+    return rows
+
+
+def _clv(ctx: ReportContext, sec: Section) -> None:
+    run, m = ctx.run, ctx.run.metrics
+    sec.blocks.append("<h3>Customer lifetime value</h3>")
+    rows = _clv_rows(m)
+    if not rows:
+        sec.blocks.append(
+            note(
+                "The run has no CLV holdout evaluation (clv.enabled is off, or no holdout window)."
+            )
+        )
+        return
+    window = (run.json("clv_config") or {}).get("window") or ["?", "?"]
+    spend = [r for r in rows if r["target"] == "spend" and r.get("spearman") is not None]
+    naive = next((r for r in spend if r["key"].startswith("naive")), None)
+    models = [r for r in spend if not r["key"].startswith("naive")]
+    if models:
+        best = max(models, key=lambda r: r["spearman"])
+        prob = next((r for r in models if r["key"] == "probabilistic"), None)
+        text = (
+            f"CLV holdout ({window[0]} to {window[1]}): for next-year spend, the {best['model']} "
+            f"model ranks customers best, Spearman {num(best['spearman'], 2)}"
+        )
+        if naive:
+            text += f" (last year's spend: {num(naive['spearman'], 2)})"
+        if prob:
+            text += (
+                f"; the probabilistic model (BG/NBD + Gamma-Gamma) predicts total spend with an "
+                f"error of {pct(prob.get('aggregate_error'), 1)}"
+            )
+        sec.reading.append(text + ".")
+        if naive and best["spearman"] < naive["spearman"]:
+            sec.attention("no CLV model ranks next-year spend better than last year's spend")
+    sec.blocks.append(
+        table(
+            rows,
+            [
+                ("target", "target"),
+                ("model", "model"),
+                ("n", "customers"),
+                ("spearman", "Spearman"),
+                ("gini_normalised", "normalised Gini"),
+                ("decile_mape", "decile MAPE"),
+                ("aggregate_error", "total error"),
+                ("mae", "MAE"),
+            ],
+            fmt={"decile_mape": pct, "aggregate_error": lambda v: pct(v, 1)},
+            caption="Holdout: predictions at the as-of date against the next 12 months",
+        )
+    )
+    sec.blocks.append(
+        figures(
+            figure(
+                embed_png(run.figure("clv/calibration_holdout.png")),
+                "CLV: predicted against actual purchases in the holdout",
+            ),
+            figure(
+                embed_png(run.figure("clv/value_deciles.png")),
+                "CLV: predicted and actual value by decile",
+            ),
+        )
+    )
+
+
+def _gains(ctx: ReportContext) -> str | None:
+    scores, labels = ctx.run.table("churn_scores"), ctx.run.table("labels")
+    if scores is None or labels is None or "churned" not in labels:
+        return None
+    df = scores.merge(labels[["customer_id", "churned"]], on="customer_id")
+    if df.empty or df["churned"].sum() == 0:
+        return None
+    curves = {"churn model": df["churn_probability"].to_numpy()}
+    if "p_alive" in df:
+        base = 1 - df["p_alive"].fillna(df["p_alive"].median())
+        curves["baseline: 1 − P(alive)"] = base.to_numpy()
+    return gains_chart(df["churned"].to_numpy(), curves)
+
+
+def _churn(ctx: ReportContext, sec: Section) -> None:
+    run = ctx.run
+    cm = run.json("churn_metrics")
+    sec.blocks.append("<h3>Churn</h3>")
+    if not cm:
+        sec.blocks.append(note("The run has no churn model (churn.enabled is off)."))
+        return
+    mets = cm.get("metrics") or {}
+    test, base, train = (
+        mets.get("test") or {},
+        mets.get("baseline_p_alive") or {},
+        mets.get("train") or {},
+    )
+    split = cm.get("split") or {}
+    cal = cm.get("calibration") or {}
+    sec.reading.append(
+        f"Churn (definition: {cm.get('definition')}): on the test snapshot {split.get('test_as_of', '')} "
+        f"({num(test.get('n'))} customers, {pct(test.get('positive_rate'), 1)} churned), ROC AUC "
+        f"{num(test.get('roc_auc'))} against {num(base.get('roc_auc'))} for the P(alive) "
+        f"baseline; the 10% riskiest customers hold {pct(test.get('capture_top10'))} of churners "
+        f"(lift {num(test.get('lift_top10'), 1)})."
+    )
+    sec.reading.append(
+        f"Calibration ({cal.get('method', '?')}): mean predicted probability "
+        f"{pct(test.get('mean_prediction'), 1)} against {pct(test.get('positive_rate'), 1)} "
+        f"observed; expected calibration error {num(test.get('ece'))}, Brier score "
+        f"{num(test.get('brier'))} (baseline {num(base.get('brier'))})."
+    )
+    auc, base_auc = test.get("roc_auc"), base.get("roc_auc")
+    if auc is not None and base_auc is not None and auc <= base_auc:
+        sec.attention("the churn model does not beat the P(alive) baseline on the test snapshot")
+    gap = (train.get("roc_auc") or 0) - (test.get("roc_auc") or 0)
+    if gap > 0.1:
+        sec.attention(
+            f"churn ROC AUC falls from {num(train.get('roc_auc'))} on the training "
+            f"snapshot to {num(test.get('roc_auc'))} on the test snapshot ({signed(-gap)})"
+        )
+    rows = [{"set": label, **(mets.get(k) or {})} for k, label in CHURN_SETS.items() if mets.get(k)]
+    sec.blocks.append(
+        table(
+            rows,
+            [
+                ("set", "data"),
+                ("n", "customers"),
+                ("positive_rate", "churn rate"),
+                ("roc_auc", "ROC AUC"),
+                ("pr_auc", "PR AUC"),
+                ("brier", "Brier"),
+                ("ece", "calibration error"),
+                ("lift_top10", "lift, top 10%"),
+                ("capture_top10", "churners in top 10%"),
+            ],
+            fmt={"positive_rate": lambda v: pct(v, 1), "capture_top10": pct},
+        )
+    )
+    sec.blocks.append(note(split.get("note", "")))
+    sec.blocks.append(
+        figures(
+            figure(
+                embed_png(run.figure("churn/churn_calibration.png")),
+                "Churn: calibration on the test snapshot",
+            ),
+            figure(
+                _gains(ctx),
+                "Churn: share of churners found by contacting the riskiest customers first",
+            ),
+        )
+    )
+
+
+def validation_section(ctx: ReportContext) -> Section:
+    """Held-out metrics, calibration, lift and baselines of the value, CLV and churn models."""
+    sec = Section("validation", "Model validation: value score, CLV and churn")
+    _value(ctx, sec)
+    _clv(ctx, sec)
+    _churn(ctx, sec)
+    return sec

@@ -1,0 +1,340 @@
+"""`segml report`: the model-review pack of a real run — one self-contained HTML file with every
+section, logged to the run; champion against challenger after `segml promote`; four-fifths
+flags and PSI checked by hand; bad input refused; and rendered in headless Chromium."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shutil
+import subprocess
+from html import escape
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from segml.report import build_report
+from segml.report.fairness import four_fifths, outcome_frame
+from segml.report.fmt import money, num, pct
+from segml.report.registry import using_store
+from segml.report.run_folder import RunFolder, RunNotFoundError
+from segml.report.stability import categorical_psi
+from test_pipeline import make_project, segml
+
+SECTIONS = [
+    "purpose",
+    "concentration",
+    "segments",
+    "validation",
+    "explanations",
+    "stability",
+    "fairness",
+    "champion",
+    "model-card",
+]
+OWNER = "Ada Wong (head of customer analytics)"
+IMG = re.compile(r'<img\b[^>]*\bsrc="([^"]*)"')
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Two runs of one project; the first run's model promoted to champion in between."""
+    root = tmp_path_factory.mktemp("report")
+    cfg = make_project(root)
+    raw = yaml.safe_load(cfg.read_text(encoding="utf-8"))
+    raw["report"] = {"owners": [OWNER]}
+    cfg.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    r = segml("run", "--config", str(cfg), "--json")
+    assert r.returncode == 0, r.stderr
+    first = json.loads(r.stdout)
+    r = segml("promote", "--config", str(cfg), "--json")
+    assert r.returncode == 0, r.stderr
+    # the challenger: same data, another model size, so some customers change tier
+    r = segml(
+        "run",
+        "--config",
+        str(cfg),
+        "--json",
+        "--set",
+        "value.depths=[4]",
+        "--set",
+        "value.learning_rate=0.3",
+    )
+    assert r.returncode == 0, r.stderr
+    second = json.loads(r.stdout)
+    return {"config": cfg, "root": root, "first": first, "second": second}
+
+
+@pytest.fixture(scope="module")
+def pack(project: dict) -> dict:
+    """`segml report --run-id <second run> --json`: the printed object plus the HTML."""
+    run_id = project["second"]["run_id"]
+    r = segml("report", "--config", str(project["config"]), "--run-id", run_id, "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    out["html"] = Path(out["path"]).read_text(encoding="utf-8")
+    return out
+
+
+def _section(html: str, sid: str) -> str:
+    start = html.index(f'<section id="{sid}">')
+    return html[start : html.index("</section>", start)]
+
+
+def test_pack_is_one_self_contained_file_with_every_section(pack: dict, project: dict) -> None:
+    run_id = project["second"]["run_id"]
+    path = Path(pack["path"])
+    assert path == project["root"] / "reports" / f"review_{run_id[:12]}.html"
+    assert list(path.parent.iterdir()) == [path]  # no temporary file left beside it
+    assert pack["run_id"] == run_id and pack["sections"] == SECTIONS
+    html = pack["html"]
+    for i, sid in enumerate(SECTIONS, 1):
+        assert re.search(
+            rf'<section id="{sid}"><h2>{i}\. [^<]+</h2><div class="reading"><p>', html
+        ), sid
+    srcs = IMG.findall(html)
+    assert len(srcs) >= 15
+    for src in srcs:  # every image embedded, and a real PNG
+        assert src.startswith("data:image/png;base64,"), src[:60]
+        assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    lowered = html.lower()
+    for external in ('src="http', 'href="http', "<script", "<link", "url(", "<iframe", "@import"):
+        assert external not in lowered, external
+    assert not re.search(r'(src|href)="(?!data:|#)', html)  # no relative file either
+    assert OWNER in _section(html, "model-card")
+
+
+def test_pack_is_logged_to_the_run(pack: dict, project: dict) -> None:
+    client = MlflowClient(project["second"]["tracking_uri"])
+    logged = [a.path for a in client.list_artifacts(project["second"]["run_id"], "report")]
+    assert logged == [f"report/{Path(pack['path']).name}"]
+    assert pack["logged_to"].endswith(f"report/{Path(pack['path']).name}")
+
+
+def test_champion_section_compares_with_the_promoted_version(pack: dict, project: dict) -> None:
+    import mlflow
+
+    first, second = project["first"], project["second"]
+    champ = pack["champion"]
+    assert champ["version"] == first["model"]["version"] and champ["run_id"] == first["run_id"]
+    assert pack["reference_run"] == first["run_id"]  # stability defaults to the champion's run
+    # by hand: the champion model scores the second run's tiered customers
+    out = Path(second["output_dir"])
+    features = pd.read_parquet(out / "features.parquet")
+    features = features[features.is_active == 1].reset_index(drop=True)
+    with using_store(second["tracking_uri"]):
+        by_champion = mlflow.pyfunc.load_model("models:/segml-tiering@champion").predict(features)
+    mine = pd.read_parquet(out / "scores.parquet")
+    both = by_champion[["customer_id", "tier"]].merge(
+        mine[["customer_id", "tier"]], on="customer_id"
+    )
+    assert champ["compared"] == len(both) == len(mine)
+    assert champ["changed"] == int((both.tier_x != both.tier_y).sum())
+    assert champ["higher"] + champ["lower"] == champ["changed"]
+    html = _section(pack["html"], "champion")
+    assert f"version {first['model']['version']} of segml-tiering" in html
+    assert escape(f"{champ['changed']:,} of this run's {len(both):,} tiered customers") in html
+    assert "<img " in html  # the tier cross-table
+
+
+def test_four_fifths_flags_match_rates_computed_by_hand(pack: dict, project: dict) -> None:
+    out = Path(project["second"]["output_dir"])
+    tiers = pd.read_parquet(out / "tiers.parquet")
+    features = pd.read_parquet(out / "features.parquet")
+    order = json.loads((out / "tier_policy.json").read_text())["tiers"]
+    df = tiers.merge(features[["customer_id", "gender", "age_band"]], on="customer_id")
+    favourable = df.tier.isin(order[:2])
+    adverse = {"churn_flag": df.high_churn_risk.astype(bool), "lowest_tier": df.tier == order[-1]}
+    adverse["adverse"] = adverse["churn_flag"] | adverse["lowest_tier"]
+    expected = set()
+    for attr in ("gender", "age_band"):
+        known = df[attr].notna()
+        groups = sorted(df.loc[known, attr].astype(str).unique())
+        size = {g: int((df[attr] == g).sum()) for g in groups}
+        judged = [g for g in groups if size[g] >= 30]
+        outcomes = {"top_tiers": favourable, **{k: ~v for k, v in adverse.items()}}
+        for key, selected in outcomes.items():
+            rate = {g: selected[df[attr] == g].mean() for g in groups}
+            best = max(rate[g] for g in judged)
+            expected |= {(attr, g, key) for g in judged if rate[g] / best < 0.8}
+    got = {(f["attribute"], f["group"], f["outcome"]) for f in pack["fairness_flags"]}
+    assert got == expected
+    section = _section(pack["html"], "fairness")
+    assert section.count('title="below four-fifths"') == len(expected)
+    # the table's rates are those rates
+    r = four_fifths(outcome_frame(tiers, features, order), "gender")
+    f_rate = favourable[df.gender == "F"].mean()
+    assert r.set_index("group").loc["F", "top_tiers_rate"] == pytest.approx(f_rate)
+    assert "Protected attributes as model inputs" in section
+
+
+def test_psi_against_the_same_run_is_zero_and_latest_is_the_newest(
+    project: dict, tmp_path: Path
+) -> None:
+    run_id = project["second"]["run_id"]
+    out = tmp_path / "same.html"
+    r = segml(
+        "report",
+        "--config",
+        str(project["config"]),
+        "--latest",
+        "--reference-run",
+        run_id[:10],
+        "--out",
+        str(out),
+        "--no-log",
+        "--json",
+    )
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)
+    assert got["run_id"] == run_id and got["reference_run"] == run_id  # --latest: the second run
+    assert got["path"] == str(out.resolve()) and out.is_file() and got["logged_to"] is None
+    assert {"value score", "churn probability", "CLV"} <= set(got["psi"]) and len(got["psi"]) >= 8
+    assert all(v == 0.0 for v in got["psi"].values()), got["psi"]
+
+
+def test_bad_input_exits_1_and_writes_nothing(project: dict, tmp_path: Path) -> None:
+    cfg = str(project["config"])
+    out = tmp_path / "r.html"
+    r = segml("report", "--config", cfg, "--run-id", "ffffffffffff", "--out", str(out))
+    assert r.returncode == 1 and "no run folder for run ffffffffffff" in r.stderr
+    runs = project["root"] / "data" / "processed" / "runs"
+    empty = runs / "t-abcdef123456"
+    empty.mkdir()
+    try:
+        r = segml("report", "--config", cfg, "--run-id", "abcdef123456", "--out", str(out))
+        assert r.returncode == 1 and "has no run.json" in r.stderr
+        r = segml(
+            "report",
+            "--config",
+            cfg,
+            "--run-id",
+            project["first"]["run_id"],
+            "--out",
+            str(out),
+            "--reference-run",
+            "abcdef123456",
+        )
+        assert r.returncode == 1 and "reference run" in r.stderr
+    finally:
+        empty.rmdir()
+    r = segml("report", "--config", cfg, "--run-id", "abcdef", "--latest", "--out", str(out))
+    assert r.returncode == 2
+    assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_building_blocks() -> None:
+    assert (pct(0.9803), pct(-0.0004, 1), pct(None)) == ("98%", "0.0%", "–")
+    assert (num(0), num(1234.5), num(0.12345), num(-2.0)) == ("0", "1,234", "0.123", "−2")
+    assert (money(1_234_567), money(-5200)) == ("¥1.2M", "−¥5,200")
+    s = pd.Series(["a", "b", "b", None])
+    assert categorical_psi(s.dropna(), s.dropna()) == 0.0
+    assert (
+        categorical_psi(pd.Series(["a"] * 50 + ["b"] * 50), pd.Series(["a"] * 90 + ["b"] * 10))
+        > 0.25
+    )
+    frame = pd.DataFrame(
+        {
+            "g": ["x"] * 40 + ["y"] * 40 + ["z"] * 5,
+            "top_tiers": [True] * 20 + [False] * 20 + [True] * 10 + [False] * 30 + [True] * 5,
+        }
+    )
+    for k in ("churn_flag", "lowest_tier", "adverse"):
+        frame[k] = ~frame["top_tiers"]
+    r = four_fifths(frame, "g").set_index("group")
+    assert r.loc["y", "top_tiers_ratio"] == pytest.approx(0.5) and r.loc["y", "top_tiers_flag"]
+    assert not r.loc["z", "judged"] and not r.loc["z", "top_tiers_flag"]  # 5 customers: not judged
+    assert r.loc["y", "lowest_tier_ratio"] == pytest.approx(0.5)  # avoiding it: 25% against 50%
+
+
+def test_run_folder_refuses_a_folder_without_run_json(tmp_path: Path) -> None:
+    with pytest.raises(RunNotFoundError, match="has no run.json"):
+        RunFolder(tmp_path)
+
+
+def test_a_run_with_few_outputs_and_no_store_still_gets_every_section(
+    project: dict, tmp_path: Path
+) -> None:
+    """Stages switched off, no tracking store: each section says what is missing."""
+    src = Path(project["second"]["output_dir"])
+    run = tmp_path / "runs" / "t-aaaaaaaaaaaa"
+    run.mkdir(parents=True)
+    for name in ("tiers.parquet", "features.parquet", "tier_policy.json", "config.yaml"):
+        shutil.copy(src / name, run / name)
+    store = tmp_path / "missing.db"
+    record = {"run_id": "aaaaaaaaaaaa" + "0" * 20, "tracking_uri": f"sqlite:///{store}",
+              "as_of": "2024-12-31", "metrics": {}, "status": "FINISHED"}  # fmt: skip
+    (run / "run.json").write_text(json.dumps(record), encoding="utf-8")
+    built = build_report(run)
+    assert [s.id for s in built.sections] == SECTIONS
+    assert not store.exists()  # reading a missing store never creates it
+    attention = " ".join(built.summary()["attention"])
+    assert "no explanations" in attention and "tracking store could not be read" in attention
+    assert "hold no customer" not in attention
+    for sid in SECTIONS:
+        assert f'<section id="{sid}">' in built.html
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    """The Chromium binary (module-scoped and asked for first: a skip costs no pipeline run)."""
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if path := shutil.which(name):
+            return path
+    pytest.skip("chromium is not on PATH (Debian: apt-get install chromium)")
+
+
+PROBE = (
+    "<script>addEventListener('load', () => { const im = [...document.images];"
+    " document.body.dataset.images = im.length;"
+    " document.body.dataset.decoded = im.filter(i => i.complete && i.naturalWidth > 0).length;"
+    " });</script>"
+)
+
+
+@pytest.mark.slow
+def test_pack_renders_in_headless_chromium(chromium: str, pack: dict, tmp_path: Path) -> None:
+    browser = chromium
+    base = [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--hide-scrollbars",
+    ]
+    # the pack has no script: a copy with a probe reports how many images the browser decoded
+    probe = tmp_path / "probe.html"
+    probe.write_text(pack["html"].replace("</body>", PROBE + "</body>"), encoding="utf-8")
+    r = subprocess.run(
+        [*base, "--virtual-time-budget=10000", "--dump-dom", probe.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    body = re.search(r"<body([^>]*)>", r.stdout)
+    assert body, r.stdout[:500]
+    attrs = dict(re.findall(r'data-(\w+)="(\d+)"', body.group(1)))
+    n = len(IMG.findall(pack["html"]))
+    assert int(attrs["images"]) == n and int(attrs["decoded"]) == n
+    for sid in SECTIONS:
+        assert f'id="{sid}"' in r.stdout
+    shot = tmp_path / "review.png"
+    r = subprocess.run(
+        [*base, f"--screenshot={shot}", "--window-size=1280,2000", Path(pack["path"]).as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert r.returncode == 0 and shot.is_file(), r.stderr[-2000:]
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(shot).convert("L"))
+    assert pixels.shape == (2000, 1280) and pixels.std() > 10  # rendered, not a blank page
