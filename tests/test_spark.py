@@ -51,3 +51,26 @@ def test_spark_features_equal_duckdb_features(spark, small_bank: Path, as_of: dt
     duck = build_features(load_bank(small_bank), as_of).to_pandas()
     on_spark = build_features_spark(spark, small_bank, as_of).toPandas()
     assert_same_table(duck, on_spark)
+
+
+@pytest.mark.slow
+def test_segml_run_on_spark_equals_the_duckdb_run(tmp_path: Path) -> None:
+    """`segml run --engine spark`: every feature table of the run comes from Spark."""
+    import json
+
+    from test_pipeline import make_project, segml
+
+    cfg = make_project(tmp_path / "p", customers=200)
+    duck = segml("run", "--config", str(cfg), "--json")
+    assert duck.returncode == 0, duck.stderr
+    on_spark = segml("run", "--config", str(cfg), "--engine", "spark", "--json")
+    assert on_spark.returncode == 0, on_spark.stderr
+    a, b = (Path(json.loads(r.stdout)["output_dir"]) for r in (duck, on_spark))
+    assert (b / "config.yaml").read_text().count("engine: spark") == 1
+    fa, fb = pd.read_parquet(a / "features.parquet"), pd.read_parquet(b / "features.parquet")
+    assert list(fa.dtypes) == list(fb.dtypes)  # Spark's result takes DuckDB's types
+    assert_same_table(fa, fb)
+    ta, tb = pd.read_parquet(a / "tiers.parquet"), pd.read_parquet(b / "tiers.parquet")
+    assert (ta.tier.to_numpy() == tb.tier.to_numpy()).mean() > 0.98
+    np.testing.assert_allclose(ta.value, tb.value, rtol=1e-6, atol=1e-3)
+    assert (b / "reason_codes.parquet").is_file() and (b / "scores.parquet").is_file()

@@ -215,9 +215,13 @@ def run(
         list[str] | None,
         typer.Option("--set", help="Override a config key: --set synthetic.customers=500"),
     ] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(help="Where features are computed: duckdb or spark (features.engine)."),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Run the main job: data -> validation -> profile, tracked in MLflow."""
+    """Run the main job (data to the exported model), tracked in MLflow."""
     import yaml
 
     from segml.config import ConfigError, load_config, project_root
@@ -231,6 +235,8 @@ def run(
         if not sep:
             raise _fail(f"--set expects KEY=VALUE, got {item!r}", 2)
         overrides[key] = yaml.safe_load(value)
+    if engine is not None:
+        overrides["features.engine"] = engine
     try:
         cfg = load_config(config, overrides)
     except ConfigError as exc:

@@ -61,7 +61,12 @@ class FeaturesSection(_Frozen):
     windows: tuple[int, ...] = (30, 90, 365)
     exclude_kinds: tuple[str, ...] = NON_CUSTOMER_KINDS
     digital_channels: tuple[str, ...] = ("mobile", "online")
-    engine: Literal["duckdb", "spark"] = "duckdb"
+    engine: Literal["duckdb", "spark"] = Field(
+        "duckdb", description="Where features are computed, at every date the run needs."
+    )
+    spark_master: str = Field(
+        "local[*]", description="Spark master for engine: spark (a cluster's URL, or local)."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> FeaturesSection:

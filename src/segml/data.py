@@ -31,6 +31,12 @@ class BankData:
     #: Results of deterministic queries kept for reuse (e.g. feature tables by their SQL):
     #: several stages need the features at the same earlier dates.
     cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    #: The bank's file/column/code names, as validated.
+    mapping: Mapping[str, TableMapping] | None = field(default=None, repr=False, compare=False)
+    #: Where :func:`segml.features.build_features` computes: ``"duckdb"`` here, or
+    #: ``"spark"`` (the same definitions on the Spark master ``spark_master``).
+    engine: str = "duckdb"
+    spark_master: str = "local[*]"
 
     @property
     def tables(self) -> tuple[str, ...]:
@@ -81,4 +87,4 @@ def load_bank(
     con = connect(memory_limit=memory_limit)
     report = validate_folder(folder, mapping, reference_date, con=con)
     report.raise_for_errors()
-    return BankData(Path(folder), con, report)
+    return BankData(Path(folder), con, report, mapping=mapping)

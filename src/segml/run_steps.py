@@ -61,13 +61,8 @@ def prepare_synthetic(cache_dir: Path, synth: SynthConfig) -> tuple[Path, bool]:
 # ----------------------------------------------------------------------------- stage: features
 def features_stage(bank: BankData, as_of: dt.date, cfg: RunConfig) -> pa.Table:
     """The feature table at ``as_of`` on the configured engine."""
-    fcfg = cfg.features.feature_config()
-    if cfg.features.engine == "spark":
-        from segml.features.spark import build_features_spark, spark_session
-
-        sdf = build_features_spark(spark_session(), bank.folder, as_of, fcfg)
-        return pa.Table.from_pandas(sdf.toPandas(), preserve_index=False)
-    return build_features(bank, as_of, fcfg)
+    bank.engine, bank.spark_master = cfg.features.engine, cfg.features.spark_master
+    return build_features(bank, as_of, cfg.features.feature_config())
 
 
 def label_metrics(labels: pa.Table) -> dict[str, float]:

@@ -107,7 +107,7 @@ FEATURE_CACHE_SIZE = 3
 def build_features(
     bank: BankData, as_of: dt.date | str, config: FeatureConfig | None = None
 ) -> pa.Table:
-    """The feature table at ``as_of`` from a validated bank, computed in DuckDB.
+    """The feature table at ``as_of`` from a validated bank, computed in DuckDB (or Spark).
 
     Parameters
     ----------
@@ -124,7 +124,8 @@ def build_features(
     pyarrow.Table
         One row per customer known at ``as_of`` (see docs/features.md for every column). The
         same bank, date and config return the same (immutable) table from ``bank.cache``
-        rather than querying again.
+        rather than querying again. With ``bank.engine == "spark"`` the same SQL runs on
+        Spark (:mod:`segml.features.spark`) and the result takes DuckDB's column types.
     """
     as_of = dt.date.fromisoformat(str(as_of)[:10])
     ensure_optional_tables(bank.con, bank.tables)
@@ -132,8 +133,21 @@ def build_features(
     if sql not in bank.cache:  # the SQL text names the date and every setting
         while len(bank.cache) >= FEATURE_CACHE_SIZE:  # bounded: drop the oldest
             bank.cache.pop(next(iter(bank.cache)))
-        bank.cache[sql] = bank.con.sql(sql).to_arrow_table()
+        if getattr(bank, "engine", "duckdb") == "spark":
+            bank.cache[sql] = _on_spark(bank, as_of, config, sql)
+        else:
+            bank.cache[sql] = bank.con.sql(sql).to_arrow_table()
     return bank.cache[sql]
+
+
+def _on_spark(bank: BankData, as_of: dt.date, config: FeatureConfig | None, sql: str) -> pa.Table:
+    """The feature table computed by Spark, cast to the types DuckDB gives the same SQL."""
+    from segml.features.spark import build_features_spark, spark_session
+
+    schema = bank.con.sql(f"SELECT * FROM ({sql}) LIMIT 0").to_arrow_table().schema
+    sdf = build_features_spark(spark_session(bank.spark_master), bank.folder, as_of, config, bank.mapping)  # fmt: skip
+    frame = sdf.toPandas()
+    return pa.Table.from_pandas(frame[schema.names], preserve_index=False).cast(schema)
 
 
 def write_features(table: pa.Table, out: str | os.PathLike[str]) -> Path:
