@@ -75,6 +75,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_clv.py
 	$(BIN)/python benchmarks/bench_explain.py
 	$(BIN)/python benchmarks/bench_serving.py
+	$(BIN)/python benchmarks/bench_pipeline.py $(BENCH_ARGS)
 
 ## lab: JupyterLab on notebooks/ with the project's kernel
 .PHONY: lab

@@ -18,6 +18,7 @@ import hmac
 import os
 import secrets
 import shutil
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -74,7 +75,9 @@ def log_contract_inputs(folder: Path, tables: Iterable[str]) -> dict[str, str]:
             continue
         digest = file_digest(path)
         digests[table] = digest
-        source = resolve_dataset_source(str(path.resolve()))
+        with warnings.catch_warnings():  # "can be interpreted in multiple ways": a local file
+            warnings.filterwarnings("ignore", message="The specified dataset source")
+            source = resolve_dataset_source(str(path.resolve()))
         mlflow.log_input(MetaDataset(source, name=table, digest=digest[:16]), context="contract")
     return digests
 

@@ -19,6 +19,7 @@ explanation whose score is not the score the tier policy ranked.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,19 @@ from segml.stages import StageResult, active
 from segml.tiers.policy import TierPolicy
 
 __all__ = ["explain_stage"]
+
+
+class _Clock:
+    """Seconds spent in each step of a stage (logged, so a user sees where the time goes)."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._t = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(now - self._t, 3)
+        self._t = now
 
 
 def _money(v: float) -> str:
@@ -128,13 +142,17 @@ def explain_stage(
     if not pop["customer_id"].reset_index(drop=True).equals(tiers["customer_id"].reset_index(drop=True)):  # fmt: skip
         raise ValueError("the tiers table and the active customers of the features differ")
     k = section.top_k
+    clock = _Clock()
     exp = value_model.explain(pop, batch_size=section.batch_size, tolerance=section.tolerance)
+    clock.lap("value_treeshap")
     check_additivity(0.0, exp.score[:, None], tiers["value"].to_numpy(dtype=float),
                      section.tolerance, "value score vs the score the tier policy ranked")  # fmt: skip
     res = StageResult()
     res.tables["explanations_value"] = exp.frame()
     rc = reason_codes(exp, pop, k=k)
+    clock.lap("value_reason_codes")
     th = threshold_report(exp, policy)
+    clock.lap("thresholds")
     table = pd.DataFrame(
         {
             "customer_id": pop["customer_id"].to_numpy(),
@@ -167,6 +185,7 @@ def explain_stage(
                          "output": cexp.output.__dict__,
                          "importance": cexp.mean_abs().head(20).to_dict()}  # fmt: skip
         res.metrics["churn.additivity_max_error"] = cexp.additivity.max_abs_error
+    clock.lap("churn")
     if segments is not None and section.surrogate and segments["segment"].nunique() > 1:
         seg_rows = segments.merge(pop, on="customer_id", how="left", validate="one_to_one")
         sur = fit_segment_surrogate(seg_rows, seg_rows["segment"].astype(str),
@@ -180,6 +199,7 @@ def explain_stage(
         docs["segments"] = sur.summary()
         res.models["segment_surrogate"] = sur
         res.metrics["segments.surrogate_fidelity"] = sur.fidelity
+    clock.lap("segments")
     if grades is not None and scorecard is not None and len(grades):
         gexp = explain_grades(grades, scorecard)
         raw = pd.DataFrame(gexp.data, columns=gexp.feature_names)
@@ -195,6 +215,7 @@ def explain_stage(
     drivers = tier_driver_table(exp, value_tiers, order)
     res.tables["tier_drivers"] = drivers.reset_index(names="driver")
     res.documents["explanations.json"] = docs
+    clock.lap("grades_and_decisions")
     if figures_dir is not None:
         figures_dir.mkdir(parents=True, exist_ok=True)
         plot_global(exp, figures_dir)
@@ -204,5 +225,7 @@ def explain_stage(
             plot_waterfalls(exp, value_tiers, order, figures_dir, per_tier=section.examples_per_tier)  # fmt: skip
         if churn_model is not None:
             plot_global(cexp, figures_dir)
+    clock.lap("figures")
     res.metrics["explained"] = float(len(table))
+    res.metrics.update({f"seconds.{k}": v for k, v in clock.laps.items()})
     return res

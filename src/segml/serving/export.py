@@ -9,6 +9,7 @@ and registers it as ``segml-tiering`` with the alias ``challenger``.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -85,8 +86,11 @@ def export_stage(
 ) -> StageResult:
     """Score the run's tiered customers with ``bundle``; log and register it (active run)."""
     pop = active(features)
+    t0 = time.perf_counter()
     scores = bundle.predict(pop)
+    t1 = time.perf_counter()
     info = log_tiering_model(bundle, features, name=name, alias=alias)
+    t2 = time.perf_counter()
     res = StageResult()
     res.tables["scores"] = scores
     res.documents["model_info.json"] = {
@@ -96,6 +100,8 @@ def export_stage(
     }
     res.metrics["model_version"] = float(info["version"])
     res.metrics["scored"] = float(len(scores))
+    res.metrics["seconds.score_run_customers"] = round(t1 - t0, 3)
+    res.metrics["seconds.log_and_register"] = round(t2 - t1, 3)
     by_value = (scores["tier_by_value"] == results_tiers(features, bundle)).mean()
     res.metrics["tier_agreement_with_run"] = float(by_value)
     return res
