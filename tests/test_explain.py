@@ -311,3 +311,18 @@ def test_grade_explanation_splits_the_total_by_dimension(data) -> None:
     rc = reason_codes(exp, raw, k=2)
     assert rc.reason_1.str.contains(r"to grade score\)$").all()
     assert re.match(r"^[a-z ]+: [\d.]+ \([+−]\d", rc.reason_1.iloc[0])
+
+
+def test_the_explanation_budget_excludes_expensive_models(data) -> None:
+    free = select_value_model(data["X"], data["y"], depths=(1, 6), tolerance=0.0, max_cost=None,
+                              seed=0, n_estimators=60)  # fmt: skip
+    cost6 = float(free.candidates.set_index("max_depth").at[6, "cost"])
+    cost1 = float(free.candidates.set_index("max_depth").at[1, "cost"])
+    assert cost1 < cost6
+    tight = select_value_model(data["X"], data["y"], depths=(1, 6), tolerance=0.0,
+                               max_cost=(cost1 + cost6) / 2, seed=0, n_estimators=60)  # fmt: skip
+    c = tight.candidates.set_index("max_depth")
+    assert not c.at[6, "within_budget"] and c.at[1, "chosen"] and tight.params["max_depth"] == 1
+    nothing_fits = select_value_model(data["X"], data["y"], depths=(1, 6), tolerance=0.0,
+                                      max_cost=1.0, seed=0, n_estimators=60)  # fmt: skip
+    assert nothing_fits.candidates["within_budget"].all()  # then every candidate is judged

@@ -169,6 +169,11 @@ class ValueSection(_Frozen):
     tolerance: float = Field(
         0.01, ge=0, description="Cheapest depth whose validation MAE is within this of the best."
     )
+    max_cost: float | None = Field(
+        60_000.0,
+        description="Explanation budget: TreeSHAP cost proxy (Σ leaves × depth²) a model may "
+        "have; null: none.",
+    )
     max_trees: int = Field(300, ge=1)
     learning_rate: float = Field(0.1, gt=0, le=1)
     monotone: dict[str, int] | None = Field(

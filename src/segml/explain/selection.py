@@ -5,7 +5,10 @@ TreeSHAP's time per customer grows with trees × leaves × depth²
 :func:`select_value_model` fits one candidate per ``max_depth`` (early stopping picks the
 rounds) on a seeded share of the training customers, scores each on the rest (MAE, RMSE,
 Spearman, and agreement of the tiers the policy would give on predicted vs actual value), and
-picks the cheapest whose validation MAE is within ``tolerance`` of the best. The chosen
+picks the cheapest whose validation MAE is within ``tolerance`` of the best among those within
+the explanation budget ``max_cost`` (when none is, among all). The budget matters on large
+data: at 100,000 customers a depth-6 model was 1.5% better on validation MAE than depth 4 and
+7× as expensive to explain (48 s instead of ~7 s for 73,000 customers). The chosen
 configuration is then refitted on all training customers. Everything is deterministic: the
 cost is counted, not timed.
 """
@@ -26,6 +29,9 @@ from segml.tiers.policy import DEFAULT_POLICY, TierPolicy
 __all__ = ["DEFAULT_DEPTHS", "ValueSelection", "select_value_model", "value_metrics"]
 
 DEFAULT_DEPTHS: tuple[int, ...] = (2, 3, 4, 6)
+#: Default explanation budget in cost-proxy units (Σ leaves × depth²): measured 2–6 ns per unit
+#: per customer on 2 cores, so ~60,000 units ≈ 0.1–0.4 ms per customer, 1M customers in minutes.
+DEFAULT_MAX_COST = 60_000.0
 
 
 def value_metrics(y: np.ndarray, pred: np.ndarray, policy: TierPolicy = DEFAULT_POLICY) -> dict[str, float]:  # fmt: skip
@@ -56,6 +62,8 @@ class ValueSelection:
         Parameters of the chosen :class:`ValueScoreModel`.
     tolerance : float
         Allowed relative excess of validation MAE over the best.
+    max_cost : float or None
+        The explanation budget (cost proxy units).
     n_fit, n_validation : int
         Customers the candidates were fitted and scored on.
     """
@@ -65,11 +73,13 @@ class ValueSelection:
     tolerance: float
     n_fit: int
     n_validation: int
+    max_cost: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON values."""
         return {
             "tolerance": self.tolerance,
+            "max_cost": self.max_cost,
             "n_fit": self.n_fit,
             "n_validation": self.n_validation,
             "chosen": self.params,
@@ -83,6 +93,7 @@ def select_value_model(
     *,
     depths: tuple[int, ...] = DEFAULT_DEPTHS,
     tolerance: float = 0.01,
+    max_cost: float | None = DEFAULT_MAX_COST,
     validation_share: float = 0.25,
     policy: TierPolicy = DEFAULT_POLICY,
     seed: int = 0,
@@ -97,8 +108,11 @@ def select_value_model(
     depths : tuple of int
         ``max_depth`` of each candidate.
     tolerance : float
-        A candidate qualifies when its validation MAE ≤ (1 + tolerance) × the best MAE; the
-        cheapest qualifying one is chosen (ties: the lower MAE).
+        A candidate qualifies when its validation MAE ≤ (1 + tolerance) × the best MAE of the
+        candidates within budget; the cheapest qualifying one is chosen (ties: the lower MAE).
+    max_cost : float, optional
+        Explanation budget: candidates whose TreeSHAP cost proxy exceeds it are left out
+        unless every candidate does (None: no budget).
     validation_share : float
         Share of customers held out (seeded).
     policy : TierPolicy
@@ -136,11 +150,16 @@ def select_value_model(
             }
         )
     cand = pd.DataFrame(rows).drop(columns="n")
-    best = cand["mae"].min()
-    cand["within_tolerance"] = cand["mae"] <= (1.0 + tolerance) * best
+    cand["within_budget"] = True if max_cost is None else cand["cost"] <= max_cost
+    if not cand["within_budget"].any():
+        cand["within_budget"] = True  # nothing fits: judge them all
+    best = cand.loc[cand["within_budget"], "mae"].min()
+    cand["within_tolerance"] = cand["within_budget"] & (cand["mae"] <= (1.0 + tolerance) * best)
     cand["cost_ratio"] = cand["cost"] / max(cand["cost"].min(), 1.0)
     ok = cand[cand["within_tolerance"]].sort_values(["cost", "mae"], kind="stable")
     chosen = int(ok.index[0])
     cand["chosen"] = cand.index == chosen
     chosen_params = {**params, "max_depth": int(cand.loc[chosen, "max_depth"]), "seed": seed}
-    return ValueSelection(cand, chosen_params, tolerance, int((~val).sum()), int(val.sum()))
+    return ValueSelection(
+        cand, chosen_params, tolerance, int((~val).sum()), int(val.sum()), max_cost
+    )

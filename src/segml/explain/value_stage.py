@@ -101,8 +101,8 @@ def value_stage(
     y = train["holdout_profit"].to_numpy(dtype=float)
     params = _params(section)
     selection = select_value_model(
-        X, y, depths=tuple(section.depths), tolerance=section.tolerance, policy=policy,
-        seed=seed, **params,
+        X, y, depths=tuple(section.depths), tolerance=section.tolerance,
+        max_cost=section.max_cost, policy=policy, seed=seed, **params,
     )  # fmt: skip
     model = ValueScoreModel(**selection.params).fit(X, y)
     pop = active(features)
