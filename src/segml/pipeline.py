@@ -300,7 +300,7 @@ def run_pipeline(
             warnings=warnings,
             model=exported_model(results),
         )
-        dump_json(result.to_dict(), out / "run.json")
+        dump_json(result.to_dict(), out / "run.json", sort_keys=False)  # stages in run order
         if cfg.tracking.pseudonymize:
             with tempfile.TemporaryDirectory(prefix="segml-outputs-") as tmp:
                 copy_pseudonymized(out, Path(tmp), pseudonym_key(), private_figures)

@@ -195,6 +195,7 @@ def run_status(uri: str, run_id: str) -> str:
     return MlflowClient(uri).get_run(run_id).info.status
 
 
-def dump_json(obj: Any, path: Path) -> None:
-    """Write ``obj`` as stable, indented JSON."""
-    path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str), encoding="utf-8")
+def dump_json(obj: Any, path: Path, sort_keys: bool = True) -> None:
+    """Write ``obj`` as stable, indented JSON (``sort_keys=False`` keeps an order that means
+    something, e.g. stages in the order they ran)."""
+    path.write_text(json.dumps(obj, indent=2, sort_keys=sort_keys, default=str), encoding="utf-8")

@@ -6,24 +6,7 @@ from segml.report.context import ReportContext
 from segml.report.figures import stage_chart
 from segml.report.html import Finding, Section, bullets, details, esc, figure, figures, keyvalues
 
-__all__ = ["STAGE_ORDER", "model_card_section"]
-
-#: the pipeline's stages in the order they run
-STAGE_ORDER = (
-    "data",
-    "validate",
-    "profile",
-    "features",
-    "labels",
-    "clv",
-    "churn",
-    "value",
-    "tiers",
-    "segments",
-    "grades",
-    "explain",
-    "export",
-)
+__all__ = ["model_card_section"]
 
 
 def model_card_section(ctx: ReportContext) -> Section:
@@ -87,10 +70,7 @@ def model_card_section(ctx: ReportContext) -> Section:
     sec.blocks.append("<h3>Intended use</h3>" + f"<p>{esc(card.intended_use)}</p>")
     sec.blocks.append("<h3>Out of scope</h3>" + bullets(card.out_of_scope))
     sec.blocks.append("<h3>Limitations</h3>" + bullets(card.limitations))
-    raw = run.run.get("stage_seconds") or {}
-    seconds = {k: raw[k] for k in STAGE_ORDER if k in raw} | {
-        k: v for k, v in raw.items() if k not in STAGE_ORDER
-    }
+    seconds = run.run.get("stage_seconds") or {}  # run.json keeps the order they ran in
     if seconds:
         sec.blocks.append(figures(figure(stage_chart(seconds), "Run time per pipeline stage")))
     if reg.error:
