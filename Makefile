@@ -76,6 +76,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_explain.py
 	$(BIN)/python benchmarks/bench_serving.py
 	$(BIN)/python benchmarks/bench_pipeline.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/bench_caps.py
 
 ## lab: JupyterLab on notebooks/ with the project's kernel
 .PHONY: lab

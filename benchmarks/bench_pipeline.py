@@ -2,15 +2,18 @@
 
 For each ``--customers`` size, in a fresh process: generate (or reuse) the synthetic bank, then
 ``segml run`` on it (every stage: features, CLV, churn, value, tiers, segments, grades,
-explanations, export to the registry) in a throwaway project folder, so nothing touches the
+explanations, export to the registry), then ``segml report`` on that run (the review pack), in
+a throwaway project folder, so nothing touches the
 repository's store. Reported per size: each stage's wall time (from the run's ``run.json``), the
 whole run's wall time and peak RSS of the run process, and — between consecutive sizes — the
 scaling exponent ``log(t2 / t1) / log(n2 / n1)`` of each stage (1 = linear). The baseline of
 each stage is the same stage at the smallest size (``ratio_to_smallest``).
 
     python benchmarks/bench_pipeline.py                            # 2,000 and 5,000 customers
-    python benchmarks/bench_pipeline.py --customers 20000 100000   # what docs/scaling.md reports
-    python benchmarks/bench_pipeline.py --customers 1000000        # the 1M run (#9)
+    python benchmarks/bench_pipeline.py --customers 100000 1000000  # docs/scaling.md (~25 min)
+
+Besides ``pipeline.{json,md}`` it writes each stage's steps (``pipeline_steps``) and the memory
+as each stage ended (``pipeline_memory``).
 """
 
 from __future__ import annotations
@@ -46,20 +49,30 @@ def run_once(customers: int, seed: int, cache: Path, workdir: Path) -> dict:
     path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t0 = time.perf_counter()
-    r = subprocess.run(
+    r = subprocess.run(  # the run's progress (stderr) goes to this terminal
         [sys.executable, "-m", "segml", "run", "--config", str(path), "--json"],
-        capture_output=True, text=True,
+        stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     wall = time.perf_counter() - t0
     if r.returncode != 0:
-        raise RuntimeError(r.stderr[-3000:])
+        raise RuntimeError(f"segml run failed on {customers:,} customers (see its stderr above)")
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     out = json.loads(r.stdout)
+    t1 = time.perf_counter()  # the review pack of the run, as a user makes it next
+    rep = subprocess.run(
+        [sys.executable, "-m", "segml", "report", "--run-id", out["run_id"], "--config", str(path),
+         "--json"], capture_output=True, text=True,
+    )  # fmt: skip
+    if rep.returncode != 0:
+        raise RuntimeError(rep.stderr[-3000:])
+    report_s = time.perf_counter() - t1
     return {
         "customers": customers,
         "wall_s": wall,
         "peak_rss_mb": max(peak, before) / 1024,  # the largest child so far: sizes run in order
-        "stages": out["stage_seconds"],
+        "stages": {**out["stage_seconds"], "report (segml report)": report_s},
+        "steps": out.get("step_seconds", {}),
+        "memory": out.get("stage_memory_mb", {}),
         "active": out["metrics"].get("customers.active_at_as_of"),
         "transactions": out["metrics"].get("rows.transactions"),
     }
@@ -101,6 +114,17 @@ def main() -> None:
                         math.log(secs / p) / math.log(r["customers"] / prev["customers"]), 2
                     )
             rows.append(row)
+    steps = [
+        {"customers": r["customers"], "stage": stage, "step": name, "seconds": secs}
+        for r in runs for stage, named in r["steps"].items() for name, secs in named.items()
+    ]  # fmt: skip
+    write_results("pipeline_steps", steps, args.results)
+    memory = [
+        {"customers": r["customers"], "stage": stage, **mem}
+        for r in runs for stage, mem in r["memory"].items()
+    ]  # fmt: skip
+    if memory:
+        write_results("pipeline_memory", memory, args.results)
     print(write_results("pipeline", rows, args.results))
 
 

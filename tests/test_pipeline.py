@@ -146,6 +146,12 @@ def test_run_is_tracked_with_config_lineage_and_nested_stages(first_run: tuple[P
         "export",
     }
     assert stages["churn"].data.metrics["test.roc_auc"] > 0
+    # where the time went: each stage's steps, on its nested run and in run.json
+    for stage, name in [("validate", "table_transactions"), ("clv", "supervised_spend"),
+                        ("churn", "search_and_fit"), ("value", "selection"),
+                        ("explain", "value_treeshap"), ("export", "log_and_register")]:  # fmt: skip
+        assert stages[stage].data.metrics[f"seconds.{name}"] >= 0, (stage, name)
+        assert out["step_seconds"][stage][name] >= 0, (stage, name)
     clv_figures = {a.path for a in client.list_artifacts(stages["clv"].info.run_id, "figures")}
     assert "figures/p_alive.png" in clv_figures
     assert stages["features"].data.metrics["rows"] == 300
@@ -307,3 +313,30 @@ def test_committed_configs_load_and_resolve_against_the_repo() -> None:
         assert project_root(path) == REPO
     default = load_config(REPO / "experiments" / "configs" / "default.yaml")
     assert default.data.source == "synthetic" and default.synthetic.customers >= 10_000
+
+
+def test_row_caps_bind_on_a_larger_bank_and_every_customer_is_still_served(
+    tmp_path: Path,
+) -> None:
+    cfg = make_project(tmp_path, customers=700)
+    doc = yaml.safe_load(cfg.read_text())
+    doc["compute"] = {"threads": 1, "max_train_rows": 200, "cluster_rows": 150,
+                      "export_check_rows": 60}  # fmt: skip
+    cfg.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    r = segml("run", "--config", str(cfg), "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert "  › search and fit (5 candidates, 200 rows)" in r.stderr  # progress on stderr
+    folder = Path(out["output_dir"])
+    active = set(pd.read_parquet(folder / "tiers.parquet").customer_id)
+    assert len(active) > 200
+    churn = json.loads((folder / "churn_metrics.json").read_text())
+    assert churn["sizes"]["train"] == churn["sizes"]["validation"] == 200
+    assert churn["sizes"]["scored"] == len(active)  # trained on a sample, scores everyone
+    value = json.loads((folder / "value_metrics.json").read_text())
+    assert value["n_train"] == 200 < value["n_train_available"]
+    assert set(pd.read_parquet(folder / "segments.parquet").customer_id) == active
+    assert set(pd.read_parquet(folder / "reason_codes.parquet").customer_id) == active
+    scores = pd.read_parquet(folder / "scores.parquet")
+    assert len(scores) == 60 and set(scores.customer_id) <= active
+    assert out["metrics"]["export.tier_agreement_with_run"] == 1.0

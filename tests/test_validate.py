@@ -756,3 +756,32 @@ def test_every_negative_amount_is_counted(small_bank, rows):
         assert len(issue.examples) == min(len(rows), 5)
         shown = {e.split(" ")[0] for e in issue.examples}
         assert shown <= {f"transaction_id={t}" for t in tids}
+
+
+def test_rules_counted_in_one_shared_pass_count_what_their_own_queries_find(bank_copy):
+    """Rules sharing a scan are counted together (one pass over transactions): on a bank with
+    every joined fault at once, and a duplicated account, each count equals its own query's."""
+    import duckdb
+
+    from segml.contract import CROSS_RULES
+
+    tx, acc = read(bank_copy, "transactions"), read(bank_copy, "accounts")
+    other = next(c for c in read(bank_copy, "customers")["customer_id"] if c != tx.customer_id[9])
+    opened = acc.set_index("account_id").loc[tx.account_id[30], "open_date"]
+    set_cells(bank_copy, "transactions", "customer_id", {9: other, 11: "C99999999"})
+    set_cells(bank_copy, "transactions", "account_id", {5: "A999999999"})
+    set_cells(bank_copy, "transactions", "timestamp", {30: pd.Timestamp(opened) - pd.Timedelta(days=3)})  # fmt: skip
+    rewrite(bank_copy, "accounts", lambda a: pd.concat([a, a.iloc[[0]]], ignore_index=True))
+    con = duckdb.connect()
+    report = validate_folder(bank_copy, None, REF, con=con)
+    shared = [r for r in CROSS_RULES if r.scan]
+    assert {r.table for r in shared} >= {"transactions", "balances", "accounts"}
+    for rule in shared:
+        alone = con.execute(f"SELECT count(*) FROM ({rule.sql})").fetchall()[0][0]
+        together = con.execute(f"SELECT count(*) FILTER (WHERE {rule.where}) FROM {rule.scan}")
+        assert together.fetchall()[0][0] == alone, (rule.table, rule.name, rule.column)
+    found = {(i.table, i.column, i.rule): i.count for i in report.issues}
+    assert found[("transactions", "customer_id", "holder_mismatch")] >= 2
+    assert found[("transactions", "account_id", "orphan")] == 1
+    assert found[("transactions", "customer_id", "orphan")] == 1
+    assert found[("transactions", "timestamp", "order")] >= 1

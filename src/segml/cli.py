@@ -242,11 +242,15 @@ def run(
     except ConfigError as exc:
         raise _fail(str(exc), 2) from exc
     root = project_root(config)
-    progress = None if json_out else (lambda msg: typer.echo(f"· {msg}", err=True))
+    from segml.progress import reporting
+
+    def progress(msg: str) -> None:  # stderr, so --json keeps stdout for its one object
+        typer.echo(msg if msg.startswith(" ") else f"· {msg}", err=True)
+
     # keep stdout for the one JSON object: anything a library prints goes to stderr
     redirect = contextlib.redirect_stdout(sys.stderr) if json_out else contextlib.nullcontext()
     try:
-        with redirect:
+        with redirect, reporting(progress):
             result = run_pipeline(cfg, root, config.resolve(), progress)
     except ContractError as exc:
         raise _fail(f"the data break the contract\n{exc}") from exc

@@ -256,6 +256,36 @@ class TrackingConfig(_Frozen):
     )
 
 
+class ComputeSection(_Frozen):
+    """How much of the machine a run uses (see docs/scaling.md); results do not depend on
+    ``threads``, and the row caps only bind on banks larger than they are."""
+
+    threads: int | None = Field(
+        None, ge=1, description="Threads for xgboost and TreeSHAP (null: every core)."
+    )
+    memory_limit: str | None = Field(
+        "15%", description="DuckDB memory limit (e.g. '8GB' or '50%'; null: DuckDB's default)."
+    )
+    max_train_rows: int | None = Field(
+        150_000,
+        ge=50,
+        description="Rows each supervised model (CLV, churn, value, segment surrogate) is fitted "
+        "on: a seeded sample (stratified for churn) when there are more; null: all.",
+    )
+    cluster_rows: int | None = Field(
+        50_000,
+        ge=50,
+        description="Rows the segment models are fitted on (per customer type, seeded sample); "
+        "every customer is then assigned; null: all.",
+    )
+    export_check_rows: int | None = Field(
+        20_000,
+        ge=1,
+        description="Customers the exported model re-scores to prove it reproduces the run "
+        "(scores.parquet); null: all.",
+    )
+
+
 class RunConfig(_Frozen):
     """Everything one ``segml run`` needs."""
 
@@ -279,6 +309,7 @@ class RunConfig(_Frozen):
     output: OutputConfig = OutputConfig()
     tracking: TrackingConfig = TrackingConfig()
     report: ReportSection = ReportSection()
+    compute: ComputeSection = ComputeSection()
 
     def synth_config(self) -> SynthConfig:
         """The synthetic bank this config describes (seeded by :attr:`seed`)."""

@@ -140,7 +140,10 @@ class CrossRule:
 
     ``sql`` selects the offending rows from the typed views (named after the tables) and must
     return the key columns first. ``needs`` lists ``table.column`` references that must be present
-    and well-typed for the rule to be checked.
+    and well-typed for the rule to be checked. Optionally ``scan`` (a ``FROM`` clause) and
+    ``where`` (a condition over it) count the same rows: rules that share a ``scan`` are counted
+    together in one pass over the table (a large transactions table is read once for all its
+    account rules, not once per rule); ``sql`` still lists the examples.
     """
 
     name: str
@@ -150,6 +153,8 @@ class CrossRule:
     sql: str
     needs: tuple[str, ...]
     severity: Severity = "error"
+    scan: str = ""
+    where: str = ""
 
 
 def _c(name: str, dtype: DType, **kw: object) -> ColumnSpec:
@@ -299,7 +304,19 @@ CONTRACT: dict[str, TableSpec] = {
 }
 
 
+#: Alias of each parent table in the shared scans.
+_ALIAS = {"accounts": "a", "customers": "u"}
+
+
+def _scan(table: str, parent: str, col: str) -> str:
+    """``table c LEFT JOIN parent`` on ``col``: the pass shared by the rules joining them (a
+    LEFT JOIN keeps the orphans, and gives the joined rules the rows their JOIN gives)."""
+    a = _ALIAS[parent]
+    return f"{table} c LEFT JOIN {parent} {a} ON {a}.{col} = c.{col}"
+
+
 def _orphan(table: str, col: str, parent: str, pcol: str, keys: str) -> CrossRule:
+    a = _ALIAS[parent]
     return CrossRule(
         name="orphan",
         table=table,
@@ -311,12 +328,18 @@ def _orphan(table: str, col: str, parent: str, pcol: str, keys: str) -> CrossRul
             f"(SELECT 1 FROM {parent} p WHERE p.{pcol} = c.{col})"
         ),
         needs=(f"{table}.{col}", f"{parent}.{pcol}"),
+        scan=_scan(table, parent, col) if col == pcol else "",
+        where=f"c.{col} IS NOT NULL AND {a}.{pcol} IS NULL" if col == pcol else "",
     )
 
 
 def _before(
     table: str, col: str, ref: str, keys: str, desc: str, needs: tuple[str, ...], join: str = ""
 ) -> CrossRule:
+    scan = ""
+    if join:  # _ACC or _CUS
+        parent = "accounts" if join == _ACC else "customers"
+        scan = _scan(table, parent, "account_id" if parent == "accounts" else "customer_id")
     return CrossRule(
         name="order",
         table=table,
@@ -324,6 +347,8 @@ def _before(
         description=desc,
         sql=f"SELECT {keys}, c.{col} AS value FROM {table} c {join} WHERE c.{col} < {ref}",
         needs=(f"{table}.{col}", *needs),
+        scan=scan,
+        where=f"c.{col} < {ref}" if scan else "",
     )
 
 
@@ -351,6 +376,8 @@ CROSS_RULES: tuple[CrossRule, ...] = (
         f"SELECT c.transaction_id, c.customer_id AS value FROM transactions c {_ACC} "
         "WHERE c.customer_id <> a.customer_id",
         ("transactions.customer_id", "transactions.account_id", "accounts.customer_id"),
+        scan=_scan("transactions", "accounts", "account_id"),
+        where="c.customer_id <> a.customer_id",
     ),
     _before(
         "transactions",
@@ -369,6 +396,8 @@ CROSS_RULES: tuple[CrossRule, ...] = (
         f"SELECT c.transaction_id, c.timestamp AS value FROM transactions c {_ACC} "
         "WHERE a.close_date IS NOT NULL AND c.timestamp >= a.close_date + INTERVAL 1 DAY",
         ("transactions.timestamp", "transactions.account_id", "accounts.close_date"),
+        scan=_scan("transactions", "accounts", "account_id"),
+        where="a.close_date IS NOT NULL AND c.timestamp >= a.close_date + INTERVAL 1 DAY",
     ),
     _before(
         "balances",

@@ -8,6 +8,7 @@ pipeline reads only the contract tables; the synthetic bank's ground truth is ne
 
 from __future__ import annotations
 
+import gc
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -18,6 +19,7 @@ import yaml
 
 from segml.churn.stage import churn_stage
 from segml.clv.stage import clv_stage
+from segml.compute import thread_default
 from segml.config import RunConfig, resolve
 from segml.contract import CONTRACT
 from segml.data import load_bank
@@ -69,6 +71,7 @@ def run_pipeline(
     out_base = resolve(root, cfg.output.dir)
     assert out_base is not None
     with (
+        thread_default(cfg.compute.threads),
         tracked_run(cfg, root, config_path) as tracker,
         tempfile.TemporaryDirectory(prefix="segml-figures-") as scratch,
     ):
@@ -87,7 +90,7 @@ def run_pipeline(
         with tracker.stage("validate") as st:
             say(f"validating {folder}")
             mapping = resolve(root, cfg.data.mapping)
-            bank = load_bank(folder, mapping, cfg.data.reference_date)
+            bank = load_bank(folder, mapping, cfg.data.reference_date, cfg.compute.memory_limit)
             st.json(bank.report.to_dict(), "validation.json")
             st.metrics({f"rows.{k}": v for k, v in bank.report.row_counts.items()})
             st.metrics({"warnings": len(bank.report.warnings)})
@@ -143,6 +146,7 @@ def run_pipeline(
                     cfg.seed,
                     fig,
                     config=fcfg,
+                    max_train_rows=cfg.compute.max_train_rows,
                 ),
                 figures,
                 warnings,
@@ -167,6 +171,7 @@ def run_pipeline(
                     search=cfg.churn.search,
                     min_history_months=cfg.churn.min_history_months,
                     config=fcfg,
+                    max_train_rows=cfg.compute.max_train_rows,
                 ),
                 figures,
                 warnings,
@@ -188,6 +193,7 @@ def run_pipeline(
                     policy,
                     cfg.seed,
                     config=fcfg,
+                    max_train_rows=cfg.compute.max_train_rows,
                 ),  # fmt: skip
                 figures,
                 warnings,
@@ -218,7 +224,9 @@ def run_pipeline(
         if cfg.segments.enabled:
             with tracker.stage("segments") as st:
                 say("behavioural segments")
-                results["segments"] = segments_stage(frame, cfg.segments.k, cfg.seed)
+                results["segments"] = segments_stage(
+                    frame, cfg.segments.k, cfg.seed, fit_rows=cfg.compute.cluster_rows
+                )
                 log_stage(st, results["segments"])
         with tracker.stage("grades") as st:
             say("corporate grades")
@@ -230,6 +238,8 @@ def run_pipeline(
                 profile.history_start,
             )
             log_stage(st, results["grades"])
+        bank.release_memory()  # no later stage queries the bank or reads earlier snapshots
+        gc.collect()
         if cfg.explain.enabled and value_model is not None and value_col == "value_score":
             say("explanations (TreeSHAP, reason codes)")
             with tracker.stage("explain") as st:
@@ -248,6 +258,7 @@ def run_pipeline(
                     grades=results["grades"].tables["grades"],
                     scorecard=DEFAULT_SCORECARD,
                     seed=cfg.seed,
+                    max_train_rows=cfg.compute.max_train_rows,
                 )
                 log_stage(st, results["explain"])
                 st.figures(figures / "explain", skip=private_figures)
@@ -258,8 +269,9 @@ def run_pipeline(
                                      top_k=cfg.explain.top_k, run_id=tracker.run_id,
                                      features=frame)  # fmt: skip
                 results["export"] = export_stage(
-                    frame, bundle, name=cfg.export.model_name, alias=cfg.export.alias
-                )
+                    frame, bundle, name=cfg.export.model_name, alias=cfg.export.alias,
+                    check_rows=cfg.compute.export_check_rows, seed=cfg.seed,
+                )  # fmt: skip
                 log_stage(st, results["export"])
         if cfg.explain.enabled and (value_model is None or value_col != "value_score"):
             warnings.append(
@@ -297,6 +309,8 @@ def run_pipeline(
                 **{f"{k}.{m}": v for k, r in results.items() for m, v in r.metrics.items()},
             },
             stage_seconds=dict(tracker.stage_seconds),
+            step_seconds=dict(tracker.step_seconds),
+            stage_memory_mb=dict(tracker.stage_memory_mb),
             warnings=warnings,
             model=exported_model(results),
         )

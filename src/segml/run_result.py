@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
@@ -20,6 +20,8 @@ class RunResult:
     stage_seconds: dict[str, float]
     warnings: list[str]
     model: dict[str, Any] | None = None
+    step_seconds: dict[str, dict[str, float]] = field(default_factory=dict)
+    stage_memory_mb: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (what ``segml run --json`` prints)."""

@@ -148,12 +148,16 @@ def grades_stage(
     return res
 
 
-def segments_stage(features: pd.DataFrame, k: int | str, seed: int) -> StageResult:
+def segments_stage(
+    features: pd.DataFrame, k: int | str, seed: int, fit_rows: int | None = None
+) -> StageResult:
     """Behavioural segments of the active customers, profiled, named, and compared with the
     demographic (age band × income band × region) baseline on how well each separates value.
+    ``fit_rows``: the segment models of each customer type are fitted on a seeded sample of
+    this many customers when there are more; every customer is assigned.
     """
     res = StageResult()
-    seg = segment_customers(features, k, population="active", seed=seed)
+    seg = segment_customers(features, k, population="active", seed=seed, fit_size=fit_rows)
     pop = customer_population(features, "active")
     rows = seg.assignments.merge(pop, on="customer_id", how="left", validate="one_to_one")
     cmp = compare_segmentations(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import tempfile
 import time
@@ -24,6 +25,7 @@ import mlflow
 from mlflow.tracking import MlflowClient
 
 from segml.config import RunConfig, TrackingConfig
+from segml.progress import collect_steps, rss_mb
 
 PACKAGES = ("segml", "numpy", "pandas", "pyarrow", "duckdb", "mlflow", "lifetimes", "pydantic")
 
@@ -83,6 +85,9 @@ class Tracker:
         self.run_id = run_id
         self.tracking_uri = uri
         self.stage_seconds: dict[str, float] = {}
+        self.step_seconds: dict[str, dict[str, float]] = {}
+        #: resident memory as each stage ended, and the process's peak by then (MB)
+        self.stage_memory_mb: dict[str, dict[str, float]] = {}
 
     @contextmanager
     def stage(self, name: str) -> Iterator[StageRun]:
@@ -90,17 +95,25 @@ class Tracker:
         with mlflow.start_run(run_name=name, nested=True, experiment_id=self.experiment_id) as run:
             mlflow.set_tag("segml.stage", name)
             t0 = time.perf_counter()
-            try:
-                yield StageRun(run.info.run_id)
-            except BaseException as exc:
-                # leaving the ``with`` block with an exception marks the nested run FAILED
-                mlflow.set_tag("error", _short(exc))
-                raise
-            finally:
-                secs = time.perf_counter() - t0
-                self.stage_seconds[name] = secs
-                mlflow.log_metric("seconds", secs)
-                self.client.log_metric(self.run_id, f"stage_seconds.{name}", secs)
+            with collect_steps() as steps:
+                try:
+                    yield StageRun(run.info.run_id)
+                except BaseException as exc:
+                    # leaving the ``with`` block with an exception marks the nested run FAILED
+                    mlflow.set_tag("error", _short(exc))
+                    raise
+                finally:
+                    secs = time.perf_counter() - t0
+                    self.stage_seconds[name] = secs
+                    steps.rss_mb["end"] = rss_mb()
+                    peak = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+                    self.stage_memory_mb[name] = {"end": steps.rss_mb["end"], "peak_so_far": peak}
+                    if steps:
+                        self.step_seconds[name] = dict(steps)
+                        mlflow.log_metrics({f"seconds.{k}": v for k, v in steps.items()})
+                    mlflow.log_metrics({f"rss_mb.{k}": v for k, v in steps.rss_mb.items()})
+                    mlflow.log_metric("seconds", secs)
+                    self.client.log_metric(self.run_id, f"stage_seconds.{name}", secs)
 
 
 class StageRun:

@@ -29,6 +29,7 @@ from segml.io import (
     quote,
     register_table,
 )
+from segml.progress import step
 
 N_EXAMPLES = 5
 
@@ -314,24 +315,43 @@ def validate_folder(
         report.files[name] = [str(f) for f in files]
         try:
             src = register_table(con, spec, files, mapping.get(name))
-            broken[name] = _check_table(con, src, ref, report)
+            with step(f"table_{name}"):
+                broken[name] = _check_table(con, src, ref, report)
         except duckdb.Error as exc:
             report.issues.append(_unreadable(name, files, exc))
             continue
         sources[name] = src
-    for rule in CROSS_RULES:
-        if not _rule_checkable(rule.needs, sources, broken):
-            continue
-        sql = rule.sql
-        cnt = con.execute(f"SELECT count(*) FROM ({sql})").fetchall()[0][0]
+    with step("cross_table_rules"):
+        _cross_rules(con, sources, broken, report)
+    return report
+
+
+def _cross_rules(
+    con: duckdb.DuckDBPyConnection,
+    sources: dict[str, TableSource],
+    broken: dict[str, set[str]],
+    report: ValidationReport,
+) -> None:
+    rules = [r for r in CROSS_RULES if _rule_checkable(r.needs, sources, broken)]
+    counts: dict[int, int] = {}
+    shared: dict[str, list[int]] = {}  # rules counted together in one pass over their scan
+    for i, rule in enumerate(rules):
+        if rule.scan:
+            shared.setdefault(rule.scan, []).append(i)
+        else:
+            counts[i] = con.execute(f"SELECT count(*) FROM ({rule.sql})").fetchall()[0][0]
+    for scan, members in shared.items():
+        aggs = ", ".join(f"count(*) FILTER (WHERE {rules[i].where})" for i in members)
+        counts.update(zip(members, con.execute(f"SELECT {aggs} FROM {scan}").fetchall()[0], strict=True))  # fmt: skip
+    for i, rule in enumerate(rules):  # in the contract's order
+        cnt = counts[i]
         if cnt:
-            cur = con.execute(f"{sql} LIMIT {N_EXAMPLES}")
+            cur = con.execute(f"{rule.sql} LIMIT {N_EXAMPLES}")
             names = [d[0] for d in cur.description]
             ex = _example_strings(cur.fetchall(), names[:-1], rule.column)
             report.issues.append(
                 Issue(rule.table, rule.column, rule.name, rule.description, cnt, ex, rule.severity)
             )
-    return report
 
 
 def _unreadable(name: str, files: list[Path], exc: duckdb.Error) -> Issue:

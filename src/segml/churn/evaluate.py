@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from segml.churn.metrics import classification_metrics
+from segml.compute import n_threads
 
 __all__ = ["BayesReference", "bayes_reference", "evaluate_synthetic", "feature_ceiling"]
 
@@ -186,7 +187,7 @@ def feature_ceiling(
             colsample_bytree=0.8,
             enable_categorical=True,
             random_state=seed,
-            n_jobs=1,
+            n_jobs=n_threads(),
         )
         reg.fit(x.iloc[fit_idx], target[fit_idx])
         oof[test_idx] = reg.predict(x.iloc[test_idx])

@@ -30,6 +30,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from segml.churn.calibration import Calibrator, fit_calibrator
 from segml.churn.tabular import TabularEncoder
+from segml.compute import n_threads
 
 __all__ = ["CONFIG_FILE", "MODEL_FILE", "ChurnModel"]
 
@@ -76,8 +77,8 @@ reg_alpha, gamma, max_bin
         Text columns with more distinct values are frequency + target encoded.
     random_state : int, default 0
         Seeds row/column sampling, the validation split and the encoder's folds.
-    n_jobs : int, default 1
-        xgboost threads.
+    n_jobs : int, optional
+        xgboost threads (default: every core; the model does not depend on it).
 
     Attributes
     ----------
@@ -119,7 +120,7 @@ reg_alpha, gamma, max_bin
         exclude: tuple[str, ...] | list[str] = (),
         max_categories: int = 32,
         random_state: int = 0,
-        n_jobs: int = 1,
+        n_jobs: int | None = None,
     ) -> None:
         self.learning_rate = learning_rate
         self.max_depth = max_depth
@@ -157,7 +158,7 @@ reg_alpha, gamma, max_bin
             "max_bin": self.max_bin,
             "max_cat_to_onehot": 4,
             "seed": self.random_state,
-            "nthread": self.n_jobs,
+            "nthread": n_threads(self.n_jobs),
         }
         if self.monotone:
             unknown = sorted(set(self.monotone) - set(columns))

@@ -34,9 +34,11 @@ from segml.churn.calibration import fit_calibrator
 from segml.churn.metrics import calibration_table, classification_metrics, risk_deciles
 from segml.churn.plots import plot_calibration
 from segml.churn.search import fit_best
+from segml.compute import sample_rows
 from segml.data import BankData
 from segml.features.labels import CHURN_DEFINITIONS, ChurnDefinition, label_window
 from segml.features.spec import FeatureConfig, add_months
+from segml.progress import step
 from segml.stages import StageResult
 
 __all__ = ["NOT_FEATURES", "ChurnSplit", "churn_stage", "plan_split", "snapshot_date"]
@@ -161,6 +163,11 @@ def _check_inputs(
             )
 
 
+def _cap(frame: pd.DataFrame, max_rows: int | None, seed: int) -> pd.DataFrame:
+    keep = sample_rows(len(frame), max_rows, seed, stratify=frame["churned"].to_numpy())
+    return frame if keep is None else frame.iloc[keep].reset_index(drop=True)
+
+
 def _xy(frame: pd.DataFrame, exclude: tuple[str, ...]) -> tuple[pd.DataFrame, np.ndarray]:
     drop = [c for c in (*NOT_FEATURES, *exclude, "churned") if c in frame.columns]
     y = frame["churned"].to_numpy(dtype=int) if "churned" in frame else np.zeros(0)
@@ -197,6 +204,7 @@ def churn_stage(
     exclude: tuple[str, ...] = DEFAULT_EXCLUDE,
     min_history_months: int = 12,
     config: FeatureConfig | None = None,
+    max_train_rows: int | None = None,
 ) -> StageResult:
     """Train, calibrate and test the churn model; score every customer active at ``as_of``.
 
@@ -233,6 +241,9 @@ def churn_stage(
         History a training snapshot needs before it.
     config : FeatureConfig, optional
         The configuration ``features`` was built with (the snapshots use the same).
+    max_train_rows : int, optional
+        The training and the validation snapshot are each cut to a seeded sample of this many
+        customers, stratified by the label, when they have more (None: all).
 
     Returns
     -------
@@ -253,22 +264,26 @@ def churn_stage(
     split = plan_split(as_of, horizon_months, _history_start(bank), min_history_months)
     args = (horizon_months, definition, inactivity_days, runoff_share, config)
     t_val = dt.date.fromisoformat(split.validation_as_of)
-    val = _snapshot(bank, t_val, *args)
-    if split.mode == "out_of_time":
-        train = _snapshot(bank, dt.date.fromisoformat(split.train_as_of), *args)
-    else:
+    with step("snapshots", f"{split.train_as_of or 'customer split'}, {t_val}"):
+        val = _snapshot(bank, t_val, *args)
+        if split.mode == "out_of_time":
+            train = _snapshot(bank, dt.date.fromisoformat(split.train_as_of), *args)
+    if split.mode != "out_of_time":
         from sklearn.model_selection import train_test_split
 
         idx = np.arange(len(val))
         tr, va = train_test_split(idx, test_size=0.2, stratify=val["churned"], random_state=seed)
         train, val = val.iloc[tr].reset_index(drop=True), val.iloc[va].reset_index(drop=True)
+    train, val = (_cap(f, max_train_rows, seed) for f in (train, val))
     x_tr, y_tr = _xy(train, exclude)
     x_va, y_va = _xy(val, exclude)
-    model, trials = fit_best(x_tr, y_tr, x_va, y_va, n_candidates=search, seed=seed)
+    with step("search_and_fit", f"{search + 1} candidates, {len(y_tr):,} rows"):
+        model, trials = fit_best(x_tr, y_tr, x_va, y_va, n_candidates=search, seed=seed)
 
     pop = features[features["is_active"] == 1].reset_index(drop=True)
-    x_pop, _ = _xy(pop, exclude)
-    p = model.predict_proba(x_pop)[:, 1]
+    with step("scoring", f"{len(pop):,} customers"):
+        x_pop, _ = _xy(pop, exclude)
+        p = model.predict_proba(x_pop)[:, 1]
     base_t = p_alive_baseline(pop)
     base_v = p_alive_baseline(val)
     base_cal = fit_calibrator(base_v.churn_score(), y_va, "platt", seed=seed)
@@ -337,6 +352,7 @@ def churn_stage(
         "inactivity_days": inactivity_days,
         "runoff_share": runoff_share if definition == "balance_runoff" else None,
         "sizes": sizes,
+        "max_train_rows": max_train_rows,
         "held_out": cal_source,
         "metrics": sets,
         "calibration": {"method": model.calibrator_.method, "reason": model.calibrator_.reason},

@@ -33,10 +33,12 @@ from segml.clv.evaluate import decile_table, purchase_metrics, value_metrics
 from segml.clv.jsonable import jsonable
 from segml.clv.model import ClvModel
 from segml.clv.plots import save_figures
+from segml.compute import sample_rows
 from segml.data import BankData
 from segml.features.build import build_features
 from segml.features.labels import build_labels, label_window
 from segml.features.spec import FeatureConfig, add_months
+from segml.progress import step
 from segml.stages import StageResult, active
 
 __all__ = ["SPEND_OBJECTIVES", "clv_stage"]
@@ -68,20 +70,26 @@ def _supervised(
     holdout: pd.DataFrame | None,
     probabilistic: np.ndarray,
     seed: int,
+    max_rows: int | None = None,
 ) -> tuple[dict[str, SupervisedComparison], dict[str, np.ndarray], str | None]:
-    """Train at ``as_of − months``; predict ``pop``; score on ``holdout`` when given.
+    """Train at ``as_of − months`` (on a seeded sample of ``max_rows`` when there are more
+    customers); predict ``pop``; score on ``holdout`` when given.
 
     Returns the comparisons by target, the per-customer predictions by column, and why the
     models were not trained (None when they were).
     """
     t0 = add_months(as_of + dt.timedelta(days=1), -months) - dt.timedelta(days=1)
-    train_f = _frame(build_features(bank, t0, cfg))
-    train_l, why = _labels(bank, t0, months, cfg)
+    with step("training_snapshot", str(t0)):
+        train_f = _frame(build_features(bank, t0, cfg))
+        train_l, why = _labels(bank, t0, months, cfg)
     if train_l is None:
         return {}, {}, f"no training labels at {t0}: {why}"
     train = train_f.merge(train_l, on="customer_id", how="inner", validate="one_to_one")
     if len(train) < MIN_TRAIN:
         return {}, {}, f"{len(train)} active customers at {t0}; at least {MIN_TRAIN} needed"
+    keep = sample_rows(len(train), max_rows, seed)
+    if keep is not None:
+        train = train.iloc[keep].reset_index(drop=True)
     X_train, X_test = train.drop(columns=list(_LABELS), errors="ignore"), pop
     out: dict[str, SupervisedComparison] = {}
     preds: dict[str, np.ndarray] = {}
@@ -89,11 +97,12 @@ def _supervised(
     if months == 12 and "amount_365d" in pop:
         spend_refs["naive_last_year"] = pop["amount_365d"].fillna(0.0).to_numpy()
     y_spend = None if holdout is None else holdout["holdout_spend"]
-    out["spend"] = compare_supervised(
-        X_train, train["holdout_spend"], X_test, y_spend, target="holdout_spend",
-        train_as_of=t0, predict_as_of=as_of, objectives=SPEND_OBJECTIVES,
-        references=spend_refs, seed=seed,
-    )  # fmt: skip
+    with step("supervised_spend", f"xgboost {'+'.join(SPEND_OBJECTIVES)}, {len(train):,} rows"):
+        out["spend"] = compare_supervised(
+            X_train, train["holdout_spend"], X_test, y_spend, target="holdout_spend",
+            train_as_of=t0, predict_as_of=as_of, objectives=SPEND_OBJECTIVES,
+            references=spend_refs, seed=seed,
+        )  # fmt: skip
     preds["supervised_value"] = out["spend"].predictions[SPEND_OBJECTIVES[0]]
     if (
         "holdout_profit" in train
@@ -101,12 +110,13 @@ def _supervised(
         and (holdout is None or "holdout_profit" in holdout)
     ):
         y_profit = None if holdout is None else holdout.get("holdout_profit")
-        out["profit"] = compare_supervised(
-            X_train, train["holdout_profit"], X_test, y_profit, target="holdout_profit",
-            train_as_of=t0, predict_as_of=as_of, objectives=("absoluteerror",),
-            references={"naive_profit_12m": pop["profit_12m"].fillna(0.0).to_numpy()},
-            baseline="profit_12m", seed=seed,
-        )  # fmt: skip
+        with step("supervised_profit", f"xgboost, {len(train):,} rows"):
+            out["profit"] = compare_supervised(
+                X_train, train["holdout_profit"], X_test, y_profit, target="holdout_profit",
+                train_as_of=t0, predict_as_of=as_of, objectives=("absoluteerror",),
+                references={"naive_profit_12m": pop["profit_12m"].fillna(0.0).to_numpy()},
+                baseline="profit_12m", seed=seed,
+            )  # fmt: skip
         preds["clv_profit_pred"] = out["profit"].predictions["absoluteerror"]
     return out, preds, None
 
@@ -122,6 +132,7 @@ def clv_stage(
     figures_dir: Path | None = None,
     *,
     config: FeatureConfig | None = None,
+    max_train_rows: int | None = None,
 ) -> StageResult:
     """Probabilistic and supervised CLV of the customers active at ``as_of``.
 
@@ -145,6 +156,9 @@ def clv_stage(
         Where to write the diagnostic PNGs.
     config : FeatureConfig, optional
         Feature configuration of the run (transaction kinds, economics); default segml's.
+    max_train_rows : int, optional
+        The supervised models are fitted on a seeded sample of this many training customers
+        when there are more (:func:`segml.compute.sample_rows`); None: all.
 
     Returns
     -------
@@ -173,8 +187,9 @@ def clv_stage(
     fit_rfm = frame.loc[frame["T"].notna(), cols].set_index("customer_id")
     start, end = label_window(as_of, horizon_months)
     horizon = float((end - start).days + 1)
-    clv_model = ClvModel(model, "D", 1.0).fit(fit_rfm, "features")
-    pred = clv_model.predict(rfm, horizon, annual_rate=annual_discount_rate)
+    with step("purchase_and_spend_models", f"{model} + Gamma-Gamma, {len(fit_rfm):,} customers"):
+        clv_model = ClvModel(model, "D", 1.0).fit(fit_rfm, "features")
+        pred = clv_model.predict(rfm, horizon, annual_rate=annual_discount_rate)
     table = pd.DataFrame(
         {"customer_id": pop["customer_id"], "has_purchase_history": has.astype(int)}
     )
@@ -183,13 +198,22 @@ def clv_stage(
         values = np.full(len(pop), fill)
         values[has] = pred[col].to_numpy()
         table[col] = values
-    labels, no_holdout = _labels(bank, as_of, horizon_months, cfg)
+    with step("holdout_labels"):
+        labels, no_holdout = _labels(bank, as_of, horizon_months, cfg)
     holdout = None
     if labels is not None:
         holdout = pop[["customer_id"]].merge(labels, on="customer_id", how="left", validate="one_to_one")  # fmt: skip
         holdout = holdout.fillna({c: 0.0 for c in _LABELS if c in holdout}).set_index(pop.index)
     sup, sup_preds, sup_skipped = _supervised(
-        bank, pop, as_of, horizon_months, cfg, holdout, table["expected_value"].to_numpy(), seed
+        bank,
+        pop,
+        as_of,
+        horizon_months,
+        cfg,
+        holdout,
+        table["expected_value"].to_numpy(),
+        seed,
+        max_train_rows,
     )
     for col in ("supervised_value", "clv_profit_pred"):  # same columns whether trained or not
         table[col] = sup_preds.get(col, np.full(len(pop), np.nan))
@@ -262,7 +286,8 @@ def clv_stage(
     res.documents["clv_evaluation.json"] = evaluation
     res.documents = {k: jsonable(v) for k, v in res.documents.items()}
     if figures_dir is not None:
-        _figures(Path(figures_dir), clv_model, rfm, pred, holdout, has, table, sup_preds)
+        with step("figures"):
+            _figures(Path(figures_dir), clv_model, rfm, pred, holdout, has, table, sup_preds)
     return res
 
 

@@ -28,6 +28,7 @@ import xgboost as xgb
 from sklearn.base import BaseEstimator
 
 from segml.clv.jsonable import JsonModel
+from segml.compute import n_threads
 from segml.features.build import DEMOGRAPHIC
 from segml.segments.columns import is_numeric
 
@@ -64,8 +65,8 @@ class SupervisedCLV(JsonModel, BaseEstimator):
         Columns never used (default: the demographic columns).
     seed : int
         Seed of the split and of xgboost (same seed, same model).
-    n_jobs : int
-        xgboost threads.
+    n_jobs : int, optional
+        xgboost threads (default: every core; the model does not depend on it).
     monotone : dict of str to int, optional
         Monotone constraints by numeric feature column (+1: the prediction never falls when
         the column rises, -1: never rises); columns absent from the features are ignored.
@@ -98,7 +99,7 @@ class SupervisedCLV(JsonModel, BaseEstimator):
         validation_share: float = 0.2,
         exclude: tuple[str, ...] = DEMOGRAPHIC,
         seed: int = 0,
-        n_jobs: int = 1,
+        n_jobs: int | None = None,
         monotone: dict[str, int] | None = None,
         device: str = "cpu",
     ) -> None:
@@ -157,7 +158,7 @@ class SupervisedCLV(JsonModel, BaseEstimator):
             "subsample": self.subsample,
             "colsample_bytree": self.colsample_bytree,
             "seed": self.seed,
-            "nthread": self.n_jobs,
+            "nthread": n_threads(self.n_jobs),
             "tree_method": "hist",
             "max_cat_to_onehot": 8,
             "base_score": 0.0 if self.baseline else None,

@@ -26,6 +26,7 @@ import pandas as pd
 import xgboost as xgb
 
 from segml.churn.model import ChurnModel
+from segml.compute import n_threads
 from segml.explain.result import (
     CHURN_OUTPUT,
     GRADE_OUTPUT,
@@ -199,7 +200,7 @@ def fit_segment_surrogate(
     max_depth: int = 3,
     n_estimators: int = 100,
     seed: int = 0,
-    n_jobs: int = 1,
+    n_jobs: int | None = None,
 ) -> SegmentSurrogate:
     """Fit a surrogate classifier of the segment labels and measure its fidelity.
 
@@ -237,7 +238,7 @@ def fit_segment_surrogate(
         "min_child_weight": 2.0,
         "tree_method": "hist",
         "seed": seed,
-        "nthread": n_jobs,
+        "nthread": n_threads(n_jobs),
         "max_cat_to_onehot": 8,
     }
     for c in range(len(classes)):

@@ -19,7 +19,6 @@ explanation whose score is not the score the tier policy ranked.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from segml.churn.model import ChurnModel
+from segml.compute import sample_rows
 from segml.config import ExplainSection
 from segml.explain.models import (
     explain_churn,
@@ -47,24 +47,12 @@ from segml.explain.thresholds import threshold_report, tier_thresholds
 from segml.explain.treeshap import check_additivity
 from segml.explain.value_model import ValueScoreModel
 from segml.grades.scorecard import Scorecard
+from segml.progress import Laps
 from segml.segments.api import BEHAVIOURAL_COLUMNS
 from segml.stages import StageResult, active
 from segml.tiers.policy import TierPolicy
 
 __all__ = ["explain_stage"]
-
-
-class _Clock:
-    """Seconds spent in each step of a stage (logged, so a user sees where the time goes)."""
-
-    def __init__(self) -> None:
-        self.laps: dict[str, float] = {}
-        self._t = time.perf_counter()
-
-    def lap(self, name: str) -> None:
-        now = time.perf_counter()
-        self.laps[name] = round(now - self._t, 3)
-        self._t = now
 
 
 def _money(v: float) -> str:
@@ -111,6 +99,7 @@ def explain_stage(
     grades: pd.DataFrame | None = None,
     scorecard: Scorecard | None = None,
     seed: int = 42,
+    max_train_rows: int | None = None,
 ) -> StageResult:
     """Explain every tiered customer's value score, churn risk, segment and grade.
 
@@ -132,6 +121,9 @@ def explain_stage(
     grades, scorecard : optional
         The corporate grades and their scorecard.
     seed : int
+    max_train_rows : int, optional
+        The segment surrogate is fitted on a seeded sample of this many segmented customers
+        when there are more (None: all); it explains every one of them.
 
     Raises
     ------
@@ -142,7 +134,7 @@ def explain_stage(
     if not pop["customer_id"].reset_index(drop=True).equals(tiers["customer_id"].reset_index(drop=True)):  # fmt: skip
         raise ValueError("the tiers table and the active customers of the features differ")
     k = section.top_k
-    clock = _Clock()
+    clock = Laps()
     exp = value_model.explain(pop, batch_size=section.batch_size, tolerance=section.tolerance)
     clock.lap("value_treeshap")
     check_additivity(0.0, exp.score[:, None], tiers["value"].to_numpy(dtype=float),
@@ -188,7 +180,9 @@ def explain_stage(
     clock.lap("churn")
     if segments is not None and section.surrogate and segments["segment"].nunique() > 1:
         seg_rows = segments.merge(pop, on="customer_id", how="left", validate="one_to_one")
-        sur = fit_segment_surrogate(seg_rows, seg_rows["segment"].astype(str),
+        keep = sample_rows(len(seg_rows), max_train_rows, seed)
+        fit_rows = seg_rows if keep is None else seg_rows.iloc[keep]
+        sur = fit_segment_surrogate(fit_rows, fit_rows["segment"].astype(str),
                                     list(BEHAVIOURAL_COLUMNS), seed=seed)  # fmt: skip
         sexp = explain_segments(sur, seg_rows, seg_rows["segment"].astype(str),
                                 tolerance=section.tolerance)  # fmt: skip
@@ -227,5 +221,4 @@ def explain_stage(
             plot_global(cexp, figures_dir)
     clock.lap("figures")
     res.metrics["explained"] = float(len(table))
-    res.metrics.update({f"seconds.{k}": v for k, v in clock.laps.items()})
     return res

@@ -15,13 +15,15 @@ score (¥0.03 on scores up to ¥10M), 5e-7 on churn log-odds.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 import xgboost as xgb
+
+from segml.compute import n_threads
+from segml.progress import track
 
 __all__ = [
     "ADDITIVITY_TOLERANCE",
@@ -141,7 +143,7 @@ def batch_contributions(
 
 def set_threads(booster: xgb.Booster, n_jobs: int | None) -> None:
     """Let the booster predict on ``n_jobs`` threads (None: every core)."""
-    booster.set_param({"nthread": int(n_jobs) if n_jobs else (os.cpu_count() or 1)})
+    booster.set_param({"nthread": n_threads(n_jobs)})
 
 
 def iter_contributions(
@@ -195,7 +197,7 @@ def iter_contributions(
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     set_threads(booster, n_jobs)
-    for start in range(0, len(frame), batch_size):
+    for start in track(range(0, len(frame), batch_size), "TreeSHAP batches"):
         rows = slice(start, min(start + batch_size, len(frame)))
         part = frame.iloc[rows]
         contrib, margin, rep = batch_contributions(

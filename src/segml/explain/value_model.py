@@ -103,7 +103,7 @@ class ValueScoreModel(JsonModel, BaseEstimator):
         monotone: dict[str, int] | None = None,
         exclude: tuple[str, ...] = DEMOGRAPHIC,
         seed: int = 0,
-        n_jobs: int = 1,
+        n_jobs: int | None = None,
         device: str = "cpu",
     ) -> None:
         self.baseline = baseline

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from segml.compute import sample_rows
 from segml.config import ValueSection
 from segml.data import BankData
 from segml.explain.selection import select_value_model, value_metrics
@@ -22,6 +23,7 @@ from segml.explain.value_model import ValueScoreModel
 from segml.features import build_features
 from segml.features.labels import build_labels
 from segml.features.spec import FeatureConfig, add_months
+from segml.progress import step
 from segml.stages import StageResult, active
 from segml.tiers.policy import TierPolicy
 
@@ -52,6 +54,7 @@ def value_stage(
     policy: TierPolicy,
     seed: int = 42,
     config: FeatureConfig | None = None,
+    max_train_rows: int | None = None,
 ) -> StageResult:
     """Choose, fit and test the value score model; score the customers active at ``as_of``.
 
@@ -73,6 +76,9 @@ def value_stage(
     seed : int
     config : FeatureConfig, optional
         The configuration ``features`` was built with.
+    max_train_rows : int, optional
+        Selection and fit use a seeded sample of this many training customers when there are
+        more (None: all).
 
     Returns
     -------
@@ -89,22 +95,29 @@ def value_stage(
     if horizon_months != 12:
         raise ValueError(f"the value score is next year's profit: labels.horizon_months must be 12, not {horizon_months}")  # fmt: skip
     t0 = add_months(as_of + dt.timedelta(days=1), -horizon_months) - dt.timedelta(days=1)
-    train_f = build_features(bank, t0, config).to_pandas()
-    train_l = build_labels(bank, t0, horizon_months, config=config).to_pandas()
+    with step("training_snapshot", str(t0)):
+        train_f = build_features(bank, t0, config).to_pandas()
+        train_l = build_labels(bank, t0, horizon_months, config=config).to_pandas()
     if "holdout_profit" not in train_l.columns:
         raise ValueError(f"no profit labels at {t0}")
     train = active(train_f).merge(train_l[["customer_id", "holdout_profit"]], on="customer_id",
                                   how="inner", validate="one_to_one")  # fmt: skip
     if len(train) < 50:
         raise ValueError(f"{len(train)} active customers at {t0}; the value model needs 50")
+    available = len(train)
+    keep = sample_rows(available, max_train_rows, seed)
+    if keep is not None:
+        train = train.iloc[keep].reset_index(drop=True)
     X = train.drop(columns=[c for c in _LABEL_COLUMNS if c in train.columns])
     y = train["holdout_profit"].to_numpy(dtype=float)
     params = _params(section)
-    selection = select_value_model(
-        X, y, depths=tuple(section.depths), tolerance=section.tolerance,
-        max_cost=section.max_cost, policy=policy, seed=seed, **params,
-    )  # fmt: skip
-    model = ValueScoreModel(**selection.params).fit(X, y)
+    with step("selection", f"depths {list(section.depths)}, {len(y):,} rows"):
+        selection = select_value_model(
+            X, y, depths=tuple(section.depths), tolerance=section.tolerance,
+            max_cost=section.max_cost, policy=policy, seed=seed, **params,
+        )  # fmt: skip
+    with step("fit"):
+        model = ValueScoreModel(**selection.params).fit(X, y)
     pop = active(features)
     current = model._linear(pop)
     score = model.predict(pop)
@@ -126,6 +139,7 @@ def value_stage(
         "train_as_of": str(t0),
         "predict_as_of": str(as_of),
         "n_train": len(y),
+        "n_train_available": available,
         "n_scored": len(scores),
         "max_depth": int(chosen["max_depth"]),
         "trees": float(chosen["trees"]),

@@ -46,6 +46,10 @@ def label_window(as_of: dt.date, horizon_months: int) -> tuple[dt.date, dt.date]
     return start, end
 
 
+#: Label tables kept per bank for reuse (by their SQL).
+LABEL_CACHE_SIZE = 6
+
+
 def build_labels(
     bank: BankData,
     as_of: dt.date | str,
@@ -146,6 +150,9 @@ def build_labels(
         {runoff_join}
         WHERE c.open_date <= {t} AND (c.close_date IS NULL OR c.close_date > {t})
         ORDER BY c.customer_id"""
+    cache = getattr(bank, "label_cache", None)
+    if cache is not None and sql in cache:  # the SQL text names the window and every setting
+        return cache[sql]
     table = con.sql(sql).to_arrow_table()
     meta = {
         b"segml.as_of": str(as_of).encode(),
@@ -154,7 +161,12 @@ def build_labels(
     }
     if definition == "balance_runoff":
         meta[b"segml.runoff_share"] = str(float(runoff_share)).encode()
-    return table.replace_schema_metadata(meta)
+    table = table.replace_schema_metadata(meta)
+    if cache is not None:
+        while len(cache) >= LABEL_CACHE_SIZE:  # bounded: drop the oldest
+            cache.pop(next(iter(cache)))
+        cache[sql] = table
+    return table
 
 
 def _runoff_sql(

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from segml.compute import n_threads
 from segml.data import BankData, load_bank
 from segml.features.labels import label_window
 from segml.features.spec import date_lit
@@ -40,7 +41,7 @@ DEFAULT_MODEL_PARAMS: dict[str, Any] = {
     "eval_metric": "logloss",
     "tree_method": "hist",
     "random_state": 0,
-    "n_jobs": 1,
+    "n_jobs": None,  # every core (the model does not depend on it)
 }
 
 _KNOWN = (
@@ -224,7 +225,8 @@ def fit_credit_model(
     if y.nunique() < 2:
         raise ValueError(f"the training target has a single class ({len(y)} rows)")
     x, industries = model_matrix(df, scorecard)
-    model = xgb.XGBClassifier(**{**DEFAULT_MODEL_PARAMS, **(params or {})})
+    merged = {**DEFAULT_MODEL_PARAMS, **(params or {})}
+    model = xgb.XGBClassifier(**{**merged, "n_jobs": n_threads(merged["n_jobs"])})
     model.fit(x.to_numpy(), y.to_numpy())
     return CreditModel(model, tuple(x.columns), industries, scorecard)
 

@@ -95,12 +95,14 @@ def tier_changes(
     }
 
 
-def _champion_scores(ctx: ReportContext) -> pd.DataFrame:
+def _champion_scores(ctx: ReportContext, ids: pd.Series) -> pd.DataFrame:
+    """The champion's scores of the customers in ``ids`` (those the run's model re-scored)."""
     import mlflow
 
     features = ctx.run.active_features()
     if features is None:
         raise FileNotFoundError("the run has no features.parquet")
+    features = features[features["customer_id"].isin(ids)]
     reg = ctx.registry
     with using_store(reg.uri):
         model = mlflow.pyfunc.load_model(f"models:/{reg.name}@{CHAMPION}")
@@ -168,16 +170,16 @@ def champion_section(ctx: ReportContext) -> Section:
                 f"the challenger is worse than the champion on {r['metric']} ({signed(r['delta'])})"
             )
     try:
-        champ = _champion_scores(ctx)
         mine = run.table("scores")
         if mine is None:
             raise FileNotFoundError("the run has no scores.parquet")
+        champ = _champion_scores(ctx, mine["customer_id"])
         ch = tier_changes(champ, mine, run.tier_labels)
         info.update({k: v for k, v in ch.items() if k != "matrix"})
         share = ch["changed"] / ch["compared"] if ch["compared"] else float("nan")
         sec.reading.append(
             f"Scored by the champion, {ch['changed']:,} of this run's {ch['compared']:,} tiered "
-            f"customers ({pct(share, 1)}) would be in another tier: this run's model puts "
+            f"customers re-scored at export ({pct(share, 1)}) would be in another tier: this run's model puts "
             f"{ch['higher']:,} of them higher and {ch['lower']:,} lower."
         )
         sec.findings.append(

@@ -220,6 +220,7 @@ def segment_table(
     sample_size: int = 4000,
     min_stability: float = 0.75,
     seed: int = 0,
+    fit_size: int | None = None,
 ) -> SegmentationResult:
     """Segment the customers of any table (one row per customer) by their behaviour.
 
@@ -247,6 +248,9 @@ def segment_table(
         Passed to :class:`segml.segments.AutoKCluster`.
     seed : int, default 0
         Same seed and table: same segments.
+    fit_size : int, optional
+        Fit the models on a seeded sample of this many rows when there are more; every row
+        is then assigned (see :class:`segml.segments.AutoKCluster`). None: all rows.
 
     Returns
     -------
@@ -290,6 +294,7 @@ def segment_table(
         n_bootstrap=n_bootstrap,
         sample_size=sample_size,
         min_stability=min_stability,
+        fit_size=fit_size,
     )
     pipe.fit(df[chosen])
     prep, cluster = pipe.named_steps["prep"], pipe.named_steps["cluster"]

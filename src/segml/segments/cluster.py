@@ -21,6 +21,8 @@ from sklearn.mixture import GaussianMixture
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from segml.compute import sample_rows
+from segml.progress import track
 from segml.segments.mixture import MixedMixture
 from segml.segments.preprocess import CustomerPreprocessor
 
@@ -95,6 +97,10 @@ class AutoKCluster(ClusterMixin, BaseEstimator):
         Covariance of the Gaussian mixture.
     random_state : int, default 0
         Seed: the same seed and data give the same segments.
+    fit_size : int, optional
+        Fit every candidate on a seeded sample of this many rows when there are more (the
+        scores, BIC included, are then those of the sample); the chosen model assigns every
+        row. None: fit on all rows.
 
     Attributes
     ----------
@@ -104,7 +110,9 @@ class AutoKCluster(ClusterMixin, BaseEstimator):
         Per candidate k: ``k``, ``silhouette``, ``bic``, ``inertia``, ``stability``,
         ``stability_std`` and ``selected``.
     estimator_ : estimator
-        The model fitted on all rows with ``k_`` segments.
+        The model fitted with ``k_`` segments (on all rows, or on the ``fit_size`` sample).
+    fit_rows_ : int
+        Rows the candidates were fitted on.
     labels_ : ndarray of int
         Segment of each training row; segments are numbered by size, 0 the largest.
     relabel_ : ndarray of int
@@ -124,6 +132,7 @@ class AutoKCluster(ClusterMixin, BaseEstimator):
         n_init: int = 4,
         covariance_type: str = "diag",
         random_state: int = 0,
+        fit_size: int | None = None,
     ) -> None:
         self.method = method
         self.k = k
@@ -134,6 +143,7 @@ class AutoKCluster(ClusterMixin, BaseEstimator):
         self.n_init = n_init
         self.covariance_type = covariance_type
         self.random_state = random_state
+        self.fit_size = fit_size
 
     def _candidates(self, n: int) -> list[int]:
         if self.k != "auto":
@@ -182,11 +192,16 @@ class AutoKCluster(ClusterMixin, BaseEstimator):
         X = validate_data(
             self, X, dtype=float, ensure_all_finite=self._finite(), ensure_min_samples=2
         )
+        full = X
+        keep = sample_rows(len(X), self.fit_size, self.random_state)
+        if keep is not None:
+            X = X[keep]
+        self.fit_rows_ = len(X)
         rng = np.random.default_rng(self.random_state)
         common = np.sort(rng.choice(len(X), size=min(len(X), self.sample_size), replace=False))
         dense = np.nan_to_num(X[common], nan=0.0)
         rows, fitted = [], {}
-        for k in self._candidates(len(X)):
+        for k in track(self._candidates(len(X)), "segment models (k)"):
             model = self._make(k, self.random_state).fit(X)
             labels = model.predict(X)
             fitted[k] = (model, labels)
@@ -218,6 +233,8 @@ class AutoKCluster(ClusterMixin, BaseEstimator):
         scores["selected"] = scores["k"] == self.k_
         self.scores_ = scores
         self.estimator_, raw = fitted[self.k_]
+        if keep is not None:  # the chosen model assigns every row
+            raw = self.estimator_.predict(full)
         sizes = np.bincount(raw, minlength=self.k_)
         order = np.lexsort((np.arange(self.k_), -sizes))
         self.relabel_ = np.empty(self.k_, dtype=int)

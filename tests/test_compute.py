@@ -1,0 +1,124 @@
+"""Scale controls: threads never change a model, row caps are seeded and stratified, capped
+segment fits assign everyone, and steps are timed and announced."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import make_blobs
+from sklearn.metrics import adjusted_rand_score
+
+from segml.churn.model import ChurnModel
+from segml.clv.supervised import SupervisedCLV
+from segml.compute import n_threads, sample_rows, thread_default
+from segml.progress import Laps, collect_steps, reporting, step, track
+from segml.segments import AutoKCluster
+
+
+def _table(n: int = 3000, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(rng.normal(size=(n, 8)), columns=[f"x{i}" for i in range(8)])
+    X["region"] = rng.choice(["north", "south", "east"], n)
+    logit = X["x0"] - 0.5 * X["x1"] + (X["region"] == "north") - 2
+    y_cls = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    y_val = np.maximum(0, 100 * X["x0"] + 50 * X["x2"] + rng.normal(0, 20, n))
+    return X, y_cls, y_val.to_numpy()
+
+
+# ---------------------------------------------------------------- threads
+def test_models_are_identical_whatever_the_thread_count() -> None:
+    X, y_cls, y_val = _table()
+    one = ChurnModel(n_estimators=60, n_jobs=1, random_state=3).fit(X, y_cls)
+    two = ChurnModel(n_estimators=60, n_jobs=2, random_state=3).fit(X, y_cls)
+    np.testing.assert_array_equal(one.predict_proba(X), two.predict_proba(X))
+    a = SupervisedCLV("tweedie", n_estimators=60, n_jobs=1, seed=3).fit(X, y_val)
+    with thread_default(2):  # what `compute.threads` sets for a run
+        b = SupervisedCLV("tweedie", n_estimators=60, seed=3).fit(X, y_val)
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))
+
+
+def test_thread_default_is_scoped() -> None:
+    assert n_threads(3) == 3
+    with thread_default(5):
+        assert n_threads() == 5 and n_threads(2) == 2
+    assert n_threads() == len(os.sched_getaffinity(0))  # outside: the usable cores
+
+
+# ---------------------------------------------------------------- row caps
+def test_sample_rows_is_seeded_sized_and_only_when_needed() -> None:
+    assert sample_rows(100, None, 0) is None and sample_rows(100, 100, 0) is None
+    a, b = sample_rows(10_000, 1234, seed=7), sample_rows(10_000, 1234, seed=7)
+    assert a is not None and b is not None
+    np.testing.assert_array_equal(a, b)
+    assert len(a) == 1234 and len(np.unique(a)) == 1234 and np.all(np.diff(a) > 0)
+    c = sample_rows(10_000, 1234, seed=8)
+    assert c is not None and not np.array_equal(a, c)
+    with pytest.raises(ValueError, match="max_rows"):
+        sample_rows(10, 0, 0)
+
+
+def test_stratified_sample_keeps_each_class_share() -> None:
+    rng = np.random.default_rng(0)
+    y = (rng.random(50_000) < 0.037).astype(int)  # a rare class, like churn
+    keep = sample_rows(len(y), 5_000, seed=1, stratify=y)
+    assert keep is not None and len(keep) == 5_000
+    assert abs(y[keep].mean() - y.mean()) < 1 / 5_000 + 1e-12
+    tiny = np.array([1] + [0] * 999)  # a class of one row is kept
+    kept = sample_rows(1000, 10, seed=0, stratify=tiny)
+    assert kept is not None and tiny[kept].sum() == 1 and len(kept) == 10
+
+
+def test_capped_segment_fit_assigns_every_row_and_finds_the_groups() -> None:
+    X, truth = make_blobs(6000, n_features=4, centers=3, cluster_std=1.0, random_state=2)
+    capped = AutoKCluster("gmm", k=3, fit_size=800, n_bootstrap=0, random_state=0).fit(X)
+    assert capped.fit_rows_ == 800 and len(capped.labels_) == 6000
+    np.testing.assert_array_equal(capped.labels_, capped.predict(X))
+    assert adjusted_rand_score(truth, capped.labels_) > 0.95
+    again = AutoKCluster("gmm", k=3, fit_size=800, n_bootstrap=0, random_state=0).fit(X)
+    np.testing.assert_array_equal(again.labels_, capped.labels_)
+    full = AutoKCluster("gmm", k=3, n_bootstrap=0, random_state=0).fit(X)
+    big = AutoKCluster("gmm", k=3, fit_size=10_000, n_bootstrap=0, random_state=0).fit(X)
+    assert full.fit_rows_ == big.fit_rows_ == 6000  # a cap above n changes nothing
+    np.testing.assert_array_equal(full.labels_, big.labels_)
+
+
+# ---------------------------------------------------------------- steps and progress
+def test_steps_are_collected_and_announced() -> None:
+    said: list[str] = []
+    with reporting(said.append, bars=False), collect_steps() as steps:
+        with step("fit_models", "1,000 rows"):
+            pass
+        with step("fit_models"):  # a step run twice adds up
+            pass
+        laps = Laps()
+        laps.lap("figures")
+        assert list(track(range(3), "batches")) == [0, 1, 2]
+    assert set(steps) == {"fit_models", "figures"} and all(v >= 0 for v in steps.values())
+    assert said[0] == "  › fit models (1,000 rows)"
+    with collect_steps() as quiet, step("alone"):  # no reporter: nothing said, still timed
+        pass
+    assert list(quiet) == ["alone"] and len(said) == 2
+
+
+def test_release_memory_keeps_the_bank_usable(small_bank) -> None:
+    import datetime as dt
+
+    from segml.data import load_bank
+    from segml.features import build_features
+    from segml.features.labels import build_labels
+
+    bank = load_bank(small_bank, reference_date="2026-01-01", memory_limit="1GB")
+    before = build_features(bank, dt.date(2024, 12, 31))
+    labels = build_labels(bank, dt.date(2023, 12, 31), 12)
+    assert bank.cache and bank.label_cache
+    assert build_labels(bank, dt.date(2023, 12, 31), 12) is labels  # reused, not rebuilt
+    limit = bank.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    bank.release_memory()
+    assert not bank.cache and not bank.label_cache
+    assert bank.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] == limit
+    again = build_features(bank, dt.date(2024, 12, 31))  # queries still run, same result
+    assert again is not before
+    pd.testing.assert_frame_equal(again.to_pandas(), before.to_pandas())
