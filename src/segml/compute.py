@@ -9,8 +9,8 @@ Two rules keep a large bank on one machine without changing the method:
 * **Row caps.** Fitting a model on a seeded random sample of at most ``max_rows`` rows
   (:func:`sample_rows`) bounds the cost of training and model selection; the fitted model then
   scores every customer. Past a few hundred thousand rows a gradient-boosted model or a mixture
-  learns little more from another row, while the cost grows linearly (docs/scaling.md has the
-  measurements). A stratified sample keeps each class's share exactly (to the row), so
+  learns little more from another row, while the cost grows linearly
+  (``benchmarks/bench_caps.py`` measures the learning curve). A stratified sample keeps each class's share exactly (to the row), so
   probability calibration is unaffected.
 """
 
