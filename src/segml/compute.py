@@ -23,8 +23,9 @@ from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-__all__ = ["n_threads", "sample_rows", "thread_default"]
+__all__ = ["n_threads", "sample_frame", "sample_rows", "thread_default"]
 
 _DEFAULT: ContextVar[int | None] = ContextVar("segml_threads", default=None)
 
@@ -98,3 +99,15 @@ def sample_rows(
         for c in range(len(classes))
     ]
     return np.sort(np.concatenate(picks))
+
+
+def sample_frame(
+    frame: pd.DataFrame, max_rows: int | None, seed: int, stratify: str | None = None
+) -> pd.DataFrame:
+    """``frame`` cut to :func:`sample_rows` (renumbered), or ``frame`` itself when no cut is due.
+
+    ``stratify`` names the column whose classes keep their shares.
+    """
+    labels = None if stratify is None else frame[stratify].to_numpy()
+    keep = sample_rows(len(frame), max_rows, seed, stratify=labels)
+    return frame if keep is None else frame.iloc[keep].reset_index(drop=True)

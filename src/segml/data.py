@@ -56,6 +56,15 @@ class BankData:
             )
         return self.con.table(name)
 
+    @staticmethod
+    def remember(store: dict[str, Any], key: str, value: Any, size: int) -> Any:
+        """Keep ``value`` under ``key`` in ``store`` (one of the caches), dropping the oldest
+        entries beyond ``size``; return ``value``."""
+        while len(store) >= size:
+            store.pop(next(iter(store)))
+        store[key] = value
+        return value
+
     def release_memory(self) -> None:
         """Drop the cached query results and give DuckDB's buffers back to the system.
 

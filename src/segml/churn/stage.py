@@ -34,7 +34,7 @@ from segml.churn.calibration import fit_calibrator
 from segml.churn.metrics import calibration_table, classification_metrics, risk_deciles
 from segml.churn.plots import plot_calibration
 from segml.churn.search import fit_best
-from segml.compute import sample_rows
+from segml.compute import sample_frame
 from segml.data import BankData
 from segml.features.labels import CHURN_DEFINITIONS, ChurnDefinition, label_window
 from segml.features.spec import FeatureConfig, add_months
@@ -163,11 +163,6 @@ def _check_inputs(
             )
 
 
-def _cap(frame: pd.DataFrame, max_rows: int | None, seed: int) -> pd.DataFrame:
-    keep = sample_rows(len(frame), max_rows, seed, stratify=frame["churned"].to_numpy())
-    return frame if keep is None else frame.iloc[keep].reset_index(drop=True)
-
-
 def _xy(frame: pd.DataFrame, exclude: tuple[str, ...]) -> tuple[pd.DataFrame, np.ndarray]:
     drop = [c for c in (*NOT_FEATURES, *exclude, "churned") if c in frame.columns]
     y = frame["churned"].to_numpy(dtype=int) if "churned" in frame else np.zeros(0)
@@ -274,7 +269,7 @@ def churn_stage(
         idx = np.arange(len(val))
         tr, va = train_test_split(idx, test_size=0.2, stratify=val["churned"], random_state=seed)
         train, val = val.iloc[tr].reset_index(drop=True), val.iloc[va].reset_index(drop=True)
-    train, val = (_cap(f, max_train_rows, seed) for f in (train, val))
+    train, val = (sample_frame(f, max_train_rows, seed, "churned") for f in (train, val))
     x_tr, y_tr = _xy(train, exclude)
     x_va, y_va = _xy(val, exclude)
     with step("search_and_fit", f"{search + 1} candidates, {len(y_tr):,} rows"):

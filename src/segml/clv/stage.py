@@ -33,7 +33,7 @@ from segml.clv.evaluate import decile_table, purchase_metrics, value_metrics
 from segml.clv.jsonable import jsonable
 from segml.clv.model import ClvModel
 from segml.clv.plots import save_figures
-from segml.compute import sample_rows
+from segml.compute import sample_frame
 from segml.data import BankData
 from segml.features.build import build_features
 from segml.features.labels import build_labels, label_window
@@ -87,9 +87,7 @@ def _supervised(
     train = train_f.merge(train_l, on="customer_id", how="inner", validate="one_to_one")
     if len(train) < MIN_TRAIN:
         return {}, {}, f"{len(train)} active customers at {t0}; at least {MIN_TRAIN} needed"
-    keep = sample_rows(len(train), max_rows, seed)
-    if keep is not None:
-        train = train.iloc[keep].reset_index(drop=True)
+    train = sample_frame(train, max_rows, seed)
     X_train, X_test = train.drop(columns=list(_LABELS), errors="ignore"), pop
     out: dict[str, SupervisedComparison] = {}
     preds: dict[str, np.ndarray] = {}

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from segml.churn.model import ChurnModel
-from segml.compute import sample_rows
+from segml.compute import sample_frame
 from segml.config import ExplainSection
 from segml.explain.models import (
     explain_churn,
@@ -180,8 +180,7 @@ def explain_stage(
     clock.lap("churn")
     if segments is not None and section.surrogate and segments["segment"].nunique() > 1:
         seg_rows = segments.merge(pop, on="customer_id", how="left", validate="one_to_one")
-        keep = sample_rows(len(seg_rows), max_train_rows, seed)
-        fit_rows = seg_rows if keep is None else seg_rows.iloc[keep]
+        fit_rows = sample_frame(seg_rows, max_train_rows, seed)
         sur = fit_segment_surrogate(fit_rows, fit_rows["segment"].astype(str),
                                     list(BEHAVIOURAL_COLUMNS), seed=seed)  # fmt: skip
         sexp = explain_segments(sur, seg_rows, seg_rows["segment"].astype(str),

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from segml.compute import sample_rows
+from segml.compute import sample_frame
 from segml.config import ValueSection
 from segml.data import BankData
 from segml.explain.selection import select_value_model, value_metrics
@@ -105,9 +105,7 @@ def value_stage(
     if len(train) < 50:
         raise ValueError(f"{len(train)} active customers at {t0}; the value model needs 50")
     available = len(train)
-    keep = sample_rows(available, max_train_rows, seed)
-    if keep is not None:
-        train = train.iloc[keep].reset_index(drop=True)
+    train = sample_frame(train, max_train_rows, seed)
     X = train.drop(columns=[c for c in _LABEL_COLUMNS if c in train.columns])
     y = train["holdout_profit"].to_numpy(dtype=float)
     params = _params(section)

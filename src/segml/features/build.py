@@ -130,14 +130,13 @@ def build_features(
     as_of = dt.date.fromisoformat(str(as_of)[:10])
     ensure_optional_tables(bank.con, bank.tables)
     sql = feature_sql(as_of, config)
-    if sql not in bank.cache:  # the SQL text names the date and every setting
-        while len(bank.cache) >= FEATURE_CACHE_SIZE:  # bounded: drop the oldest
-            bank.cache.pop(next(iter(bank.cache)))
-        if getattr(bank, "engine", "duckdb") == "spark":
-            bank.cache[sql] = _on_spark(bank, as_of, config, sql)
-        else:
-            bank.cache[sql] = bank.con.sql(sql).to_arrow_table()
-    return bank.cache[sql]
+    if sql in bank.cache:  # the SQL text names the date and every setting
+        return bank.cache[sql]
+    if getattr(bank, "engine", "duckdb") == "spark":
+        table = _on_spark(bank, as_of, config, sql)
+    else:
+        table = bank.con.sql(sql).to_arrow_table()
+    return bank.remember(bank.cache, sql, table, FEATURE_CACHE_SIZE)
 
 
 def _on_spark(bank: BankData, as_of: dt.date, config: FeatureConfig | None, sql: str) -> pa.Table:

@@ -150,9 +150,8 @@ def build_labels(
         {runoff_join}
         WHERE c.open_date <= {t} AND (c.close_date IS NULL OR c.close_date > {t})
         ORDER BY c.customer_id"""
-    cache = getattr(bank, "label_cache", None)
-    if cache is not None and sql in cache:  # the SQL text names the window and every setting
-        return cache[sql]
+    if sql in bank.label_cache:  # the SQL text names the window and every setting
+        return bank.label_cache[sql]
     table = con.sql(sql).to_arrow_table()
     meta = {
         b"segml.as_of": str(as_of).encode(),
@@ -162,11 +161,7 @@ def build_labels(
     if definition == "balance_runoff":
         meta[b"segml.runoff_share"] = str(float(runoff_share)).encode()
     table = table.replace_schema_metadata(meta)
-    if cache is not None:
-        while len(cache) >= LABEL_CACHE_SIZE:  # bounded: drop the oldest
-            cache.pop(next(iter(cache)))
-        cache[sql] = table
-    return table
+    return bank.remember(bank.label_cache, sql, table, LABEL_CACHE_SIZE)
 
 
 def _runoff_sql(
