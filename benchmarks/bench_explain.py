@@ -25,6 +25,8 @@ Parts (``--parts``, default all three):
   ``--input parquet`` also streams the input, one Parquet record batch of ``--batch-size`` rows
   at a time, so memory does not grow with the rows. ``total_s`` = contributions (incl. the
   additivity check) + reason codes + write; ``read_s`` (Parquet to pandas) is reported apart.
+  ``--engines`` repeats it with the phrases written by Python (``python``: the definition, the
+  baseline of ``reasons_ratio``) and by DuckDB (``auto`` takes DuckDB for these batch sizes).
 * **baseline** — ``shap.TreeExplainer(model.booster).shap_values(...)`` on the first
   ``--baseline-rows`` rows of the same table and the same model: the tree matrix
   ``model.trees_._matrix(X, fitting=False)``, then ``TreeExplainer`` construction,
@@ -54,6 +56,7 @@ generated with ``segml.synth.generate`` into ``--cache``. The reason codes writt
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -256,7 +259,7 @@ for X in frames():
         part = X.iloc[start:start + len(exp)]
         start += len(exp)
         t = clock()
-        codes = reason_codes(exp, part, k=cfg["k"])
+        codes = reason_codes(exp, part, k=cfg["k"], engine=cfg["engine"])
         spent["reasons"] += clock() - t
         t = clock()
         if writer is None:
@@ -367,6 +370,7 @@ def main() -> None:
     ap.add_argument("--learning-rate", type=float, default=0.1)
     ap.add_argument("--tradeoff-rows", type=int, default=20_000, help="rows timed per candidate")
     ap.add_argument("--k", type=int, default=4, help="reason codes per customer")
+    ap.add_argument("--engines", nargs="+", choices=("auto", "python", "duckdb"), default=["python", "auto"], help="reasons: who writes the phrases (python: the definition, the baseline of reasons_ratio)")  # fmt: skip
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     ap.add_argument("--seed", type=int, default=0, help="model and selection seed")
@@ -450,14 +454,21 @@ def main() -> None:
         if "reasons" not in args.parts:
             table_rows.append({"rows": n} | described | base)
             continue
-        for mode in args.input:
-            _say(f"reasons: {n:,} rows, input {mode}, batches of {args.batch_size:,}")
+        for mode, engine in itertools.product(args.input, args.engines):
+            _say(
+                f"reasons: {n:,} rows, input {mode}, phrases by {engine}, batches of {args.batch_size:,}"
+            )
             out = args.cache / f"explain_reasons_n{n}_{mode}.parquet"
-            r = child(CHILD_REASONS, json.dumps(spec | {"input": mode, "batch": args.batch_size, "k": args.k, "out": str(out)}))  # fmt: skip
+            r = child(CHILD_REASONS, json.dumps(spec | {"input": mode, "batch": args.batch_size, "k": args.k, "out": str(out), "engine": engine}))  # fmt: skip
             if r["written_rows"] != n:
                 raise RuntimeError(f"{r['written_rows']} reason rows written for {n} customers")
             total = r["contrib_s"] + r["reasons_s"] + r["write_s"]
-            row = {"rows": n, "input": mode, "batch_size": args.batch_size} | described
+            row = {
+                "rows": n,
+                "input": mode,
+                "engine": engine,
+                "batch_size": args.batch_size,
+            } | described
             row |= {
                 "threads": args.threads,
                 "device": args.device,
@@ -479,6 +490,9 @@ def main() -> None:
                     "ratio_contrib": base["baseline_s"] / r["contrib_s"],
                     "ratio_end_to_end": base["baseline_s"] / total,
                 }
+            py = [x for x in table_rows if (x["rows"], x["input"], x.get("engine")) == (n, mode, "python")]  # fmt: skip
+            if py:
+                row["reasons_ratio"] = py[0]["reasons_s"] / r["reasons_s"]
             table_rows.append(row)
     rounded = [{k: _r(v) for k, v in r.items()} for r in table_rows]
     print(write_results("explain", rounded, args.results))

@@ -29,9 +29,9 @@ def write_results(name: str, rows: list[dict], folder: Path) -> str:
         "when": time.strftime("%Y-%m-%d %H:%M"),
     }
     (folder / f"{name}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
-    cols = list(rows[0])
+    cols = list(dict.fromkeys(c for r in rows for c in r))  # every row's columns, in order
     md = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    md += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
+    md += ["| " + " | ".join(str(r.get(c, "")) for c in cols) + " |" for r in rows]
     text = "\n".join(md) + "\n"
     (folder / f"{name}.md").write_text(text)
     return text

@@ -13,7 +13,16 @@ from sklearn.metrics import adjusted_rand_score
 
 from segml.churn.model import ChurnModel
 from segml.clv.supervised import SupervisedCLV
-from segml.compute import n_threads, sample_rows, thread_default
+from segml.compute import (
+    DeviceError,
+    device_default,
+    gpu_available,
+    n_threads,
+    require_device,
+    sample_rows,
+    thread_default,
+    xgb_device,
+)
 from segml.progress import Laps, collect_steps, reporting, step, track
 from segml.segments import AutoKCluster
 
@@ -45,6 +54,81 @@ def test_thread_default_is_scoped() -> None:
     with thread_default(5):
         assert n_threads() == 5 and n_threads(2) == 2
     assert n_threads() == len(os.sched_getaffinity(0))  # outside: the usable cores
+
+
+# ---------------------------------------------------------------- device
+def test_device_default_is_scoped_and_explicit_devices_win() -> None:
+    assert xgb_device() is None and xgb_device("cpu") is None  # CPU: xgboost's own default
+    with device_default("cuda"):  # what `compute.device: cuda` sets for a run
+        assert xgb_device() == "cuda" and xgb_device("cpu") is None
+    assert xgb_device() is None
+    with pytest.raises(ValueError, match="device must be one of"):
+        xgb_device("tpu")
+    with pytest.raises(ValueError, match="device must be one of"), device_default("gpu"):
+        pass
+
+
+NO_GPU = pytest.mark.skipif(gpu_available(), reason="a GPU is present: xgboost uses it")
+
+
+@NO_GPU
+def test_a_run_that_asks_for_a_missing_gpu_is_refused() -> None:
+    require_device("cpu")
+    with pytest.raises(DeviceError, match=r"compute.device is 'cuda'.*compute.device: cpu"):
+        require_device("cuda")
+
+
+@NO_GPU
+def test_every_xgboost_model_is_given_the_run_device(small_bank) -> None:
+    """xgboost warns when it is asked for a GPU it cannot see: each model below warns under
+    ``device_default("cuda")`` (so the device reaches xgboost) and never outside it."""
+    from segml.data import load_bank
+    from segml.explain.models import fit_segment_surrogate
+    from segml.features import build_features
+    from segml.grades.learned import credit_target, fit_credit_model
+
+    X, y_cls, y_val = _table(600)
+    bank = load_bank(small_bank)
+    f = build_features(bank, "2023-12-31").to_pandas()
+    target = credit_target(bank, "2023-12-31")
+    target.loc[target.index[:3], "target"] = 1  # the tiny bank may have no event
+    fits = {
+        "churn": lambda: ChurnModel(n_estimators=5, random_state=0).fit(X, y_cls),
+        "clv": lambda: SupervisedCLV("tweedie", n_estimators=5, seed=0).fit(X, y_val),
+        "surrogate": lambda: fit_segment_surrogate(X, y_cls, ["x0", "x1"], n_estimators=3, seed=0),
+        "grades": lambda: fit_credit_model(f, target, params={"n_estimators": 3}),
+    }
+    import warnings
+
+    for name, fit in fits.items():
+        with warnings.catch_warnings(record=True) as cpu:
+            warnings.simplefilter("always")
+            fit()
+        assert not [w for w in cpu if "GPU" in str(w.message)], name
+        with warnings.catch_warnings(record=True) as gpu, device_default("cuda"):
+            warnings.simplefilter("always")
+            fit()
+        assert [w for w in gpu if "GPU" in str(w.message)], f"{name} ignored the device"
+        with warnings.catch_warnings(record=True) as pinned, device_default("cuda"):
+            warnings.simplefilter("always")
+            if name == "churn":  # an explicit device on the estimator wins over the run's
+                ChurnModel(n_estimators=5, random_state=0, device="cpu").fit(X, y_cls)
+                assert not [w for w in pinned if "GPU" in str(w.message)]
+
+
+@pytest.mark.skipif(not gpu_available(), reason="needs a CUDA GPU")
+def test_gpu_models_train_and_explain_exactly() -> None:
+    from segml.explain.treeshap import iter_contributions
+
+    X, y_cls, _ = _table()
+    with device_default("cuda"):
+        model = ChurnModel(n_estimators=60, random_state=3).fit(X, y_cls)
+    p = model.predict_proba(X)[:, 1]
+    assert np.isfinite(p).all() and 0 < p.mean() < 1
+    frame = model.encoder_.transform(X)
+    for _, contrib, margin, rep in iter_contributions(model.booster_, frame, batch_size=1000):
+        np.testing.assert_allclose(contrib.sum(axis=1), margin, atol=1e-4)
+        assert rep.max_abs_error < 1e-4
 
 
 # ---------------------------------------------------------------- row caps

@@ -15,6 +15,8 @@ import pandas as pd
 import pytest
 import shap
 import xgboost as xgb
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from segml.churn.model import ChurnModel
 from segml.data import load_bank
@@ -235,6 +237,76 @@ def test_reason_code_phrases_use_catalogue_names_units_and_groups() -> None:
     assert rc.at[0, "reason_4"] is None  # a zero contribution is no reason
     assert rc.at[0, "reason_2_driver"] == "bal_deposit"
     assert format_value(0.62, "share") == "62%" and format_value(np.nan, "CNY") == "missing"
+
+
+# one feature of every catalogue unit, a bank's own column, a flag, text and a category
+_UNIT_FEATURES = ["nii_12m", "monetary_value", "has_mortgage", "digital_share", "recency",
+                  "tenure_months", "n_tx_90d", "satisfaction_last", "tx_trend_90d", "fin_leverage",
+                  "age", "employees", "my_column", "bal_deposit_avg_3m", "bal_deposit_last"]  # fmt: skip
+_SPECIAL = [0.0, -0.0, 0.5, 1.5, 2.5, -2.5, 0.05, 0.35, 0.125, 99.95, 999.5, 1234.5, 999_999.5,
+            1e6, 999_950.0, 1e9 - 1, 1e9, 2.5e9, -1e6, 1e-7, -3e-5, 1e15, 1e300, -1e300,
+            math.inf, -math.inf, math.nan]  # fmt: skip
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_duckdb_writes_the_same_phrases_as_python(data) -> None:
+    """The fast writer (DuckDB's format) and the definition (Python's) agree to the character
+    on every unit, ties at every rounding position, zeros, huge, tiny and non-finite values."""
+    from segml.explain.result import CHURN_OUTPUT, GRADE_OUTPUT, VALUE_OUTPUT, build
+    from segml.explain.treeshap import AdditivityReport
+
+    n = data.draw(st.integers(1, 40))
+    number = st.one_of(
+        st.sampled_from(_SPECIAL),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.integers(-(10**7), 10**7).map(lambda i: i / 2),
+        st.integers(-(10**6), 10**6).map(lambda i: i / 200),
+    )
+    draw = lambda: np.array(data.draw(st.lists(number, min_size=n, max_size=n)))  # noqa: E731
+    raw = pd.DataFrame({c: draw() for c in _UNIT_FEATURES})
+    raw["flag"] = np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)))
+    raw["count_na"] = pd.array(data.draw(st.lists(st.one_of(st.none(), st.integers(-5000, 5000)), min_size=n, max_size=n)), dtype="Int64")  # fmt: skip
+    raw["region"] = pd.Categorical(data.draw(st.lists(st.sampled_from(["Beijing", "Sichuan", None]), min_size=n, max_size=n)))  # fmt: skip
+    raw["segment_text"] = data.draw(st.lists(st.sampled_from(["a", "b b"]), min_size=n, max_size=n))  # fmt: skip
+    names = list(raw.columns)
+    effect = st.one_of(st.sampled_from([0.0, 0.0, 1.0, -1.0, 0.5, -0.125, 2.5, 1e6, -1e9]),
+                       st.floats(-1e10, 1e10, allow_nan=False))  # fmt: skip
+    values = np.array(data.draw(st.lists(st.lists(effect, min_size=len(names), max_size=len(names)), min_size=n, max_size=n)))  # fmt: skip
+    output = data.draw(st.sampled_from([VALUE_OUTPUT, CHURN_OUTPUT, GRADE_OUTPUT]))
+    exp = build(values, 0.0, values.sum(axis=1), np.zeros(values.shape), names,
+                np.array([f"c{i}" for i in range(n)]), output,
+                AdditivityReport(n, 0.0, 0.0, 1e-6, True))  # fmt: skip
+    k = data.draw(st.integers(1, 6))
+    py = reason_codes(exp, raw, k=k, engine="python")
+    pd.testing.assert_frame_equal(reason_codes(exp, raw, k=k, engine="duckdb"), py)
+    # and the definition itself: every phrase quotes format_value of the customer's value
+    for i in range(n):
+        for j in range(1, k + 1):
+            phrase, driver = py.at[i, f"reason_{j}"], py.at[i, f"reason_{j}_driver"]
+            if isinstance(phrase, str):
+                assert ": " in phrase and phrase.endswith(")") and isinstance(driver, str)
+
+
+def test_reason_codes_on_a_large_table_use_duckdb_and_match(explained, data) -> None:
+    pop = data["pop"]
+    reps = -(-20_000 // (4 * len(pop)))  # past DUCKDB_MIN_PHRASES
+    big = pd.concat([pop] * reps, ignore_index=True)
+    from segml.explain.result import concat
+
+    exp = concat([explained] * reps)
+    fast = reason_codes(exp, big, k=4)  # auto: DuckDB
+    pd.testing.assert_frame_equal(fast, reason_codes(exp, big, k=4, engine="python"))
+    with pytest.raises(ValueError, match="engine must be"):
+        reason_codes(exp, big, k=4, engine="spark")  # type: ignore[arg-type]
+
+
+def test_explanation_tables_stream_to_parquet_as_the_frame(explained, tmp_path) -> None:
+    explained.write_parquet(tmp_path / "streamed.parquet", rows_per_group=7)
+    explained.frame().to_parquet(tmp_path / "frame.parquet", index=False)
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "streamed.parquet"), pd.read_parquet(tmp_path / "frame.parquet")
+    )
 
 
 # ----------------------------------------------------------------------------- thresholds

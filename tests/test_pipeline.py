@@ -14,6 +14,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
+from segml.compute import gpu_available
 from segml.config import ConfigError, load_config, project_root
 
 REPO = Path(__file__).resolve().parents[1]
@@ -226,6 +227,21 @@ def test_an_explanation_that_does_not_add_up_fails_the_run(first_run) -> None:
         "tags.`segml.config_name` = 't' and attributes.status = 'FAILED'",
     )
     assert any("AdditivityError" in x.data.tags.get("error", "") for x in failed)
+
+
+@pytest.mark.skipif(gpu_available(), reason="a GPU is present: the run would use it")
+def test_a_run_on_a_missing_gpu_stops_before_it_starts(first_run) -> None:
+    cfg, out = first_run
+    runs = Path(out["output_dir"]).parent
+    before = set(runs.iterdir())
+    client = MlflowClient(out["tracking_uri"])
+    exp = client.get_run(out["run_id"]).info.experiment_id
+    n_runs = len(client.search_runs([exp], max_results=1000))
+    r = segml("run", "--config", str(cfg), "--set", "compute.device=cuda")
+    assert r.returncode == 1
+    assert "compute.device is 'cuda'" in r.stderr and "no usable CUDA GPU" in r.stderr
+    assert set(runs.iterdir()) == before  # nothing written
+    assert len(client.search_runs([exp], max_results=1000)) == n_runs  # no run tracked
 
 
 def test_pipeline_never_reads_ground_truth(first_run: tuple[Path, dict]) -> None:

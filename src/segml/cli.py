@@ -224,6 +224,7 @@ def run(
     """Run the main job (data to the exported model), tracked in MLflow."""
     import yaml
 
+    from segml.compute import DeviceError
     from segml.config import ConfigError, load_config, project_root
     from segml.explain.treeshap import AdditivityError
     from segml.pipeline import run_pipeline
@@ -254,7 +255,7 @@ def run(
             result = run_pipeline(cfg, root, config.resolve(), progress)
     except ContractError as exc:
         raise _fail(f"the data break the contract\n{exc}") from exc
-    except (FileNotFoundError, FileExistsError) as exc:
+    except (FileNotFoundError, FileExistsError, DeviceError) as exc:
         raise _fail(str(exc)) from exc
     except AdditivityError as exc:
         raise _fail(f"an explanation does not add up; the run is marked FAILED\n{exc}") from exc

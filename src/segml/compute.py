@@ -6,17 +6,25 @@ Two rules keep a large bank on one machine without changing the method:
   (:func:`n_threads`). Results do not depend on the thread count: xgboost builds the same trees
   and the same contributions with 1 or many threads (tests/test_compute.py checks it bit for
   bit), so a run stays deterministic on any machine.
+* **Device.** ``compute.device: cuda`` makes every xgboost model train and compute TreeSHAP
+  on the GPU (:func:`xgb_device`, set for a run by :func:`device_default`); :func:`require_device`
+  refuses a run that asks for a GPU the machine does not have, instead of letting xgboost fall
+  back to the CPU with a warning. GPU and CPU ``hist`` trees are not guaranteed to be
+  bit-identical (summation order), so a run is deterministic per device.
 * **Row caps.** Fitting a model on a seeded random sample of at most ``max_rows`` rows
   (:func:`sample_rows`) bounds the cost of training and model selection; the fitted model then
   scores every customer. Past a few hundred thousand rows a gradient-boosted model or a mixture
   learns little more from another row, while the cost grows linearly
-  (``benchmarks/bench_caps.py`` measures the learning curve). A stratified sample keeps each class's share exactly (to the row), so
-  probability calibration is unaffected.
+  (``benchmarks/bench_caps.py``: on a 100k bank, value and churn test metrics are flat past
+  25,000-50,000 training rows; docs/scaling.md). A stratified sample keeps each class's share
+  exactly (to the row), so probability calibration is unaffected.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -25,9 +33,27 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["n_threads", "sample_frame", "sample_rows", "thread_default"]
+__all__ = [
+    "DEVICES",
+    "DeviceError",
+    "device_default",
+    "gpu_available",
+    "n_threads",
+    "require_device",
+    "sample_frame",
+    "sample_rows",
+    "thread_default",
+    "xgb_device",
+]
 
 _DEFAULT: ContextVar[int | None] = ContextVar("segml_threads", default=None)
+_DEVICE: ContextVar[str | None] = ContextVar("segml_device", default=None)
+#: Devices a model may be given (xgboost's names).
+DEVICES = ("cpu", "cuda")
+
+
+class DeviceError(RuntimeError):
+    """A run asked for a device this machine does not have."""
 
 
 @contextmanager
@@ -50,6 +76,67 @@ def n_threads(n_jobs: int | None = None) -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+@contextmanager
+def device_default(device: str | None) -> Iterator[None]:
+    """Within the block, xgboost models given no ``device`` use ``device`` (None: the CPU)."""
+    if device is not None and device not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+    token = _DEVICE.set(device)
+    try:
+        yield
+    finally:
+        _DEVICE.reset(token)
+
+
+def xgb_device(device: str | None = None) -> str | None:
+    """The xgboost ``device`` parameter for a model: ``device`` when given, else
+    :func:`device_default`'s; None for the CPU (so CPU models keep xgboost's defaults exactly).
+    """
+    chosen = device if device is not None else _DEVICE.get()
+    if chosen is None or chosen == "cpu":
+        return None
+    if chosen not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, got {chosen!r}")
+    return chosen
+
+
+@functools.cache
+def gpu_available() -> bool:
+    """Whether xgboost can train on a CUDA GPU here (a two-row, one-tree probe; cached)."""
+    import xgboost as xgb
+
+    if not xgb.build_info().get("USE_CUDA", False):
+        return False
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            d = xgb.DMatrix(np.array([[0.0], [1.0]]), label=np.array([0.0, 1.0]))
+            xgb.train({"device": "cuda", "tree_method": "hist"}, d, 1)
+        except xgb.core.XGBoostError:
+            return False
+    # xgboost warns ("No visible GPU ... setting device to CPU") and falls back to the CPU
+    return not any("GPU" in str(w.message) and "CPU" in str(w.message) for w in caught)
+
+
+def require_device(device: str) -> None:
+    """Raise :class:`DeviceError` when ``device`` is ``"cuda"`` and xgboost finds no GPU.
+
+    xgboost itself only warns and trains on the CPU; a run configured for the GPU should say
+    so instead of silently taking many times longer.
+    """
+    if device not in DEVICES:
+        raise ValueError(f"compute.device must be one of {DEVICES}, got {device!r}")
+    if device == "cuda" and not gpu_available():
+        import xgboost as xgb
+
+        raise DeviceError(
+            "compute.device is 'cuda' but xgboost "
+            f"{xgb.__version__} finds no usable CUDA GPU on this machine "
+            f"(built with CUDA: {bool(xgb.build_info().get('USE_CUDA', False))}); "
+            "set compute.device: cpu (e.g. --set compute.device=cpu)"
+        )
 
 
 def sample_rows(

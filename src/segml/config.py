@@ -179,7 +179,9 @@ class ValueSection(_Frozen):
     monotone: dict[str, int] | None = Field(
         None, description="Monotone constraints by column; null: more balance never lowers value."
     )
-    device: Literal["cpu", "cuda"] = "cpu"
+    device: Literal["cpu", "cuda"] | None = Field(
+        None, description="Device of the value model only; null: compute.device."
+    )
 
 
 class ExplainSection(_Frozen):
@@ -262,6 +264,11 @@ class ComputeSection(_Frozen):
 
     threads: int | None = Field(
         None, ge=1, description="Threads for xgboost and TreeSHAP (null: every core)."
+    )
+    device: Literal["cpu", "cuda"] = Field(
+        "cpu",
+        description="Where every xgboost model trains and computes TreeSHAP; cuda needs a "
+        "GPU (a run that asks for one on a machine without it stops before it starts).",
     )
     memory_limit: str | None = Field(
         "15%", description="DuckDB memory limit (e.g. '8GB' or '50%'; null: DuckDB's default)."

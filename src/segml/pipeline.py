@@ -19,7 +19,7 @@ import yaml
 
 from segml.churn.stage import churn_stage
 from segml.clv.stage import clv_stage
-from segml.compute import thread_default
+from segml.compute import device_default, require_device, thread_default
 from segml.config import RunConfig, resolve
 from segml.contract import CONTRACT
 from segml.data import load_bank
@@ -68,10 +68,12 @@ def run_pipeline(
         to the output folder).
     """
     say = progress or (lambda _msg: None)
+    require_device(cfg.compute.device)
     out_base = resolve(root, cfg.output.dir)
     assert out_base is not None
     with (
         thread_default(cfg.compute.threads),
+        device_default(cfg.compute.device),
         tracked_run(cfg, root, config_path) as tracker,
         tempfile.TemporaryDirectory(prefix="segml-figures-") as scratch,
     ):
@@ -259,6 +261,7 @@ def run_pipeline(
                     scorecard=DEFAULT_SCORECARD,
                     seed=cfg.seed,
                     max_train_rows=cfg.compute.max_train_rows,
+                    tables_dir=Path(scratch) / "explain_tables",
                 )
                 log_stage(st, results["explain"])
                 st.figures(figures / "explain", skip=private_figures)
@@ -282,6 +285,8 @@ def run_pipeline(
             for res in results.values():
                 for name, df in res.tables.items():
                     df.to_parquet(tmp / f"{name}.parquet", index=False)
+                for name, path in res.files.items():
+                    shutil.move(path, tmp / f"{name}.parquet")
                 for name, doc in res.documents.items():
                     dump_json(doc, tmp / name)
             write_features(features, tmp / "features.parquet")

@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from segml.config import RunConfig
 from segml.data import BankData
@@ -148,6 +149,7 @@ def log_stage(st: StageRun, res: StageResult) -> None:
     for name, doc in res.documents.items():
         st.json(doc, name)
     st.metrics({f"rows.{k}": len(v) for k, v in res.tables.items()})
+    st.metrics({f"rows.{k}": pq.ParquetFile(p).metadata.num_rows for k, p in res.files.items()})
 
 
 def exported_model(results: dict[str, StageResult]) -> dict[str, str] | None:

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from segml.churn.metrics import classification_metrics
-from segml.compute import n_threads
+from segml.compute import n_threads, xgb_device
 
 __all__ = ["BayesReference", "bayes_reference", "evaluate_synthetic", "feature_ceiling"]
 
@@ -188,6 +188,7 @@ def feature_ceiling(
             enable_categorical=True,
             random_state=seed,
             n_jobs=n_threads(),
+            device=xgb_device(),
         )
         reg.fit(x.iloc[fit_idx], target[fit_idx])
         oof[test_idx] = reg.predict(x.iloc[test_idx])

@@ -30,7 +30,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from segml.churn.calibration import Calibrator, fit_calibrator
 from segml.churn.tabular import TabularEncoder
-from segml.compute import n_threads
+from segml.compute import n_threads, xgb_device
 
 __all__ = ["CONFIG_FILE", "MODEL_FILE", "ChurnModel"]
 
@@ -79,6 +79,9 @@ reg_alpha, gamma, max_bin
         Seeds row/column sampling, the validation split and the encoder's folds.
     n_jobs : int, optional
         xgboost threads (default: every core; the model does not depend on it).
+    device : {"cpu", "cuda"}, optional
+        Where xgboost trains and predicts; None follows :func:`segml.compute.device_default`
+        (the run's ``compute.device``), else the CPU.
 
     Attributes
     ----------
@@ -121,6 +124,7 @@ reg_alpha, gamma, max_bin
         max_categories: int = 32,
         random_state: int = 0,
         n_jobs: int | None = None,
+        device: str | None = None,
     ) -> None:
         self.learning_rate = learning_rate
         self.max_depth = max_depth
@@ -140,6 +144,7 @@ reg_alpha, gamma, max_bin
         self.max_categories = max_categories
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.device = device
 
     # ------------------------------------------------------------------ helpers
     def _xgb_params(self, columns: list[str]) -> dict[str, Any]:
@@ -160,6 +165,8 @@ reg_alpha, gamma, max_bin
             "seed": self.random_state,
             "nthread": n_threads(self.n_jobs),
         }
+        if xgb_device(self.device):
+            params["device"] = xgb_device(self.device)
         if self.monotone:
             unknown = sorted(set(self.monotone) - set(columns))
             if unknown:

@@ -28,7 +28,7 @@ import xgboost as xgb
 from sklearn.base import BaseEstimator
 
 from segml.clv.jsonable import JsonModel
-from segml.compute import n_threads
+from segml.compute import n_threads, xgb_device
 from segml.features.build import DEMOGRAPHIC
 from segml.segments.columns import is_numeric
 
@@ -70,8 +70,9 @@ class SupervisedCLV(JsonModel, BaseEstimator):
     monotone : dict of str to int, optional
         Monotone constraints by numeric feature column (+1: the prediction never falls when
         the column rises, -1: never rises); columns absent from the features are ignored.
-    device : {"cpu", "cuda"}
-        Where xgboost trains and predicts (``"cuda"`` needs a GPU build of xgboost).
+    device : {"cpu", "cuda"}, optional
+        Where xgboost trains and predicts; None follows :func:`segml.compute.device_default`
+        (the run's ``compute.device``), else the CPU.
 
     Attributes
     ----------
@@ -101,7 +102,7 @@ class SupervisedCLV(JsonModel, BaseEstimator):
         seed: int = 0,
         n_jobs: int | None = None,
         monotone: dict[str, int] | None = None,
-        device: str = "cpu",
+        device: str | None = None,
     ) -> None:
         self.objective = objective
         self.baseline = baseline
@@ -162,7 +163,7 @@ class SupervisedCLV(JsonModel, BaseEstimator):
             "tree_method": "hist",
             "max_cat_to_onehot": 8,
             "base_score": 0.0 if self.baseline else None,
-            "device": self.device if self.device != "cpu" else None,
+            "device": xgb_device(self.device),
         }
         params = {k: v for k, v in params.items() if v is not None}
         signs = self.monotone_signs()

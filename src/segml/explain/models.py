@@ -26,7 +26,7 @@ import pandas as pd
 import xgboost as xgb
 
 from segml.churn.model import ChurnModel
-from segml.compute import n_threads
+from segml.compute import n_threads, xgb_device
 from segml.explain.result import (
     CHURN_OUTPUT,
     GRADE_OUTPUT,
@@ -241,6 +241,8 @@ def fit_segment_surrogate(
         "nthread": n_threads(n_jobs),
         "max_cat_to_onehot": 8,
     }
+    if xgb_device():
+        params["device"] = xgb_device()
     for c in range(len(classes)):
         d = xgb.DMatrix(M[~hold], label=(y[~hold] == c).astype(float), enable_categorical=True)
         sur.boosters.append(xgb.train(params, d, n_estimators, verbose_eval=False))

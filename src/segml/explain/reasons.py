@@ -10,24 +10,30 @@ member that contributed most is quoted, with the customer's own value and unit::
     expected credit loss: ¥12,500 a year (−¥9,800 to annual value)
 
 :func:`reason_codes` ranks groups by |contribution| and writes the top ``k`` (default 4, as
-adverse-action practice asks), positive and negative, vectorised so a million customers take
-seconds.
+adverse-action practice asks), positive and negative. The scalar formatters here define the
+text; for large tables one DuckDB query writes the same phrases (:mod:`segml.explain.phrases`,
+tested character for character against them), about 4 s for a million customers on 2 cores.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
+from segml.explain.phrases import EXACT_BELOW, render_phrases
 from segml.explain.result import ModelExplanation, OutputSpec
 from segml.features.catalogue import CATALOGUE, FACETS
 
 __all__ = ["DEFAULT_TOP_K", "FeatureText", "feature_texts", "format_value", "group_contributions", "reason_codes"]  # fmt: skip
 
 DEFAULT_TOP_K = 4
+#: From this many phrases (customers × k) on, :func:`reason_codes` lets DuckDB write them.
+DUCKDB_MIN_PHRASES = 20_000
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,38 @@ def _money(v: float) -> str:
     return f"{sign}¥{a:,.0f}"
 
 
+def _plain(v: float) -> str:
+    if not math.isfinite(v):
+        return str(v)
+    if v == int(v) or abs(v) >= 100:
+        return f"{v:,.0f}"
+    return f"{v:.1f}" if abs(v) >= 1 else f"{v:.3g}"
+
+
+def _number_formatter(unit: str) -> Callable[[float], str]:
+    """The function that writes a (non-missing) number in ``unit`` (see :func:`format_value`)."""
+    if unit == "CNY":
+        return _money
+    if unit == "CNY/year":
+        return lambda v: f"{_money(v)} a year"
+    if unit == "0/1":
+        return lambda v: "yes" if v >= 0.5 else "no"
+    if unit == "share":
+        return lambda v: f"{v:.0%}"
+    if unit in ("days", "months", "years", "persons"):
+        tail = f" {unit}"
+        return lambda v: f"{v:,.0f}{tail}"
+    if unit == "count":
+        return lambda v: f"{v:,.0f}"
+    if unit == "0-10":
+        return lambda v: f"{v:.1f}/10"
+    if unit in ("log ratio", "log-odds"):
+        return lambda v: f"{v:+.2f}"
+    if unit == "ratio":
+        return lambda v: f"{v:.2f}"
+    return _plain
+
+
 def format_value(value: object, unit: str) -> str:
     """A feature value in its unit: ``¥1.2M``, ``¥45,000 a year``, ``35 days``, ``62%``, ``yes``."""
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
@@ -81,38 +119,39 @@ def format_value(value: object, unit: str) -> str:
         v = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return str(value)
-    if unit == "CNY":
-        return _money(v)
-    if unit == "CNY/year":
-        return f"{_money(v)} a year"
-    if unit == "0/1":
-        return "yes" if v >= 0.5 else "no"
-    if unit == "share":
-        return f"{v:.0%}"
-    if unit in ("days", "months", "years", "persons"):
-        return f"{v:,.0f} {unit}"
-    if unit == "count":
-        return f"{v:,.0f}"
-    if unit == "0-10":
-        return f"{v:.1f}/10"
-    if unit in ("log ratio", "log-odds"):
-        return f"{v:+.2f}"
-    if unit == "ratio":
-        return f"{v:.2f}"
-    if v == int(v) or abs(v) >= 100:
-        return f"{v:,.0f}"
-    return f"{v:.1f}" if abs(v) >= 1 else f"{v:.3g}"
+    if math.isnan(v):
+        return "missing"
+    return _number_formatter(unit)(v)
+
+
+def _is_number(column: pd.Series) -> bool:
+    return pd.api.types.is_bool_dtype(column) or (
+        pd.api.types.is_numeric_dtype(column) and not isinstance(column.dtype, pd.CategoricalDtype)
+    )
+
+
+def _format_values(column: pd.Series, rows: np.ndarray, unit: str) -> list[str]:
+    """:func:`format_value` of ``column`` at positions ``rows``, without per-value dispatch."""
+    part = column.iloc[rows]
+    if _is_number(part):
+        fmt = _number_formatter(unit)
+        x = part.to_numpy(dtype=float, na_value=np.nan).tolist()
+        return [fmt(v) if v == v else "missing" for v in x]
+    return [format_value(v, unit) for v in part.to_numpy(dtype=object)]
+
+
+def _contribution_formatter(output: OutputSpec) -> Callable[[float], str]:
+    tail = f" to {output.label}"
+    if output.unit in ("CNY", "CNY/year"):
+        return lambda v: ("+" if v >= 0 else "") + _money(v) + tail
+    if output.unit == "points":
+        return lambda v: f"{v:+.1f}".replace("-", "−") + tail
+    return lambda v: f"{v:+.2f}".replace("-", "−") + tail
 
 
 def format_contribution(value: float, output: OutputSpec) -> str:
     """A signed contribution in the output's unit: ``+¥8,400 to annual value``."""
-    if output.unit in ("CNY", "CNY/year"):
-        text = ("+" if value >= 0 else "") + _money(value)
-    elif output.unit == "points":
-        text = f"{value:+.1f}".replace("-", "−")
-    else:
-        text = f"{value:+.2f}".replace("-", "−")
-    return f"{text} to {output.label}"
+    return _contribution_formatter(output)(float(value))
 
 
 def group_contributions(
@@ -159,10 +198,19 @@ def group_contributions(
 
 
 def top_groups(grouped: np.ndarray, k: int) -> np.ndarray:
-    """Column indices of each row's ``k`` largest |values|, largest first (ties: first column)."""
-    k = min(k, grouped.shape[1])
-    order = np.argsort(-np.abs(grouped), axis=1, kind="stable")
-    return order[:, :k]
+    """Column indices of each row's ``k`` largest |values|, largest first (ties: first column).
+
+    ``k`` passes of ``argmax`` (which takes the first of equal maxima): the order of a stable
+    descending sort, without sorting every column.
+    """
+    a = np.abs(grouped)
+    k = min(k, a.shape[1])
+    top = np.empty((a.shape[0], k), dtype=np.int64)
+    rows = np.arange(a.shape[0])
+    for j in range(k):
+        top[:, j] = np.argmax(a, axis=1) if a.shape[0] else 0
+        a[rows, top[:, j]] = -1.0  # below every |value|
+    return top
 
 
 def reason_codes(
@@ -170,6 +218,7 @@ def reason_codes(
     raw: pd.DataFrame,
     k: int = DEFAULT_TOP_K,
     prefix: str = "reason",
+    engine: Literal["auto", "python", "duckdb"] = "auto",
 ) -> pd.DataFrame:
     """Top-``k`` reason codes per customer.
 
@@ -184,6 +233,10 @@ def reason_codes(
         Reasons per customer (groups with a contribution of exactly 0 are left out).
     prefix : str
         Column prefix.
+    engine : {"auto", "python", "duckdb"}
+        Who writes the phrases: Python's formatting (the definition), or one DuckDB query
+        (:mod:`segml.explain.phrases`: the same text, ~8× faster); "auto" takes DuckDB from
+        :data:`DUCKDB_MIN_PHRASES` phrases on.
 
     Returns
     -------
@@ -205,27 +258,103 @@ def reason_codes(
     impact = grouped[rows, top]
     feat = quoted[rows, top]
     multi = several[rows, top]
-    columns = {c: raw[c].to_numpy(dtype=object) for c in names}
+    if engine not in ("auto", "python", "duckdb"):
+        raise ValueError(f"engine must be 'auto', 'python' or 'duckdb', got {engine!r}")
+    if engine == "auto":
+        engine = "duckdb" if impact.size >= DUCKDB_MIN_PHRASES else "python"
+    render = _render_duckdb if engine == "duckdb" else _render_python
+    slots = render(explanation.output, raw, texts, groups, displays, feat, impact, multi)
     out = pd.DataFrame({"customer_id": explanation.ids})
-    out_spec = explanation.output
+    keys = np.asarray(groups, dtype=object)
     for j in range(top.shape[1]):
-        phrases: list[str | None] = []
-        for i, (g, f, v, m) in enumerate(
-            zip(top[:, j], feat[:, j], impact[:, j], multi[:, j], strict=True)
-        ):
-            if v == 0.0:
-                phrases.append(None)
-                continue
-            t = texts[f]
-            also = f", incl. other {displays[g]} measures" if m else ""
-            phrases.append(
-                f"{t.display}: {format_value(columns[t.name][i], t.unit)} "
-                f"({format_contribution(float(v), out_spec)}{also})"
-            )
-        out[f"{prefix}_{j + 1}"] = phrases
-        out[f"{prefix}_{j + 1}_driver"] = np.where(impact[:, j] != 0.0, np.asarray(groups, dtype=object)[top[:, j]], None)  # fmt: skip
+        out[f"{prefix}_{j + 1}"] = slots[j]
+        out[f"{prefix}_{j + 1}_driver"] = np.where(impact[:, j] != 0.0, keys[top[:, j]], None)
         out[f"{prefix}_{j + 1}_impact"] = impact[:, j]
     return out
+
+
+def _by_feature(feat: np.ndarray, impact: np.ndarray) -> list[np.ndarray]:
+    """Positions of the rows with a non-zero impact, grouped by the feature quoted."""
+    live = np.flatnonzero(impact != 0.0)
+    order = live[np.argsort(feat[live], kind="stable")]
+    return np.split(order, np.flatnonzero(np.diff(feat[order])) + 1) if len(order) else []
+
+
+def _also(t: FeatureText, groups: list[str], displays: list[str]) -> str:
+    return f", incl. other {displays[groups.index(t.group)]} measures)"
+
+
+def _render_python(
+    output: OutputSpec,
+    raw: pd.DataFrame,
+    texts: list[FeatureText],
+    groups: list[str],
+    displays: list[str],
+    feat: np.ndarray,
+    impact: np.ndarray,
+    multi: np.ndarray,
+) -> list[np.ndarray]:
+    contribution = _contribution_formatter(output)
+    slots = []
+    for j in range(feat.shape[1]):
+        phrases = np.full(len(raw), None, dtype=object)
+        for at in _by_feature(feat[:, j], impact[:, j]):
+            t = texts[int(feat[at[0], j])]
+            head, also = f"{t.display}: ", _also(t, groups, displays)
+            values = _format_values(raw[t.name], at, t.unit)
+            effects = [contribution(v) for v in impact[at, j].tolist()]
+            phrases[at] = [
+                f"{head}{a} ({b}{also if m else ')'}"
+                for a, b, m in zip(values, effects, multi[at, j].tolist(), strict=True)
+            ]
+        slots.append(phrases)
+    return slots
+
+
+def _render_duckdb(
+    output: OutputSpec,
+    raw: pd.DataFrame,
+    texts: list[FeatureText],
+    groups: list[str],
+    displays: list[str],
+    feat: np.ndarray,
+    impact: np.ndarray,
+    multi: np.ndarray,
+) -> list[pd.Series | np.ndarray]:
+    n, k = feat.shape
+    x = np.full((k, n), np.nan)
+    written: list[str | None] | None = None  # made when a value is written here
+    for j in range(k):
+        for at in _by_feature(feat[:, j], impact[:, j]):
+            t = texts[int(feat[at[0], j])]
+            col = raw[t.name].iloc[at]
+            if _is_number(col):
+                v = col.to_numpy(dtype=float, na_value=np.nan)
+                x[j, at] = v
+                big = np.flatnonzero(np.abs(v) >= EXACT_BELOW)  # NaN compares False
+            else:  # text and categories: written here, as format_value writes them
+                big = np.arange(len(at))
+            if len(big):
+                written = written if written is not None else [None] * (k * n)
+                values = col.to_numpy(dtype=object)
+                for i in big.tolist():
+                    written[j * n + int(at[i])] = format_value(values[i], t.unit)
+    effects = impact.T.reshape(-1)
+    huge = np.flatnonzero(np.abs(effects) >= EXACT_BELOW)
+    effect_text: list[str | None] | None = None
+    if len(huge):
+        contribution = _contribution_formatter(output)
+        effect_text = [None] * len(effects)
+        for i in huge.tolist():
+            effect_text[i] = contribution(float(effects[i]))[: -len(f" to {output.label}")]
+    phrases = render_phrases(
+        feat.T.reshape(-1), x.reshape(-1), written, effects, effect_text, multi.T.reshape(-1),
+        [f"{t.display}: " for t in texts], [t.unit for t in texts],
+        [_also(t, groups, displays) for t in texts], output,
+    )  # fmt: skip
+    slots = [phrases.slice(j * n, n).to_pandas() for j in range(k)]
+    # a slot without any phrase stays None, as the Python writer leaves it
+    return [np.full(n, None, dtype=object) if s.isna().all() else s for s in slots]
 
 
 def reason_list(row: pd.Series, prefix: str = "reason") -> list[str]:

@@ -9,6 +9,7 @@ additivity report. :class:`OutputSpec` says what the output means ("annual value
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -119,6 +120,37 @@ class ModelExplanation:
         out.insert(0, self.output.name, self.score)
         out.insert(0, "customer_id", self.ids)
         return out
+
+    def write_parquet(self, path: str | os.PathLike[str], rows_per_group: int = 100_000) -> int:
+        """Write :meth:`frame` to Parquet a row group at a time, without building it.
+
+        Only one group's columns are copied at a time (``frame()`` of a million customers
+        would hold another copy of every contribution). Returns the rows written.
+        """
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        names = ["customer_id", self.output.name, "base_value", *self.feature_names]
+        ids = pd.Series(self.ids)
+        writer = None
+        try:
+            for start in range(0, max(len(self), 1), rows_per_group):
+                end = min(start + rows_per_group, len(self))
+                cols = [
+                    pa.array(ids.iloc[start:end], from_pandas=True),
+                    pa.array(self.score[start:end], type=pa.float64()),
+                    pa.array(np.full(end - start, self.base_value), type=pa.float64()),
+                    *(pa.array(np.ascontiguousarray(self.values[start:end, j]), type=pa.float64())
+                      for j in range(self.values.shape[1])),
+                ]  # fmt: skip
+                table = pa.Table.from_arrays(cols, names=names)
+                if writer is None:
+                    writer = pq.ParquetWriter(str(path), table.schema)
+                writer.write_table(table)
+        finally:
+            if writer is not None:
+                writer.close()
+        return len(self)
 
     def mean_abs(self) -> pd.Series:
         """Mean |contribution| per feature, largest first (global importance)."""

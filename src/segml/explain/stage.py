@@ -86,6 +86,18 @@ def _top(exp: ModelExplanation, raw: pd.DataFrame, k: int, prefix: str) -> pd.Da
     return rc[keep]
 
 
+def _keep_table(
+    res: StageResult, name: str, exp: ModelExplanation, tables_dir: Path | None
+) -> None:
+    if tables_dir is None:
+        res.tables[name] = exp.frame()
+        return
+    tables_dir.mkdir(parents=True, exist_ok=True)
+    path = tables_dir / f"{name}.parquet"
+    exp.write_parquet(path)
+    res.files[name] = path
+
+
 def explain_stage(
     features: pd.DataFrame,
     tiers: pd.DataFrame,
@@ -100,6 +112,7 @@ def explain_stage(
     scorecard: Scorecard | None = None,
     seed: int = 42,
     max_train_rows: int | None = None,
+    tables_dir: Path | None = None,
 ) -> StageResult:
     """Explain every tiered customer's value score, churn risk, segment and grade.
 
@@ -124,6 +137,9 @@ def explain_stage(
     max_train_rows : int, optional
         The segment surrogate is fitted on a seeded sample of this many segmented customers
         when there are more (None: all); it explains every one of them.
+    tables_dir : Path, optional
+        Write the per-customer contribution tables here as soon as they are computed
+        (``StageResult.files``) rather than keep them in memory (``StageResult.tables``).
 
     Raises
     ------
@@ -140,7 +156,7 @@ def explain_stage(
     check_additivity(0.0, exp.score[:, None], tiers["value"].to_numpy(dtype=float),
                      section.tolerance, "value score vs the score the tier policy ranked")  # fmt: skip
     res = StageResult()
-    res.tables["explanations_value"] = exp.frame()
+    _keep_table(res, "explanations_value", exp, tables_dir)
     rc = reason_codes(exp, pop, k=k)
     clock.lap("value_reason_codes")
     th = threshold_report(exp, policy)
@@ -171,12 +187,16 @@ def explain_stage(
     if churn_model is not None:
         cexp = explain_churn(churn_model, pop, batch_size=section.batch_size,
                              tolerance=section.tolerance)  # fmt: skip
-        res.tables["explanations_churn"] = cexp.frame()
+        _keep_table(res, "explanations_churn", cexp, tables_dir)
         table = table.merge(_top(cexp, pop, k, "churn_reason"), on="customer_id", how="left")
         docs["churn"] = {"base_value": cexp.base_value, "additivity": cexp.additivity.to_dict(),
                          "output": cexp.output.__dict__,
                          "importance": cexp.mean_abs().head(20).to_dict()}  # fmt: skip
         res.metrics["churn.additivity_max_error"] = cexp.additivity.max_abs_error
+        if figures_dir is not None:
+            figures_dir.mkdir(parents=True, exist_ok=True)
+            plot_global(cexp, figures_dir)
+        del cexp  # a million customers' contributions: not needed past this point
     clock.lap("churn")
     if segments is not None and section.surrogate and segments["segment"].nunique() > 1:
         seg_rows = segments.merge(pop, on="customer_id", how="left", validate="one_to_one")
@@ -186,6 +206,7 @@ def explain_stage(
         sexp = explain_segments(sur, seg_rows, seg_rows["segment"].astype(str),
                                 tolerance=section.tolerance)  # fmt: skip
         seg_rc = _top(sexp, seg_rows, min(k, 3), "segment_reason")
+        del sexp, seg_rows, fit_rows
         cols = ["customer_id", "segment"] + (["segment_name"] if "segment_name" in segments else [])
         table = table.merge(segments[cols], on="customer_id", how="left")
         table = table.merge(seg_rc, on="customer_id", how="left")
@@ -216,8 +237,6 @@ def explain_stage(
         plot_dependence(exp, figures_dir)
         if section.examples_per_tier:
             plot_waterfalls(exp, value_tiers, order, figures_dir, per_tier=section.examples_per_tier)  # fmt: skip
-        if churn_model is not None:
-            plot_global(cexp, figures_dir)
     clock.lap("figures")
     res.metrics["explained"] = float(len(table))
     return res

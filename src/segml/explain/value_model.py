@@ -75,8 +75,9 @@ class ValueScoreModel(JsonModel, BaseEstimator):
     exclude : tuple of str
         Columns never used (default: demographic columns).
     seed, n_jobs : int
-    device : {"cpu", "cuda"}
-        Training and TreeSHAP on the GPU with ``"cuda"``.
+    device : {"cpu", "cuda"}, optional
+        Where xgboost trains and computes TreeSHAP; None follows :func:`segml.compute.device_default`
+        (the run's ``compute.device``), else the CPU.
 
     Attributes
     ----------
@@ -104,7 +105,7 @@ class ValueScoreModel(JsonModel, BaseEstimator):
         exclude: tuple[str, ...] = DEMOGRAPHIC,
         seed: int = 0,
         n_jobs: int | None = None,
-        device: str = "cpu",
+        device: str | None = None,
     ) -> None:
         self.baseline = baseline
         self.objective = objective

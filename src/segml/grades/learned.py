@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from segml.compute import n_threads
+from segml.compute import n_threads, xgb_device
 from segml.data import BankData, load_bank
 from segml.features.labels import label_window
 from segml.features.spec import date_lit
@@ -226,7 +226,9 @@ def fit_credit_model(
         raise ValueError(f"the training target has a single class ({len(y)} rows)")
     x, industries = model_matrix(df, scorecard)
     merged = {**DEFAULT_MODEL_PARAMS, **(params or {})}
-    model = xgb.XGBClassifier(**{**merged, "n_jobs": n_threads(merged["n_jobs"])})
+    merged["n_jobs"] = n_threads(merged["n_jobs"])
+    merged.setdefault("device", xgb_device())
+    model = xgb.XGBClassifier(**merged)
     model.fit(x.to_numpy(), y.to_numpy())
     return CreditModel(model, tuple(x.columns), industries, scorecard)
 

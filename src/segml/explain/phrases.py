@@ -1,0 +1,152 @@
+"""Reason-code phrases for many customers at once, rendered by DuckDB.
+
+Python's string formatting costs about 3 µs a phrase (12 s for a million customers' four
+reasons), more than exact TreeSHAP on a GPU. DuckDB's ``format`` (the {fmt} library, the same
+format mini-language and correctly rounded, like Python's) renders the same phrases in one
+multi-threaded query. The scalar formatters in :mod:`segml.explain.reasons`
+(:func:`~segml.explain.reasons.format_value`, ``format_contribution``) stay the definition:
+tests check that both give the same text, character for character, on values of every
+magnitude and sign, ties, zeros and non-finite values.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from segml.compute import n_threads
+from segml.explain.result import OutputSpec
+
+__all__ = ["EXACT_BELOW", "UNIT_CODES", "render_phrases"]
+
+#: {fmt} writes fixed-point digits exactly like Python below this magnitude (measured: they
+#: part from about 1e37 up); larger numbers are written by Python and passed in as text.
+EXACT_BELOW = 1e30
+
+#: Units with their own number format (the rest are written as plain numbers).
+UNIT_CODES = {
+    "CNY": 1,
+    "CNY/year": 2,
+    "0/1": 3,
+    "share": 4,
+    "days": 5,
+    "months": 5,
+    "years": 5,
+    "persons": 5,
+    "count": 6,
+    "0-10": 7,
+    "log ratio": 8,
+    "log-odds": 8,
+    "ratio": 9,
+}
+
+
+def _money(col: str) -> str:
+    a = f"abs({col})"
+    return (
+        f"(CASE WHEN {col} < 0 THEN '−' ELSE '' END) || '¥' || "
+        f"CASE WHEN {a} >= 1e9 THEN format('{{:.1f}}', {a} / 1e9) || 'B' "
+        f"WHEN {a} >= 1e6 THEN format('{{:.1f}}', {a} / 1e6) || 'M' "
+        f"ELSE format('{{:,.0f}}', {a}) END"
+    )
+
+
+def _value(col: str) -> str:
+    """SQL for :func:`~segml.explain.reasons.format_value` of a non-missing number."""
+    plain = (
+        f"CASE WHEN isinf({col}) THEN (CASE WHEN {col} > 0 THEN 'inf' ELSE '-inf' END) "
+        f"WHEN {col} = trunc({col}) OR abs({col}) >= 100 THEN format('{{:,.0f}}', {col}) "
+        f"WHEN abs({col}) >= 1 THEN format('{{:.1f}}', {col}) "
+        f"ELSE format('{{:.3g}}', {col}) END"
+    )
+    return f"""CASE unit
+        WHEN 1 THEN {_money(col)}
+        WHEN 2 THEN {_money(col)} || ' a year'
+        WHEN 3 THEN CASE WHEN {col} >= 0.5 THEN 'yes' ELSE 'no' END
+        WHEN 4 THEN format('{{:.0f}}', {col} * 100) || '%'
+        WHEN 5 THEN format('{{:,.0f}}', {col}) || ' ' || unit_name
+        WHEN 6 THEN format('{{:,.0f}}', {col})
+        WHEN 7 THEN format('{{:.1f}}', {col}) || '/10'
+        WHEN 8 THEN format('{{:+.2f}}', {col})
+        WHEN 9 THEN format('{{:.2f}}', {col})
+        ELSE {plain} END"""
+
+
+def _contribution(col: str, output: OutputSpec) -> str:
+    """SQL for :func:`~segml.explain.reasons.format_contribution` (without its tail)."""
+    if output.unit in ("CNY", "CNY/year"):
+        return f"(CASE WHEN {col} >= 0 THEN '+' ELSE '' END) || {_money(col)}"
+    spec = "{:+.1f}" if output.unit == "points" else "{:+.2f}"
+    return f"replace(format('{spec}', {col}), '-', '−')"
+
+
+def render_phrases(
+    feature: np.ndarray,
+    value: np.ndarray,
+    text: list[str | None] | None,
+    impact: np.ndarray,
+    impact_text: list[str | None] | None,
+    several: np.ndarray,
+    heads: list[str],
+    units: list[str],
+    alsos: list[str],
+    output: OutputSpec,
+) -> pa.ChunkedArray:
+    """One reason phrase per row (null where ``impact`` is 0), in row order.
+
+    Parameters
+    ----------
+    feature : ndarray of int
+        Index of the quoted feature (into ``heads``, ``units``, ``alsos``).
+    value : ndarray of float
+        The customer's value of that feature (NaN: missing).
+    text : list of str or None, optional
+        Values already written (non-numeric features); None where ``value`` is to be formatted.
+    impact : ndarray of float
+        The (group's) contribution.
+    impact_text : list of str or None, optional
+        Contributions already written; None where ``impact`` is to be formatted.
+    several : ndarray of bool
+        Whether other members of the group contributed (then ``alsos`` is appended).
+    heads, units, alsos : list of str
+        Per feature: ``"display name: "``, its unit, ``", incl. other … measures)"``.
+    output : OutputSpec
+        The explained score (unit and label of the contribution).
+    """
+    import duckdb
+
+    code = np.array([UNIT_CODES.get(u, 0) for u in units], dtype=np.int8)
+    f = np.asarray(feature, dtype=np.int32)
+    table = pa.table(
+        {
+            "f": pa.array(f + 1),  # DuckDB lists are 1-based
+            "unit": pa.array(code[f] if len(code) else np.zeros(0, np.int8)),
+            "x": pa.array(np.asarray(value, dtype=float), from_pandas=True),
+            "txt": pa.array(text if text is not None else [None] * len(f), type=pa.string()),
+            "c": pa.array(np.asarray(impact, dtype=float)),
+            "ctxt": pa.array(
+                impact_text if impact_text is not None else [None] * len(f), type=pa.string()
+            ),  # fmt: skip
+            "m": pa.array(np.asarray(several, dtype=bool)),
+        }
+    )
+    sql = f"""SELECT CASE WHEN c = 0 THEN NULL ELSE
+        list_extract($heads, f)
+        || coalesce(txt, CASE WHEN x IS NULL OR isnan(x) THEN 'missing' ELSE {_value("x")} END)
+        || ' (' || coalesce(ctxt, {_contribution("c", output)}) || $tail
+        || CASE WHEN m THEN list_extract($alsos, f) ELSE ')' END END AS phrase
+        FROM (SELECT *, list_extract($unit_names, f) AS unit_name FROM phrases_input)"""
+    con = duckdb.connect()
+    try:
+        con.execute(f"SET threads = {n_threads()}")
+        con.execute("SET preserve_insertion_order = true")
+        con.register("phrases_input", table)
+        params = {
+            "heads": heads,
+            "alsos": alsos,
+            "unit_names": list(units),
+            "tail": f" to {output.label}",
+        }
+        return con.sql(sql, params=params).to_arrow_table().column("phrase")
+    finally:
+        con.close()
