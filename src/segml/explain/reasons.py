@@ -263,7 +263,7 @@ def reason_codes(
     if engine == "auto":
         engine = "duckdb" if impact.size >= DUCKDB_MIN_PHRASES else "python"
     render = _render_duckdb if engine == "duckdb" else _render_python
-    slots = render(explanation.output, raw, texts, groups, displays, feat, impact, multi)
+    slots = render(_Picked(explanation.output, raw, texts, groups, displays, feat, impact, multi))
     out = pd.DataFrame({"customer_id": explanation.ids})
     keys = np.asarray(groups, dtype=object)
     for j in range(top.shape[1]):
@@ -284,16 +284,24 @@ def _also(t: FeatureText, groups: list[str], displays: list[str]) -> str:
     return f", incl. other {displays[groups.index(t.group)]} measures)"
 
 
-def _render_python(
-    output: OutputSpec,
-    raw: pd.DataFrame,
-    texts: list[FeatureText],
-    groups: list[str],
-    displays: list[str],
-    feat: np.ndarray,
-    impact: np.ndarray,
-    multi: np.ndarray,
-) -> list[np.ndarray]:
+@dataclass(frozen=True)
+class _Picked:
+    """The top-k reasons chosen, before they are written: per customer (rows) and reason
+    (columns) the feature quoted, the group's impact and whether other members contributed."""
+
+    output: OutputSpec
+    raw: pd.DataFrame
+    texts: list[FeatureText]
+    groups: list[str]
+    displays: list[str]
+    feat: np.ndarray
+    impact: np.ndarray
+    multi: np.ndarray
+
+
+def _render_python(p: _Picked) -> list[np.ndarray]:
+    output, raw, texts, groups, displays = p.output, p.raw, p.texts, p.groups, p.displays
+    feat, impact, multi = p.feat, p.impact, p.multi
     contribution = _contribution_formatter(output)
     slots = []
     for j in range(feat.shape[1]):
@@ -311,16 +319,9 @@ def _render_python(
     return slots
 
 
-def _render_duckdb(
-    output: OutputSpec,
-    raw: pd.DataFrame,
-    texts: list[FeatureText],
-    groups: list[str],
-    displays: list[str],
-    feat: np.ndarray,
-    impact: np.ndarray,
-    multi: np.ndarray,
-) -> list[pd.Series | np.ndarray]:
+def _render_duckdb(p: _Picked) -> list[pd.Series | np.ndarray]:
+    output, raw, texts, groups, displays = p.output, p.raw, p.texts, p.groups, p.displays
+    feat, impact, multi = p.feat, p.impact, p.multi
     n, k = feat.shape
     x = np.full((k, n), np.nan)
     written: list[str | None] | None = None  # made when a value is written here
