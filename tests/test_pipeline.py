@@ -185,7 +185,7 @@ def test_same_config_gives_identical_outputs(first_run: tuple[Path, dict]) -> No
               "value_scores.parquet", "reason_codes.parquet", "explanations_value.parquet"):  # fmt: skip
         a = pd.read_parquet(Path(out["output_dir"]) / f)
         b = pd.read_parquet(Path(again["output_dir"]) / f)
-        pd.testing.assert_frame_equal(a, b)
+        pd.testing.assert_frame_equal(a, b, check_exact=True, obj=f)  # to the bit
 
 
 def test_explain_prints_one_customers_tier_score_and_reason_codes(first_run) -> None:

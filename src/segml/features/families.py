@@ -32,6 +32,16 @@ class Family:
     fill: dict[str, str]
 
 
+#: Money is summed exactly (as DECIMAL, to the millionth of a unit): a parallel aggregate adds
+#: doubles in an order the threads decide, so their sums moved in the last bits from one build
+#: to the next; exact sums make every build of the same data identical to the bit.
+EXACT = "DECIMAL(38, 6)"
+
+
+def _dbl(expr: str) -> str:
+    return f"CAST({expr} AS DOUBLE)"
+
+
 def _fam(name: str, sql: str, columns: list[str], zero: list[str]) -> Family:
     return Family(name, sql, tuple(columns), {c: "0" for c in zero})
 
@@ -40,7 +50,8 @@ def activity(a: AsOf, cfg: FeatureConfig) -> list[Family]:
     """Customer-initiated transactions: RFM, trailing windows, trends, gaps, channel mix."""
     t_next, excl = ts_lit(a.next_day), in_list(cfg.exclude_kinds)
     daily = (
-        "SELECT customer_id, CAST(timestamp AS DATE) AS d, SUM(amount) AS amt, COUNT(*) AS n "
+        f"SELECT customer_id, CAST(timestamp AS DATE) AS d, SUM(CAST(amount AS {EXACT})) AS amt, "
+        "COUNT(*) AS n "
         f"FROM transactions WHERE timestamp < {t_next} AND kind NOT IN {excl} GROUP BY 1, 2"
     )
     gaps = (
@@ -48,14 +59,19 @@ def activity(a: AsOf, cfg: FeatureConfig) -> list[Family]:
         "date_diff('day', LAG(d) OVER (PARTITION BY customer_id ORDER BY d), d) AS gap "
         f"FROM ({daily}) x"
     )
+    g, n = "CAST(gap AS BIGINT)", "COUNT(gap)"  # whole days: the variance from exact sums
+    gap_std = (
+        f"CASE WHEN {n} > 1 THEN SQRT(GREATEST(CAST({n} * SUM({g} * {g}) - SUM({g}) * SUM({g}) "
+        f"AS DOUBLE), 0) / ({n} * ({n} - 1))) END"
+    )
     rfm = f"""SELECT customer_id,
         CAST(COUNT(*) - 1 AS DOUBLE) AS frequency,
         CAST(date_diff('day', MIN(d), MAX(d)) AS DOUBLE) AS recency,
         CAST(date_diff('day', MIN(d), {date_lit(a.t)}) AS DOUBLE) AS "T",
-        CASE WHEN COUNT(*) > 1 THEN (SUM(amt) - SUM(CASE WHEN d = first_d THEN amt ELSE 0 END))
-             / (COUNT(*) - 1) ELSE 0 END AS monetary_value,
+        CASE WHEN COUNT(*) > 1 THEN CAST(SUM(amt) - SUM(CASE WHEN d = first_d THEN amt ELSE 0 END)
+             AS DOUBLE) / (COUNT(*) - 1) ELSE 0 END AS monetary_value,
         CAST(date_diff('day', MAX(d), {date_lit(a.t)}) AS DOUBLE) AS days_since_last_tx,
-        AVG(gap) AS gap_mean_days, STDDEV_SAMP(gap) AS gap_std_days,
+        AVG(gap) AS gap_mean_days, {gap_std} AS gap_std_days,
         CAST(SUM(n) AS BIGINT) AS n_tx_total
         FROM ({gaps}) g GROUP BY customer_id"""
     fams = [
@@ -119,7 +135,7 @@ def balances(a: AsOf, cfg: FeatureConfig) -> list[Family]:
     fam = case_map("a.product", dict(FAMILIES), "'other'")
     m_end, m12 = date_lit(a.month_end), date_lit(a.months_back(12))
     monthly = (
-        f"SELECT a.customer_id, b.month, {fam} AS fam, SUM(b.avg_balance) AS bal "
+        f"SELECT a.customer_id, b.month, {fam} AS fam, SUM(CAST(b.avg_balance AS {EXACT})) AS bal "
         "FROM balances b JOIN accounts a ON a.account_id = b.account_id "
         f"WHERE b.month < {m_end} AND b.month >= {m12} GROUP BY 1, 2, 3"
     )
@@ -127,14 +143,15 @@ def balances(a: AsOf, cfg: FeatureConfig) -> list[Family]:
     parts, cols = [], []
     for f in BALANCE_FAMILIES:
         is_f = f"fam = '{f}'"
+        recent = _dbl(f"SUM(CASE WHEN {is_f} AND month >= {m3} THEN bal ELSE 0 END)")
+        before = _dbl(f"SUM(CASE WHEN {is_f} AND month >= {m6} AND month < {m3} THEN bal ELSE 0 END)")  # fmt: skip
         parts += [
-            f"SUM(CASE WHEN {is_f} AND month >= {last} THEN bal ELSE 0 END) AS bal_{f}_last",
-            f"SUM(CASE WHEN {is_f} AND month >= {m3} THEN bal ELSE 0 END) / 3.0 AS bal_{f}_avg_3m",
-            f"SUM(CASE WHEN {is_f} THEN bal ELSE 0 END) / 12.0 AS bal_{f}_avg_12m",
-            f"MAX(CASE WHEN {is_f} THEN bal ELSE 0 END) AS bal_{f}_peak_12m",
-            f"LN((1 + SUM(CASE WHEN {is_f} AND month >= {m3} THEN bal ELSE 0 END) / 3.0) / "
-            f"(1 + SUM(CASE WHEN {is_f} AND month >= {m6} AND month < {m3} THEN bal ELSE 0 END)"
-            f" / 3.0)) AS bal_{f}_trend",
+            _dbl(f"SUM(CASE WHEN {is_f} AND month >= {last} THEN bal ELSE 0 END)")
+            + f" AS bal_{f}_last",  # fmt: skip
+            f"{recent} / 3.0 AS bal_{f}_avg_3m",
+            _dbl(f"SUM(CASE WHEN {is_f} THEN bal ELSE 0 END)") + f" / 12.0 AS bal_{f}_avg_12m",
+            _dbl(f"MAX(CASE WHEN {is_f} THEN bal ELSE 0 END)") + f" AS bal_{f}_peak_12m",
+            f"LN((1 + {recent} / 3.0) / (1 + {before} / 3.0)) AS bal_{f}_trend",
         ]
         cols += [f"bal_{f}_{k}" for k in ("last", "avg_3m", "avg_12m", "peak_12m", "trend")]
     sql = f"SELECT customer_id, {', '.join(parts)} FROM ({monthly}) m GROUP BY customer_id"
