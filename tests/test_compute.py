@@ -76,6 +76,8 @@ def test_a_run_that_asks_for_a_missing_gpu_is_refused() -> None:
     require_device("cpu")
     with pytest.raises(DeviceError, match=r"compute.device is 'cuda'.*compute.device: cpu"):
         require_device("cuda")
+    with pytest.raises(DeviceError, match=r"value.device is 'cuda'.*--set value.device=cpu"):
+        require_device("cuda", "value.device")
 
 
 @NO_GPU

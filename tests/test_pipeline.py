@@ -240,6 +240,8 @@ def test_a_run_on_a_missing_gpu_stops_before_it_starts(first_run) -> None:
     r = segml("run", "--config", str(cfg), "--set", "compute.device=cuda")
     assert r.returncode == 1
     assert "compute.device is 'cuda'" in r.stderr and "no usable CUDA GPU" in r.stderr
+    r = segml("run", "--config", str(cfg), "--set", "value.device=cuda")  # the value model's own
+    assert r.returncode == 1 and "value.device is 'cuda'" in r.stderr
     assert set(runs.iterdir()) == before  # nothing written
     assert len(client.search_runs([exp], max_results=1000)) == n_runs  # no run tracked
 

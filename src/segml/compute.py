@@ -1,6 +1,7 @@
-"""How much of the machine a run uses: threads for xgboost, and row caps for model fitting.
+"""How much of the machine a run uses: threads and device for xgboost, row caps for fitting.
 
-Two rules keep a large bank on one machine without changing the method:
+These rules keep a large bank on one machine without changing the method, and put the models
+on a GPU where there is one:
 
 * **Threads.** xgboost's ``hist`` trees and TreeSHAP use every core by default
   (:func:`n_threads`). Results do not depend on the thread count: xgboost builds the same trees
@@ -120,22 +121,23 @@ def gpu_available() -> bool:
     return not any("GPU" in str(w.message) and "CPU" in str(w.message) for w in caught)
 
 
-def require_device(device: str) -> None:
+def require_device(device: str, setting: str = "compute.device") -> None:
     """Raise :class:`DeviceError` when ``device`` is ``"cuda"`` and xgboost finds no GPU.
 
     xgboost itself only warns and trains on the CPU; a run configured for the GPU should say
-    so instead of silently taking many times longer.
+    so instead of silently taking many times longer. ``setting`` names the config key in the
+    message.
     """
     if device not in DEVICES:
-        raise ValueError(f"compute.device must be one of {DEVICES}, got {device!r}")
+        raise ValueError(f"{setting} must be one of {DEVICES}, got {device!r}")
     if device == "cuda" and not gpu_available():
         import xgboost as xgb
 
         raise DeviceError(
-            "compute.device is 'cuda' but xgboost "
+            f"{setting} is 'cuda' but xgboost "
             f"{xgb.__version__} finds no usable CUDA GPU on this machine "
             f"(built with CUDA: {bool(xgb.build_info().get('USE_CUDA', False))}); "
-            "set compute.device: cpu (e.g. --set compute.device=cpu)"
+            f"set {setting}: cpu (e.g. --set {setting}=cpu)"
         )
 
 

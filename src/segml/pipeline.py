@@ -69,6 +69,8 @@ def run_pipeline(
     """
     say = progress or (lambda _msg: None)
     require_device(cfg.compute.device)
+    if cfg.value.device is not None:
+        require_device(cfg.value.device, "value.device")
     out_base = resolve(root, cfg.output.dir)
     assert out_base is not None
     with (
