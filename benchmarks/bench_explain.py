@@ -94,31 +94,12 @@ print(json.dumps(out))
 # The population tiled to n rows with fresh ids and a seeded multiplicative jitter.
 CHILD_TILE = """
 import json, os, sys
-import numpy as np, pandas as pd, pyarrow as pa, pyarrow.parquet as pq
+import pandas as pd, pyarrow as pa, pyarrow.parquet as pq
 cfg = json.loads(sys.argv[1])
+sys.path.insert(0, cfg["bench"])
+from common import tile_frame
 base = pd.read_parquet(cfg["src"]).drop(columns=[cfg["target"]])
-n = cfg["rows"]
-rng = np.random.default_rng(cfg["seed"])
-idx = np.arange(n) % len(base)
-cols = {}
-for c in base.columns:
-    s = base[c]
-    if c == "customer_id":
-        cols[c] = pd.array([f"T{i:09d}" for i in range(n)], dtype="str")
-        continue
-    numeric = pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
-    x = s.to_numpy(dtype=float, na_value=np.nan) if numeric else None
-    seen = x[~np.isnan(x)] if numeric else None
-    if not numeric or not len(seen) or np.isin(seen, (0.0, 1.0)).all():
-        cols[c] = s.iloc[idx].reset_index(drop=True)  # text and 0/1 columns: copied
-        continue
-    v = x[idx] * (1.0 + cfg["jitter"] * rng.standard_normal(n))
-    if seen.min() >= 0.0 and seen.max() <= 1.0:
-        v = np.clip(v, 0.0, 1.0)
-    if pd.api.types.is_integer_dtype(s):
-        v = np.rint(v).astype(s.dtype)
-    cols[c] = v
-frame = pd.DataFrame(cols)
+frame = tile_frame(base, cfg["rows"], cfg["seed"], cfg["jitter"])
 tmp = cfg["dst"] + ".tmp"
 pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp, row_group_size=100_000)
 os.replace(tmp, cfg["dst"])
@@ -353,7 +334,7 @@ def _tile(args: argparse.Namespace, bank: Path, test: Path, rows: int) -> Path:
     if not path.is_file():
         _say(f"tiling the population to {rows:,} rows: {path}")
         cfg = {"src": str(test), "dst": str(path), "rows": rows, "seed": args.tile_seed,
-               "jitter": args.jitter, "target": TARGET}  # fmt: skip
+               "jitter": args.jitter, "target": TARGET, "bench": str(HERE)}  # fmt: skip
         child(CHILD_TILE, json.dumps(cfg))
     return path
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 
 def child(code: str, *args: object) -> dict:
@@ -18,6 +19,36 @@ def child(code: str, *args: object) -> dict:
     if r.returncode != 0:
         raise RuntimeError(r.stderr)
     return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def tile_frame(base: Any, n: int, seed: int, jitter: float) -> Any:
+    """``base`` (a DataFrame) repeated to ``n`` rows: fresh unique ``customer_id`` values,
+    numeric non-0/1 columns multiplied by ``1 + jitter * N(0, 1)`` (seeded; counts stay
+    integers, shares stay in [0, 1]); text and 0/1 columns copied."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    idx = np.arange(n) % len(base)
+    cols = {}
+    for c in base.columns:
+        s = base[c]
+        if c == "customer_id":
+            cols[c] = pd.array([f"T{i:09d}" for i in range(n)], dtype="str")
+            continue
+        numeric = pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
+        x = s.to_numpy(dtype=float, na_value=np.nan) if numeric else None
+        seen = x[~np.isnan(x)] if numeric else None
+        if not numeric or not len(seen) or np.isin(seen, (0.0, 1.0)).all():
+            cols[c] = s.iloc[idx].reset_index(drop=True)  # text and 0/1 columns: copied
+            continue
+        v = x[idx] * (1.0 + jitter * rng.standard_normal(n))
+        if seen.min() >= 0.0 and seen.max() <= 1.0:
+            v = np.clip(v, 0.0, 1.0)
+        if pd.api.types.is_integer_dtype(s):
+            v = np.rint(v).astype(s.dtype)
+        cols[c] = v
+    return pd.DataFrame(cols)
 
 
 def write_results(name: str, rows: list[dict], folder: Path) -> str:

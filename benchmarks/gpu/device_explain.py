@@ -46,10 +46,12 @@ import numpy as np
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
-BENCH = HERE.parent.parent / "data" / "interim" / "bench"
-BANK = HERE.parent.parent / "data" / "raw" / "synthetic" / "bank_n20000_seed42_17e20daea2"
-MODEL = BENCH / "explain_model_bank_n20000_seed42_17e20daea2.json"
-POPULATION = BENCH / "explain_population_bank_n20000_seed42_17e20daea2_n20000_seed1_j0.05.parquet"
+sys.path.insert(0, str(HERE.parent))  # the benchmarks' shared helpers and bench_explain's paths
+from bench_explain import BANK, CACHE, TRAIN_DATE  # noqa: E402
+from common import tile_frame  # noqa: E402
+
+MODEL = CACHE / f"explain_model_{BANK.name}.json"
+POPULATION = CACHE / f"explain_population_{BANK.name}_n20000_seed1_j0.05.parquet"
 
 
 # ---------------------------------------------------------------------------- prepare (here)
@@ -69,8 +71,8 @@ def prepare(out: Path) -> None:
     cols = ["customer_id", *[c for c in model.feature_names_ if c != "customer_id"]]
     pd.read_parquet(POPULATION, columns=cols).to_parquet(out / "population.parquet")
     bank = load_bank(BANK)
-    feats = build_features(bank, "2023-12-31").to_pandas()
-    labels = build_labels(bank, "2023-12-31", 12).to_pandas()
+    feats = build_features(bank, TRAIN_DATE).to_pandas()
+    labels = build_labels(bank, TRAIN_DATE, 12).to_pandas()
     train = feats.merge(labels[["customer_id", "churned", "holdout_profit"]], on="customer_id")
     train.drop(columns="churned").to_parquet(out / "value_train.parquet")
     train.drop(columns="holdout_profit").to_parquet(out / "churn_train.parquet")
@@ -79,31 +81,6 @@ def prepare(out: Path) -> None:
 
 
 # ---------------------------------------------------------------------------- run (device)
-def tile(base: pd.DataFrame, n: int, seed: int = 1, jitter: float = 0.05) -> pd.DataFrame:
-    """``base`` repeated to ``n`` rows, fresh ids, numeric non-0/1 columns jittered."""
-    rng = np.random.default_rng(seed)
-    idx = np.arange(n) % len(base)
-    cols = {}
-    for c in base.columns:
-        s = base[c]
-        if c == "customer_id":
-            cols[c] = np.char.add("T", np.char.zfill(np.arange(n).astype(str), 9)).astype(object)
-            continue
-        numeric = pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
-        x = s.to_numpy(dtype=float, na_value=np.nan) if numeric else None
-        seen = x[~np.isnan(x)] if numeric else None
-        if not numeric or not len(seen) or np.isin(seen, (0.0, 1.0)).all():
-            cols[c] = s.iloc[idx].reset_index(drop=True)
-            continue
-        v = x[idx] * (1.0 + jitter * rng.standard_normal(n))
-        if seen.min() >= 0.0 and seen.max() <= 1.0:
-            v = np.clip(v, 0.0, 1.0)
-        if pd.api.types.is_integer_dtype(s):
-            v = np.rint(v)
-        cols[c] = v
-    return pd.DataFrame(cols)
-
-
 def _set_device(model: Any, device: str) -> None:
     for b in model.trees_.boosters_.values():
         b.set_param({"device": device})
@@ -141,22 +118,21 @@ def reasons_run(model: Any, frame: pd.DataFrame, batch: int) -> dict[str, float]
 
 
 def fit_runs(inputs: Path, device: str, rows: int) -> dict[str, float]:
+    from sklearn.base import clone
+
     from segml.churn.model import ChurnModel
     from segml.compute import device_default
     from segml.explain import ValueScoreModel
 
-    saved = json.loads((inputs / "model.json").read_text())["params"]
-    saved["exclude"] = tuple(saved["exclude"])
     out = {}
-    value = tile(pd.read_parquet(inputs / "value_train.parquet"), rows, seed=2)
+    value = tile_frame(pd.read_parquet(inputs / "value_train.parquet"), rows, 2, 0.05)
     real = pd.read_parquet(inputs / "churn_train.parquet")
-    churn = tile(real, rows, seed=3)
+    churn = tile_frame(real, rows, 3, 0.05)
     churn["churned"] = np.rint(churn["churned"]).astype(int)
     with device_default(device):
         t = time.perf_counter()
-        ValueScoreModel(**{**saved, "device": None}).fit(
-            value.drop(columns=["customer_id", "holdout_profit"]), value["holdout_profit"]
-        )
+        unfitted = clone(ValueScoreModel.load(inputs / "model.json")).set_params(device=None)
+        unfitted.fit(value.drop(columns=["customer_id", "holdout_profit"]), value["holdout_profit"])
         out["value_fit_s"] = round(time.perf_counter() - t, 3)
         # tiled rows are near-copies, so early stopping on them would not stop: the trees
         # are those early stopping picks on the real customers, then fitted on the tiled rows
@@ -199,7 +175,7 @@ def run(args: argparse.Namespace) -> None:
     frames = {}
     for n in sorted(args.rows):
         t = time.perf_counter()
-        frames[n] = tile(base, n)
+        frames[n] = tile_frame(base, n, 1, 0.05)
         print(f"tiled {n:,} rows in {time.perf_counter() - t:.1f}s", flush=True)
     for device in args.devices:
         _set_device(model, device)

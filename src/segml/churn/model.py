@@ -165,8 +165,8 @@ reg_alpha, gamma, max_bin
             "seed": self.random_state,
             "nthread": n_threads(self.n_jobs),
         }
-        if xgb_device(self.device):
-            params["device"] = xgb_device(self.device)
+        if device := xgb_device(self.device):
+            params["device"] = device
         if self.monotone:
             unknown = sorted(set(self.monotone) - set(columns))
             if unknown:

@@ -241,8 +241,8 @@ def fit_segment_surrogate(
         "nthread": n_threads(n_jobs),
         "max_cat_to_onehot": 8,
     }
-    if xgb_device():
-        params["device"] = xgb_device()
+    if device := xgb_device():
+        params["device"] = device
     for c in range(len(classes)):
         d = xgb.DMatrix(M[~hold], label=(y[~hold] == c).astype(float), enable_categorical=True)
         sur.boosters.append(xgb.train(params, d, n_estimators, verbose_eval=False))

@@ -80,6 +80,11 @@ def _contribution(col: str, output: OutputSpec) -> str:
     return f"replace(format('{spec}', {col}), '-', '−')"
 
 
+def _texts(values: list[str | None] | None, n: int) -> pa.Array:
+    """Texts written in Python, or an all-null column (no list of n Nones) when there are none."""
+    return pa.nulls(n, pa.string()) if values is None else pa.array(values, pa.string())
+
+
 def render_phrases(
     feature: np.ndarray,
     value: np.ndarray,
@@ -122,11 +127,9 @@ def render_phrases(
             "f": pa.array(f + 1),  # DuckDB lists are 1-based
             "unit": pa.array(code[f] if len(code) else np.zeros(0, np.int8)),
             "x": pa.array(np.asarray(value, dtype=float), from_pandas=True),
-            "txt": pa.array(text if text is not None else [None] * len(f), type=pa.string()),
+            "txt": _texts(text, len(f)),
             "c": pa.array(np.asarray(impact, dtype=float)),
-            "ctxt": pa.array(
-                impact_text if impact_text is not None else [None] * len(f), type=pa.string()
-            ),  # fmt: skip
+            "ctxt": _texts(impact_text, len(f)),
             "m": pa.array(np.asarray(several, dtype=bool)),
         }
     )
