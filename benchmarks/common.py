@@ -66,3 +66,26 @@ def write_results(name: str, rows: list[dict], folder: Path) -> str:
     text = "\n".join(md) + "\n"
     (folder / f"{name}.md").write_text(text)
     return text
+
+
+def run_grid(name: str, doc: str, evaluate: Any, customers: int, seeds: list[int]) -> None:
+    """Command line of an evaluation over synthetic banks: ``--customers N… --seeds S…``.
+
+    ``evaluate(customers, seed, cache)`` returns one result row per bank; the rows are
+    written as ``results/<name>.{json,md}`` and the Markdown table printed.
+    """
+    import argparse
+
+    here = Path(__file__).resolve().parent
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--customers", type=int, nargs="+", default=[customers])
+    ap.add_argument("--seeds", type=int, nargs="+", default=seeds)
+    ap.add_argument("--cache", type=Path, default=here.parent / "data" / "raw" / "synthetic")
+    ap.add_argument("--results", type=Path, default=here / "results")
+    args = ap.parse_args()
+    rows = []
+    for n in args.customers:
+        for seed in args.seeds:
+            print(f"[{name}] {n} customers, seed {seed}", file=sys.stderr, flush=True)
+            rows.append(evaluate(n, seed, args.cache))
+    print(write_results(name, rows, args.results))

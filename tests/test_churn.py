@@ -157,6 +157,44 @@ def test_encoder_classifies_every_column_and_reports_why() -> None:
         enc.transform(x.drop(columns="x1"))
 
 
+def test_encoder_reads_numbers_written_as_text_before_the_id_check() -> None:
+    # amounts exported with thousands separators are nearly all distinct, like an identifier
+    rng = np.random.default_rng(5)
+    n = 584
+    amount = np.round(rng.lognormal(7.0, 1.0, n), 2)
+    x = pd.DataFrame(
+        {
+            "amount": [f"{v:,.2f}" for v in amount],  # "3,659.52"
+            "plain_amount": [f" {v:.2f}" for v in amount],  # " 3659.52"
+            "account_no": [f"{i:06d}" for i in rng.permutation(n)],  # "000123": an identifier
+            "client": [f"C{i}" for i in range(n)],
+            "decimal_comma": [f"{v:.2f}".replace(".", ",") for v in amount],  # not read as numbers
+        }
+    )
+    x.loc[3, "amount"] = " "
+    y = (rng.random(n) < 0.2).astype(int)
+    enc = TabularEncoder().fit(x, y)
+    roles = {r["column"]: (r["role"], r["detail"]) for r in enc.report_}
+    assert roles["amount"] == (
+        "numeric_text",
+        "text holding numbers (1 blank or unreadable: missing)",
+    )
+    assert roles["plain_amount"][0] == "numeric_text"
+    assert roles["account_no"] == (
+        "dropped",
+        "id-like: 584 distinct whole numbers (as text) in 584 rows",
+    )
+    assert roles["client"] == ("dropped", "id-like: 584 distinct values in 584 rows")
+    assert roles["decimal_comma"][0] == "dropped" and "id-like" in roles["decimal_comma"][1]
+    out = enc.transform(x)
+    expected = pd.Series(amount, name="amount").where(x.index != 3)
+    pd.testing.assert_series_equal(out["amount"], expected)
+    np.testing.assert_array_equal(out["plain_amount"], amount)
+    assert enc.transform(pd.DataFrame({"amount": ["12,345,678.9"], "plain_amount": ["1"]})).loc[
+        0, "amount"
+    ] == pytest.approx(12_345_678.9)
+
+
 def test_target_encoding_of_training_rows_is_cross_fitted() -> None:
     # labels independent of the category: in-sample category means leak each row's own label,
     # cross-fitted ones must not
@@ -242,6 +280,35 @@ def test_model_honours_given_validation_rows_and_monotone_constraints(
         ChurnModel().fit(x[:200], np.zeros(200))
     with pytest.raises(ValueError, match="monotone"):
         ChurnModel(monotone={"nope": 1}).fit(x, y)
+
+
+def _small_minority(n: int, rate: float, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """``n`` rows, about ``rate`` positives; ``flag`` is set for 80% of them and 10% of the rest."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < rate).astype(int)
+    flag = np.where(y == 1, rng.random(n) < 0.8, rng.random(n) < 0.1).astype(int)
+    return pd.DataFrame({"flag": flag, "noise": rng.normal(size=n), "other": rng.normal(size=n)}), y
+
+
+@pytest.mark.parametrize(("n", "rate", "seed"), [(200, 0.05, 0), (300, 0.05, 1), (300, 0.1, 1),
+                                                 (400, 0.1, 2)])  # fmt: skip
+def test_model_learns_a_small_minority_class(n: int, rate: float, seed: int) -> None:
+    # the flag alone ranks at AUC 0.85 (1 + 0.8 - 0.1) / 2; 8 to 40 positives to learn it from
+    x, y = _small_minority(n, rate, seed)
+    x_test, y_test = _small_minority(4000, rate, seed + 100)
+    m = ChurnModel().fit(x, y)
+    assert roc_auc_score(y_test, m.predict_proba(x_test)[:, 1]) > 0.78
+    info = m.fit_info_
+    rows = 0.04 * min(info["train_positives"], info["n_train"] - info["train_positives"])
+    p = info["train_positives"] / info["n_train"]
+    assert info["min_child_rows"] == pytest.approx(rows)
+    assert info["min_child_weight"] == pytest.approx(rows * p * (1 - p))
+    # a fixed hessian sum of 5 asks for 5 / (p (1 - p)), 55 to 105 rows per leaf: no split
+    fixed = ChurnModel(min_child_weight=5.0).fit(x, y)
+    assert fixed.fit_info_["min_child_weight"] == 5.0 and fixed.fit_info_["min_child_rows"] is None
+    assert roc_auc_score(y_test, fixed.predict_proba(x_test)[:, 1]) < 0.6
+    with pytest.raises(ValueError, match="min_child_share must be in"):
+        ChurnModel(min_child_share=1.5).fit(x, y)
 
 
 # ----------------------------------------------------------------------------- labels
@@ -486,6 +553,23 @@ def test_cli_bad_input_fails_clearly_and_writes_nothing(tmp_path: Path) -> None:
     assert info["n_used"] == 294 and "6 rows without a target" in info["warnings"][0]
 
 
+def test_cli_learns_a_leak_from_a_small_minority_with_and_without_search(tmp_path: Path) -> None:
+    # 300 rows, 10% churners (30 positives; about 12 per inner training part at --cv 2)
+    rng = np.random.default_rng(0)
+    y = (rng.random(300) < 0.1).astype(int)
+    f = tmp_path / "leak.csv"
+    pd.DataFrame({"id": range(300), "churned": y, "leak": y, "noise": rng.normal(size=300)}).to_csv(
+        f, index=False
+    )
+    for search in ("0", "2"):
+        r = _cli("--table", str(f), "--id", "id", "--target", "churned", "--cv", "2", "--json",
+                 "--search", search)  # fmt: skip
+        assert r.exit_code == 0, r.output
+        info = json.loads(r.stdout)
+        assert any("leak" in w for w in info["warnings"])
+        assert info["roc_auc"] > 0.95, (search, info["roc_auc"])
+
+
 def test_train_table_warns_about_a_leaking_column() -> None:
     df = _table(400, seed=2)
     df["outcome_code"] = (df["churn"] == "Yes").astype(int) * 3 + 1
@@ -524,7 +608,7 @@ def test_cli_on_berka_loan_defaults(tmp_path: Path) -> None:
              "loan_status", "--drop", "account_id", "--json")  # fmt: skip
     assert r.exit_code == 0, r.output
     info = json.loads(r.stdout)
-    assert info["roc_auc"] > 0.72, info["roc_auc"]  # measured 0.795 (5 folds, seed 0)
+    assert info["roc_auc"] > 0.72, info["roc_auc"]  # measured 0.807 (5 folds, seed 0)
     roles = {c["column"]: c["role"] for c in info["columns"]}
     assert roles["district_name"] == "high_cardinality" and roles["region"] == "categorical"
 
@@ -538,4 +622,4 @@ def test_cli_on_online_retail_churn(tmp_path: Path) -> None:
     table.to_csv(f, index=False)
     r = _cli("--table", str(f), "--id", "customer_id", "--target", "churned", "--json")
     assert r.exit_code == 0, r.output
-    assert json.loads(r.stdout)["roc_auc"] > 0.7  # measured 0.743 (5 folds, seed 0)
+    assert json.loads(r.stdout)["roc_auc"] > 0.7  # measured 0.745 (5 folds, seed 0)

@@ -15,7 +15,9 @@ from typer.testing import CliRunner
 
 from segml.clv import (
     ClvConvergenceWarning,
+    ClvDataWarning,
     ClvModel,
+    HeavyTailedSpendWarning,
     PurchaseModel,
     SpendIndependenceWarning,
     SpendModel,
@@ -53,7 +55,8 @@ def same_3sf(value: float, published: float) -> bool:
 
 @pytest.fixture(scope="module")
 def cdnow_log() -> pd.DataFrame:
-    return check_log(load_cdnow("sample"), "customer_id", "timestamp", "amount")
+    with pytest.warns(ClvDataWarning, match="'amount' is 0 in 8 rows: row 225 \\(0-based\\)=0.0"):
+        return check_log(load_cdnow("sample"), "customer_id", "timestamp", "amount")
 
 
 @pytest.fixture(scope="module")
@@ -276,6 +279,55 @@ def test_gamma_gamma_excludes_non_positive_spend_and_checks_independence():
         s.expected_spend([1.0], [np.nan])
 
 
+def heavy_tailed_spend(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Repeat purchases and mean spend from Gamma-Gamma with q = 0.6, p = 0.15 (heavy tail)."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(1, 8, n).astype(float)
+    nu = rng.gamma(0.6, 1 / 10, n)
+    m = np.array([rng.gamma(0.15, 1 / v, int(k)).mean() for v, k in zip(nu, x, strict=True)])
+    return x, np.maximum(m, 0.01)
+
+
+def test_gamma_gamma_without_a_mean_gives_nan_not_negative_spend():
+    """q <= 1: E[spend] is infinite where p x + q <= 1; lifetimes' formula is negative there."""
+    x, m = heavy_tailed_spend(300, 0)
+    x[:3], m[3] = 0.0, -5.0  # no repeat purchase; non-positive mean spend
+    with pytest.warns(HeavyTailedSpendWarning, match=r"q = 0\.\d+ <= 1.*supervised"):
+        s = SpendModel().fit(x, m)
+    p, q = s.params_["p"], s.params_["q"]
+    assert q <= 1 and s.max_undefined_frequency >= 1
+    spend = s.expected_spend(x, m)
+    undefined = (x > 0) & (m > 0) & (p * x + q <= 1)
+    assert undefined.sum() > 20  # the seeded data do produce the case
+    np.testing.assert_array_equal(np.isnan(spend), undefined)
+    assert np.all(spend[~undefined] > 0)  # never negative
+    assert spend[0] == spend[3] == pytest.approx(s.population_mean_)  # the documented stand-in
+    assert s.population_mean_ == pytest.approx(m[(x > 0) & (m > 0)].mean())
+    # lifetimes' own formula: negative (or meaningless) exactly there
+    w = p * x / (p * x + q - 1)
+    lifetimes = (1 - w) * s.params_["gamma"] * p / (q - 1) + w * m
+    assert np.any(lifetimes[undefined] < 0)
+    np.testing.assert_allclose(spend[~undefined & (x > 0) & (m > 0)],
+                               lifetimes[~undefined & (x > 0) & (m > 0)], rtol=1e-9)  # fmt: skip
+    k = s.max_undefined_frequency
+    assert p * k + q <= 1 < p * (k + 1) + q
+    assert np.isnan(formulas.expected_spend(s.params_, np.array([0.0]), np.array([1.0])))[0]
+    # value and CLV follow; the value metrics leave those customers out and count them
+    rfm = pd.DataFrame({"frequency": x, "recency": x * 10.0, "T": 100.0, "monetary_value": m})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = ClvModel().fit(rfm)
+    pred = model.predict(rfm, 30.0)
+    for col in ("expected_spend", "expected_value", "clv"):
+        np.testing.assert_array_equal(pred[col].isna().to_numpy(), undefined)
+        assert (pred[col].dropna() >= 0).all(), col
+    actual = np.ones(len(x))
+    with pytest.raises(ValueError, match="non-finite predicted"):
+        value_metrics(actual, pred["expected_value"])
+    vm = value_metrics(actual, pred["expected_value"], leave_out_undefined=True)
+    assert vm.left_out == undefined.sum() and vm.n == len(x) - undefined.sum()
+
+
 # --- discounting ------------------------------------------------------------------------------
 
 
@@ -378,6 +430,50 @@ def test_calibration_end_is_a_whole_day():
         calibration_holdout(log, "2020-01-10", "2020-02-01")
 
 
+def test_refunds_are_netted_and_refund_only_days_are_not_purchases():
+    frame = pd.DataFrame({
+        "c": ["a", "a", "a", "a", "a", "b", "b", "b", "a"],
+        "d": ["2020-01-01", "2020-01-05", "2020-01-05", "2020-01-08", "2020-01-09", "2020-01-02",
+              "2020-01-03", "2020-01-12", "2020-01-15"],
+        "v": [10.0, 30.0, -10.0, -25.0, 0.0, 5.0, 7.0, 4.0, -3.0],
+    })  # fmt: skip
+    with pytest.warns(ClvDataWarning) as seen:
+        log = check_log(frame, "c", "d", "v")
+    said = " | ".join(str(w.message) for w in seen)
+    assert "'v' is negative in 3 rows: row 2 (0-based)=-10.0, row 3 (0-based)=-25.0" in said
+    assert "'v' is 0 in 1 row: row 4 (0-based)=0.0: counted as purchases of value 0" in said
+    with pytest.warns(ClvDataWarning, match="2 customer-days with a negative net amount"):
+        split = calibration_holdout(log, "2020-01-10")
+    a = split.summary.loc["a"]
+    # purchases on 1st, 5th (net 20) and 9th (0): the refund-only 8th is not one
+    assert (a["frequency"], a["recency"], a["T"]) == (2.0, 8.0, 9.0)
+    assert a["monetary_value"] == pytest.approx((20.0 + 0.0) / 2)
+    assert a["holdout_purchases"] == 0.0 and a["holdout_spend"] == 0.0  # the 15th: refund only
+    assert split.summary.loc["b", "holdout_spend"] == 4.0
+    amounts = split.to_dict()["amounts"]
+    assert (amounts["negative_rows"], amounts["zero_rows"]) == (3, 1)
+    assert amounts["left_out_calibration"] == {"periods": 1, "rows": 1, "net_amount": -25.0}
+    assert amounts["left_out_holdout"] == {"periods": 1, "rows": 1, "net_amount": -3.0}
+    assert frame["v"].tolist()[2] == -10.0  # the input is not modified
+
+
+def test_mixed_time_zones_are_read_at_wall_time_or_named():
+    frame = pd.DataFrame({
+        "c": ["a", "a", "b"],
+        "d": ["2024-03-30T23:30+01:00", "2024-03-31T00:30+02:00", "2024-04-02"],
+        "v": [1.0, 2.0, 3.0],
+    })  # fmt: skip
+    with pytest.warns(ClvDataWarning, match=r"'d' mixes UTC offsets \(row 0 \(0-based\)="
+                      r"'2024-03-30T23:30\+01:00' \(\+01:00\), row 1 .*\(\+02:00\), row 2 .*no offset"):  # fmt: skip
+        log = check_log(frame, "c", "d", "v", "log.csv")
+    assert list(log["timestamp"]) == [pd.Timestamp("2024-03-30 23:30"),
+                                      pd.Timestamp("2024-03-31 00:30"),
+                                      pd.Timestamp("2024-04-02")]  # fmt: skip
+    with pytest.raises(ValueError, match=r"log.csv: column 'd' mixes time zones \(row 0 "
+                       r"\(0-based\)=.*convert the column to one time zone"):  # fmt: skip
+        check_log(frame, "c", "d", "v", "log.csv", date_format="%Y-%m-%dT%H:%M%z")
+
+
 # --- supervised ----------------------------------------------------------------------------
 
 
@@ -452,8 +548,8 @@ def test_cli_any_log_json_and_outputs(tmp_path):
     [
         ("missing", (), 1, "no such file"),
         (None, ("--customer-col", "who"), 1, "has no column(s) ['who']"),
-        ("bad_date", (), 1, "'day' has values that are not dates: 1 rows: row 2='2020-13-45'"),
-        ("bad_amount", (), 1, "'amt' has non-numeric values: 1 rows: row 1='12,5'"),
+        ("bad_date", (), 1, "'day' has values that are not dates: 1 row: line 4='2020-13-45'"),
+        ("bad_amount", (), 1, "'amt' has non-numeric values: 1 row: line 3='12,5'"),
         (None, ("--calibration-end", "2030-01-01"), 1, "calibration end 2030-01-01 is outside"),
         (None, ("--freq", "M"), 2, "--freq must be one of D, W"),
         (None, ("--model", "xyz"), 2, "--model must be one of"),
@@ -477,6 +573,130 @@ def test_cli_bad_input(tmp_path, change, args, code, message):
     assert res.exit_code == code, res.output
     assert message in res.output
     assert not out.exists()
+
+
+@pytest.mark.parametrize("option", ["--out", "--save-model", "--figures", "--out-link"])
+def test_cli_never_writes_over_the_input(tmp_path, option):
+    path = _write_log(tmp_path)
+    before = path.read_bytes()
+    target = path
+    if option == "--out-link":  # the same file under another name
+        option, target = "--out", tmp_path / "link.csv"
+        target.symlink_to(path)
+    other = tmp_path / "pred.csv"
+    extra = ["--out", str(other)] if option != "--out" else []
+    res = _invoke("--transactions", str(path), "--customer-col", "cust", "--date-col", "day",
+                  "--amount-col", "amt", "--calibration-end", "2020-09-30", "--no-supervised",
+                  option, str(target), *extra)  # fmt: skip
+    assert res.exit_code == 2, res.output
+    assert f"error: {option} {target} is the input --transactions {path}" in res.output
+    assert "Traceback" not in res.output
+    assert path.read_bytes() == before and not other.exists()
+
+
+def test_cli_checks_outputs_before_the_fit(tmp_path):
+    path = _write_log(tmp_path)
+    base = ["--transactions", str(path), "--customer-col", "cust", "--date-col", "day",
+            "--amount-col", "amt", "--calibration-end", "2020-09-30", "--no-supervised"]  # fmt: skip
+    existing = tmp_path / "notes.txt"
+    existing.write_text("keep me")
+    out = tmp_path / "pred.csv"
+    for args, message in (
+        (["--figures", str(existing)], f"--figures {existing} is an existing file, not a folder"),
+        (["--figures", str(existing / "figs")], f"cannot be created: {existing} is a file"),
+        (["--save-model", str(out)], f"--save-model {out} and --out {out} are the same file"),
+    ):
+        res = _invoke(*base, "--out", str(out), *args)
+        assert res.exit_code == 2, res.output
+        assert message in res.output and "Traceback" not in res.output
+        assert not out.exists() and existing.read_text() == "keep me"
+    # a figures folder that holds the input is fine: only the PNGs are written into it
+    res = _invoke(*base, "--figures", str(tmp_path))
+    assert res.exit_code == 0, res.output
+    assert len(list(tmp_path.glob("*.png"))) == 4 and path.is_file()
+
+
+def test_cli_names_csv_lines(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text(
+        'cust,day,amt,note\n'
+        'a,2020-01-01,10,"two\nlines"\n'
+        '\n'
+        'a,2020-02-01,x1,\n'
+        'b,2020-01-15,3,\n'
+    )  # fmt: skip
+    res = _invoke("--transactions", str(path), "--customer-col", "cust", "--date-col", "day",
+                  "--amount-col", "amt", "--calibration-end", "2020-01-31")  # fmt: skip
+    assert res.exit_code == 1, res.output
+    assert f"{path}: column 'amt' has non-numeric values: 1 row: line 5='x1'" in res.output
+    pq = tmp_path / "log.parquet"
+    pd.read_csv(path, dtype=str).to_parquet(pq)
+    res = _invoke("--transactions", str(pq), "--customer-col", "cust", "--date-col", "day",
+                  "--amount-col", "amt", "--calibration-end", "2020-01-31")  # fmt: skip
+    assert "1 row: row 1 (0-based)='x1'" in res.output
+
+
+def test_cli_refunds_and_time_zones_reported(tmp_path):
+    def stamp(day: dt.date) -> str:  # local time in Central Europe: +01:00 or +02:00 (DST)
+        return f"{day}T10:00{'+02:00' if 4 <= day.month <= 10 else '+01:00'}"
+
+    rng = np.random.default_rng(2)
+    rows = [("a", stamp(dt.date(2020, 1, 2)), "10"), ("a", stamp(dt.date(2020, 2, 9)), "-15"),
+            ("b", stamp(dt.date(2020, 3, 3)), "0"), ("a", stamp(dt.date(2020, 5, 1)), "12"),
+            ("c", stamp(dt.date(2020, 2, 2)), "5"), ("c", stamp(dt.date(2020, 11, 5)), "-5")]  # fmt: skip
+    for c in range(40):
+        days = np.sort(rng.choice(366, size=int(rng.integers(2, 8)), replace=False))
+        rows += [(f"k{c}", stamp(dt.date(2020, 1, 1) + dt.timedelta(days=int(d))),
+                  f"{rng.gamma(2, 20):.2f}") for d in days]  # fmt: skip
+    path = _write_log(tmp_path, rows)
+    res = _invoke("--transactions", str(path), "--customer-col", "cust", "--date-col", "day",
+                  "--amount-col", "amt", "--calibration-end", "2020-09-30", "--json",
+                  "--no-supervised")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.stdout)
+    amounts = info["data"]["amounts"]
+    assert (amounts["negative_rows"], amounts["zero_rows"]) == (2, 1)
+    assert amounts["left_out_calibration"] == {"periods": 1, "rows": 1, "net_amount": -15.0}
+    assert amounts["left_out_holdout"] == {"periods": 1, "rows": 1, "net_amount": -5.0}
+    text = " | ".join(info["warnings"])
+    assert "'amt' is negative in 2 rows: line 3=-15.0, line 7=-5.0 (refunds" in text
+    assert "'amt' is 0 in 1 row: line 4=0.0" in text
+    assert "'day' mixes UTC offsets (line 2='2020-01-02T10:00+01:00' (+01:00), line 5=" in text
+    assert "warning: " in res.stderr and "mixes UTC offsets" in res.stderr
+
+
+def test_cli_heavy_tailed_spend_gives_no_negative_value(tmp_path):
+    """Gamma-Gamma q <= 1 on a log: NaN (empty) where p x + q <= 1, counted everywhere."""
+    rng = np.random.default_rng(5)
+    rows = []
+    for c in range(150):
+        nu = rng.gamma(0.6, 1 / 10)
+        days = np.sort(rng.choice(366, size=int(rng.integers(2, 9)), replace=False))
+        rows += [(f"k{c}", str(dt.date(2020, 1, 1) + dt.timedelta(days=int(d))),
+                  f"{max(rng.gamma(0.15, 1 / nu), 0.01):.2f}") for d in days]  # fmt: skip
+    path = _write_log(tmp_path, rows)
+    out = tmp_path / "pred.csv"
+    res = _invoke("--transactions", str(path), "--customer-col", "cust", "--date-col", "day",
+                  "--amount-col", "amt", "--calibration-end", "2020-09-30", "--json",
+                  "--no-supervised", "--out", str(out))  # fmt: skip
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.stdout)
+    pred = pd.read_csv(out)
+    p, q = info["params"]["p"], info["params"]["q"]
+    assert q <= 1
+    undefined = (pred["frequency"] > 0) & (p * pred["frequency"] + q <= 1)
+    assert undefined.sum() >= 5
+    for col in ("expected_spend", "expected_value", "clv"):
+        assert pred[col].isna().eq(undefined).all(), col
+        assert (pred[col].dropna() >= 0).all(), col
+    n = int(undefined.sum())
+    assert info["excluded"]["undefined_spend"]["customers"] == n
+    assert "q = " in info["excluded"]["undefined_spend"]["reason"]
+    assert info["holdout"]["value"]["left_out"] == n
+    assert info["holdout"]["value"]["n"] == info["customers"] - n
+    assert (info["clv"]["left_out"], info["clv"]["customers"]) == (n, info["customers"] - n)
+    assert info["clv"]["total"] == pytest.approx(pred["clv"].sum())
+    assert any("does not fit these data" in w for w in info["warnings"])
 
 
 @pytest.mark.shared
@@ -520,7 +740,8 @@ def test_clv_stage_with_holdout(small_loaded, tmp_path):
     bank, features = small_loaded
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SpendIndependenceWarning)
-        res = clv_stage(bank, features, dt.date(2024, 12, 31), 12, figures_dir=tmp_path)
+        with pytest.warns(HeavyTailedSpendWarning, match="every repeat buyer still has a finite"):
+            res = clv_stage(bank, features, dt.date(2024, 12, 31), 12, figures_dir=tmp_path)
     t = res.tables["clv"]
     assert len(t) == int((features["is_active"] == 1).sum()) and t["customer_id"].is_unique
     for col in ("expected_purchases", "expected_value", "clv", "supervised_value", "clv_profit_pred"):  # fmt: skip
@@ -536,6 +757,10 @@ def test_clv_stage_with_holdout(small_loaded, tmp_path):
     assert m["calibration_customers"] > m["with_purchase_history"]  # closed ones calibrate too
     ev = json.loads(json.dumps(res.documents["clv_evaluation.json"], allow_nan=False))
     assert ev["holdout"]["purchases"]["n"] == len(t)
+    assert (
+        ev["spend_model"]["undefined_spend"] == 0 and m["clv.undefined"] == 0.0
+    )  # q < 1, p x + q > 1
+    assert m["holdout.spend.probabilistic.left_out"] == 0.0
     assert res.documents["clv_model.json"]["purchase"]["config"]["kind"] == "bgnbd"
     assert res.documents["clv_config.json"]["horizon_days"] == 365.0
     assert set(res.tables["clv_deciles"]["model"]) == {"probabilistic", "supervised_value", "clv_profit_pred"}  # fmt: skip
@@ -551,6 +776,7 @@ def test_clv_stage_without_holdout(small_loaded):
     features = build_features(bank, as_of)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SpendIndependenceWarning)
+        warnings.simplefilter("ignore", HeavyTailedSpendWarning)
         res = clv_stage(bank, features, as_of, 12, model="pareto")
     assert res.metrics["holdout.available"] == 0.0
     assert not any(k.startswith("holdout.spend") for k in res.metrics)

@@ -271,3 +271,20 @@ def test_cli_features_writes_the_table_and_nothing_on_error(
     r = CliRunner().invoke(app, [*late, "--out", str(tmp_path / "g.parquet"), "--labels-out", str(tmp_path / "m.parquet")])  # fmt: skip
     assert r.exit_code == 1 and "runs past the data" in r.output
     assert not (tmp_path / "g.parquet").exists() and not (tmp_path / "m.parquet").exists()
+    # never into the bank's own folder (a contract table there would be lost); dates named
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in small_bank.iterdir())
+    into = ["features", "--data", str(small_bank), "--as-of", "2024-12-31"]
+    r = CliRunner().invoke(app, [*into, "--out", str(small_bank / "customers.parquet")])
+    assert r.exit_code == 2 and "is inside the input folder --data" in r.output
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in small_bank.iterdir()) == before
+    r = CliRunner().invoke(app, [*into, "--out", str(out), "--labels-out", str(out)])
+    assert r.exit_code == 2 and "--labels-out and --out are the same file" in r.output
+    bad = ["features", "--data", str(small_bank), "--as-of", "31/12/2024", "--out", str(out)]
+    r = CliRunner().invoke(app, bad)
+    assert r.exit_code == 2 and "--as-of must be a date written YYYY-MM-DD" in r.output
+    r = CliRunner().invoke(app, [*into[:-1], "2024-12-31", "--out", str(tmp_path / "f.csv")])
+    assert r.exit_code == 2 and "--out must end in .parquet" in r.output
+    r = CliRunner().invoke(app, [*into[:-1], "2027-06-30", "--out", str(out), "--json"])
+    assert r.exit_code == 0, r.output
+    (warning,) = json.loads(r.stdout)["warnings"]
+    assert warning.startswith("--as-of 2027-06-30 is after the last transaction")

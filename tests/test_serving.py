@@ -185,6 +185,14 @@ def test_batch_scoring_streams_parquet_and_refuses_bad_input(run: dict, tmp_path
               "--features", str(broken), "--out", str(bad_out), "--chunk-size", "50", env=run["env"])  # fmt: skip
     assert r.returncode == 1 and "customer_type" in r.stderr and "alien" in r.stderr
     assert not bad_out.exists() and not list(tmp_path.glob(".bad_scores*"))
+    # a table without rows, or without columns the model reads: said plainly, nothing written
+    feats.iloc[:0].to_parquet(empty := tmp_path / "empty.parquet")
+    feats.drop(columns=["aum_last", "n_tx_365d"]).to_parquet(lacking := tmp_path / "lacking.parquet")  # fmt: skip
+    for table, message in [(empty, "has no rows"), (lacking, "lacks 2 column(s) the model reads: aum_last, n_tx_365d")]:  # fmt: skip
+        r = segml("score", "--config", run["config"], "--model", f"models:/{NAME}@challenger",
+                  "--features", str(table), "--out", str(bad_out), env=run["env"])  # fmt: skip
+        assert r.returncode == 1 and message in r.stderr, r.stderr
+        assert not bad_out.exists()
 
 
 def test_promote_refuses_an_unknown_version(run: dict) -> None:

@@ -716,6 +716,7 @@ def test_cli_on_broken_folder_exits_1_and_names_the_rule(bank_copy):
 def test_cli_bad_reference_date_is_a_usage_error(small_bank):
     result = runner.invoke(app, ["validate", str(small_bank), "--reference-date", "2024-13-45"])
     assert result.exit_code == 2
+    assert "--reference-date must be a date written YYYY-MM-DD, got '2024-13-45'" in result.output
 
 
 def test_load_bank_raises_contract_error_listing_issues(bank_copy):

@@ -30,6 +30,14 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def parse_date(value: str, option: str) -> dt.date:
+    """An ISO date (``2024-12-31``) given to ``option``; ValueError naming the option if not."""
+    try:
+        return dt.date.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(f"{option} must be a date written YYYY-MM-DD, got {value!r}") from None
+
+
 def _echo_json(obj: object) -> None:
     typer.echo(json.dumps(obj, indent=2, default=str))
 
@@ -55,8 +63,8 @@ def synth(
         cfg = SynthConfig(
             customers=customers,
             seed=seed,
-            start=dt.date.fromisoformat(start),
-            as_of=dt.date.fromisoformat(as_of),
+            start=parse_date(start, "--start"),
+            as_of=parse_date(as_of, "--as-of"),
             label_months=label_months,
             corporate_share=corporate_share,
         )
@@ -91,7 +99,7 @@ def validate(
 
     try:
         maps = load_mapping(mapping) if mapping else None
-        ref = dt.date.fromisoformat(reference_date) if reference_date else None
+        ref = parse_date(reference_date, "--reference-date") if reference_date else None
     except (ValueError, KeyError, OSError) as exc:
         raise _fail(str(exc), 2) from exc
     report = validate_folder(folder, maps, ref)
@@ -155,6 +163,7 @@ def features(
     from segml.data import load_bank
     from segml.features import write_features
     from segml.features.labels import build_labels
+    from segml.io import check_output_path
     from segml.pipeline import features_stage
     from segml.validate import ContractError
 
@@ -164,7 +173,16 @@ def features(
             cfg = cfg.model_copy(
                 update={"features": cfg.features.model_copy(update={"engine": engine})}
             )
-        date = dt.date.fromisoformat(as_of)
+        date = parse_date(as_of, "--as-of")
+        for option, path in (("--out", out), ("--labels-out", labels_out)):
+            if path is not None and path.suffix.lower() not in (".parquet", ".pq"):
+                raise ValueError(f"{option} must end in .parquet (it is written as Parquet): {path}")  # fmt: skip
+        given = {"--data": data, "--config": config, "--mapping": mapping}
+        check_output_path(out, given)
+        if labels_out is not None:
+            check_output_path(labels_out, given, "--labels-out")
+            if labels_out.resolve() == out.resolve():
+                raise ValueError(f"--labels-out and --out are the same file: {out}")
     except (ConfigError, ValueError) as exc:
         raise _fail(str(exc), 2) from exc
     if cfg.features.engine not in ("duckdb", "spark"):
@@ -188,12 +206,21 @@ def features(
             )
         except ValueError as exc:
             raise _fail(str(exc)) from exc
+    warnings = []
+    last = bank.con.execute("SELECT max(timestamp) FROM transactions").fetchall()[0][0]
+    if last is not None and date > last.date():
+        warnings.append(
+            f"--as-of {date} is after the last transaction ({last.date()}): the days between "
+            "count as inactivity in every window"
+        )
+        typer.echo(f"warning: {warnings[-1]}", err=True)
     table = features_stage(bank, date, cfg)
     write_features(table, out)
     info: dict[str, object] = {
         "out": str(out),
         "rows": table.num_rows,
         "columns": table.num_columns,
+        "warnings": warnings,
     }
     if labels_out and labels is not None:
         write_features(labels, labels_out)

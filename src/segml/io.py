@@ -239,3 +239,69 @@ def atomic_output_dir(out: str | os.PathLike[str], overwrite: bool = False) -> I
         shutil.rmtree(old, ignore_errors=True)
     else:
         tmp.rename(out)
+
+
+def check_output_path(
+    out: str | os.PathLike[str],
+    inputs: Mapping[str, str | os.PathLike[str] | None],
+    option: str = "--out",
+) -> None:
+    """Refuse an output path that would write over something the user gave as input.
+
+    ``out`` may not be one of the ``inputs`` (the same file, also through a link), lie inside an
+    input folder (a bank's extract) or be a folder that holds an input.
+
+    Parameters
+    ----------
+    out : path
+        Where a command is about to write.
+    inputs : mapping of str to path
+        What the user gave, by the option that named it (``{"--table": path}``); None values
+        are skipped.
+    option : str, default "--out"
+        The option that named ``out``, for the message.
+
+    Raises
+    ------
+    ValueError
+        Naming the option, the path and the input it would overwrite.
+    """
+    target = Path(out).expanduser().resolve()
+    for name, given in inputs.items():
+        if given is None:
+            continue
+        source = Path(given).expanduser().resolve()
+        same = target == source or (
+            target.exists() and source.exists() and os.path.samefile(target, source)
+        )
+        if same:
+            what = f"is the input {name} {given}"
+        elif source.is_dir() and source in target.parents:
+            what = f"is inside the input folder {name} {given}"
+        elif target.is_dir() and target in source.parents:
+            what = f"holds the input {name} {given}"
+        else:
+            continue
+        raise ValueError(
+            f"{option} {out} {what}: segml never writes over its inputs; choose another path"
+        )
+
+
+def check_can_create(path: str | os.PathLike[str], option: str) -> None:
+    """Refuse ``path`` when it cannot be created: a file on the way, or no permission.
+
+    The nearest existing folder above ``path`` must be a folder this process may write in.
+
+    Raises
+    ------
+    ValueError
+        Naming ``option``, the path and the obstacle.
+    """
+    path = Path(path)
+    above = path.parent
+    while not above.exists() and above != above.parent:
+        above = above.parent
+    if not above.is_dir():
+        raise ValueError(f"{option} {path} cannot be created: {above} is a file, not a folder")
+    if not os.access(above, os.W_OK | os.X_OK):
+        raise ValueError(f"{option} {path} cannot be written: no permission in {above}")

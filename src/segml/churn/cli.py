@@ -77,7 +77,7 @@ def churn_train_command(
     if model_out is not None and model_out.exists() and not _empty_dir(model_out):
         raise _fail(f"--model-out {model_out} exists and is not an empty folder", 2)
     try:
-        df = read_table(table)
+        df = read_table(table, id)
     except ValueError as exc:
         raise _fail(str(exc)) from exc
     drops = list(drop or [])

@@ -4,6 +4,13 @@ The estimator follows the scikit-learn contract (``fit``/``predict_proba``/``pre
 parameters in ``__init__``, fitted attributes ending in ``_``) on a pandas DataFrame of any
 columns, which :class:`~segml.churn.tabular.TabularEncoder` encodes (categoricals natively).
 
+The smallest leaf is set in rows relative to the data, not in xgboost's hessian units:
+``min_child_share`` (default 4%) of the rarer class's training rows, converted to
+``min_child_weight`` with the training base rate ``p`` as ``rows · p(1 − p)`` — xgboost starts
+from the class mean, so every row first weighs ``p(1 − p)``. A fixed ``min_child_weight`` of 5
+needs about ``5 / (p(1 − p))`` rows per leaf (55 at 10% churn, 505 at 1%): a table with fewer
+minority rows than that can never grow a split, and the model predicts a constant.
+
 ``fit(X, y, X_val, y_val)`` trains xgboost on ``X`` and stops adding trees when the log loss
 on the validation rows has not improved for ``early_stopping_rounds``; the calibration map
 (:mod:`segml.churn.calibration`) is then fitted on the same validation rows — never on the
@@ -58,9 +65,12 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    learning_rate, max_depth, min_child_weight, subsample, colsample_bytree, reg_lambda, \
-reg_alpha, gamma, max_bin
+    learning_rate, max_depth, subsample, colsample_bytree, reg_lambda, reg_alpha, gamma, max_bin
         xgboost tree parameters (defaults tuned for customer tables of 10³–10⁶ rows).
+    min_child_weight : float, optional
+        xgboost's own ``min_child_weight`` (the least hessian sum in a leaf). None (the
+        default) derives it from ``min_child_share``; a number is passed to xgboost as it is
+        and ``min_child_share`` is ignored.
     n_estimators : int, default 3000
         Most trees; early stopping usually ends far sooner.
     early_stopping_rounds : int, default 100
@@ -82,6 +92,12 @@ reg_alpha, gamma, max_bin
     device : {"cpu", "cuda"}, optional
         Where xgboost trains and predicts; None follows :func:`segml.compute.device_default`
         (the run's ``compute.device``), else the CPU.
+    min_child_share : float, default 0.04
+        The smallest leaf, as a share of the rarer class's training rows (in [0, 1]). It is
+        given to xgboost as ``min_child_weight = share · n_rarer · p(1 − p)``, ``p`` being the
+        training base rate. It scales with the table and its class balance: a leaf holding
+        every row of the rarer class is always allowed. On the 20,000-customer synthetic bank
+        (13,891 training rows, 10% churn) 0.04 is 55 rows, ``min_child_weight`` 4.99.
 
     Attributes
     ----------
@@ -101,6 +117,7 @@ reg_alpha, gamma, max_bin
         Their number.
     fit_info_ : dict
         Rows and positives of the training and validation parts, how validation was made,
+        the smallest leaf (``min_child_rows`` and the ``min_child_weight`` given to xgboost),
         the validation log loss at the best iteration.
     """
 
@@ -108,7 +125,7 @@ reg_alpha, gamma, max_bin
         self,
         learning_rate: float = 0.05,
         max_depth: int = 4,
-        min_child_weight: float = 5.0,
+        min_child_weight: float | None = None,
         subsample: float = 0.8,
         colsample_bytree: float = 0.8,
         reg_lambda: float = 1.0,
@@ -125,6 +142,7 @@ reg_alpha, gamma, max_bin
         random_state: int = 0,
         n_jobs: int | None = None,
         device: str | None = None,
+        min_child_share: float = 0.04,
     ) -> None:
         self.learning_rate = learning_rate
         self.max_depth = max_depth
@@ -145,16 +163,32 @@ reg_alpha, gamma, max_bin
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.device = device
+        self.min_child_share = min_child_share
 
     # ------------------------------------------------------------------ helpers
-    def _xgb_params(self, columns: list[str]) -> dict[str, Any]:
+    def _min_child(self, y: np.ndarray) -> tuple[float, float | None]:
+        """xgboost's ``min_child_weight`` for training labels ``y``, and the leaf size in rows.
+
+        The rows are None when ``min_child_weight`` was given in hessian units.
+        """
+        if self.min_child_weight is not None:
+            if not self.min_child_weight >= 0:
+                raise ValueError(f"min_child_weight must be >= 0, got {self.min_child_weight}")
+            return float(self.min_child_weight), None
+        if not 0 <= self.min_child_share <= 1:
+            raise ValueError(f"min_child_share must be in [0, 1], got {self.min_child_share}")
+        p = float(np.mean(y))
+        rows = self.min_child_share * float(min(y.sum(), len(y) - y.sum()))
+        return rows * p * (1.0 - p), rows
+
+    def _xgb_params(self, columns: list[str], min_child_weight: float) -> dict[str, Any]:
         params: dict[str, Any] = {
             "objective": "binary:logistic",
             "eval_metric": "logloss",
             "tree_method": "hist",
             "eta": self.learning_rate,
             "max_depth": self.max_depth,
-            "min_child_weight": self.min_child_weight,
+            "min_child_weight": min_child_weight,
             "subsample": self.subsample,
             "colsample_bytree": self.colsample_bytree,
             "lambda": self.reg_lambda,
@@ -203,8 +237,9 @@ reg_alpha, gamma, max_bin
         Raises
         ------
         ValueError
-            When labels are not 0/1, lengths differ, a part has a single class, or no column
-            is usable (the message lists why each was dropped).
+            When labels are not 0/1, lengths differ, a part has a single class, no column is
+            usable (the message lists why each was dropped), or ``min_child_share`` is outside
+            [0, 1].
         """
         import xgboost as xgb
 
@@ -240,6 +275,7 @@ reg_alpha, gamma, max_bin
                     f"the {part} rows have a single class ({int(lab.sum())} positive of "
                     f"{len(lab)}): cannot fit"
                 )
+        min_child_weight, min_child_rows = self._min_child(y)
         self.encoder_ = TabularEncoder(
             exclude=tuple(self.exclude),
             max_categories=self.max_categories,
@@ -253,7 +289,7 @@ reg_alpha, gamma, max_bin
         dtrain, dval = self._dmatrix(xt, y), self._dmatrix(xv, y_val)
         evals: dict[str, Any] = {}
         self.booster_ = xgb.train(
-            self._xgb_params(list(xt.columns)),
+            self._xgb_params(list(xt.columns), min_child_weight),
             dtrain,
             num_boost_round=self.n_estimators,
             evals=[(dval, "validation")],
@@ -276,6 +312,8 @@ reg_alpha, gamma, max_bin
             "n_validation": len(y_val),
             "validation_positives": int(y_val.sum()),
             "validation": how,
+            "min_child_rows": min_child_rows,
+            "min_child_weight": min_child_weight,
             "best_iteration": self.best_iteration_,
             "trees_grown": len(curve),
             "validation_logloss": float(curve[self.best_iteration_]),

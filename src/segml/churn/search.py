@@ -18,10 +18,13 @@ from segml.explain.treeshap import treeshap_cost
 
 __all__ = ["SEARCH_SPACE", "candidate_params", "fit_best"]
 
-#: Values each searched parameter may take (learning rate stays at the default 0.05).
+#: Values each searched parameter may take (learning rate stays at the default 0.05). The
+#: smallest leaf is searched as :class:`ChurnModel`'s ``min_child_share`` (a share of the rarer
+#: class's training rows), so the candidates mean the same for any table size and class
+#: balance; on the synthetic bank they are xgboost ``min_child_weight`` 1.2, 2.5, 5, 10, 20, 50.
 SEARCH_SPACE: dict[str, tuple[float, ...]] = {
     "max_depth": (2, 3, 4, 5, 6),
-    "min_child_weight": (1.0, 3.0, 5.0, 10.0, 20.0, 50.0),
+    "min_child_share": (0.01, 0.02, 0.04, 0.08, 0.16, 0.4),
     "subsample": (0.6, 0.7, 0.8, 0.9, 1.0),
     "colsample_bytree": (0.4, 0.6, 0.8, 1.0),
     "reg_lambda": (0.5, 1.0, 2.0, 5.0, 10.0),
@@ -72,7 +75,9 @@ def fit_best(
     seed : int
         Seeds the draws and every model's ``random_state``.
     base : dict, optional
-        Other :class:`ChurnModel` parameters (e.g. ``calibration``, ``monotone``).
+        Other :class:`ChurnModel` parameters (e.g. ``calibration``, ``monotone``). A searched
+        parameter overrides its value in ``base``; a random candidate's ``min_child_share``
+        also overrides a ``min_child_weight`` given there.
 
     Returns
     -------
@@ -85,7 +90,10 @@ def fit_best(
     trials: list[dict[str, Any]] = []
     best: ChurnModel | None = None
     for params in candidate_params(n_candidates, seed):
-        model = ChurnModel(**{**(base or {}), **params, "random_state": seed})
+        merged = {**(base or {}), **params, "random_state": seed}
+        if "min_child_share" in params:  # the candidate's leaf size, not a fixed hessian sum
+            merged["min_child_weight"] = None
+        model = ChurnModel(**merged)
         model.fit(X, y, X_val, y_val)
         loss = model.fit_info_["validation_logloss"]
         size = treeshap_cost(model.booster_, (0, model.best_iteration_ + 1))

@@ -7,8 +7,10 @@
   caller;
 * **numeric**: numbers as they are (missing, and infinite values, stay missing: xgboost
   learns where to send them);
-  text holding numbers (``" 12.5"``, blanks for missing) is parsed when at least 95% of its
-  non-blank values are numbers;
+* **numeric_text**: text holding numbers (``" 12.5"``, ``"3,659.52"``, blanks for missing) is
+  parsed when at least 95% of its non-blank values are numbers (:mod:`segml.textcols`), and
+  then judged as those numbers: mostly distinct values with decimals are amounts, kept;
+  distinct whole numbers (``"000123"``) are identifiers, dropped;
 * **boolean**: booleans and two-valued 0/1 columns as 0/1;
 * **categorical**: text (or any other type) with at most ``max_categories`` distinct values,
   given to xgboost as a native categorical (unseen or missing values are missing);
@@ -33,6 +35,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
 from segml.segments.columns import ID_NAME_PATTERN, is_binary, is_numeric, show
+from segml.textcols import numeric_text, parse_numbers
 
 __all__ = ["POSITIVE_WORDS", "TabularEncoder", "binary_target"]
 
@@ -60,7 +63,6 @@ POSITIVE_WORDS = frozenset(
         "pos",
     }
 )
-_NUM_TEXT = re.compile(r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$")
 _DATE_TEXT = re.compile(
     r"^\s*(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4})([ T]\d{1,2}:\d{2}.*)?\s*$"
 )
@@ -146,21 +148,6 @@ def _share_matching(values: pd.Series, pattern: re.Pattern[str], sample: int = 2
     return float(text.str.match(pattern).mean()) if len(text) else 0.0
 
 
-def _parse_numbers(s: pd.Series) -> pd.Series:
-    """Text as numbers; blanks and unreadable values become missing."""
-    text = s.astype(object).where(s.notna()).map(lambda v: v if pd.isna(v) else str(v).strip())
-    return pd.to_numeric(text, errors="coerce").astype(float)
-
-
-def _numeric_text(s: pd.Series) -> pd.Series | None:
-    """The column parsed as numbers if at least 95% of its non-blank values are numbers."""
-    text = s.dropna().astype(str)
-    text = text[text.str.strip() != ""]
-    if text.empty or text.str.match(_NUM_TEXT).mean() < 0.95:
-        return None
-    return _parse_numbers(s)
-
-
 class TabularEncoder(TransformerMixin, BaseEstimator):
     """Encode a customer table for xgboost and report what happened to every column.
 
@@ -229,6 +216,22 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
         numeric = is_numeric(s)
         if not numeric and _share_matching(nonnull, _DATE_TEXT) >= 0.95:
             return "dropped", "date/time text: derive durations or counts from it first"
+        # Numbers written as text are judged as the numbers they hold, before the id-like check
+        # below: amounts such as "3,659.52" are nearly all distinct, as an identifier is.
+        parsed = None if numeric else numeric_text(s)
+        if parsed is not None and parsed.nunique() > 2:
+            values = parsed.dropna()
+            distinct = int(values.nunique())
+            if (
+                n > 20
+                and distinct >= self.id_unique_share * len(values)
+                and bool((values == np.round(values)).all())
+            ):
+                return "dropped", (
+                    f"id-like: {distinct:,} distinct whole numbers (as text) in {len(values):,} rows"
+                )
+            bad = int(parsed.isna().sum() - s.isna().sum())
+            return "numeric_text", f"text holding numbers ({bad:,} blank or unreadable: missing)"
         if (
             not pd.api.types.is_float_dtype(s)
             and not pd.api.types.is_bool_dtype(s)
@@ -243,10 +246,6 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
             n_inf = int(np.isinf(pd.to_numeric(nonnull, errors="coerce").astype(float)).sum())
             inf = f"; {n_inf:,} infinite values treated as missing" if n_inf else ""
             return "numeric", f"{n_unique:,} distinct values{inf}"
-        parsed = _numeric_text(s)
-        if parsed is not None and parsed.nunique() > 2:
-            bad = int(parsed.isna().sum() - s.isna().sum())
-            return "numeric_text", f"text holding numbers ({bad:,} blank or unreadable: missing)"
         if n_unique <= self.max_categories:
             return "categorical", f"{n_unique} categories (xgboost native categorical)"
         return "high_cardinality", (
@@ -347,7 +346,7 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
                 v = pd.to_numeric(s, errors="coerce").astype(float)
                 out[name] = v.where(np.isfinite(v))
             elif role == "numeric_text":
-                v = _parse_numbers(s)
+                v = parse_numbers(s)
                 out[name] = v.where(np.isfinite(v))
             elif role == "boolean":
                 v = s.astype(object).map(lambda x: np.nan if pd.isna(x) else float(x))

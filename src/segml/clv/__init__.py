@@ -17,10 +17,11 @@ from segml.clv.evaluate import (
     purchase_metrics,
     value_metrics,
 )
-from segml.clv.holdout import CalibrationHoldout, calibration_holdout, check_log
+from segml.clv.holdout import CalibrationHoldout, ClvDataWarning, calibration_holdout, check_log
 from segml.clv.model import ClvModel
 from segml.clv.purchase import ClvConvergenceWarning, FitReport, PurchaseKind, PurchaseModel
 from segml.clv.spend import (
+    HeavyTailedSpendWarning,
     IndependenceCheck,
     SpendExclusions,
     SpendIndependenceWarning,
@@ -54,9 +55,11 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "CalibrationHoldout",
     "ClvConvergenceWarning",
+    "ClvDataWarning",
     "ClvHoldoutResult",
     "ClvModel",
     "FitReport",
+    "HeavyTailedSpendWarning",
     "IndependenceCheck",
     "PurchaseKind",
     "PurchaseMetrics",

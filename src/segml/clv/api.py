@@ -21,7 +21,7 @@ from segml.clv.evaluate import PurchaseMetrics, ValueMetrics, purchase_metrics, 
 from segml.clv.holdout import CalibrationHoldout, calibration_holdout
 from segml.clv.logfeatures import log_features, log_window_spend
 from segml.clv.model import ClvModel
-from segml.clv.plots import save_figures
+from segml.clv.plots import check_figures_dir, save_figures
 from segml.clv.purchase import PurchaseKind
 from segml.clv.value import TimeUnit
 
@@ -44,9 +44,12 @@ class ClvHoldoutResult:
     predictions : DataFrame
         Per customer: the split's columns, the model's predictions over the holdout
         (``expected_purchases``, ``expected_value`` undiscounted), ``clv`` (discounted, one
-        year from the calibration end) and, when run, ``supervised_value``.
+        year from the calibration end) and, when run, ``supervised_value``. ``expected_spend``,
+        ``expected_value`` and ``clv`` are NaN where Gamma-Gamma's expected spend does not
+        exist (``q <= 1`` and ``p x + q <= 1``).
     purchases, value : PurchaseMetrics, ValueMetrics
-        Holdout metrics of the probabilistic model.
+        Holdout metrics of the probabilistic model; ``value`` leaves out (and counts) the
+        customers without an expected value.
     supervised : SupervisedComparison or None
         The supervised comparison, or None with ``supervised_skipped`` saying why.
     supervised_skipped : str or None
@@ -69,6 +72,7 @@ class ClvHoldoutResult:
         """The JSON object ``segml clv fit --json`` prints."""
         m, split = self.model, self.split
         clv = self.predictions["clv"]
+        undefined = int(self.predictions["expected_spend"].isna().sum())
         return {
             "model": m.kind,
             "params": m.params(),
@@ -87,6 +91,17 @@ class ClvHoldoutResult:
             },
             "excluded": {
                 "spend_model": m.spend_.exclusions_.to_dict(),
+                "undefined_spend": {
+                    "customers": undefined,
+                    "reason": (
+                        f"Gamma-Gamma q = {m.spend_.params_['q']:.3g} <= 1: no expected spend "
+                        f"where p·x + q <= 1 (x <= {m.spend_.max_undefined_frequency} repeat "
+                        "purchases); expected_spend, expected_value and clv are NaN (empty) for "
+                        "them and they are left out of the value metrics and the CLV totals"
+                    )
+                    if undefined
+                    else None,
+                },
                 "new_in_holdout": split.new_in_holdout,
                 "after_observation_end": split.after_observation_end,
             },
@@ -99,8 +114,10 @@ class ClvHoldoutResult:
             "clv": {
                 "horizon_days": 365.25,
                 "annual_discount_rate": self.annual_discount_rate,
-                "total": float(clv.sum()),
+                "total": float(clv.sum()),  # over the customers with a CLV
                 "mean": float(clv.mean()),
+                "customers": int(clv.notna().sum()),
+                "left_out": int(clv.isna().sum()),
             },
             "supervised": (
                 self.supervised.to_dict()
@@ -180,11 +197,19 @@ def clv_holdout(
     seed : int
         Seed of the supervised models.
     figures_dir : path, optional
-        Where to write the PNG figures.
+        Where to write the PNG figures (checked before the fit).
     source : str
         Name of the log in messages.
+
+    Raises
+    ------
+    ValueError
+        Bad dates or figures folder, a log the models cannot be fitted on (see
+        :func:`~segml.clv.holdout.calibration_holdout` and :class:`~segml.clv.model.ClvModel`).
     """
     unit = TimeUnit(freq, float(freq_multiplier))
+    if figures_dir is not None:  # before the work, not after it
+        check_figures_dir(figures_dir, "figures_dir")
     split = calibration_holdout(log, calibration_end, observation_end, unit, source)
     rfm = split.summary
     clv_model = ClvModel(model, freq, freq_multiplier, penalizer).fit(rfm, source)
@@ -193,10 +218,12 @@ def clv_holdout(
     pred = rfm.join(hold[["p_alive", "expected_purchases", "expected_spend", "expected_value"]])
     pred["clv"] = year["clv"]
     purchases = purchase_metrics(rfm["holdout_purchases"], hold["expected_purchases"])
-    value = value_metrics(rfm["holdout_spend"], hold["expected_value"])
+    # customers without an expected spend (Gamma-Gamma, q <= 1) are left out and counted
+    value = value_metrics(rfm["holdout_spend"], hold["expected_value"], leave_out_undefined=True)
     cmp, skipped = None, "not requested"
-    if supervised:
-        cmp, skipped = _supervised(log, split, hold["expected_value"].to_numpy(), seed)
+    if supervised:  # the same purchases as the probabilistic model: refund periods left out
+        purchases_log = log[split.purchase_rows] if split.purchase_rows is not None else log
+        cmp, skipped = _supervised(purchases_log, split, hold["expected_value"].to_numpy(), seed)
     if cmp is not None:
         pred["supervised_value"] = cmp.predictions[cmp.primary]
     figures: list[Path] = []

@@ -2,24 +2,35 @@
 
 :func:`clv_fit_command` is a typer command function; ``segml.cli`` registers it. Exit codes as
 the rest of the command line: 0 success; 1 the log cannot be read or modelled (the message
-names the file, column and values); 2 bad usage (``--freq``, ``--model``, ``--freq-multiplier``,
-``--out`` suffix). Nothing is written unless the whole fit succeeds.
+names the file, column and values: CSV rows by their line in the file, the header being line
+1; Parquet rows by 0-based position); 2 bad usage (``--freq``, ``--model``,
+``--freq-multiplier``, ``--out`` suffix, an output path that is the input or cannot be written,
+``--figures`` naming a file). Outputs are checked before the fit and nothing is written unless
+the whole fit succeeds. Warnings (refunds, time zones, Gamma-Gamma without a mean) go to stderr
+and into the JSON's ``warnings``.
 """
 
 from __future__ import annotations
 
+import bz2
 import contextlib
+import csv
+import gzip
 import json
+import lzma
+import os
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import IO, Annotated, Any
 
 import pandas as pd
 import typer
 
 from segml.clv.adapter import PURCHASE_PARAMS
 from segml.clv.holdout import LOG_FREQS
+from segml.io import check_can_create, check_output_path
 
 CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
 PARQUET_SUFFIXES = {".parquet", ".pq"}
@@ -54,6 +65,103 @@ def read_log(path: Path, columns: list[str]) -> pd.DataFrame:
         raise ValueError(f"cannot read {path} as a CSV or Parquet table: {exc}") from exc
 
 
+def _open_text(path: Path) -> IO[str] | None:
+    """The decompressed text of a CSV file, or None for a compression this does not read."""
+    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open, ".lzma": lzma.open}
+    suffix = path.suffix.lower()
+    if suffix in (".zip", ".zst", ".tar"):
+        return None
+    how = opener.get(suffix, open)
+    return how(path, "rt", newline="", encoding="utf-8", errors="replace")  # type: ignore[operator]
+
+
+def _line_starts(path: Path, sep: str) -> list[int]:
+    """First line (1-based) of each data row of a CSV file, as pandas reads it.
+
+    Blank and whitespace-only lines are skipped (as by ``pandas.read_csv``); a quoted field may
+    span lines. Empty when the file cannot be read here.
+    """
+    handle = _open_text(path)
+    if handle is None:
+        return []
+    starts: list[int] = []
+    with handle:
+        reader = csv.reader(handle, delimiter=sep)
+        prev, header = 0, False
+        for record in reader:
+            start, prev = prev + 1, reader.line_num
+            if not record or (len(record) == 1 and not record[0].strip()):
+                continue
+            if header:
+                starts.append(start)
+            header = True
+    return starts
+
+
+def csv_row_labels(path: Path, n_rows: int, sep: str = ",") -> Callable[[int], str]:
+    """Names of the rows of a CSV log for messages: ``"line 90"`` (the header is line 1).
+
+    The file is read again, only when a message names a row. When its rows cannot be matched
+    with the ``n_rows`` pandas read (an unusual compression or dialect), rows are named by
+    0-based position: ``"row 88 (0-based)"``.
+    """
+    starts: list[int] | None = None
+
+    def label(i: int) -> str:
+        nonlocal starts
+        if starts is None:
+            try:
+                starts = _line_starts(path, sep)
+            except (OSError, csv.Error, EOFError, lzma.LZMAError):
+                starts = []
+            if len(starts) != n_rows:
+                starts = []
+        return f"line {starts[i]}" if starts else f"row {i} (0-based)"
+
+    return label
+
+
+def _is_csv(path: Path) -> bool:
+    suffixes = {s.lower() for s in path.suffixes}
+    return bool(suffixes & CSV_SUFFIXES) or not (suffixes & PARQUET_SUFFIXES)
+
+
+def check_outputs(
+    transactions: Path, out: Path | None, save_model: Path | None, figures: Path | None
+) -> None:
+    """Check every output option before any work.
+
+    Raises
+    ------
+    ValueError
+        Naming the option: it would write over ``--transactions`` (or ``--out`` over
+        ``--save-model``), its folder cannot be created or written, or ``--figures`` is a file.
+    """
+    inputs: dict[str, Path | None] = {"--transactions": transactions}
+    for option, path in (("--out", out), ("--save-model", save_model)):
+        if path is None:
+            continue
+        check_output_path(path, inputs, option=option)
+        if path.is_dir():
+            raise ValueError(f"{option} {path} is a folder: give a file name")
+        check_can_create(path, option)
+    if out is not None and save_model is not None:
+        try:
+            check_output_path(save_model, {"--out": out}, option="--save-model")
+        except ValueError:
+            raise ValueError(
+                f"--save-model {save_model} and --out {out} are the same file: give two names"
+            ) from None
+    if figures is not None:
+        from segml.clv.plots import FIGURE_NAMES, check_figures_dir  # matplotlib: only if needed
+
+        if not figures.is_dir():  # a folder holding the input is fine: only PNGs are written
+            check_output_path(figures, inputs, option="--figures")
+        for name in FIGURE_NAMES:
+            check_output_path(figures / name, inputs, option="--figures")
+        check_figures_dir(figures, "--figures")
+
+
 def summary_text(info: dict[str, Any]) -> str:
     """A few readable lines of the result."""
     p = ", ".join(f"{k}={v:.4g}" for k, v in info["params"].items())
@@ -70,6 +178,19 @@ def summary_text(info: dict[str, Any]) -> str:
         f"({vm['aggregate_error']:+.1%}), normalised Gini {vm['gini_normalised']:.3f}, "
         f"decile MAPE {vm['decile_mape']:.1%}",
     ]
+    undefined = info["excluded"]["undefined_spend"]
+    if undefined["customers"]:
+        lines.append(
+            f"  {undefined['customers']:,} customers without an expected spend (value and CLV "
+            f"empty, left out of the value metrics): {undefined['reason']}"
+        )
+    amounts = info["data"].get("amounts", {})
+    if amounts.get("negative_rows") or amounts.get("zero_rows"):
+        gone = [amounts.get(f"left_out_{p}", {}).get("periods", 0) for p in ("calibration", "holdout")]  # fmt: skip
+        lines.append(
+            f"amounts: {amounts['negative_rows']:,} negative and {amounts['zero_rows']:,} zero "
+            f"rows; {sum(gone):,} periods with a negative net amount left out as not purchases"
+        )
     ind = info["independence"]
     if ind.get("material"):
         lines.append(
@@ -77,13 +198,15 @@ def summary_text(info: dict[str, Any]) -> str:
             f"{ind['spearman']:.2f}); Gamma-Gamma assumes they do not"
         )
     sup = info["supervised"]
-    if "skipped" in sup:
+    if isinstance(sup.get("skipped"), str):  # the whole comparison (else: objectives skipped)
         lines.append(f"supervised comparison skipped: {sup['skipped']}")
     else:
+        lines.append(f"supervised comparison (trained at {sup['train_as_of']}), holdout value:")
         for name, m in sup["metrics"].items():
+            gone = f" ({m['left_out']:,.0f} customers left out)" if m.get("left_out") else ""
             lines.append(
                 f"  {name:>18}: Gini {m['gini_normalised']:.3f}, Spearman {m['spearman']:.3f}, "
-                f"MAE {m['mae']:,.2f}, decile MAPE {m['decile_mape']:.1%}"
+                f"MAE {m['mae']:,.2f}, decile MAPE {m['decile_mape']:.1%}{gone}"
             )
     return "\n".join(lines)
 
@@ -148,13 +271,20 @@ def clv_fit_command(
         raise _fail(f"--freq-multiplier must be > 0, got {freq_multiplier}", 2)
     if out is not None and out.suffix.lower() not in OUT_SUFFIXES:
         raise _fail(f"--out must end in .csv or .parquet, got {out}", 2)
+    try:  # before any work: never write over the input, never fail after the fit
+        check_outputs(transactions, out, save_model, figures)
+    except ValueError as exc:
+        raise _fail(str(exc), 2) from exc
     redirect = contextlib.redirect_stdout(sys.stderr) if json_out else contextlib.nullcontext()
     caught: list[str] = []
     try:
         raw = read_log(transactions, [customer_col, date_col, amount_col])
-        log = check_log(raw, customer_col, date_col, amount_col, str(transactions), date_format)
+        sep = "\t" if ".tsv" in {x.lower() for x in transactions.suffixes} else ","
+        rows = csv_row_labels(transactions, len(raw), sep) if _is_csv(transactions) else None
         with redirect, warnings.catch_warnings(record=True) as seen:
             warnings.simplefilter("always")
+            log = check_log(raw, customer_col, date_col, amount_col, str(transactions),
+                            date_format, rows)  # fmt: skip
             result = clv_holdout(
                 log, calibration_end, observation_end, freq=freq, freq_multiplier=freq_multiplier,
                 model=model, penalizer=penalizer, annual_discount_rate=discount_rate,
@@ -166,19 +296,31 @@ def clv_fit_command(
         raise _fail(text if str(transactions) in text else f"{transactions}: {text}") from exc
     info = jsonable(result.to_dict())
     info["warnings"] = caught
-    if out is not None:
-        frame = result.predictions.reset_index()
-        write_assignments(frame, out)
-        info["out"] = str(out)
-    if save_model is not None:
-        result.model.save(save_model)
-        info["model_file"] = str(save_model)
+    written: list[Path] = []
+    try:
+        if out is not None:
+            frame = result.predictions.reset_index()
+            written.append(write_assignments(frame, out))
+            info["out"] = str(out)
+        if save_model is not None:
+            save_model.parent.mkdir(parents=True, exist_ok=True)
+            tmp = save_model.with_name(f".{save_model.name}.tmp-{os.getpid()}")
+            try:
+                result.model.save(tmp)
+                tmp.replace(save_model)
+            finally:
+                tmp.unlink(missing_ok=True)
+            info["model_file"] = str(save_model)
+    except OSError as exc:  # a disk full or a folder gone since the check: no half outputs
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise _fail(f"cannot write the outputs: {exc}") from exc
+    for w in caught:
+        typer.echo(f"warning: {w}", err=True)
     if json_out:
         typer.echo(json.dumps(info, indent=2))
     else:
         typer.echo(summary_text(info))
-        for w in caught:
-            typer.echo(f"warning: {w}")
         for f in info["figures"]:
             typer.echo(f"wrote {f}")
         if out is not None:

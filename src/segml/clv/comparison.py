@@ -107,7 +107,8 @@ def compare_supervised(
     objectives : sequence of str
         :class:`SupervisedCLV` objectives; the first is ``primary``.
     references : dict, optional
-        Other holdout predictions to score alongside (``{"probabilistic": …}``).
+        Other holdout predictions to score alongside (``{"probabilistic": …}``); NaN values
+        (undefined expectations) are left out of their metrics and counted (``left_out``).
     baseline : str, optional
         See :class:`SupervisedCLV`.
     seed : int
@@ -130,7 +131,9 @@ def compare_supervised(
         if y_test is not None:
             metrics[obj] = value_metrics(y_test, pred)
     for name, pred in (references or {}).items() if y_test is not None else ():
-        metrics[name] = value_metrics(y_test, np.asarray(pred, dtype=float))
+        # a reference may hold undefined values (Gamma-Gamma with q <= 1): scored without them,
+        # their number in ``left_out``
+        metrics[name] = value_metrics(y_test, np.asarray(pred, dtype=float), leave_out_undefined=True)  # fmt: skip
     return SupervisedComparison(
         target=target,
         train_as_of=train_as_of,

@@ -23,7 +23,7 @@ def offenders(labels: Sequence[Any], values: np.ndarray, mask: np.ndarray, limit
     idx = np.flatnonzero(mask)
     shown = ", ".join(f"{labels[i]!s}={_show(values[i])}" for i in idx[:limit])
     more = f" (and {len(idx) - limit:,} more)" if len(idx) > limit else ""
-    return f"{len(idx):,} rows: {shown}{more}"
+    return f"{len(idx):,} row{'' if len(idx) == 1 else 's'}: {shown}{more}"
 
 
 def _show(value: Any) -> str:

@@ -14,6 +14,10 @@ Value (predicted vs actual holdout value) adds:
 * ``decile_mape`` — customers split into ten equal groups by predicted value; the mean
   absolute percentage error of each group's mean prediction against its mean actual value,
   averaged over groups (groups whose actual mean is 0 are left out and counted).
+
+Predicted values that do not exist (NaN: Gamma-Gamma's expected spend when ``p x + q <= 1``)
+are never scored silently: :func:`value_metrics` raises on them unless asked to leave those
+customers out, and then counts them (``left_out``).
 """
 
 from __future__ import annotations
@@ -144,6 +148,7 @@ class ValueMetrics:
     decile_mape: float
     deciles_without_actual: int
     deciles: tuple[dict[str, float], ...]
+    left_out: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (``deciles`` as a list of rows)."""
@@ -156,9 +161,29 @@ class ValueMetrics:
         return {k: float(v) for k, v in self.to_dict().items() if k != "deciles"}
 
 
-def value_metrics(actual: Any, predicted: Any, bins: int = 10) -> ValueMetrics:
-    """Metrics of predicted holdout value."""
-    a, p = _pair(actual, predicted, "value metrics")
+def value_metrics(
+    actual: Any, predicted: Any, bins: int = 10, *, leave_out_undefined: bool = False
+) -> ValueMetrics:
+    """Metrics of predicted holdout value.
+
+    Parameters
+    ----------
+    actual, predicted : array-like
+        Per customer.
+    bins : int
+        Groups of :func:`decile_table`.
+    leave_out_undefined : bool
+        Score only the customers whose prediction is not NaN (an expectation that does not
+        exist) and count the others in ``left_out``; default: NaN raises ``ValueError``.
+    """
+    a = np.asarray(actual, dtype=float)
+    p = np.asarray(predicted, dtype=float)
+    undefined = np.isnan(p) if leave_out_undefined and p.shape == a.shape else None
+    if undefined is not None and undefined.any():
+        if undefined.all():
+            raise ValueError(f"value metrics: all {len(p):,} predicted values are undefined (NaN)")
+        a, p = a[~undefined], p[~undefined]
+    a, p = _pair(a, p, "value metrics")
     table = decile_table(a, p, bins)
     ape = table["ape"].dropna()
     return ValueMetrics(
@@ -170,4 +195,5 @@ def value_metrics(actual: Any, predicted: Any, bins: int = 10) -> ValueMetrics:
             {k: (int(v) if k in ("decile", "n") else float(v)) for k, v in row.items()}
             for row in table.to_dict(orient="records")
         ),
+        left_out=0 if undefined is None else int(undefined.sum()),
     )

@@ -179,12 +179,20 @@ def log_likelihood(
 def expected_spend(p: dict[str, float], x: np.ndarray, m: np.ndarray) -> np.ndarray:
     """Gamma-Gamma expected spend per purchase given ``x`` repeat purchases of mean ``m``.
 
-    Customers without repeat purchases get the population mean ``γ p / (q - 1)`` (``q > 1``).
+    The posterior mean ``(γ p + p x m) / (p x + q - 1)``: the customer's rate ``ν`` is
+    ``Gamma(q + p x, γ + x m)`` a posteriori and ``E[p / ν]`` is finite only when
+    ``p x + q > 1``. Where ``p x + q <= 1`` — possible when ``q <= 1``, heavy-tailed spend — the
+    expectation is infinite and the result is NaN (lifetimes returns the formula's value there:
+    negative or meaningless). Customers without repeat purchases get the population mean
+    ``γ p / (q - 1)``, NaN when ``q <= 1``.
     """
     x, m = np.asarray(x, dtype=float), np.asarray(m, dtype=float)
     pp, q, g = p["p"], p["q"], p["gamma"]
     m = np.where(x > 0, m, 0.0)
-    return np.atleast_1d((g * pp + pp * x * m) / (pp * x + q - 1))
+    denom = pp * x + q - 1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(denom > 0, (g * pp + pp * x * m) / denom, np.nan)
+    return np.atleast_1d(out)
 
 
 def gamma_gamma_log_likelihood(p: dict[str, float], x: np.ndarray, m: np.ndarray) -> np.ndarray:

@@ -5,134 +5,41 @@ The calibration period runs to the end of ``calibration_end`` (the whole day, un
 later purchases); the holdout is the following days to the end of ``observation_end``.
 Customers are those with a purchase in the calibration period; customers whose first purchase
 falls in the holdout are counted (``new_in_holdout``) and left out, as in lifetimes.
+
+Refunds: amounts are netted per customer and period (day, or week with ``freq="W"``; the
+calibration end splits a week). A period whose net amount is negative (refunds exceeding
+purchases, e.g. a return on a day without purchases) is not a purchase: its rows are left out
+of the RFM summary and of the holdout actuals, and counted (``amounts``). A period that nets to
+0 is a purchase of value 0 (CDNOW has such purchases).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from segml.clv.data import offenders
+from segml.clv.logcheck import ClvDataWarning, check_log, parse_day
 from segml.clv.value import TimeUnit
 from segml.features.rfm import rfm_summary
 
-__all__ = ["CalibrationHoldout", "calibration_holdout", "check_log", "parse_day"]
+__all__ = [
+    "CalibrationHoldout",
+    "ClvDataWarning",
+    "calibration_holdout",
+    "check_log",
+    "parse_day",
+    "purchase_mask",
+]
 
 #: Time units a transaction log can be summarised in (purchases counted per day or per week).
 LOG_FREQS = ("D", "W")
-
-
-def parse_day(value: Any, what: str) -> pd.Timestamp:
-    """A date (midnight) from text, date or timestamp; ``ValueError`` naming ``what``."""
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{what} {value!r} is not a date") from exc
-    if ts is pd.NaT:
-        raise ValueError(f"{what} {value!r} is not a date")
-    return (ts.tz_localize(None) if ts.tzinfo else ts).normalize()
-
-
-def _parse_dates(text: pd.Series, date_format: str | None) -> pd.Series:
-    """Dates from text: ``date_format`` if given, else ISO 8601 (dates with or without times),
-    else the format pandas infers from the first value — whichever reads more values."""
-    if date_format:
-        return pd.to_datetime(text, errors="coerce", format=date_format)
-    best = pd.to_datetime(text, errors="coerce", format="ISO8601")
-    if best.isna().sum() > text.isna().sum():
-        with warnings.catch_warnings():  # pandas warns when it cannot infer a format
-            warnings.simplefilter("ignore", UserWarning)
-            inferred = pd.to_datetime(text, errors="coerce")
-        if inferred.isna().sum() < best.isna().sum():
-            best = inferred
-    return best
-
-
-def check_log(
-    log: pd.DataFrame,
-    customer_col: str,
-    date_col: str,
-    amount_col: str,
-    source: str = "transactions",
-    date_format: str | None = None,
-) -> pd.DataFrame:
-    """Check a transaction log and return it as ``customer_id, timestamp, amount``.
-
-    Parameters
-    ----------
-    log : DataFrame
-        One row per transaction.
-    customer_col, date_col, amount_col : str
-        Its customer id, date (or timestamp) and amount columns.
-    source : str
-        Name of the log (a file) in error messages.
-    date_format : str, optional
-        ``strftime`` format of text dates; default ISO 8601 (``2020-01-31``, ``2020-01-31
-        08:30``), else the format pandas infers from the first value.
-
-    Returns
-    -------
-    DataFrame
-        ``customer_id`` (text), ``timestamp`` (datetime64, naive) and ``amount`` (float).
-
-    Raises
-    ------
-    ValueError
-        Naming ``source``, the column and the offending values: missing columns, empty log,
-        missing ids, missing or unparseable dates, missing or non-numeric amounts.
-    """
-    missing = [c for c in (customer_col, date_col, amount_col) if c not in log.columns]
-    if missing:
-        shown = ", ".join(map(str, list(log.columns)[:20]))
-        raise ValueError(f"{source} has no column(s) {missing} (columns: {shown})")
-    if len(log) == 0:
-        raise ValueError(f"{source} has no rows")
-    labels = [f"row {i}" for i in range(len(log))]
-    ids = log[customer_col]
-    if (bad := ids.isna().to_numpy()).any():
-        raise ValueError(f"{source}: column {customer_col!r} is empty in {offenders(labels, ids.to_numpy(), bad)}")  # fmt: skip
-    raw = log[date_col]
-    if pd.api.types.is_datetime64_any_dtype(raw):
-        ts = raw
-    else:
-        text = raw.astype("string")
-        ts = _parse_dates(text, date_format)
-        bad = (ts.isna() & text.notna()).to_numpy()
-        if bad.any():
-            raise ValueError(
-                f"{source}: column {date_col!r} has values that are not dates"
-                f"{f' in format {date_format!r}' if date_format else ''}: "
-                f"{offenders(labels, text.to_numpy(dtype=object), bad)}"
-            )
-    if getattr(ts.dtype, "tz", None) is not None:
-        ts = ts.dt.tz_localize(None)
-    if (bad := ts.isna().to_numpy()).any():
-        raise ValueError(f"{source}: column {date_col!r} is empty in {offenders(labels, raw.to_numpy(dtype=object), bad)}")  # fmt: skip
-    amount = log[amount_col]
-    if not pd.api.types.is_numeric_dtype(amount) or pd.api.types.is_bool_dtype(amount):
-        num = pd.to_numeric(amount, errors="coerce")
-        bad = (num.isna() & amount.notna()).to_numpy()
-        if bad.any():
-            raise ValueError(
-                f"{source}: column {amount_col!r} has non-numeric values: "
-                f"{offenders(labels, amount.to_numpy(dtype=object), bad)}"
-            )
-        amount = num
-    amount = amount.astype(float)
-    if (bad := ~np.isfinite(amount.to_numpy())).any():
-        raise ValueError(f"{source}: column {amount_col!r} is missing or infinite in {offenders(labels, amount.to_numpy(), bad)}")  # fmt: skip
-    return pd.DataFrame(
-        {
-            "customer_id": ids.astype(str).to_numpy(),
-            "timestamp": ts.to_numpy(),
-            "amount": amount.to_numpy(),
-        }
-    )
+#: A Monday: weeks (``freq="W"``) run Monday..Sunday, as in :func:`segml.features.rfm.rfm_summary`.
+_MONDAY = pd.Timestamp("2000-01-03")
 
 
 @dataclass(frozen=True)
@@ -159,6 +66,13 @@ class CalibrationHoldout:
         Customers whose first transaction is in the holdout (left out).
     after_observation_end : int
         Transactions after ``observation_end`` (ignored).
+    amounts : dict
+        Rows with negative and zero amounts, and the periods (customer-days or weeks) whose net
+        amount is negative, left out as not purchases, with their rows and net amount, in the
+        calibration period and the holdout.
+    purchase_rows : ndarray of bool
+        Per row of the log: in a purchase period (not a left-out refund period) and not after
+        ``observation_end``.
     """
 
     summary: pd.DataFrame
@@ -171,6 +85,8 @@ class CalibrationHoldout:
     rows: int
     new_in_holdout: int
     after_observation_end: int
+    amounts: dict[str, Any] = field(default_factory=dict)
+    purchase_rows: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The split's description (not the summary), JSON-ready."""
@@ -186,7 +102,37 @@ class CalibrationHoldout:
             "repeat_buyers": int((self.summary["frequency"] > 0).sum()),
             "new_in_holdout": self.new_in_holdout,
             "after_observation_end": self.after_observation_end,
+            "amounts": dict(self.amounts),
         }
+
+
+def purchase_mask(log: pd.DataFrame, freq: str, segment: np.ndarray | None = None) -> np.ndarray:
+    """Rows of ``log`` in purchase periods: periods whose net amount is not negative.
+
+    Parameters
+    ----------
+    log : DataFrame
+        ``customer_id, timestamp, amount``.
+    freq : {"D", "W"}
+        Period: calendar day, or week (Monday..Sunday).
+    segment : ndarray of int, optional
+        Parts of the log netted separately (calibration, holdout): a period is split there.
+
+    Returns
+    -------
+    ndarray of bool
+        True for the rows of periods whose amounts sum to 0 or more.
+    """
+    amount = log["amount"].to_numpy(dtype=float)
+    if not (amount < 0).any():
+        return np.ones(len(log), dtype=bool)
+    day = log["timestamp"].dt.normalize()
+    period = day if freq == "D" else (day - _MONDAY).dt.days // 7
+    keys = [log["customer_id"].to_numpy(), period.to_numpy()]
+    if segment is not None:
+        keys.append(np.asarray(segment))
+    net = pd.Series(amount).groupby(keys).transform("sum").to_numpy()
+    return net >= -1e-9 * np.maximum(1.0, np.abs(amount))  # sums of cents: rounding is not a refund
 
 
 def calibration_holdout(
@@ -237,13 +183,21 @@ def calibration_holdout(
             "would count days without data as days without purchases"
         )
     one_day = pd.Timedelta(days=1)
-    in_cal = log["timestamp"] < cal + one_day
-    in_hold = ~in_cal & (log["timestamp"] < obs + one_day)
+    in_cal = (log["timestamp"] < cal + one_day).to_numpy()
+    in_hold = ~in_cal & (log["timestamp"] < obs + one_day).to_numpy()
+    segment = np.where(in_cal, 0, np.where(in_hold, 1, 2))
+    buys = purchase_mask(log, unit.freq, segment)
+    amounts = _amounts(log, unit.freq, buys, in_cal, in_hold, source)
+    if not (buys & in_cal).any():
+        raise ValueError(
+            f"{source} has no purchases up to the calibration end {cal.date()}: every period's "
+            "net amount is negative"
+        )
     calib = rfm_summary(
-        log[in_cal], "customer_id", "timestamp", "amount", observation_period_end=cal,
+        log[buys & in_cal], "customer_id", "timestamp", "amount", observation_period_end=cal,
         freq=unit.freq, freq_multiplier=unit.multiplier,
     )  # fmt: skip
-    hold = log[in_hold & log["customer_id"].isin(calib.index)]
+    hold = log[buys & in_hold & log["customer_id"].isin(calib.index).to_numpy()]
     out = calib.copy()
     out["holdout_purchases"] = 0.0
     out["holdout_spend"] = 0.0
@@ -255,7 +209,7 @@ def calibration_holdout(
         out.loc[h.index, "holdout_purchases"] = h["frequency"].to_numpy()
         out.loc[h.index, "holdout_spend"] = hold.groupby("customer_id")["amount"].sum()[h.index]
     length = (obs.to_period(unit.freq) - cal.to_period(unit.freq)).n / unit.multiplier
-    new = log.loc[in_hold, "customer_id"].drop_duplicates()
+    new = log.loc[buys & in_hold, "customer_id"].drop_duplicates()
     return CalibrationHoldout(
         summary=out,
         calibration_end=cal.date(),
@@ -266,5 +220,41 @@ def calibration_holdout(
         last_date=last.date(),
         rows=len(log),
         new_in_holdout=int((~new.isin(calib.index)).sum()),
-        after_observation_end=int((log["timestamp"] >= obs + one_day).sum()),
+        after_observation_end=int((segment == 2).sum()),
+        amounts=amounts,
+        purchase_rows=buys & (in_cal | in_hold),
     )
+
+
+def _amounts(
+    log: pd.DataFrame, freq: str, buys: np.ndarray, in_cal: np.ndarray, in_hold: np.ndarray,
+    source: str,
+) -> dict[str, Any]:  # fmt: skip
+    """Counts of non-positive amounts and of the refund periods left out; warns about the latter."""
+    amount = log["amount"].to_numpy(dtype=float)
+    out: dict[str, Any] = {
+        "negative_rows": int((amount < 0).sum()),
+        "zero_rows": int((amount == 0).sum()),
+        "treatment": "netted per customer and period; periods with a negative net are not "
+        "purchases and are left out; zero amounts are purchases of value 0",
+    }
+    day = log["timestamp"].dt.normalize()
+    period = (day if freq == "D" else (day - _MONDAY).dt.days // 7).to_numpy()
+    said, n = [], 0
+    for name, part in (("calibration", in_cal), ("holdout", in_hold)):
+        gone = part & ~buys
+        periods = len(set(zip(log["customer_id"].to_numpy()[gone], period[gone], strict=True)))
+        total = float(amount[gone].sum())
+        out[f"left_out_{name}"] = {"periods": periods, "rows": int(gone.sum()), "net_amount": total}
+        n += periods
+        said.append(f"{periods:,} in the {name} period (net {total:,.2f})")
+    if n:
+        unit = "customer-days" if freq == "D" else "customer-weeks"
+        warnings.warn(
+            f"{source}: {n:,} {unit} with a negative net amount (refunds exceeding purchases) are "
+            f"not purchases and were left out of the models and the holdout actuals: "
+            f"{', '.join(said)}",
+            ClvDataWarning,
+            stacklevel=3,
+        )
+    return out

@@ -100,7 +100,9 @@ class ClvModel(JsonModel, BaseEstimator):
         DataFrame
             Same index as ``rfm``: ``p_alive``, ``expected_purchases`` (in the horizon),
             ``expected_spend`` (per purchase), ``expected_value`` (their product, undiscounted)
-            and ``clv`` (discounted at ``annual_rate`` on the model's time unit).
+            and ``clv`` (discounted at ``annual_rate`` on the model's time unit). The last
+            three are NaN where Gamma-Gamma's expected spend does not exist (``q <= 1`` and
+            ``p x + q <= 1``, see :meth:`SpendModel.expected_spend`); never negative.
         """
         self._fitted()
         check_rfm_frame(rfm, "prediction input", (*RFM_COLUMNS, "monetary_value"))

@@ -25,14 +25,43 @@ from matplotlib.figure import Figure
 
 from segml.clv.evaluate import decile_table
 from segml.clv.purchase import PurchaseModel
+from segml.io import check_can_create
 
 __all__ = [
+    "FIGURE_NAMES",
+    "check_figures_dir",
     "plot_calibration_holdout",
     "plot_frequency_recency",
     "plot_p_alive",
     "plot_value_deciles",
     "save_figures",
 ]
+
+
+#: The files :func:`save_figures` may write.
+FIGURE_NAMES = ("calibration_holdout.png", "frequency_recency.png", "p_alive.png",
+                "value_deciles.png")  # fmt: skip
+
+
+def check_figures_dir(folder: str | os.PathLike[str], option: str = "figures folder") -> Path:
+    """Check, before any work, that ``folder`` can hold the figures.
+
+    It may exist (as a folder) or not; the nearest existing folder above it must be a writable
+    folder, and none of :data:`FIGURE_NAMES` in it may be a folder.
+
+    Raises
+    ------
+    ValueError
+        Naming ``option`` and the path: an existing file, a file on the way, no permission.
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{option} {folder} is an existing file, not a folder: give a folder")
+    check_can_create(folder / FIGURE_NAMES[0], option)
+    taken = [n for n in FIGURE_NAMES if (folder / n).is_dir()]
+    if taken:
+        raise ValueError(f"{option} {folder} has folder(s) named {taken} where figures go")
+    return folder
 
 
 def _save(fig: Figure, path: Path) -> Path:
@@ -108,11 +137,20 @@ def plot_p_alive(
 
 
 def plot_value_deciles(actual: np.ndarray, predictions: Mapping[str, np.ndarray], path: Path) -> Path:  # fmt: skip
-    """Mean predicted (per model) and actual holdout value per decile of each model's prediction."""
+    """Mean predicted (per model) and actual holdout value per decile of each model's prediction.
+
+    Customers whose prediction is undefined (NaN) are left out of that model's panel; its title
+    says how many were kept.
+    """
     fig = Figure(figsize=(4.2 * len(predictions) + 1, 4.2))
+    actual = np.asarray(actual, dtype=float)
     for i, (name, pred) in enumerate(predictions.items()):
         ax = fig.add_subplot(1, len(predictions), i + 1)
-        t = decile_table(actual, pred)
+        pred = np.asarray(pred, dtype=float)
+        ok = ~np.isnan(pred)
+        if not ok.all():
+            name = f"{name} ({int(ok.sum()):,} of {len(ok):,} customers)"
+        t = decile_table(actual[ok], pred[ok])
         w = 0.4
         ax.bar(t["decile"] - w / 2, t["predicted_mean"], w, label="predicted")
         ax.bar(t["decile"] + w / 2, t["actual_mean"], w, label="actual")

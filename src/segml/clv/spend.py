@@ -24,13 +24,23 @@ from segml.clv.data import offenders
 from segml.clv.jsonable import JsonModel
 from segml.clv.purchase import FitReport, run_with_retries
 
-__all__ = ["IndependenceCheck", "SpendExclusions", "SpendIndependenceWarning", "SpendModel"]
+__all__ = [
+    "HeavyTailedSpendWarning",
+    "IndependenceCheck",
+    "SpendExclusions",
+    "SpendIndependenceWarning",
+    "SpendModel",
+]
 
 MODEL_FORMAT = "segml.clv.SpendModel/1"
 
 
 class SpendIndependenceWarning(UserWarning):
     """Frequency and spend are correlated among repeat buyers (Gamma-Gamma assumes not)."""
+
+
+class HeavyTailedSpendWarning(UserWarning):
+    """Gamma-Gamma's ``q <= 1``: no finite mean spend; some expected spends do not exist."""
 
 
 @dataclass(frozen=True)
@@ -108,7 +118,8 @@ class SpendModel(JsonModel, BaseEstimator):
         Frequency-spend correlation among the fitted buyers.
     population_mean_ : float
         Expected spend per purchase of a new customer, ``γ p / (q - 1)``; when ``q <= 1`` the
-        model has no finite mean and this is the fitted buyers' mean spend instead.
+        model has no finite mean and this is the fitted buyers' mean spend instead (an
+        empirical stand-in, announced by a :class:`HeavyTailedSpendWarning`).
     log_likelihood_ : float
         Log-likelihood of the fitted buyers.
     fit_report_ : FitReport
@@ -177,7 +188,40 @@ class SpendModel(JsonModel, BaseEstimator):
         self.log_likelihood_ = float(
             formulas.gamma_gamma_log_likelihood(self.params_, xf, mf).sum()
         )
+        if q <= 1:
+            warnings.warn(self.heavy_tail_message(xf), HeavyTailedSpendWarning, stacklevel=2)
         return self
+
+    @property
+    def max_undefined_frequency(self) -> int:
+        """Largest repeat-purchase count whose expected spend does not exist (``p x + q <= 1``).
+
+        0 when every repeat buyer has one (in particular when ``q > 1``).
+        """
+        p, q = self.params_["p"], self.params_["q"]
+        return int(np.floor((1 - q) / p)) if q <= 1 else 0
+
+    def heavy_tail_message(self, frequency: np.ndarray) -> str:
+        """Why the model has no mean when ``q <= 1``, how many of ``frequency`` it affects, and
+        what to do instead."""
+        p, q = self.params_["p"], self.params_["q"]
+        k = self.max_undefined_frequency
+        n_undef = int(((frequency > 0) & (frequency <= k)).sum())
+        affected = (
+            f"repeat buyers with p·x + q <= 1 (x <= {k} repeat purchases: {n_undef:,} of "
+            f"{len(frequency):,}) have no expected spend (NaN, and so are their value and CLV; "
+            "they are left out of the value metrics and counted)"
+            if k >= 1
+            else "every repeat buyer still has a finite expected spend"
+        )
+        return (
+            f"Gamma-Gamma fitted q = {q:.3g} <= 1 (p = {p:.3g}): spend per purchase is too "
+            "heavy-tailed for the model, whose mean spend is infinite, so the model does not "
+            f"fit these data; {affected}; customers without repeat purchases get the fitted "
+            f"buyers' mean spend {self.population_mean_:,.4g} instead of the model's population "
+            "mean, and expected spends of buyers with few repeat purchases are inflated. "
+            "Prefer the supervised model (xgboost) for value, or cap extreme amounts"
+        )
 
     @staticmethod
     def _arrays(frequency: Any, monetary_value: Any, source: str) -> tuple[np.ndarray, np.ndarray]:
@@ -201,8 +245,9 @@ class SpendModel(JsonModel, BaseEstimator):
     def expected_spend(self, frequency: Any, monetary_value: Any) -> np.ndarray:
         """Expected spend per future purchase of each customer.
 
-        Repeat buyers with positive spend get the Gamma-Gamma posterior mean; the others (no
-        repeat purchase, or non-positive mean spend) get :attr:`population_mean_`.
+        Repeat buyers with positive spend get the Gamma-Gamma posterior mean — NaN where it
+        does not exist (``p x + q <= 1``, only when ``q <= 1``); the others (no repeat
+        purchase, or non-positive mean spend) get :attr:`population_mean_`. Never negative.
         """
         if not hasattr(self, "params_"):
             raise RuntimeError("this SpendModel is not fitted yet: call fit() or load()")

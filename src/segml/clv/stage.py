@@ -32,7 +32,7 @@ from segml.clv.data import RFM_COLUMNS, check_rfm_frame
 from segml.clv.evaluate import decile_table, purchase_metrics, value_metrics
 from segml.clv.jsonable import jsonable
 from segml.clv.model import ClvModel
-from segml.clv.plots import save_figures
+from segml.clv.plots import check_figures_dir, save_figures
 from segml.compute import sample_frame
 from segml.data import BankData
 from segml.features.build import build_features
@@ -170,9 +170,14 @@ def clv_stage(
         ``clv_supervised_<target>.json`` (the xgboost models); ``metrics``: flat numbers.
         Customers without a customer-initiated transaction have no purchase history: their
         ``p_alive`` and ``expected_spend`` are missing and their expected purchases, value and
-        CLV are 0.
+        CLV are 0. Customers whose Gamma-Gamma expected spend does not exist (``q <= 1`` and
+        ``p x + q <= 1``) have missing ``expected_spend``, ``expected_value`` and ``clv``; they
+        are left out of the value metrics, deciles and CLV totals and counted
+        (``clv.undefined``, ``spend_model.undefined_spend``).
     """
     cfg = config or FeatureConfig()
+    if figures_dir is not None:  # before the work, not after it
+        check_figures_dir(figures_dir, "figures_dir")
     frame = _frame(features)
     if "customer_id" not in frame.columns:
         raise ValueError("features has no column 'customer_id'")
@@ -230,9 +235,11 @@ def clv_stage(
     }  # fmt: skip
     for target, cmp in sup.items():  # the model whose predictions are in the table
         res.documents[f"clv_supervised_{target}.json"] = cmp.models[cmp.primary].to_dict()
+    undefined = int(pred["expected_spend"].isna().sum())
     evaluation: dict[str, Any] = {
         "spend_model": {
             "exclusions": clv_model.spend_.exclusions_.to_dict(),
+            "undefined_spend": undefined,
             "independence": clv_model.spend_.independence_.to_dict(),
             "population_mean": clv_model.spend_.population_mean_,
         },
@@ -253,8 +260,9 @@ def clv_stage(
     m["retries.spend"] = float(clv_model.spend_.fit_report_.retries)
     m["independence.pearson"] = clv_model.spend_.independence_.pearson
     m["independence.spearman"] = clv_model.spend_.independence_.spearman
-    m["clv.total"] = float(table["clv"].sum())
+    m["clv.total"] = float(table["clv"].sum())  # over the customers with a CLV
     m["clv.mean"] = float(table["clv"].mean())
+    m["clv.undefined"] = float(undefined)
     m["holdout.available"] = float(holdout is not None)
     if holdout is not None:
         pm = purchase_metrics(holdout["holdout_purchase_days"], table["expected_purchases"])
@@ -264,14 +272,17 @@ def clv_stage(
             evaluation["holdout"][target] = cmp.to_dict()
             m.update(cmp.flat_metrics(f"holdout.{target}"))
         if not sup:  # still score the probabilistic value
-            vm = value_metrics(holdout["holdout_spend"], table["expected_value"])
+            vm = value_metrics(
+                holdout["holdout_spend"], table["expected_value"], leave_out_undefined=True
+            )
             evaluation["holdout"]["spend"] = {"metrics": {"probabilistic": vm.scalars()}}
             m.update({f"holdout.spend.probabilistic.{k}": v for k, v in vm.scalars().items()})
         deciles = []
         values = {"probabilistic": table["expected_value"].to_numpy()}
         values |= {k: v for k, v in sup_preds.items() if k == "supervised_value"}
         for name, pred_v in values.items():
-            d = decile_table(holdout["holdout_spend"], pred_v)
+            ok = ~np.isnan(np.asarray(pred_v, dtype=float))  # undefined expected value: left out
+            d = decile_table(holdout["holdout_spend"].to_numpy()[ok], np.asarray(pred_v)[ok])
             deciles.append(d.assign(model=name, target="holdout_spend"))
         if "clv_profit_pred" in sup_preds and "holdout_profit" in holdout:
             d = decile_table(holdout["holdout_profit"], sup_preds["clv_profit_pred"])

@@ -16,6 +16,7 @@ from segml.segments.api import (
 )
 from segml.segments.bank import (
     customer_population,
+    persona_ceiling,
     persona_report,
     segment_customers,
     shrink_shares,
@@ -44,6 +45,7 @@ __all__ = [
     "eta_squared",
     "make_segmenter",
     "name_segments",
+    "persona_ceiling",
     "persona_report",
     "profile_segments",
     "segment_customers",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -12,7 +14,7 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from segml.segments.cluster import Method, make_segmenter
-from segml.segments.columns import as_frame
+from segml.segments.columns import as_frame, show
 from segml.segments.profiles import (
     deviations,
     find_value_column,
@@ -101,6 +103,9 @@ class SegmentationResult:
         Value column profiled.
     pipeline : sklearn.pipeline.Pipeline
         The fitted preprocessing + clustering pipeline (``predict`` on new rows).
+    notes : list of str
+        What a reader should know about the result: fewer segments than asked for, or no
+        candidate k that reproduces across resamples.
     """
 
     id_col: str
@@ -116,6 +121,7 @@ class SegmentationResult:
     features: list[str]
     value_col: str | None
     pipeline: Pipeline | Any = field(repr=False)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def labels(self) -> np.ndarray:
@@ -162,6 +168,7 @@ class SegmentationResult:
                 "profiles": self.profile_records(),
                 "excluded": self.excluded,
                 "missing": self.missing.to_dict(orient="records"),
+                "notes": self.notes,
             }
         )
 
@@ -182,6 +189,7 @@ class SegmentationResult:
             )
         if self.excluded:
             lines.append(f"excluded: {', '.join(self.excluded)}")
+        lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
 
@@ -266,10 +274,19 @@ def segment_table(
         raise ValueError(f"no id column {id_col!r}; the table has {list(df.columns)[:20]}")
     ids = df[id_col]
     if ids.isna().any():
-        raise ValueError(f"the id column {id_col!r} is missing in {int(ids.isna().sum())} rows")
+        rows = _rows(np.flatnonzero(ids.isna().to_numpy()))
+        raise ValueError(
+            f"the id column {id_col!r} is missing in {int(ids.isna().sum())} rows ({rows})"
+        )
     if ids.duplicated().any():
-        dup = ids[ids.duplicated()].iloc[:3].tolist()
-        raise ValueError(f"the id column {id_col!r} repeats values (e.g. {dup}): need one row each")
+        twice = ids.duplicated(keep=False).to_numpy()
+        shown = [
+            f"{show(v)} at {_rows(np.flatnonzero(twice & (ids == v).to_numpy()))}"
+            for v in ids[ids.duplicated()].drop_duplicates().iloc[:3]
+        ]
+        raise ValueError(
+            f"the id column {id_col!r} repeats values ({'; '.join(shown)}): need one row each"
+        )
     if len(df) < 3:
         raise ValueError(f"need at least 3 rows to segment, got {len(df)}")
     vcol = find_value_column(df) if value_col == "auto" else value_col
@@ -296,7 +313,9 @@ def segment_table(
         min_stability=min_stability,
         fit_size=fit_size,
     )
-    pipe.fit(df[chosen])
+    with warnings.catch_warnings(record=True) as caught:  # reported once each, as notes
+        warnings.simplefilter("always")
+        pipe.fit(df[chosen])
     prep, cluster = pipe.named_steps["prep"], pipe.named_steps["cluster"]
     labels = np.asarray(cluster.labels_)
     excluded = {id_col: "identifier (the id column)", **outside}
@@ -320,7 +339,7 @@ def segment_table(
     return SegmentationResult(
         id_col=id_col,
         assignments=assignments,
-        k=int(cluster.k_),
+        k=len(np.unique(labels)),
         method=method,
         scores=cluster.scores_.copy(),
         profiles=profiles,
@@ -331,4 +350,42 @@ def segment_table(
         features=used,
         value_col=vcol,
         pipeline=pipe,
+        notes=_notes(k, int(cluster.k_), len(np.unique(labels)), cluster.scores_, min_stability)
+        + _warned(caught),
     )
+
+
+def _warned(caught: list[warnings.WarningMessage], limit: int = 3) -> list[str]:
+    """Warnings raised while fitting, alike ones (differing only in numbers) reported once."""
+    groups: dict[str, list[str]] = {}
+    for w in caught:
+        text = f"{w.category.__name__} while fitting: {str(w.message).splitlines()[0]}"
+        groups.setdefault(re.sub(r"\d+", "N", text), []).append(text)
+    return [f"{texts[0]} ({len(texts)}x)" for texts in groups.values()][:limit]
+
+
+def _rows(positions: np.ndarray, limit: int = 5) -> str:
+    """Data rows counted from 1 (the header is not a row): ``rows 4, 9``."""
+    shown = ", ".join(str(int(p) + 1) for p in positions[:limit])
+    more = f" and {len(positions) - limit:,} more" if len(positions) > limit else ""
+    return f"data row{'s' if len(positions) > 1 else ''} {shown}{more}"
+
+
+def _notes(
+    asked: int | str, chosen: int, found: int, scores: pd.DataFrame, min_stability: float
+) -> list[str]:
+    """Warnings for the reader: empty segments, or no k stable enough."""
+    notes = []
+    if found < chosen:
+        what = f"k = {asked} was asked for" if asked != "auto" else f"k = {chosen} was chosen"
+        notes.append(
+            f"{what} but only {found} segments have customers: the data do not support more"
+        )
+    stab = scores["stability"] if "stability" in scores else pd.Series(dtype=float)
+    if asked == "auto" and stab.notna().any() and (stab < min_stability).all():
+        best = scores.loc[stab.idxmax()]
+        notes.append(
+            f"no candidate k reproduces across resamples (stability {best['stability']:.2f} at "
+            f"k = {int(best['k'])}, below {min_stability}): treat the segments as tentative"
+        )
+    return notes

@@ -3,11 +3,13 @@
 :func:`segment_customers` segments the table from :func:`segml.features.build_features` (active
 customers by default) on :data:`~segml.segments.api.BEHAVIOURAL_COLUMNS`.
 :func:`persona_report` compares those segments and the demographic baseline with the synthetic
-bank's latent personas (``ground_truth.parquet``).
+bank's latent personas (``ground_truth.parquet``), next to :func:`persona_ceiling`, the best a
+labelling of the same columns could do.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -143,11 +145,77 @@ def segment_customers(
     return segment_table(df, "customer_id", k, seed=seed, **options)
 
 
+def persona_ceiling(
+    df: pd.DataFrame,
+    persona: Any,
+    columns: Sequence[str] | None = None,
+    *,
+    folds: int = 3,
+    seed: int = 0,
+) -> np.ndarray:
+    """Out-of-fold personas predicted by a classifier trained on the personas themselves.
+
+    No segmentation of ``columns`` that never sees the personas can be expected to recover
+    them better than a gradient-boosting classifier that is *trained on* them: its
+    cross-fitted predictions measure how separable the personas are in these columns (the
+    ceiling of ARI), whatever the clustering method. Evaluation only.
+
+    Parameters
+    ----------
+    df : DataFrame
+        The customers (one row each).
+    persona : array-like
+        The true persona of each row.
+    columns : sequence of str, optional
+        Columns the classifier sees (default: the :data:`BEHAVIOURAL_COLUMNS` in ``df``, the
+        segmentation's own); text columns are encoded as categories, missing values kept.
+    folds : int, default 3
+        Stratified folds (shuffled with ``seed``); each row is predicted by the model that did
+        not see it.
+    seed : int, default 0
+
+    Returns
+    -------
+    ndarray
+        One predicted persona per row.
+    """
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.model_selection import StratifiedKFold
+
+    y = np.asarray(persona).astype(str)
+    cols = [c for c in (columns or BEHAVIOURAL_COLUMNS) if c in df.columns]
+    if not cols:
+        raise ValueError("persona_ceiling: none of the columns is in the table")
+    X = pd.DataFrame(index=df.index)
+    for c in cols:
+        s = df[c]
+        if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+            X[c] = pd.to_numeric(s, errors="coerce").astype(float)
+        else:  # category codes, missing stays missing (NaN)
+            X[c] = s.astype("category").cat.codes.replace(-1, np.nan).astype(float)
+    smallest = int(pd.Series(y).value_counts().min())
+    n_splits = max(2, min(folds, smallest))
+    if smallest < 2:
+        raise ValueError("persona_ceiling: every persona needs at least two customers")
+    out = np.empty(len(y), dtype=object)
+    split = StratifiedKFold(n_splits, shuffle=True, random_state=seed)
+    for train, test in split.split(X, y):
+        model = HistGradientBoostingClassifier(
+            max_leaf_nodes=15, early_stopping=False, random_state=seed
+        )
+        model.fit(X.iloc[train], y[train])
+        out[test] = model.predict(X.iloc[test])
+    return out.astype(str)
+
+
 def persona_report(
     result: SegmentationResult,
     features: Any,
     ground_truth: Any,
     value_col: str = "profit_12m",
+    *,
+    ceiling: bool = True,
+    seed: int = 0,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """How behavioural segments and demographic cells recover the synthetic personas.
 
@@ -161,13 +229,20 @@ def persona_report(
         ``ground_truth.parquet`` of the synthetic bank (``customer_id``, ``persona``).
     value_col : str, default "profit_12m"
         Value whose between-segment variance is compared.
+    ceiling : bool, default True
+        Add the row ``supervised ceiling``: the personas predicted out of fold by a classifier
+        trained on them, from the columns the segmentation used (:func:`persona_ceiling`) —
+        the ARI no segmentation of those columns can be expected to beat.
+    seed : int, default 0
+        Seed of the ceiling's folds and classifier.
 
     Returns
     -------
     comparison : DataFrame
-        One row each for ``behavioural`` and ``demographic`` (age band × income band × region):
-        number of segments, ARI and NMI against the personas, eta squared of value (raw and
-        signed log) and the mean eta squared of :data:`BEHAVIOUR_ETA_COLUMNS`.
+        One row each for ``behavioural`` and ``demographic`` (age band × income band × region)
+        and, with ``ceiling``, ``supervised ceiling``: number of segments, ARI and NMI against
+        the personas, eta squared of value (raw and signed log) and the mean eta squared of
+        :data:`BEHAVIOUR_ETA_COLUMNS`.
     crosstab : DataFrame
         Personas (rows) by behavioural segment name (columns).
     """
@@ -182,6 +257,10 @@ def persona_report(
         "behavioural": rows["segment"].to_numpy(),
         "demographic": demographic_segments(rows),
     }
+    if ceiling:
+        # the segmentation's columns, and the column it was stratified by (customer type)
+        used = [c for c in ("customer_type", *result.features) if c in rows.columns] or None
+        segs["supervised ceiling"] = persona_ceiling(rows, persona, used, seed=seed)
     cols = [c for c in BEHAVIOUR_ETA_COLUMNS if c in rows.columns]
     comparison = compare_segmentations(rows, segs, value_col, np.asarray(persona), cols)
     crosstab = pd.crosstab(rows["persona"].astype(str), rows["segment_name"])

@@ -17,6 +17,7 @@ from typing import Annotated
 import pandas as pd
 import typer
 
+from segml.io import check_output_path
 from segml.segments.cluster import METHODS
 
 READERS = {".csv": "csv", ".txt": "csv", ".gz": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -28,22 +29,39 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """Read a CSV or Parquet customer table; raise ``ValueError`` naming the file if it fails."""
+def read_table(path: Path, id_col: str | None = None) -> pd.DataFrame:
+    """Read a CSV or Parquet customer table; raise ``ValueError`` naming the file if it fails.
+
+    In a CSV the ``id_col`` is read as text, so ids such as ``007`` keep their leading zeros;
+    a CSV separated by semicolons, tabs or bars is recognised from its header.
+    """
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder: give one CSV or Parquet file")
     if not path.is_file():
         raise ValueError(f"no such file: {path}")
     kind = READERS.get(path.suffix.lower())
     try:
         if kind == "csv":
-            return pd.read_csv(path)
+            return _read_csv(path, id_col)
         if kind == "parquet":
             return pd.read_parquet(path)
         try:  # unknown suffix: Parquet has a signature, CSV does not
             return pd.read_parquet(path)
         except Exception:
-            return pd.read_csv(path)
+            return _read_csv(path, id_col)
     except Exception as exc:
         raise ValueError(f"cannot read {path} as a CSV or Parquet table: {exc}") from exc
+
+
+def _read_csv(path: Path, id_col: str | None) -> pd.DataFrame:
+    dtype = {id_col: str} if id_col else None
+    df = pd.read_csv(path, dtype=dtype)
+    if df.shape[1] == 1:  # one column: perhaps another separator
+        header = str(df.columns[0])
+        for sep in (";", "\t", "|"):
+            if sep in header:
+                return pd.read_csv(path, sep=sep, dtype=dtype)
+    return df
 
 
 def write_assignments(frame: pd.DataFrame, out: Path) -> Path:
@@ -120,8 +138,13 @@ def segment_command(
         raise _fail(f"--method must be one of {', '.join(METHODS)}, got {method!r}", 2)
     if out is not None and out.suffix.lower() not in WRITERS:
         raise _fail(f"--out must end in .csv or .parquet, got {out}", 2)
+    if out is not None:
+        try:
+            check_output_path(out, {"--table": table})
+        except ValueError as exc:
+            raise _fail(str(exc), 2) from exc
     try:
-        df = read_table(table)
+        df = read_table(table, id)
     except ValueError as exc:
         raise _fail(str(exc)) from exc
     if id not in df.columns:
@@ -130,6 +153,10 @@ def segment_command(
     if by is not None and by not in df.columns:
         shown = ", ".join(map(str, list(df.columns)[:15]))
         raise _fail(f"{table} has no --by column {by!r} (columns: {shown})")
+    unknown = [c for c in exclude or [] if c not in df.columns]
+    if unknown:
+        shown = ", ".join(map(str, list(df.columns)[:15]))
+        raise _fail(f"{table} has no --exclude column(s) {unknown} (columns: {shown})")
     # keep stdout for the one JSON object: anything a library prints goes to stderr
     redirect = contextlib.redirect_stdout(sys.stderr) if json_out else contextlib.nullcontext()
     try:

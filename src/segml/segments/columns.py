@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from segml.textcols import is_date_text, nested_values, numeric_text
+
 #: Column names that identify rather than describe a customer (``id``, ``*_id``, ``*_key`` ...).
 ID_NAME_PATTERN = re.compile(r"(^|_)(id|key|uuid|guid)$|^id_", re.IGNORECASE)
 
@@ -99,14 +101,24 @@ def classify_columns(
     n = len(df)
     for col in df.columns:
         s, name = df[col], str(col)
+        if name in asked:
+            roles.excluded[name] = "excluded by the caller"
+            continue
+        nested = nested_values(s)
+        if nested is not None:
+            roles.excluded[name] = f"nested values ({nested}s): flatten them into columns first"
+            continue
+        parsed = numeric_text(s)
+        text_numbers = parsed is not None
+        if text_numbers:  # numbers written as text ("3,659.52"): judged as the numbers
+            s = parsed
         n_missing = int(s.isna().sum())
         nonnull = s.dropna()
         n_unique = int(nonnull.nunique())
         numeric = is_numeric(s)
+        whole = text_numbers and bool((nonnull == np.round(nonnull)).all())
         reason = None
-        if name in asked:
-            reason = "excluded by the caller"
-        elif n_missing == n:
+        if n_missing == n:
             reason = "all values missing"
         elif ID_NAME_PATTERN.search(name):
             reason = "id-like: the name marks an identifier"
@@ -114,12 +126,14 @@ def classify_columns(
             s.dtype, pd.PeriodDtype | pd.IntervalDtype
         ):
             reason = "date/time: derive durations or counts from it first"
+        elif not numeric and is_date_text(s):
+            reason = "date/time text: derive durations or counts from it first"
         elif n_unique <= 1:
             reason = f"constant: every non-missing value is {show(nonnull.iloc[0])}"
         elif n_missing / n > max_missing_share:
             reason = f"{n_missing / n:.1%} missing (limit {max_missing_share:.0%})"
         elif (
-            not pd.api.types.is_float_dtype(s)
+            (not pd.api.types.is_float_dtype(s) or whole)
             and n > 20
             and n_unique >= id_unique_share * len(nonnull)
         ):

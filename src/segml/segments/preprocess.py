@@ -27,6 +27,7 @@ from sklearn.preprocessing import PowerTransformer, QuantileTransformer
 from sklearn.utils.validation import check_is_fitted
 
 from segml.segments.columns import as_frame, classify_columns
+from segml.textcols import parse_numbers
 
 OTHER = "other"
 MISSING = "missing"
@@ -170,8 +171,10 @@ class CustomerPreprocessor(TransformerMixin, BaseEstimator):
     @staticmethod
     def _raw(df: pd.DataFrame, col: str) -> np.ndarray:
         s = df[col]
-        if pd.api.types.is_bool_dtype(s) or not pd.api.types.is_numeric_dtype(s):
+        if pd.api.types.is_bool_dtype(s):
             s = pd.to_numeric(s.astype(object), errors="coerce")
+        elif not pd.api.types.is_numeric_dtype(s):  # numbers as text, "3,659.52" included
+            s = parse_numbers(s)
         x = s.to_numpy(dtype=float, na_value=np.nan)
         return np.where(np.isfinite(x), x, np.nan)
 
@@ -281,21 +284,27 @@ class CustomerPreprocessor(TransformerMixin, BaseEstimator):
     def _fit_missing(self, df: pd.DataFrame) -> None:
         rows, seen, indicators = [], {}, []
         for col in df.columns:
-            n_missing = int(df[col].isna().sum())
+            blank = df[col].isna().to_numpy()
+            kept_numbers = col in self.medians_ and col not in self.excluded_
+            gaps = np.isnan(self._raw(df, col)) if kept_numbers else blank
+            n_missing = int(gaps.sum())
             if not n_missing:
                 continue
+            # infinite or unreadable values of a number column are treated as missing too
+            odd = int(n_missing - blank.sum())
+            extra = f"{odd:,} infinite or unreadable, " if odd else ""
             if col in self.excluded_:
                 action = f"column excluded ({self.excluded_[col]})"
             elif col in self.categorical_columns_:
                 action = f"kept as category {MISSING!r}"
             else:
-                action = (
+                action = extra + (
                     f"imputed with the median {self.medians_[col]:.6g}"
                     if self.impute
                     else "left missing (the mixture model skips it)"
                 )
                 if self.missing_indicator and col in self.numeric_columns_:
-                    pattern = df[col].isna().to_numpy().tobytes()
+                    pattern = gaps.tobytes()
                     if pattern in seen:
                         action += f"; missing pattern same as {seen[pattern]}'s (one indicator)"
                     else:

@@ -136,6 +136,7 @@ def _combine(
     pipelines: dict[str, tuple[Any, int]] = {}
     methods = set()
     value_col = None
+    notes: list[str] = []
     per_stratum = Counter(n for _, r, _ in parts if r for n in set(r.names.values()))
     clash = {n for n, strata in per_stratum.items() if strata > 1}
     for key, res, sub in parts:
@@ -163,6 +164,7 @@ def _combine(
         pipelines[key] = (res.pipeline, offset)
         methods.add(res.method)
         value_col = value_col or res.value_col
+        notes += [f"{by} = {key}: {n}" for n in res.notes]
         offset += res.k
     order = df[[id_col]].reset_index(drop=True)
     assign = order.merge(pd.concat(assignments, ignore_index=True), on=id_col, how="left")
@@ -180,4 +182,5 @@ def _combine(
         features=features,
         value_col=value_col,
         pipeline=StratifiedSegmenter(by, pipelines),  # type: ignore[arg-type]
+        notes=notes,
     )

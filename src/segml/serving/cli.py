@@ -64,6 +64,8 @@ def score_command(
 
     if out.exists():
         raise _fail(f"{out} exists; choose another --out", 2)
+    if out.suffix.lower() not in (".parquet", ".pq"):
+        raise _fail(f"--out must end in .parquet (scores are written as Parquet): {out}", 2)
     if not features.is_file():
         raise _fail(f"{features} not found")
     _use_store(config)
@@ -80,6 +82,13 @@ def score_command(
     total = source.metadata.num_rows
     schema = loaded.metadata.get_input_schema()
     wanted = set(schema.input_names()) if schema is not None else None
+    if wanted is not None:
+        lacking = sorted(wanted - set(source.schema_arrow.names))
+        if lacking:
+            shown = ", ".join(lacking[:20]) + (f" and {len(lacking) - 20} more" if len(lacking) > 20 else "")  # fmt: skip
+            raise _fail(f"{features} lacks {len(lacking)} column(s) the model reads: {shown}")
+    if total == 0:
+        raise _fail(f"{features} has no rows: nothing to score, nothing written")
     tmp = out.with_name(f".{out.name}.partial")
     writer = None
     done = 0

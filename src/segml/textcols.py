@@ -1,0 +1,76 @@
+"""What a text column of a user's table holds: numbers written as text, dates, nested values.
+
+CSV files carry every value as text. A column of amounts written with thousands separators
+(``"3,659.52"``) or of dates (``"2024-06-30"``) arrives as text and would otherwise be taken
+for an identifier or a category; a Parquet column may hold lists or structs. Both
+``segml segment`` (:mod:`segml.segments.columns`) and ``segml churn train``
+(:mod:`segml.churn.tabular`) sort columns with these checks.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+#: A number as text: optional sign, digits with or without thousands separators (``1,234``),
+#: decimals, exponent.
+NUM_TEXT = re.compile(r"^\s*[-+]?(\d{1,3}(,\d{3})+(\.\d*)?|\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$")
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(\D|$))")
+#: A date, optionally with a time: ``2024-06-30``, ``2024/6/30 12:00``, ``30.06.2024``.
+DATE_TEXT = re.compile(
+    r"^\s*(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4})([ T]\d{1,2}:\d{2}.*)?\s*$"
+)
+
+
+def share_matching(values: pd.Series, pattern: re.Pattern[str], sample: int = 2000) -> float:
+    """Share of (up to ``sample``) non-missing values whose text matches ``pattern``."""
+    text = values.dropna().head(sample).astype(str)
+    return float(text.str.match(pattern).mean()) if len(text) else 0.0
+
+
+def parse_numbers(s: pd.Series) -> pd.Series:
+    """Text as numbers (thousands separators allowed); blanks and unreadable values are missing."""
+
+    def one(v: object) -> object:
+        if pd.isna(v):  # type: ignore[call-overload]
+            return v
+        text = str(v).strip()
+        return _THOUSANDS.sub("", text) if NUM_TEXT.match(text) else text
+
+    text = s.astype(object).where(s.notna()).map(one)
+    return pd.to_numeric(text, errors="coerce").astype(float)
+
+
+def numeric_text(s: pd.Series, min_share: float = 0.95) -> pd.Series | None:
+    """The column parsed as numbers if at least ``min_share`` of its non-blank values are numbers.
+
+    Returns None for a column that is not text or does not hold numbers.
+    """
+    if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+        return None
+    text = s.dropna().astype(str)
+    text = text[text.str.strip() != ""]
+    if text.empty or text.str.match(NUM_TEXT).mean() < min_share:
+        return None
+    return parse_numbers(s)
+
+
+def is_date_text(s: pd.Series, min_share: float = 0.95) -> bool:
+    """True for a text column whose values (at least ``min_share``) read as dates."""
+    if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+        return False
+    return share_matching(s, DATE_TEXT) >= min_share
+
+
+def nested_values(s: pd.Series, sample: int = 2000) -> str | None:
+    """The kind of nested values (``"list"``, ``"struct"``) a column holds, or None."""
+    if s.dtype != object:
+        return None
+    for v in s.dropna().head(sample):
+        if isinstance(v, dict):
+            return "struct"
+        if isinstance(v, list | tuple | set | np.ndarray):
+            return "list"
+    return None
