@@ -208,3 +208,16 @@ def test_release_memory_keeps_the_bank_usable(small_bank) -> None:
     again = build_features(bank, dt.date(2024, 12, 31))  # queries still run, same result
     assert again is not before
     pd.testing.assert_frame_equal(again.to_pandas(), before.to_pandas())
+
+
+def test_leaf_weight_converts_rows_of_the_rarer_class_into_hessian_weight() -> None:
+    from segml.compute import leaf_weight
+
+    y = np.r_[np.ones(30), np.zeros(270)]  # 10% positives: each row weighs 0.1 * 0.9 at first
+    weight, rows = leaf_weight(y, 0.5)
+    assert rows == 15.0 and weight == pytest.approx(15 * 0.09)
+    flipped = leaf_weight(1 - y, 0.5)  # the rarer class, whichever label it has
+    assert flipped == (pytest.approx(weight), rows)
+    assert leaf_weight(y, 0.0) == (0.0, 0.0)
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        leaf_weight(y, 1.5)

@@ -39,6 +39,7 @@ __all__ = [
     "DeviceError",
     "device_default",
     "gpu_available",
+    "leaf_weight",
     "n_threads",
     "require_device",
     "sample_frame",
@@ -200,3 +201,31 @@ def sample_frame(
     labels = None if stratify is None else frame[stratify].to_numpy()
     keep = sample_rows(len(frame), max_rows, seed, stratify=labels)
     return frame if keep is None else frame.iloc[keep].reset_index(drop=True)
+
+
+def leaf_weight(y: np.ndarray, share: float) -> tuple[float, float]:
+    """xgboost's ``min_child_weight`` for a smallest leaf of ``share`` × the rarer class's rows.
+
+    ``min_child_weight`` is a sum of hessians, not a count of rows: for ``binary:logistic``
+    trees starting from the base rate ``p`` each row weighs ``p (1 - p)``, so a fixed weight
+    asks for ``weight / (p (1 - p))`` rows — more rows than a rare class has, and the trees
+    never split. This converts a leaf size in rows into the weight xgboost expects.
+
+    Parameters
+    ----------
+    y : array of 0/1
+        The training labels.
+    share : float
+        Smallest leaf as a share of the rarer class's rows, in [0, 1].
+
+    Returns
+    -------
+    (float, float)
+        The ``min_child_weight`` to pass and the leaf size in rows.
+    """
+    if not 0 <= share <= 1:
+        raise ValueError(f"the smallest leaf's share must be in [0, 1], got {share}")
+    y = np.asarray(y, dtype=float)
+    p = float(np.mean(y)) if len(y) else 0.0
+    rows = share * float(min(y.sum(), len(y) - y.sum()))
+    return rows * p * (1.0 - p), rows

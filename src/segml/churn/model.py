@@ -37,7 +37,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from segml.churn.calibration import Calibrator, fit_calibrator
 from segml.churn.tabular import TabularEncoder
-from segml.compute import n_threads, xgb_device
+from segml.compute import leaf_weight, n_threads, xgb_device
 
 __all__ = ["CONFIG_FILE", "MODEL_FILE", "ChurnModel"]
 
@@ -177,9 +177,7 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
             return float(self.min_child_weight), None
         if not 0 <= self.min_child_share <= 1:
             raise ValueError(f"min_child_share must be in [0, 1], got {self.min_child_share}")
-        p = float(np.mean(y))
-        rows = self.min_child_share * float(min(y.sum(), len(y) - y.sum()))
-        return rows * p * (1.0 - p), rows
+        return leaf_weight(y, self.min_child_share)
 
     def _xgb_params(self, columns: list[str], min_child_weight: float) -> dict[str, Any]:
         params: dict[str, Any] = {
