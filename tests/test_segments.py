@@ -24,6 +24,7 @@ from segml.segments import (
     AutoKCluster,
     CustomerPreprocessor,
     MixedMixture,
+    bic_elbow,
     compare_segmentations,
     demographic_segments,
     deviations,
@@ -198,6 +199,25 @@ def test_scikit_learn_estimator_checks(estimator: object) -> None:
         r["check_name"]: str(r["exception"])[:200] for r in results if r["status"] == "failed"
     }
     assert not failed
+
+
+def test_bic_elbow_stops_where_added_segments_buy_less() -> None:
+    ks = np.arange(2, 11)
+    # customer data: the BIC keeps falling, by less and less after k = 5
+    falling = np.array([1000, 700, 480, 300, 270, 245, 225, 210, 200], dtype=float)
+    assert bic_elbow(ks, falling) == 5
+    assert bic_elbow(ks[::-1], falling[::-1]) == 5  # order of the candidates does not matter
+    scores = pd.DataFrame({"k": ks, "bic": falling, "stability": 0.9, "silhouette": 0.1})
+    assert select_k(scores, "mixed", 0.75) == 5
+    assert select_k(scores, "mixed", 0.75, rule="bic") == 10  # the old rule: lowest BIC
+    # a true k: the BIC falls faster and faster to its lowest value, then rises
+    assert bic_elbow(np.arange(2, 7), np.array([7671.0, 6267, 4314, 4349, 4391])) == 4
+    assert bic_elbow(np.array([2, 3]), np.array([10.0, 5.0])) == 3  # too few for an elbow
+    # only stable candidates compete: an unstable elbow is passed over
+    shaky = scores.assign(stability=np.where(ks == 5, 0.5, 0.9))
+    assert select_k(shaky, "mixed", 0.75) != 5
+    with pytest.raises(ValueError, match="rule must be one of"):
+        select_k(scores, "mixed", 0.75, rule="aic")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("method", ["mixed", "gmm", "kmeans"])

@@ -22,7 +22,7 @@ from segml.segments.bank import (
     shrink_shares,
 )
 from segml.segments.baseline import compare_segmentations, demographic_segments, eta_squared
-from segml.segments.cluster import AutoKCluster, make_segmenter, select_k
+from segml.segments.cluster import AutoKCluster, bic_elbow, make_segmenter, select_k
 from segml.segments.columns import classify_columns
 from segml.segments.mixture import MixedMixture
 from segml.segments.preprocess import CustomerPreprocessor
@@ -34,6 +34,7 @@ __all__ = [
     "DEMOGRAPHIC_COLUMNS",
     "NAME_RULES",
     "AutoKCluster",
+    "bic_elbow",
     "CustomerPreprocessor",
     "MixedMixture",
     "SegmentationResult",

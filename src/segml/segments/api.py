@@ -229,6 +229,7 @@ def segment_table(
     min_stability: float = 0.75,
     seed: int = 0,
     fit_size: int | None = None,
+    k_rule: Literal["elbow", "bic"] = "elbow",
 ) -> SegmentationResult:
     """Segment the customers of any table (one row per customer) by their behaviour.
 
@@ -252,8 +253,9 @@ def segment_table(
     value_col : str, None or "auto", default "auto"
         Customer value for the value share; ``"auto"`` takes the first of
         :data:`segml.segments.profiles.VALUE_CANDIDATES` present.
-    k_range, n_bootstrap, sample_size, min_stability
-        Passed to :class:`segml.segments.AutoKCluster`.
+    k_range, n_bootstrap, sample_size, min_stability, k_rule
+        Passed to :class:`segml.segments.AutoKCluster` (``k_rule``: the elbow of the BIC among
+        the stable k, or ``"bic"`` its lowest; see :func:`segml.segments.select_k`).
     seed : int, default 0
         Same seed and table: same segments.
     fit_size : int, optional
@@ -312,6 +314,7 @@ def segment_table(
         sample_size=sample_size,
         min_stability=min_stability,
         fit_size=fit_size,
+        k_rule=k_rule,
     )
     with warnings.catch_warnings(record=True) as caught:  # reported once each, as notes
         warnings.simplefilter("always")

@@ -43,13 +43,56 @@ def base_estimator(method: str, k: int, seed: int, n_init: int, covariance_type:
     raise ValueError(f"method must be one of {METHODS}, got {method!r}")
 
 
-def select_k(scores: pd.DataFrame, method: str, min_stability: float) -> int:
+KRules = Literal["elbow", "bic"]
+K_RULES: tuple[str, ...] = ("elbow", "bic")
+
+
+def elbow_gain(ks: np.ndarray, bic: np.ndarray) -> np.ndarray:
+    """How far each candidate's BIC fall lies above the straight line to the lowest BIC.
+
+    Both axes are scaled to [0, 1] — k from the smallest candidate to the one with the lowest
+    BIC, the BIC as the share of its whole fall — and each candidate gets (share of the fall) −
+    (share of the k range) (Satopää et al.'s "kneedle"). Positive values mark diminishing
+    returns: past the largest one, each added segment buys less than the average one.
+    Candidates past the lowest BIC get NaN. Returned in the order of ``ks``.
+    """
+    ks, bic = np.asarray(ks, dtype=float), np.asarray(bic, dtype=float)
+    out = np.full(len(ks), np.nan)
+    order = np.argsort(ks, kind="stable")
+    k_sorted, b_sorted = ks[order], bic[order]
+    stop = int(np.argmin(b_sorted)) + 1
+    if stop < 3 or b_sorted[0] == b_sorted[stop - 1]:
+        out[order[:stop]] = 0.0
+        return out
+    x = (k_sorted[:stop] - k_sorted[0]) / (k_sorted[stop - 1] - k_sorted[0])
+    y = (b_sorted[0] - b_sorted[:stop]) / (b_sorted[0] - b_sorted[stop - 1])
+    out[order[:stop]] = y - x
+    return out
+
+
+def bic_elbow(ks: np.ndarray, bic: np.ndarray) -> int:
+    """The k at the elbow of a falling BIC curve (largest :func:`elbow_gain`), or the k of the
+    lowest BIC when no candidate shows diminishing returns. Ties go to the smaller k."""
+    gain = elbow_gain(ks, bic)
+    ks = np.asarray(ks)
+    if not np.nanmax(gain) > 0:
+        return int(ks[int(np.argmin(bic))])
+    best = np.flatnonzero(gain == np.nanmax(gain))
+    return int(ks[best].min())
+
+
+def select_k(
+    scores: pd.DataFrame, method: str, min_stability: float, rule: KRules = "elbow"
+) -> int:
     """The number of segments chosen from the per-k scores.
 
     Rule: keep the candidates whose bootstrap stability (mean adjusted Rand index between
-    resampled clusterings) is at least ``min_stability``; among them take the lowest BIC for the
-    mixtures (``gmm``, ``mixed``) and the highest silhouette for ``kmeans``. When no candidate is
-    that stable, take the most stable one. Ties go to the smaller k.
+    resampled clusterings) is at least ``min_stability``. Among them the mixtures (``gmm``,
+    ``mixed``) take the elbow of the BIC curve of all candidates (the stable k with the largest
+    :func:`elbow_gain`; the lowest BIC when none is positive; ``rule="bic"``: always the lowest
+    BIC, which on customer data keeps falling with k and so picks the largest stable k), and
+    ``kmeans`` the highest silhouette. When no candidate is that stable, take the most stable
+    one. Ties go to the smaller k.
 
     Parameters
     ----------
@@ -59,11 +102,15 @@ def select_k(scores: pd.DataFrame, method: str, min_stability: float) -> int:
         ``"kmeans"``, ``"gmm"`` or ``"mixed"``.
     min_stability : float
         Stability a candidate needs to be eligible.
+    rule : {"elbow", "bic"}, default "elbow"
+        How the mixtures choose among the stable candidates.
 
     Returns
     -------
     int
     """
+    if rule not in K_RULES:
+        raise ValueError(f"rule must be one of {K_RULES}, got {rule!r}")
     s = scores.sort_values("k")
     stab = s["stability"].fillna(1.0)
     eligible = s[stab >= min_stability]
@@ -71,6 +118,13 @@ def select_k(scores: pd.DataFrame, method: str, min_stability: float) -> int:
         return int(s.loc[stab.idxmax(), "k"])
     if method == "kmeans" or eligible["bic"].isna().all():
         return int(eligible.loc[eligible["silhouette"].fillna(-1).idxmax(), "k"])
+    if rule == "elbow":
+        # the curve's shape comes from every candidate; the choice from the stable ones
+        scored = s[s["bic"].notna()]
+        gain = pd.Series(elbow_gain(scored["k"].to_numpy(), scored["bic"].to_numpy()), scored.index)
+        gain = gain.reindex(eligible.index)
+        if (gain > 0).any():
+            return int(s.loc[gain.idxmax(), "k"])  # idxmax: the first (smallest k) on ties
     return int(eligible.loc[eligible["bic"].idxmin(), "k"])
 
 
@@ -101,6 +155,8 @@ class AutoKCluster(ClusterMixin, BaseEstimator):
         Fit every candidate on a seeded sample of this many rows when there are more (the
         scores, BIC included, are then those of the sample); the chosen model assigns every
         row. None: fit on all rows.
+    k_rule : {"elbow", "bic"}, default "elbow"
+        How a mixture chooses among the stable k (see :func:`select_k`).
 
     Attributes
     ----------
@@ -133,6 +189,7 @@ class AutoKCluster(ClusterMixin, BaseEstimator):
         covariance_type: str = "diag",
         random_state: int = 0,
         fit_size: int | None = None,
+        k_rule: KRules = "elbow",
     ) -> None:
         self.method = method
         self.k = k
@@ -144,6 +201,7 @@ class AutoKCluster(ClusterMixin, BaseEstimator):
         self.covariance_type = covariance_type
         self.random_state = random_state
         self.fit_size = fit_size
+        self.k_rule = k_rule
 
     def _candidates(self, n: int) -> list[int]:
         if self.k != "auto":
@@ -228,7 +286,7 @@ class AutoKCluster(ClusterMixin, BaseEstimator):
         self.k_ = (
             int(scores["k"].iloc[0])
             if len(scores) == 1
-            else select_k(scores, self.method, self.min_stability)
+            else select_k(scores, self.method, self.min_stability, self.k_rule)
         )
         scores["selected"] = scores["k"] == self.k_
         self.scores_ = scores
