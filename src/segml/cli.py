@@ -207,10 +207,10 @@ def features(
         except ValueError as exc:
             raise _fail(str(exc)) from exc
     warnings = []
-    last = bank.con.execute("SELECT max(timestamp) FROM transactions").fetchall()[0][0]
-    if last is not None and date > last.date():
+    last = bank.last_transaction_date()
+    if last is not None and date > last:
         warnings.append(
-            f"--as-of {date} is after the last transaction ({last.date()}): the days between "
+            f"--as-of {date} is after the last transaction ({last}): the days between "
             "count as inactivity in every window"
         )
         typer.echo(f"warning: {warnings[-1]}", err=True)

@@ -56,6 +56,11 @@ class BankData:
             )
         return self.con.table(name)
 
+    def last_transaction_date(self) -> dt.date | None:
+        """The day of the latest transaction (None when there is none)."""
+        last = self.con.execute("SELECT max(timestamp) FROM transactions").fetchall()[0][0]
+        return None if last is None else last.date()
+
     @staticmethod
     def remember(store: dict[str, Any], key: str, value: Any, size: int) -> Any:
         """Keep ``value`` under ``key`` in ``store`` (one of the caches), dropping the oldest

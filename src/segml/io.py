@@ -216,6 +216,22 @@ def connect(
 
 
 @contextmanager
+def atomic_file(out: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary sibling path to write; it replaces ``out`` only on success.
+
+    The parent folder is created; a failure leaves ``out`` as it was and no temporary file.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    try:
+        yield tmp
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextmanager
 def atomic_output_dir(out: str | os.PathLike[str], overwrite: bool = False) -> Iterator[Path]:
     """Write into a temporary sibling folder and move it to ``out`` only on success.
 

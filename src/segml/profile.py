@@ -86,5 +86,4 @@ def profile_bank(bank: BankData, as_of: dt.date) -> DataProfile:
 
 def default_as_of(bank: BankData) -> dt.date:
     """The last transaction date: the as-of date when neither config nor data name one."""
-    last = bank.con.execute("SELECT max(timestamp) FROM transactions").fetchall()[0][0]
-    return last.date()
+    return bank.last_transaction_date()

@@ -17,7 +17,6 @@ import pandas as pd
 #: A number as text: optional sign, digits with or without thousands separators (``1,234``),
 #: decimals, exponent.
 NUM_TEXT = re.compile(r"^\s*[-+]?(\d{1,3}(,\d{3})+(\.\d*)?|\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$")
-_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(\D|$))")
 #: A date, optionally with a time: ``2024-06-30``, ``2024/6/30 12:00``, ``30.06.2024``.
 DATE_TEXT = re.compile(
     r"^\s*(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4})([ T]\d{1,2}:\d{2}.*)?\s*$"
@@ -32,15 +31,10 @@ def share_matching(values: pd.Series, pattern: re.Pattern[str], sample: int = 20
 
 def parse_numbers(s: pd.Series) -> pd.Series:
     """Text as numbers (thousands separators allowed); blanks and unreadable values are missing."""
-
-    def one(v: object) -> object:
-        if pd.isna(v):  # type: ignore[call-overload]
-            return v
-        text = str(v).strip()
-        return _THOUSANDS.sub("", text) if NUM_TEXT.match(text) else text
-
-    text = s.astype(object).where(s.notna()).map(one)
-    return pd.to_numeric(text, errors="coerce").astype(float)
+    text = s.astype("string").str.strip()
+    # in a value NUM_TEXT accepts, a comma can only be a thousands separator
+    text = text.where(~text.str.match(NUM_TEXT).fillna(False), text.str.replace(",", ""))
+    return pd.to_numeric(text.astype(object).where(text.notna()), errors="coerce").astype(float)
 
 
 def numeric_text(s: pd.Series, min_share: float = 0.95) -> pd.Series | None:

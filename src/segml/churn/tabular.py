@@ -24,7 +24,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -35,7 +34,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
 from segml.segments.columns import ID_NAME_PATTERN, is_binary, is_numeric, show
-from segml.textcols import numeric_text, parse_numbers
+from segml.textcols import is_date_text, numeric_text, parse_numbers
 
 __all__ = ["POSITIVE_WORDS", "TabularEncoder", "binary_target"]
 
@@ -62,9 +61,6 @@ POSITIVE_WORDS = frozenset(
         "positive",
         "pos",
     }
-)
-_DATE_TEXT = re.compile(
-    r"^\s*(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4})([ T]\d{1,2}:\d{2}.*)?\s*$"
 )
 
 
@@ -142,12 +138,6 @@ def binary_target(
     return y, info
 
 
-def _share_matching(values: pd.Series, pattern: re.Pattern[str], sample: int = 2000) -> float:
-    """Share of (up to ``sample``) non-missing values whose text matches ``pattern``."""
-    text = values.head(sample).astype(str)
-    return float(text.str.match(pattern).mean()) if len(text) else 0.0
-
-
 class TabularEncoder(TransformerMixin, BaseEstimator):
     """Encode a customer table for xgboost and report what happened to every column.
 
@@ -214,7 +204,7 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
         if n_unique <= 1:
             return "dropped", f"constant: every non-missing value is {show(nonnull.iloc[0])}"
         numeric = is_numeric(s)
-        if not numeric and _share_matching(nonnull, _DATE_TEXT) >= 0.95:
+        if not numeric and is_date_text(nonnull):
             return "dropped", "date/time text: derive durations or counts from it first"
         # Numbers written as text are judged as the numbers they hold, before the id-like check
         # below: amounts such as "3,659.52" are nearly all distinct, as an identifier is.

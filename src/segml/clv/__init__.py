@@ -17,7 +17,8 @@ from segml.clv.evaluate import (
     purchase_metrics,
     value_metrics,
 )
-from segml.clv.holdout import CalibrationHoldout, ClvDataWarning, calibration_holdout, check_log
+from segml.clv.holdout import CalibrationHoldout, calibration_holdout
+from segml.clv.logcheck import ClvDataWarning, check_log
 from segml.clv.model import ClvModel
 from segml.clv.purchase import ClvConvergenceWarning, FitReport, PurchaseKind, PurchaseModel
 from segml.clv.spend import (

@@ -180,7 +180,7 @@ def clv_holdout(
     Parameters
     ----------
     log : DataFrame
-        ``customer_id, timestamp, amount`` (:func:`segml.clv.holdout.check_log`).
+        ``customer_id, timestamp, amount`` (:func:`segml.clv.logcheck.check_log`).
     calibration_end, observation_end : date-like
         Last days of calibration and holdout (default: the log's last day).
     freq, freq_multiplier : str, float

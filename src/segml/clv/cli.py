@@ -18,7 +18,6 @@ import csv
 import gzip
 import json
 import lzma
-import os
 import sys
 import warnings
 from collections.abc import Callable
@@ -30,7 +29,7 @@ import typer
 
 from segml.clv.adapter import PURCHASE_PARAMS
 from segml.clv.holdout import LOG_FREQS
-from segml.io import check_can_create, check_output_path
+from segml.io import atomic_file, check_can_create, check_output_path
 
 CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
 PARQUET_SUFFIXES = {".parquet", ".pq"}
@@ -259,8 +258,8 @@ def clv_fit_command(
 ) -> None:
     """Fit BG/NBD (Pareto/NBD, MBG/NBD) + Gamma-Gamma on a transaction log; score the holdout."""
     from segml.clv.api import clv_holdout
-    from segml.clv.holdout import check_log
     from segml.clv.jsonable import jsonable
+    from segml.clv.logcheck import check_log
     from segml.segments.cli import write_assignments
 
     if freq not in LOG_FREQS:
@@ -303,13 +302,8 @@ def clv_fit_command(
             written.append(write_assignments(frame, out))
             info["out"] = str(out)
         if save_model is not None:
-            save_model.parent.mkdir(parents=True, exist_ok=True)
-            tmp = save_model.with_name(f".{save_model.name}.tmp-{os.getpid()}")
-            try:
+            with atomic_file(save_model) as tmp:
                 result.model.save(tmp)
-                tmp.replace(save_model)
-            finally:
-                tmp.unlink(missing_ok=True)
             info["model_file"] = str(save_model)
     except OSError as exc:  # a disk full or a folder gone since the check: no half outputs
         for path in written:

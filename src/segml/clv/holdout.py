@@ -23,18 +23,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from segml.clv.logcheck import ClvDataWarning, check_log, parse_day
+from segml.clv.logcheck import ClvDataWarning, parse_day
 from segml.clv.value import TimeUnit
 from segml.features.rfm import rfm_summary
 
-__all__ = [
-    "CalibrationHoldout",
-    "ClvDataWarning",
-    "calibration_holdout",
-    "check_log",
-    "parse_day",
-    "purchase_mask",
-]
+__all__ = ["CalibrationHoldout", "calibration_holdout", "purchase_mask"]
 
 #: Time units a transaction log can be summarised in (purchases counted per day or per week).
 LOG_FREQS = ("D", "W")
@@ -142,7 +135,7 @@ def calibration_holdout(
     unit: TimeUnit | None = None,
     source: str = "transactions",
 ) -> CalibrationHoldout:
-    """Split a checked log (:func:`check_log`) at ``calibration_end``.
+    """Split a checked log (:func:`segml.clv.logcheck.check_log`) at ``calibration_end``.
 
     Parameters
     ----------

@@ -28,7 +28,7 @@ def log_features(log: pd.DataFrame, cut: dt.date | Any, windows: tuple[int, ...]
     Parameters
     ----------
     log : DataFrame
-        ``customer_id, timestamp, amount`` (:func:`segml.clv.holdout.check_log`).
+        ``customer_id, timestamp, amount`` (:func:`segml.clv.logcheck.check_log`).
     cut : date-like
         The as-of day (inclusive).
     windows : tuple of int

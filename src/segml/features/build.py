@@ -19,6 +19,7 @@ from segml.contract import CONTRACT
 from segml.data import BankData
 from segml.features.families import ALL_FAMILIES, PROFIT_SQL, Family
 from segml.features.spec import AsOf, FeatureConfig, date_lit
+from segml.io import atomic_file
 
 #: Demographic and geographic columns: kept apart so fairness checks can exclude or audit them.
 DEMOGRAPHIC = ("region", "gender", "age", "age_band", "income_band", "occupation")
@@ -151,12 +152,6 @@ def _on_spark(bank: BankData, as_of: dt.date, config: FeatureConfig | None, sql:
 
 def write_features(table: pa.Table, out: str | os.PathLike[str]) -> Path:
     """Write a feature table to Parquet atomically (temporary file, then rename)."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_file(out) as tmp:
         pq.write_table(table, tmp)
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return out
+    return Path(out)

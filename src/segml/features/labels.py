@@ -103,11 +103,11 @@ def build_labels(
     start, end = label_window(as_of, horizon_months)
     con = bank.con
     ensure_optional_tables(con, bank.tables)
-    last = con.execute("SELECT max(timestamp) FROM transactions").fetchall()[0][0]
-    if last is None or last.date() < end:
+    last = bank.last_transaction_date()
+    if last is None or last < end:
         raise ValueError(
             f"the label window {start} … {end} runs past the data, which end on "
-            f"{last.date() if last else 'no transaction'}: choose an earlier as-of date or a "
+            f"{last or 'no transaction'}: choose an earlier as-of date or a "
             "shorter horizon"
         )
     t, t_end = date_lit(as_of), date_lit(end)

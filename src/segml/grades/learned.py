@@ -103,11 +103,11 @@ def credit_target(
         raise ValueError(f"{b.folder} has no corporate_financials table: no credit target")
     t = _as_date(as_of)
     start, end = label_window(t, horizon_months)
-    last = b.con.execute("SELECT max(timestamp) FROM transactions").fetchall()[0][0]
-    if last is None or last.date() < end:
+    last = b.last_transaction_date()
+    if last is None or last < end:
         raise ValueError(
             f"the target window {start} … {end} runs past the data, which end on "
-            f"{last.date() if last else 'no transaction'}"
+            f"{last or 'no transaction'}"
         )
     sql = f"""SELECT customer_id, COUNT(*) AS n_statements,
             MAX(days_past_due) AS worst_dpd,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -17,7 +16,7 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from segml.io import check_output_path
+from segml.io import atomic_file, check_output_path
 from segml.segments.cluster import METHODS
 
 READERS = {".csv": "csv", ".txt": "csv", ".gz": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -67,16 +66,11 @@ def _read_csv(path: Path, id_col: str | None) -> pd.DataFrame:
 def write_assignments(frame: pd.DataFrame, out: Path) -> Path:
     """Write ``frame`` to ``out`` (CSV or Parquet by suffix) atomically: temporary file, rename."""
     kind = WRITERS[out.suffix.lower()]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_file(out) as tmp:
         if kind == "csv":
             frame.to_csv(tmp, index=False)
         else:
             frame.to_parquet(tmp, index=False)
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
     return out
 
 
