@@ -326,6 +326,10 @@ def test_gamma_gamma_without_a_mean_gives_nan_not_negative_spend():
         value_metrics(actual, pred["expected_value"])
     vm = value_metrics(actual, pred["expected_value"], leave_out_undefined=True)
     assert vm.left_out == undefined.sum() and vm.n == len(x) - undefined.sum()
+    with pytest.raises(ValueError, match="non-finite predicted"):
+        decile_table(actual, pred["expected_value"])
+    table = decile_table(actual, pred["expected_value"], leave_out_undefined=True)
+    assert table["n"].sum() == vm.n
 
 
 # --- discounting ------------------------------------------------------------------------------

@@ -68,3 +68,28 @@ def nested_values(s: pd.Series, sample: int = 2000) -> str | None:
         if isinstance(v, list | tuple | set | np.ndarray):
             return "list"
     return None
+
+
+def id_like(
+    values: pd.Series, n_rows: int, min_share: float, from_text: bool = False
+) -> str | None:
+    """Why a column is an identifier by its values (one distinct value per row), or None.
+
+    Integers and text are identifiers when at least ``min_share`` of the non-missing values are
+    distinct (and more than two, in a table of over 20 rows). Floats are measurements, except
+    whole numbers read from text (``from_text``, e.g. ``"000123"`` parsed by
+    :func:`numeric_text`); booleans never are.
+    """
+    nonnull = values.dropna()
+    distinct = int(nonnull.nunique())
+    if n_rows <= 20 or distinct <= 2 or distinct < min_share * len(nonnull):
+        return None
+    if pd.api.types.is_bool_dtype(values):
+        return None
+    if from_text:
+        if not bool((nonnull == np.round(nonnull)).all()):
+            return None
+        return f"id-like: {distinct:,} distinct whole numbers (as text) in {len(nonnull):,} rows"
+    if pd.api.types.is_float_dtype(values):
+        return None
+    return f"id-like: {distinct:,} distinct values in {len(nonnull):,} rows"

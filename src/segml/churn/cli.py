@@ -68,7 +68,7 @@ def churn_train_command(
     """Train and cross-validate the churn model on TABLE; report AUC, PR AUC, Brier per fold."""
     from segml.churn.crossval import fit_table_model, train_table
     from segml.io import atomic_output_dir
-    from segml.segments.cli import read_table
+    from segml.tables import read_table
 
     if cv < 2:
         raise _fail(f"--cv must be at least 2, got {cv}", 2)
@@ -77,7 +77,7 @@ def churn_train_command(
     if model_out is not None and model_out.exists() and not _empty_dir(model_out):
         raise _fail(f"--model-out {model_out} exists and is not an empty folder", 2)
     try:
-        df = read_table(table, id)
+        df = read_table(table, text=[id])
     except ValueError as exc:
         raise _fail(str(exc)) from exc
     drops = list(drop or [])

@@ -34,7 +34,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
 from segml.segments.columns import ID_NAME_PATTERN, is_binary, is_numeric, show
-from segml.textcols import is_date_text, numeric_text, parse_numbers
+from segml.textcols import id_like, is_date_text, numeric_text, parse_numbers
 
 __all__ = ["POSITIVE_WORDS", "TabularEncoder", "binary_target"]
 
@@ -210,26 +210,14 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
         # below: amounts such as "3,659.52" are nearly all distinct, as an identifier is.
         parsed = None if numeric else numeric_text(s)
         if parsed is not None and parsed.nunique() > 2:
-            values = parsed.dropna()
-            distinct = int(values.nunique())
-            if (
-                n > 20
-                and distinct >= self.id_unique_share * len(values)
-                and bool((values == np.round(values)).all())
-            ):
-                return "dropped", (
-                    f"id-like: {distinct:,} distinct whole numbers (as text) in {len(values):,} rows"
-                )
+            ids = id_like(parsed, n, self.id_unique_share, from_text=True)
+            if ids is not None:
+                return "dropped", ids
             bad = int(parsed.isna().sum() - s.isna().sum())
             return "numeric_text", f"text holding numbers ({bad:,} blank or unreadable: missing)"
-        if (
-            not pd.api.types.is_float_dtype(s)
-            and not pd.api.types.is_bool_dtype(s)
-            and n > 20
-            and n_unique >= self.id_unique_share * len(nonnull)
-            and (not numeric or n_unique > 2)
-        ):
-            return "dropped", f"id-like: {n_unique:,} distinct values in {len(nonnull):,} rows"
+        ids = id_like(s, n, self.id_unique_share)
+        if ids is not None:
+            return "dropped", ids
         if is_binary(s):
             return "boolean", "0/1"
         if numeric:

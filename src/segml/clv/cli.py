@@ -12,17 +12,12 @@ and into the JSON's ``warnings``.
 
 from __future__ import annotations
 
-import bz2
 import contextlib
-import csv
-import gzip
 import json
-import lzma
 import sys
 import warnings
-from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import Annotated, Any
 
 import pandas as pd
 import typer
@@ -30,9 +25,8 @@ import typer
 from segml.clv.adapter import PURCHASE_PARAMS
 from segml.clv.holdout import LOG_FREQS
 from segml.io import atomic_file, check_can_create, check_output_path
+from segml.tables import read_table, row_labels
 
-CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
-PARQUET_SUFFIXES = {".parquet", ".pq"}
 OUT_SUFFIXES = {".csv", ".parquet"}
 
 
@@ -41,88 +35,13 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def read_log(path: Path, columns: list[str]) -> pd.DataFrame:
-    """Read a transaction log (CSV, possibly compressed, or Parquet).
+def read_log(path: Path) -> pd.DataFrame:
+    """Read a transaction log (CSV, possibly compressed, or Parquet; see :mod:`segml.tables`).
 
     CSV columns are read as text, so that ids keep their spelling and bad dates or amounts can be
     reported as written. Raises ``ValueError`` naming the file when it is missing or unreadable.
     """
-    if not path.is_file():
-        raise ValueError(f"no such file: {path}")
-    suffixes = {s.lower() for s in path.suffixes}
-    sep = "\t" if ".tsv" in suffixes else ","
-    try:
-        if suffixes & PARQUET_SUFFIXES:
-            return pd.read_parquet(path)
-        if suffixes & CSV_SUFFIXES:
-            return pd.read_csv(path, dtype=str, sep=sep)
-        try:  # unknown suffix: Parquet has a signature, CSV does not
-            return pd.read_parquet(path)
-        except Exception:
-            return pd.read_csv(path, dtype=str)
-    except Exception as exc:
-        raise ValueError(f"cannot read {path} as a CSV or Parquet table: {exc}") from exc
-
-
-def _open_text(path: Path) -> IO[str] | None:
-    """The decompressed text of a CSV file, or None for a compression this does not read."""
-    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open, ".lzma": lzma.open}
-    suffix = path.suffix.lower()
-    if suffix in (".zip", ".zst", ".tar"):
-        return None
-    how = opener.get(suffix, open)
-    return how(path, "rt", newline="", encoding="utf-8", errors="replace")  # type: ignore[operator]
-
-
-def _line_starts(path: Path, sep: str) -> list[int]:
-    """First line (1-based) of each data row of a CSV file, as pandas reads it.
-
-    Blank and whitespace-only lines are skipped (as by ``pandas.read_csv``); a quoted field may
-    span lines. Empty when the file cannot be read here.
-    """
-    handle = _open_text(path)
-    if handle is None:
-        return []
-    starts: list[int] = []
-    with handle:
-        reader = csv.reader(handle, delimiter=sep)
-        prev, header = 0, False
-        for record in reader:
-            start, prev = prev + 1, reader.line_num
-            if not record or (len(record) == 1 and not record[0].strip()):
-                continue
-            if header:
-                starts.append(start)
-            header = True
-    return starts
-
-
-def csv_row_labels(path: Path, n_rows: int, sep: str = ",") -> Callable[[int], str]:
-    """Names of the rows of a CSV log for messages: ``"line 90"`` (the header is line 1).
-
-    The file is read again, only when a message names a row. When its rows cannot be matched
-    with the ``n_rows`` pandas read (an unusual compression or dialect), rows are named by
-    0-based position: ``"row 88 (0-based)"``.
-    """
-    starts: list[int] | None = None
-
-    def label(i: int) -> str:
-        nonlocal starts
-        if starts is None:
-            try:
-                starts = _line_starts(path, sep)
-            except (OSError, csv.Error, EOFError, lzma.LZMAError):
-                starts = []
-            if len(starts) != n_rows:
-                starts = []
-        return f"line {starts[i]}" if starts else f"row {i} (0-based)"
-
-    return label
-
-
-def _is_csv(path: Path) -> bool:
-    suffixes = {s.lower() for s in path.suffixes}
-    return bool(suffixes & CSV_SUFFIXES) or not (suffixes & PARQUET_SUFFIXES)
+    return read_table(path, text=True)
 
 
 def check_outputs(
@@ -277,9 +196,8 @@ def clv_fit_command(
     redirect = contextlib.redirect_stdout(sys.stderr) if json_out else contextlib.nullcontext()
     caught: list[str] = []
     try:
-        raw = read_log(transactions, [customer_col, date_col, amount_col])
-        sep = "\t" if ".tsv" in {x.lower() for x in transactions.suffixes} else ","
-        rows = csv_row_labels(transactions, len(raw), sep) if _is_csv(transactions) else None
+        raw = read_log(transactions)
+        rows = row_labels(transactions, len(raw))
         with redirect, warnings.catch_warnings(record=True) as seen:
             warnings.simplefilter("always")
             log = check_log(raw, customer_col, date_col, amount_col, str(transactions),

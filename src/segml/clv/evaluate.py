@@ -112,8 +112,35 @@ def normalised_gini(actual: Any, predicted: Any) -> float:
     return _lorenz_area(a, p) / best if best and np.isfinite(best) else float("nan")
 
 
-def decile_table(actual: Any, predicted: Any, bins: int = 10) -> pd.DataFrame:
+def _defined(
+    actual: Any, predicted: Any, what: str, leave_out_undefined: bool
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """The checked pair, less the NaN predictions when asked, and how many were left out."""
+    a = np.asarray(actual, dtype=float)
+    p = np.asarray(predicted, dtype=float)
+    undefined = np.isnan(p) if leave_out_undefined and p.shape == a.shape else None
+    if undefined is not None and undefined.any():
+        if undefined.all():
+            raise ValueError(f"{what}: all {len(p):,} predicted values are undefined (NaN)")
+        a, p = a[~undefined], p[~undefined]
+    a, p = _pair(a, p, what)
+    return a, p, 0 if undefined is None else int(undefined.sum())
+
+
+def decile_table(
+    actual: Any, predicted: Any, bins: int = 10, *, leave_out_undefined: bool = False
+) -> pd.DataFrame:
     """Mean predicted and actual value per group of customers ranked by prediction.
+
+    Parameters
+    ----------
+    actual, predicted : array-like
+        Per customer.
+    bins : int
+        Number of groups (at most one per customer).
+    leave_out_undefined : bool
+        Rank only the customers whose prediction is not NaN (an expectation that does not
+        exist); default: NaN raises ``ValueError``.
 
     Returns
     -------
@@ -121,7 +148,7 @@ def decile_table(actual: Any, predicted: Any, bins: int = 10) -> pd.DataFrame:
         ``decile`` (1 = lowest predictions), ``n``, ``predicted_mean``, ``actual_mean``,
         ``ape`` (|predicted − actual| / |actual|, NaN when the actual mean is 0).
     """
-    a, p = _pair(actual, predicted, "decile table")
+    a, p = _defined(actual, predicted, "decile table", leave_out_undefined)[:2]
     bins = min(bins, len(a))
     rank = pd.Series(p).rank(method="first").to_numpy()
     group = np.minimum((rank - 1) * bins // len(a), bins - 1).astype(int) + 1
@@ -176,14 +203,7 @@ def value_metrics(
         Score only the customers whose prediction is not NaN (an expectation that does not
         exist) and count the others in ``left_out``; default: NaN raises ``ValueError``.
     """
-    a = np.asarray(actual, dtype=float)
-    p = np.asarray(predicted, dtype=float)
-    undefined = np.isnan(p) if leave_out_undefined and p.shape == a.shape else None
-    if undefined is not None and undefined.any():
-        if undefined.all():
-            raise ValueError(f"value metrics: all {len(p):,} predicted values are undefined (NaN)")
-        a, p = a[~undefined], p[~undefined]
-    a, p = _pair(a, p, "value metrics")
+    a, p, left_out = _defined(actual, predicted, "value metrics", leave_out_undefined)
     table = decile_table(a, p, bins)
     ape = table["ape"].dropna()
     return ValueMetrics(
@@ -195,5 +215,5 @@ def value_metrics(
             {k: (int(v) if k in ("decile", "n") else float(v)) for k, v in row.items()}
             for row in table.to_dict(orient="records")
         ),
-        left_out=0 if undefined is None else int(undefined.sum()),
+        left_out=left_out,
     )

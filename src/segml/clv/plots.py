@@ -150,7 +150,7 @@ def plot_value_deciles(actual: np.ndarray, predictions: Mapping[str, np.ndarray]
         ok = ~np.isnan(pred)
         if not ok.all():
             name = f"{name} ({int(ok.sum()):,} of {len(ok):,} customers)"
-        t = decile_table(actual[ok], pred[ok])
+        t = decile_table(actual, pred, leave_out_undefined=True)
         w = 0.4
         ax.bar(t["decile"] - w / 2, t["predicted_mean"], w, label="predicted")
         ax.bar(t["decile"] + w / 2, t["actual_mean"], w, label="actual")

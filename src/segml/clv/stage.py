@@ -281,8 +281,7 @@ def clv_stage(
         values = {"probabilistic": table["expected_value"].to_numpy()}
         values |= {k: v for k, v in sup_preds.items() if k == "supervised_value"}
         for name, pred_v in values.items():
-            ok = ~np.isnan(np.asarray(pred_v, dtype=float))  # undefined expected value: left out
-            d = decile_table(holdout["holdout_spend"].to_numpy()[ok], np.asarray(pred_v)[ok])
+            d = decile_table(holdout["holdout_spend"], pred_v, leave_out_undefined=True)
             deciles.append(d.assign(model=name, target="holdout_spend"))
         if "clv_profit_pred" in sup_preds and "holdout_profit" in holdout:
             d = decile_table(holdout["holdout_profit"], sup_preds["clv_profit_pred"])

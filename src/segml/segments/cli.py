@@ -18,49 +18,14 @@ import typer
 
 from segml.io import atomic_file, check_output_path
 from segml.segments.cluster import METHODS
+from segml.tables import read_table
 
-READERS = {".csv": "csv", ".txt": "csv", ".gz": "csv", ".parquet": "parquet", ".pq": "parquet"}
 WRITERS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code)
-
-
-def read_table(path: Path, id_col: str | None = None) -> pd.DataFrame:
-    """Read a CSV or Parquet customer table; raise ``ValueError`` naming the file if it fails.
-
-    In a CSV the ``id_col`` is read as text, so ids such as ``007`` keep their leading zeros;
-    a CSV separated by semicolons, tabs or bars is recognised from its header.
-    """
-    if path.is_dir():
-        raise ValueError(f"{path} is a folder: give one CSV or Parquet file")
-    if not path.is_file():
-        raise ValueError(f"no such file: {path}")
-    kind = READERS.get(path.suffix.lower())
-    try:
-        if kind == "csv":
-            return _read_csv(path, id_col)
-        if kind == "parquet":
-            return pd.read_parquet(path)
-        try:  # unknown suffix: Parquet has a signature, CSV does not
-            return pd.read_parquet(path)
-        except Exception:
-            return _read_csv(path, id_col)
-    except Exception as exc:
-        raise ValueError(f"cannot read {path} as a CSV or Parquet table: {exc}") from exc
-
-
-def _read_csv(path: Path, id_col: str | None) -> pd.DataFrame:
-    dtype = {id_col: str} if id_col else None
-    df = pd.read_csv(path, dtype=dtype)
-    if df.shape[1] == 1:  # one column: perhaps another separator
-        header = str(df.columns[0])
-        for sep in (";", "\t", "|"):
-            if sep in header:
-                return pd.read_csv(path, sep=sep, dtype=dtype)
-    return df
 
 
 def write_assignments(frame: pd.DataFrame, out: Path) -> Path:
@@ -138,7 +103,7 @@ def segment_command(
         except ValueError as exc:
             raise _fail(str(exc), 2) from exc
     try:
-        df = read_table(table, id)
+        df = read_table(table, text=[id])
     except ValueError as exc:
         raise _fail(str(exc)) from exc
     if id not in df.columns:

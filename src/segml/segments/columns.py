@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from segml.textcols import is_date_text, nested_values, numeric_text
+from segml.textcols import id_like, is_date_text, nested_values, numeric_text
 
 #: Column names that identify rather than describe a customer (``id``, ``*_id``, ``*_key`` ...).
 ID_NAME_PATTERN = re.compile(r"(^|_)(id|key|uuid|guid)$|^id_", re.IGNORECASE)
@@ -116,7 +116,6 @@ def classify_columns(
         nonnull = s.dropna()
         n_unique = int(nonnull.nunique())
         numeric = is_numeric(s)
-        whole = text_numbers and bool((nonnull == np.round(nonnull)).all())
         reason = None
         if n_missing == n:
             reason = "all values missing"
@@ -132,12 +131,8 @@ def classify_columns(
             reason = f"constant: every non-missing value is {show(nonnull.iloc[0])}"
         elif n_missing / n > max_missing_share:
             reason = f"{n_missing / n:.1%} missing (limit {max_missing_share:.0%})"
-        elif (
-            (not pd.api.types.is_float_dtype(s) or whole)
-            and n > 20
-            and n_unique >= id_unique_share * len(nonnull)
-        ):
-            reason = f"id-like: {n_unique:,} distinct values in {len(nonnull):,} rows"
+        elif (ids := id_like(s, n, id_unique_share, from_text=text_numbers)) is not None:
+            reason = ids
         else:
             counts = nonnull.value_counts()
             if counts.iloc[0] / n >= near_constant_share:
