@@ -547,6 +547,27 @@ def test_cli_any_log_json_and_outputs(tmp_path):
     assert text.exit_code == 0 and "holdout" in text.stdout and "Spearman" in text.stdout
 
 
+def test_cli_reads_a_log_as_exported(tmp_path):
+    """Semicolons, gzip and thousands separators: the same fit as the plain CSV."""
+    plain = _write_log(tmp_path)
+    frame = pd.read_csv(plain, dtype=str)
+    frame.loc[0, "amt"] = "1,234.50"  # a large purchase written with a thousands separator
+    frame.to_csv(plain, index=False)
+    export = tmp_path / "export.csv.gz"
+    frame.to_csv(export, index=False, sep=";", compression="gzip")
+    args = ("--customer-col", "cust", "--date-col", "day", "--amount-col", "amt",
+            "--calibration-end", "2020-09-30", "--no-supervised", "--json")  # fmt: skip
+    a = _invoke("--transactions", str(plain), *args)
+    b = _invoke("--transactions", str(export), *args)
+    assert a.exit_code == 0 and b.exit_code == 0, a.output + b.output
+    pa, pb = json.loads(a.stdout)["params"], json.loads(b.stdout)["params"]
+    assert pa == pb
+    bad = tmp_path / "bad.csv"
+    frame.assign(amt=frame["amt"].where(frame.index != 3, "12,5")).to_csv(bad, index=False, sep=";")
+    res = _invoke("--transactions", str(bad), *args)
+    assert res.exit_code == 1 and "non-numeric values: 1 row: line 5='12,5'" in res.output
+
+
 @pytest.mark.parametrize(
     ("change", "args", "code", "message"),
     [

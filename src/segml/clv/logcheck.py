@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from segml.clv.data import offenders
+from segml.textcols import parse_numbers
 
 __all__ = ["ClvDataWarning", "check_log", "parse_day"]
 
@@ -196,7 +197,7 @@ def check_log(
         raise ValueError(f"{source}: column {date_col!r} is empty in {offenders(labels, raw.to_numpy(dtype=object), bad)}")  # fmt: skip
     amount = log[amount_col]
     if not pd.api.types.is_numeric_dtype(amount) or pd.api.types.is_bool_dtype(amount):
-        num = pd.to_numeric(amount, errors="coerce")
+        num = parse_numbers(amount)  # "3,659.52": thousands separators allowed
         bad = (num.isna() & amount.notna()).to_numpy()
         if bad.any():
             raise ValueError(
