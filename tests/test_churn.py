@@ -93,6 +93,10 @@ def test_metrics_match_definitions() -> None:
     assert (t["observed_low"] <= t["observed"]).all() and (
         t["observed"] <= t["observed_high"]
     ).all()
+    for n in (3, 6, 10, 13):  # bins with no churner or only churners: the rate is a bound
+        for label in (0.0, 1.0):
+            b = calibration_table(np.full(n, label), np.linspace(0.1, 0.2, n), bins=1).iloc[0]
+            assert b["observed_low"] <= b["observed"] == label <= b["observed_high"]
     assert risk_deciles(p).tolist() == [9, 5, 6, 2, 8, 1, 7, 10, 4, 3]  # 1 = highest score
     assert np.bincount(risk_deciles(np.arange(20.0)))[1:].tolist() == [2] * 10
     with pytest.raises(ValueError, match="0/1"):

@@ -502,6 +502,11 @@ def test_supervised_model_deterministic_and_saved(tmp_path):
         SupervisedCLV("tweedie").fit(X, y - 50)
     base = SupervisedCLV("absoluteerror", baseline="spend", seed=1).fit(X, y - 50)
     assert np.all(np.isfinite(base.predict(X)))
+    # an optional text column the bank left empty (e.g. no credit ratings) is a missing number
+    empty = X.assign(rating=pd.Series([None] * n, dtype=object))
+    e = SupervisedCLV("tweedie", seed=1).fit(empty, y)
+    assert "rating" in e.feature_names_ and "rating" not in e.categories_
+    np.testing.assert_allclose(e.predict(empty.assign(rating="AA")), e.predict(empty))
 
 
 # --- command line ----------------------------------------------------------------------------

@@ -105,8 +105,12 @@ def test_transaction_log_to_bank_normalises_ids_and_regions(tmp_path):
 
 def test_transaction_log_to_bank_refuses_bad_rows(tmp_path):
     log = pd.DataFrame({"customer_id": ["1", "2"], "timestamp": ["2020-01-01"] * 2})
-    with pytest.raises(ValueError, match="negative amount"):
+    with pytest.raises(ValueError, match="'amount' is a negative amount in 1 row: row 1=-1.0"):
         transaction_log_to_bank(log.assign(amount=[1.0, -1.0]), tmp_path / "a")
+    with pytest.raises(ValueError, match=r"'timestamp' is missing or not a date in 1 row: row 0='x'"):  # fmt: skip
+        transaction_log_to_bank(log.assign(amount=1.0, timestamp=["x", "2020-01-01"]), tmp_path / "a")  # fmt: skip
+    with pytest.raises(ValueError, match="'amount' is missing, not a number .* row 1='abc'"):
+        transaction_log_to_bank(log.assign(amount=["1", "abc"]), tmp_path / "a")
     with pytest.raises(ValueError, match="product"):
         transaction_log_to_bank(log.assign(amount=1.0), tmp_path / "b", product="bond")
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
@@ -327,3 +331,281 @@ def test_cli_convert_cdnow_writes_a_valid_folder(tmp_path: Path) -> None:
     assert validate_folder(out).ok
     r = CliRunner().invoke(app, ["convert", "cdnow", "--out", str(out)])
     assert r.exit_code == 2 and "not empty" in r.output
+
+
+# --- segml convert: --path, bad input, messages -------------------------------------------
+
+OR_HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"
+OR_LINES = [
+    "536365,85123A,WHITE HANGING HEART,6,2010-12-01 08:26:00,2.55,17850,United Kingdom",
+    "536365,71053,WHITE METAL LANTERN,6,2010-12-01 08:26:00,3.39,17850,United Kingdom",
+    "536366,22633,HAND WARMER UNION JACK,6,2010-12-01 08:28:00,1.85,13047,France",
+    "536367,84879,ASSORTED COLOUR BIRD,32,2010-12-02 08:34:00,1.69,13047,France",
+]
+
+
+def _convert(*args: str):
+    """Run ``segml convert ARGS`` in-process; return the result."""
+    from typer.testing import CliRunner
+
+    from segml.cli import app
+
+    return CliRunner().invoke(app, ["convert", *args])
+
+
+def _refused(r, code: int, *needles: str) -> str:
+    """Assert a clean refusal: the exit code, no traceback, the needles in the message."""
+    assert r.exit_code == code, r.output
+    assert isinstance(r.exception, SystemExit), r.exception  # not an uncaught error
+    assert "Traceback" not in r.output
+    for needle in needles:
+        assert needle in r.output, (needle, r.output)
+    return r.output
+
+
+def _or_csv(folder: Path, name: str, lines: list[str], header: str = OR_HEADER) -> Path:
+    path = folder / name
+    path.write_text("\n".join([header, *lines]) + "\n")
+    return path
+
+
+def _left_behind(folder: Path, out: Path) -> list[str]:
+    """What a failed convert left in ``folder`` besides the inputs (must be nothing)."""
+    return sorted(p.name for p in folder.iterdir() if p == out or p.name.startswith("."))
+
+
+def test_cli_convert_cdnow_uses_path(tmp_path):
+    sample = tmp_path / "cdnow_sample.txt"  # the sample layout: master id, sample id, ...
+    sample.write_text(
+        " 00004 0001 19970101  2   29.33\r\n 00004 0001 19970118  2   29.73\r\n\r\n"
+        " 00018 0002 19970101  2   29.73\r\n 00021 0003 19970101  3   63.34\r\n"
+    )
+    r = _convert("cdnow", "--path", str(sample), "--out", str(tmp_path / "a"))
+    assert r.exit_code == 0, r.output
+    assert validate_folder(tmp_path / "a").row_counts == {
+        "customers": 3,
+        "accounts": 3,
+        "transactions": 4,
+    }
+    master = tmp_path / "cdnow_master.txt"  # the master layout, with lifetimes' header
+    master.write_text(
+        " customer_id  date number_of_cds  dollar_value\n 00001 19970101  1   11.77\n"
+        " 00002 19970112  1   12.00\n 00002 19970112  5   77.00\n"
+    )
+    df = load_cdnow(path=master)
+    assert df["customer_id"].tolist() == ["1", "2", "2"] and df["quantity"].sum() == 7
+    with pytest.raises(ValueError, match="master layout"):
+        load_cdnow("sample", path=master)
+    r = _convert("cdnow", "--path", str(master), "--out", str(tmp_path / "b"))
+    assert r.exit_code == 0, r.output
+    assert validate_folder(tmp_path / "b").row_counts["transactions"] == 3
+
+
+def test_load_cdnow_path_reads_the_bundled_files_alike():
+    for kind in ("sample", "master"):
+        pd.testing.assert_frame_equal(load_cdnow(path=cdnow_path(kind)), load_cdnow(kind))
+
+
+def test_cli_convert_cdnow_missing_path_is_refused(tmp_path):
+    out = tmp_path / "out"
+    missing = tmp_path / "nonexistent.txt"
+    _refused(_convert("cdnow", "--out", str(out), "--path", str(missing)), 2, str(missing))
+    (tmp_path / "in").mkdir()
+    r = _convert("cdnow", "--out", str(out), "--path", str(tmp_path / "in"))
+    _refused(r, 2, "is a folder")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "needles"),
+    [
+        (" 1 19970101 1 11.77\n 2 1997013x 1 12.00\n", ["column 2 (date)", "line 2='1997013x'"]),
+        (" 1 19970101 1 11.77\n\n 2 19970102 1 abc\n", ["dollar value", "line 3='abc'"]),
+        (" 1 19970101 1 11.77\n 2 19970102 -1 5.0\n", ["number of CDs", "line 2='-1'"]),
+        (" 1 19970101 1 -11.77\n", ["dollar value", "line 1='-11.77'"]),
+        (" 1 19970101 1 11.77\n 2 19970102 1\n", ["other than 4 columns", "line 2="]),
+        ("a,b,c\n1,2,3\n", ["line 2 has 1 column;"]),
+        ("", ["no purchase lines"]),
+    ],
+)
+def test_cli_convert_cdnow_bad_file_names_lines(tmp_path, text, needles):
+    src = tmp_path / "cd.txt"
+    src.write_text(text)
+    out = tmp_path / "out"
+    _refused(_convert("cdnow", "--path", str(src), "--out", str(out)), 1, str(src), *needles)
+    assert _left_behind(tmp_path, out) == []
+    assert src.read_text() == text
+
+
+@pytest.mark.parametrize(
+    ("row", "value", "needles"),
+    [
+        (2, ("InvoiceDate", "31/12/2010 08:26"), ["'InvoiceDate'", "line 4='31/12/2010 08:26'"]),
+        (1, ("UnitPrice", "abc"), ["'UnitPrice'", "line 3='abc'"]),
+        (3, ("Quantity", "6.5"), ["'Quantity'", "whole numbers", "line 5='6.5'"]),
+        (0, ("UnitPrice", ""), ["'UnitPrice' is empty in 1 row: line 2"]),
+        (0, ("InvoiceNo", ""), ["'InvoiceNo' is empty in 1 row: line 2"]),
+    ],
+)
+def test_cli_convert_online_retail_bad_values_name_lines(tmp_path, row, value, needles):
+    column, text = value
+    pos = OR_HEADER.split(",").index(column)
+    lines = list(OR_LINES)
+    fields = lines[row].split(",")
+    fields[pos] = text
+    lines[row] = ",".join(fields)
+    src = _or_csv(tmp_path, "log.csv", lines)
+    before = _snapshot([src])
+    out = tmp_path / "conv" / "x"
+    _refused(_convert("online-retail", "--path", str(src), "--out", str(out)), 1, str(src), *needles)  # fmt: skip
+    with pytest.raises(ValueError, match=column):
+        load_online_retail(src)
+    assert not (tmp_path / "conv").exists()
+    assert _snapshot([src]) == before
+
+
+def test_cli_convert_online_retail_renamed_column(tmp_path):
+    src = _or_csv(tmp_path, "log.csv", OR_LINES, OR_HEADER.replace("CustomerID", "Customer ID"))
+    out = tmp_path / "out"
+    text = _refused(
+        _convert("online-retail", "--path", str(src), "--out", str(out)),
+        1,
+        str(src),
+        "['CustomerID']",
+        "rename 'Customer ID' to 'CustomerID'",
+    )
+    assert "InvoiceNo" in text  # the columns found are listed
+    assert _left_behind(tmp_path, out) == []
+
+
+def test_cli_convert_online_retail_reads_other_separators(tmp_path):
+    comma = _or_csv(tmp_path, "comma.csv", OR_LINES)
+    semi = _or_csv(tmp_path, "semi.csv", [x.replace(",", ";") for x in OR_LINES], OR_HEADER.replace(",", ";"))  # fmt: skip
+    for src in (comma, semi):
+        r = _convert("online-retail", "--path", str(src), "--out", str(tmp_path / src.stem))
+        assert r.exit_code == 0, r.output
+    for table in ("customers", "accounts", "transactions"):
+        a = pd.read_parquet(tmp_path / "comma" / f"{table}.parquet")
+        pd.testing.assert_frame_equal(a, pd.read_parquet(tmp_path / "semi" / f"{table}.parquet"))
+    assert validate_folder(tmp_path / "semi").row_counts["transactions"] == 3
+
+
+def test_cli_convert_online_retail_refusals(tmp_path):
+    src = _or_csv(tmp_path, "log.csv", OR_LINES)
+    out = tmp_path / "out"
+    r = _convert("online-retail", "--path", str(tmp_path / "none.csv"), "--out", str(out))
+    _refused(r, 2, "none.csv")
+    _refused(_convert("online-retail", "--path", str(tmp_path), "--out", str(out)), 2, "folder")
+    xlsx = tmp_path / "Online Retail.xlsx"
+    xlsx.write_bytes(b"PK\x03\x04 not really a workbook")
+    _refused(_convert("online-retail", "--path", str(xlsx), "--out", str(out)), 1, "save its sheet as CSV")  # fmt: skip
+    cancelled = [x.replace("536365,", "C536365,", 1) for x in OR_LINES[:2]]
+    r = _convert("online-retail", "--path", str(_or_csv(tmp_path, "c.csv", cancelled)), "--out", str(out))  # fmt: skip
+    _refused(r, 1, "no purchase is left after cleaning", "cancellation")
+    assert not out.exists()
+    # --out may not be (or hold) the input, even with --overwrite
+    before = _snapshot([tmp_path])
+    r = _convert("online-retail", "--path", str(src), "--out", str(tmp_path), "--overwrite")
+    _refused(r, 2, "--out", "--path")
+    assert _snapshot([tmp_path]) == before
+
+
+def test_cli_convert_says_flags_not_python_arguments(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    assert _convert("cdnow", "--out", str(out)).exit_code == 0
+    text = _refused(_convert("cdnow", "--out", str(out)), 2, "not empty", "--overwrite")
+    assert "overwrite=True" not in text
+    with pytest.raises(FileExistsError, match="overwrite=True"):  # the Python API's words
+        cdnow_to_bank(out)
+    monkeypatch.setenv("SEGML_SHARED_DATA", str(tmp_path / "absent"))
+    for source, python in (("online-retail", "path="), ("berka", "berka_dir=")):
+        text = _refused(_convert(source, "--out", str(tmp_path / "o")), 2, "pass --path")
+        assert python not in text
+    with pytest.raises(FileNotFoundError, match="pass path="):
+        load_online_retail()
+    with pytest.raises(FileNotFoundError, match="pass berka_dir="):
+        berka_to_bank(tmp_path / "o")
+    assert not (tmp_path / "o").exists()
+
+
+def test_offending_rows_and_cli_message():
+    from segml.loaders.common import cli_message, offending_rows
+
+    mask = np.array([False, True, True] + [True] * 6)
+    text = offending_rows(lambda i: f"line {i + 2}", ["1", "abc", None] + ["x"] * 6, mask)
+    assert text.startswith("8 rows: line 3='abc', line 4=(empty), line 5='x'")
+    assert text.endswith("(and 3 more)")
+    assert offending_rows(["a", "b"], None, np.array([False, True])) == "1 row: b"
+    assert cli_message("pass overwrite=True to replace it") == "pass --overwrite to replace it"
+
+
+def _tiny_berka(folder: Path, trans: list[str] | None = None) -> Path:
+    """A minimal Berka folder (2 clients, 2 accounts, a loan, a card) in the real format."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {
+        "account": ['"account_id";"district_id";"frequency";"date"',
+                    '1;1;"POPLATEK MESICNE";930101', '2;1;"POPLATEK MESICNE";930201'],
+        "client": ['"client_id";"birth_number";"district_id"', '1;"706213";1', '2;"455204";1'],
+        "disp": ['"disp_id";"client_id";"account_id";"type"', '1;1;1;"OWNER"', '2;2;2;"OWNER"'],
+        "order": ['"order_id";"account_id";"bank_to";"account_to";"amount";"k_symbol"',
+                  '1;1;"YZ";87144583;2452.0;"SIPO"'],
+        "loan": ['"loan_id";"account_id";"date";"amount";"duration";"payments";"status"',
+                 '5314;1;930705;96396;12;8033.00;"B"'],
+        "card": ['"card_id";"disp_id";"type";"issued"', '1005;2;"classic";931107 00:00:00'],
+        "district": ["A1;A2;A3", '1;"Hl.m. Praha";"Prague"'],
+        "trans": ['"trans_id";"account_id";"date";"type";"operation";"amount";"balance";'
+                  '"k_symbol";"bank";"account"',
+                  *(trans or ['1;1;930101;"PRIJEM";"VKLAD";700.00;700.00;"";;',
+                              '2;2;930201;"PRIJEM";"VKLAD";900.00;900.00;"";;',
+                              '3;1;930115;"VYDAJ";"VYBER";200.00;500.00;"";;'])],
+    }  # fmt: skip
+    for name, lines in files.items():
+        (folder / f"{name}.asc").write_text("\r\n".join(lines) + "\r\n", encoding="latin-1")
+    return folder
+
+
+def test_cli_convert_berka_tiny_folder(tmp_path):
+    folder = _tiny_berka(tmp_path / "berka")
+    r = _convert("berka", "--path", str(folder), "--out", str(tmp_path / "out"))
+    assert r.exit_code == 0, r.output
+    report = validate_folder(tmp_path / "out")
+    assert report.ok, report.summary()
+    assert report.row_counts["transactions"] == 3
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "needles"),
+    [
+        ("trans", "930115", "931399", ["trans.asc", "'date'", "YYMMDD", "line 4='931399'"]),
+        ("trans", "200.00;500.00", "abc;500.00", ["trans.asc", "'amount'", "line 4='abc'"]),
+        ("trans", "700.00;700.00", "700.00;", ["trans.asc", "'balance' is empty", "line 2"]),
+        ("account", "930201", "93-02-01", ["account.asc", "'date'", "line 3='93-02-01'"]),
+        ("loan", "96396", "9x", ["loan.asc", "'amount'", "line 2='9x'"]),
+        ("card", "931107", "931131", ["card.asc", "'issued'", "line 2='931131 00:00:00'"]),
+        ("loan", '"amount"', '"amt"', ["loan.asc", "['amount']", "'amt'"]),
+        ("disp", ";", ",", ["disp.asc", "separated by semicolons"]),
+    ],
+)
+def test_cli_convert_berka_bad_values_name_lines(tmp_path, file, old, new, needles):
+    folder = _tiny_berka(tmp_path / "berka")
+    path = folder / f"{file}.asc"
+    text = path.read_text(encoding="latin-1")
+    assert old in text
+    path.write_text(text.replace(old, new), encoding="latin-1")
+    before = _snapshot([folder])
+    out = tmp_path / "out"
+    _refused(_convert("berka", "--path", str(folder), "--out", str(out)), 1, *needles)
+    assert _left_behind(tmp_path, out) == [] and _snapshot([folder]) == before
+
+
+def test_cli_convert_berka_path_refusals(tmp_path):
+    folder = _tiny_berka(tmp_path / "berka")
+    out = tmp_path / "out"
+    r = _convert("berka", "--path", str(folder / "loan.asc"), "--out", str(out))
+    _refused(r, 2, "is a file")
+    _refused(_convert("berka", "--path", str(tmp_path / "nope"), "--out", str(out)), 2, "nope")
+    (folder / "card.asc").unlink()
+    _refused(_convert("berka", "--path", str(folder), "--out", str(out)), 2, "card.asc")
+    r = _convert("berka", "--path", str(folder), "--out", str(folder / "out"))
+    _refused(r, 2, "inside the input folder")
+    assert not out.exists() and not (folder / "out").exists()

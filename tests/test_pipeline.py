@@ -298,6 +298,82 @@ def test_bad_data_fails_the_run_and_writes_no_outputs(
     assert "ContractError" in parents[0].data.tags["error"]
 
 
+def test_an_output_dir_that_cannot_take_the_outputs_stops_the_run_before_it_starts(
+    first_run: tuple[Path, dict], tmp_path: Path
+) -> None:
+    cfg, out = first_run
+    client = MlflowClient(out["tracking_uri"])
+    exp = client.get_run(out["run_id"]).info.experiment_id
+    n_runs = len(client.search_runs([exp], max_results=1000))
+    a_file = tmp_path / "afile"
+    a_file.write_text("hi")
+    r = segml("run", "--config", str(cfg), "--set", f"output.dir={a_file}")
+    assert r.returncode == 2 and f"output.dir {a_file} is a file, not a folder" in r.stderr
+    bank = tmp_path / "bank"
+    shutil.copytree(out["data_dir"], bank)
+    before = sorted(p.name for p in bank.iterdir())
+    for inside in (bank, bank / "runs"):  # the bank's own folder, or a folder inside it
+        r = segml("run", "--config", str(cfg), "--set", "data.source=folder",
+                  "--set", f"data.path={bank}", "--set", f"output.dir={inside}")  # fmt: skip
+        assert r.returncode == 2, r.stderr
+        assert f"output.dir {inside} is" in r.stderr and "never writes over its inputs" in r.stderr
+    assert sorted(p.name for p in bank.iterdir()) == before and a_file.read_text() == "hi"
+    assert len(client.search_runs([exp], max_results=1000)) == n_runs  # no run tracked
+
+
+def test_a_failed_run_withdraws_the_model_version_it_registered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from segml.config import RunConfig
+    from segml.tracking import tracked_run
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    cfg = RunConfig.model_validate({"name": "w", "tracking": {"experiment": "w", "uri": uri}})
+    client = MlflowClient(uri)
+    client.create_registered_model("m")
+    kept = client.create_model_version("m", str(tmp_path))
+    client.set_registered_model_alias("m", "champion", kept.version)
+    with pytest.raises(OSError, match="disk full"), tracked_run(cfg, tmp_path) as tracker:
+        made = client.create_model_version("m", str(tmp_path), run_id=tracker.run_id)
+        client.set_registered_model_alias("m", "challenger", made.version)
+        raise OSError("disk full")  # e.g. the outputs cannot be written after the export
+    assert {mv.version for mv in client.search_model_versions("name = 'm'")} == {kept.version}
+    assert client.get_registered_model("m").aliases == {"champion": kept.version}
+    run = client.get_run(tracker.run_id)
+    assert run.info.status == "FAILED"
+    assert run.data.tags["segml.withdrawn_versions"] == f"m/{made.version}"
+
+
+def test_a_model_stage_is_skipped_for_its_data_but_fails_the_run_for_a_defect(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+
+    from segml.clv import SupervisedCLV
+    from segml.config import RunConfig
+    from segml.run_steps import model_stage
+    from segml.tracking import tracked_run
+
+    def too_little_history(_fig: Path) -> None:  # segml's own check of the data
+        SupervisedCLV().fit(pd.DataFrame({"spend": np.arange(5.0)}), np.arange(5.0))
+
+    def library_defect(_fig: Path) -> None:
+        np.vectorize(len)([])  # numpy's own ValueError: not a property of the data
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    cfg = RunConfig.model_validate({"name": "m", "tracking": {"experiment": "m", "uri": uri}})
+    warnings: list[str] = []
+    results: dict = {}
+    with tracked_run(cfg, tmp_path) as tracker:
+        model_stage(tracker, "value", too_little_history, tmp_path, warnings, results)
+        assert warnings == ["no value model: supervised CLV: 5 training rows; at least 20 "
+                            "needed"] and not results  # fmt: skip
+        with pytest.raises(ValueError, match="vectorize"):
+            model_stage(tracker, "clv", library_defect, tmp_path, warnings, results)
+
+
 def test_tracking_uri_environment_variable_wins(tmp_path: Path) -> None:
     cfg = make_project(tmp_path / "p", customers=60)
     store = tmp_path / "bank_server.db"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import os
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -124,22 +125,41 @@ def convert(
     source: Annotated[Source, typer.Argument(help="Which public data set to convert.")],
     out: Annotated[Path, typer.Option(help="Output folder for the contract tables.")],
     path: Annotated[
-        Path | None, typer.Option(help="Input file/folder (default: ../shared/data).")
+        Path | None,
+        typer.Option(
+            help="Input: the CDNOW text file (default: the sample lifetimes ships), the Online "
+            "Retail CSV or the folder of Berka .asc files (default: ../shared/data)."
+        ),
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output folder.")] = False,
 ) -> None:
-    """Map a public data set (CDNOW, UCI Online Retail, Berka) onto the contract in OUT."""
+    """Map a public data set (CDNOW, UCI Online Retail, Berka) onto the contract in OUT.
+
+    Exit 1: malformed input (file, column, lines named); 2: bad --path or --out; no output.
+    """
     from segml import loaders
+    from segml.io import check_output_path
+    from segml.loaders.common import cli_message
 
     try:
+        check_output_path(out, {"--path": path})
+    except ValueError as exc:
+        raise _fail(str(exc), 2) from exc
+    if out.exists() and not out.is_dir():
+        raise _fail(f"--out {out} is a file; give a folder", 2)
+    try:
         if source is Source.cdnow:
-            loaders.cdnow_to_bank(out, overwrite=overwrite)
+            loaders.cdnow_to_bank(out, overwrite=overwrite, path=path)
         elif source is Source.online_retail:
             loaders.online_retail_to_bank(out, path=path, overwrite=overwrite)
         else:
             loaders.berka_to_bank(out, berka_dir=path, overwrite=overwrite)
-    except (FileNotFoundError, FileExistsError) as exc:
-        raise _fail(str(exc), 2) from exc
+    except (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError) as exc:
+        raise _fail(cli_message(str(exc)), 2) from exc
+    except ValueError as exc:
+        raise _fail(cli_message(str(exc))) from exc
+    except OSError as exc:  # e.g. a folder that cannot be written
+        raise _fail(f"cannot convert {source.value} into {out}: {exc}") from exc
     typer.echo(f"wrote {out}")
 
 
@@ -282,12 +302,24 @@ def run(
             result = run_pipeline(cfg, root, config.resolve(), progress)
     except ContractError as exc:
         raise _fail(f"the data break the contract\n{exc}") from exc
+    except ConfigError as exc:  # e.g. output.dir: checked before the run starts
+        raise _fail(str(exc), 2) from exc
     except (FileNotFoundError, FileExistsError, DeviceError) as exc:
         raise _fail(str(exc)) from exc
     except AdditivityError as exc:
         raise _fail(f"an explanation does not add up; the run is marked FAILED\n{exc}") from exc
-    if json_out:
-        _echo_json(result.to_dict())
+    except Exception as exc:  # a defect: one line here, the traceback in the run's error.txt
+        if os.environ.get("SEGML_TRACEBACK"):
+            raise
+        raise _fail(
+            f"the run failed: {type(exc).__name__}: {exc}\nIts MLflow run (if it started) is "
+            "marked FAILED with the traceback as artifact error.txt; SEGML_TRACEBACK=1 prints "
+            "it here. If the data are not the cause, please report it."
+        ) from exc
+    if json_out:  # strict JSON: a metric that could not be computed (NaN) is null
+        from segml.clv.jsonable import jsonable
+
+        _echo_json(jsonable(result.to_dict()))
     else:
         typer.echo(result.summary())
 

@@ -261,11 +261,15 @@ def check_output_path(
     out: str | os.PathLike[str],
     inputs: Mapping[str, str | os.PathLike[str] | None],
     option: str = "--out",
+    *,
+    new_entries: bool = False,
 ) -> None:
     """Refuse an output path that would write over something the user gave as input.
 
     ``out`` may not be one of the ``inputs`` (the same file, also through a link), lie inside an
-    input folder (a bank's extract) or be a folder that holds an input.
+    input folder (a bank's extract) or be a folder that holds an input (unless ``new_entries``:
+    a folder into which only new, uniquely named entries are written, such as the runs' output
+    folder).
 
     Parameters
     ----------
@@ -276,6 +280,8 @@ def check_output_path(
         are skipped.
     option : str, default "--out"
         The option that named ``out``, for the message.
+    new_entries : bool, default False
+        ``out`` is a folder that only receives new entries: holding an input is fine.
 
     Raises
     ------
@@ -294,7 +300,7 @@ def check_output_path(
             what = f"is the input {name} {given}"
         elif source.is_dir() and source in target.parents:
             what = f"is inside the input folder {name} {given}"
-        elif target.is_dir() and target in source.parents:
+        elif not new_entries and target.is_dir() and target in source.parents:
             what = f"holds the input {name} {given}"
         else:
             continue

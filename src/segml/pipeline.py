@@ -9,6 +9,7 @@ pipeline reads only the contract tables; the synthetic bank's ground truth is ne
 from __future__ import annotations
 
 import gc
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -20,7 +21,7 @@ import yaml
 from segml.churn.stage import churn_stage
 from segml.clv.stage import clv_stage
 from segml.compute import device_default, require_device, thread_default
-from segml.config import RunConfig, resolve
+from segml.config import ConfigError, RunConfig, resolve
 from segml.contract import CONTRACT
 from segml.data import load_bank
 from segml.explain.stage import explain_stage
@@ -29,7 +30,7 @@ from segml.features import write_features
 from segml.features.catalogue import FEATURES_VERSION
 from segml.features.labels import build_labels
 from segml.grades import DEFAULT_SCORECARD
-from segml.io import atomic_output_dir
+from segml.io import atomic_output_dir, check_can_create, check_output_path
 from segml.lineage import copy_pseudonymized, data_fingerprint, log_contract_inputs, pseudonym_key
 from segml.profile import default_as_of, profile_bank
 from segml.run_result import RunResult
@@ -53,6 +54,32 @@ Progress = Callable[[str], None]
 
 
 # ----------------------------------------------------------------------------- the run
+def check_run_output(cfg: RunConfig, root: Path, out_base: Path) -> None:
+    """Refuse, before any work, an ``output.dir`` that cannot hold the run's outputs.
+
+    It must be creatable and writable, and may not be (or lie inside) the bank's data folder
+    nor the synthetic cache: a run never writes into its inputs.
+
+    Raises
+    ------
+    segml.config.ConfigError
+        Naming ``output.dir`` and the obstacle.
+    """
+    inputs = {"data.path": resolve(root, cfg.data.path) if cfg.data.source != "synthetic" else None,
+              "data.mapping": resolve(root, cfg.data.mapping),
+              "synthetic.cache_dir": resolve(root, cfg.synthetic.cache_dir)
+              if cfg.data.source == "synthetic" else None}  # fmt: skip
+    try:
+        check_output_path(out_base, inputs, option="output.dir", new_entries=True)
+        if out_base.exists() and not out_base.is_dir():
+            raise ValueError(f"output.dir {out_base} is a file, not a folder")
+        check_can_create(out_base, "output.dir")
+        if out_base.is_dir() and not os.access(out_base, os.W_OK | os.X_OK):
+            raise ValueError(f"output.dir {out_base} cannot be written: no permission")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def run_pipeline(
     cfg: RunConfig,
     root: Path,
@@ -73,6 +100,7 @@ def run_pipeline(
         require_device(cfg.value.device, "value.device")
     out_base = resolve(root, cfg.output.dir)
     assert out_base is not None
+    check_run_output(cfg, root, out_base)
     with (
         thread_default(cfg.compute.threads),
         device_default(cfg.compute.device),
@@ -232,7 +260,7 @@ def run_pipeline(
                     frame, cfg.segments.k, cfg.seed, fit_rows=cfg.compute.cluster_rows
                 )
                 log_stage(st, results["segments"])
-        with tracker.stage("grades") as st:
+        with tracker.stage("grades") as st, collect_warnings(warnings, "grades"):
             say("corporate grades")
             results["grades"] = grades_stage(
                 bank,

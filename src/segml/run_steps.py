@@ -41,6 +41,8 @@ __all__ = [
     "with_predictions",
 ]
 
+_PACKAGE_DIR = os.path.dirname(os.path.realpath(__file__)) + os.sep
+
 
 # ----------------------------------------------------------------------------- stage: data
 def synthetic_folder(cache_dir: Path, synth: SynthConfig) -> Path:
@@ -109,7 +111,7 @@ def collect_warnings(into: list[str], stage: str) -> Iterator[None]:
         pywarnings.simplefilter("always")
         yield
     for w in caught:
-        if f"{os.sep}segml{os.sep}" in str(w.filename):
+        if is_segml_file(str(w.filename)):
             text = f"{stage}: {w.message}"
             if text not in into:
                 into.append(text)
@@ -127,20 +129,37 @@ def model_stage(
 ) -> None:
     """Run a model stage as nested run ``name``; its figures go to ``figures/name``.
 
-    A ``ValueError`` (e.g. too little history before the as-of date to train on) skips the
-    stage with a warning instead of failing the run; segml's own warnings are collected.
+    A ``ValueError`` raised by segml's own checks (e.g. too little history before the as-of
+    date to train on) skips the stage with a warning instead of failing the run; one raised
+    inside a library (xgboost, numpy, ...) is a defect, not a property of the data, and fails
+    the run. segml's own warnings are collected.
     """
     with tracker.stage(name) as st:
         try:
             with collect_warnings(warnings, name):
                 res = compute(figures / name)
         except ValueError as exc:
+            if not raised_by_segml(exc):
+                raise
             warnings.append(f"no {name} model: {exc}")
             st.params({"skipped": str(exc)[:500]})
             return
         results[name] = res
         log_stage(st, res)
         st.figures(figures / name)
+
+
+def raised_by_segml(exc: BaseException) -> bool:
+    """Whether the innermost frame of ``exc``'s traceback is segml's own code."""
+    tb, last = exc.__traceback__, None
+    while tb is not None:
+        last, tb = tb, tb.tb_next
+    return last is not None and is_segml_file(last.tb_frame.f_code.co_filename)
+
+
+def is_segml_file(filename: str) -> bool:
+    """Whether ``filename`` is a module of the segml package (not a library, not a test)."""
+    return os.path.realpath(filename).startswith(_PACKAGE_DIR)
 
 
 def log_stage(st: StageRun, res: StageResult) -> None:

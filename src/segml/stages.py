@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,10 @@ def tiers_stage(
     return res
 
 
+class GradesWarning(UserWarning):
+    """The grades stage left something out (the learned-model comparison) and says why."""
+
+
 def grades_stage(
     bank: BankData,
     features: pd.DataFrame,
@@ -143,7 +148,12 @@ def grades_stage(
     res.metrics["graded"] = float(len(grades))
     train = [add_months(as_of + dt.timedelta(days=1), -m) - dt.timedelta(days=1) for m in (24, 12)]
     if compare_model and history_start is not None and history_start <= add_months(train[0], -12):
-        cmp = compare_scorecard_model(bank, train, as_of, DEFAULT_SCORECARD, n_boot=200)
+        try:
+            cmp = compare_scorecard_model(bank, train, as_of, DEFAULT_SCORECARD, n_boot=200)
+        except ValueError as exc:  # e.g. no corporate defaults to learn from: no comparison
+            res.documents["grading_comparison.json"] = {"skipped": str(exc)}
+            warnings.warn(f"no scorecard-vs-model comparison: {exc}", GradesWarning, stacklevel=2)
+            return res
         doc = cmp.to_dict()
         res.documents["grading_comparison.json"] = doc
         res.metrics.update(

@@ -196,11 +196,32 @@ def tracked_run(cfg: RunConfig, root: Path, config_path: Path | None = None) -> 
             yield tracker
         except BaseException as exc:
             mlflow.set_tag("error", _short(exc))
+            try:
+                withdrawn = withdraw_versions(client, tracker.run_id)
+            except Exception as err:  # never hide the run's own error
+                withdrawn = []
+                mlflow.set_tag("segml.withdraw_error", _short(err))
+            if withdrawn:
+                mlflow.set_tag("segml.withdrawn_versions", ", ".join(withdrawn))
             with tempfile.TemporaryDirectory() as tmp:
                 p = Path(tmp) / "error.txt"
                 p.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
                 mlflow.log_artifact(str(p))
             raise  # leaving the ``with`` block with an exception marks the run FAILED
+
+
+def withdraw_versions(client: MlflowClient, run_id: str) -> list[str]:
+    """Delete the registered model versions a failed run made (their aliases go with them).
+
+    A run that fails after registering its model (e.g. its outputs cannot be written) must not
+    leave a version that ``segml promote`` could make the champion. Returns ``name/version``
+    of each version deleted.
+    """
+    deleted = []
+    for mv in client.search_model_versions(f"run_id = '{run_id}'"):
+        client.delete_model_version(mv.name, mv.version)
+        deleted.append(f"{mv.name}/{mv.version}")
+    return deleted
 
 
 def run_status(uri: str, run_id: str) -> str:

@@ -134,8 +134,9 @@ def calibration_table(
                 "p_max": float(p[idx].max()),
                 "predicted": pred,
                 "observed": rate,
-                "observed_low": max(0.0, centre - half),
-                "observed_high": min(1.0, centre + half),
+                # rounding may put the bound a hair beyond a rate of exactly 0 or 1
+                "observed_low": min(rate, max(0.0, centre - half)),
+                "observed_high": max(rate, min(1.0, centre + half)),
                 "gap": rate - pred,
             }
         )

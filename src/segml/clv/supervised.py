@@ -131,7 +131,7 @@ class SupervisedCLV(JsonModel, BaseEstimator):
             self.categories_ = {}
             for c in self.feature_names_:
                 s = X[c]
-                if not is_numeric(s):
+                if not is_numeric(s) and s.notna().any():  # all missing: a numeric NaN column
                     self.categories_[c] = sorted(map(str, s.dropna().unique()))
             if not self.feature_names_:
                 raise ValueError("supervised CLV: no feature columns left")

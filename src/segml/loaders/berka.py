@@ -23,11 +23,18 @@ Mapping (see ``docs/loaders.md`` for the full tables):
 * balances: monthly mean of the post-transaction ``balance`` per account, clipped at 0.
 * loan status (no contract table): ``loan_status.parquet`` beside the contract tables with
   ``defaulted`` = status ``B`` (finished, not paid) or ``D`` (running, in debt).
+
+Malformed files are refused, not cleaned: a file without the columns used, or a date
+(``account.date``, ``loan.date``, ``card.issued``, ``trans.date``) that is not a valid
+``YYMMDD``, or an amount (``trans.amount``, ``trans.balance``, ``loan.amount``,
+``loan.duration``) that is not a number raises ``ValueError`` naming the file, the column and
+the first offending lines (``line 5='931399'``; the header is line 1).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -35,7 +42,16 @@ import numpy as np
 import pandas as pd
 
 from segml.io import atomic_output_dir
-from segml.loaders.common import LoadReport, shared_data_dir, write_table
+from segml.loaders.common import (
+    LoadReport,
+    check_columns,
+    check_filled,
+    offending_rows,
+    parse_number_column,
+    shared_data_dir,
+    write_table,
+)
+from segml.tables import row_labels
 
 #: Transaction type -> contract direction.
 DIRECTION_MAP: dict[str, str] = {"PRIJEM": "credit", "VYDAJ": "debit", "VYBER": "debit"}
@@ -67,6 +83,26 @@ DEFAULT_STATUS = ("B", "D")
 TX_COLUMNS = ("transaction_id", "account_id", "customer_id", "timestamp", "amount")
 TX_COLUMNS += ("direction", "channel", "kind")
 FILES = ("account", "client", "disp", "order", "loan", "card", "district")
+#: Columns each file must have (those the mapping uses).
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "account": ("account_id", "date"),
+    "client": ("client_id", "birth_number", "district_id"),
+    "disp": ("disp_id", "client_id", "account_id", "type"),
+    "order": (),
+    "loan": ("loan_id", "account_id", "date", "amount", "duration", "status"),
+    "card": ("card_id", "disp_id", "issued"),
+    "district": ("A1", "A2", "A3"),
+    "trans": (
+        "trans_id",
+        "account_id",
+        "date",
+        "type",
+        "operation",
+        "amount",
+        "balance",
+        "k_symbol",
+    ),
+}
 PARTIAL_TRANS = "trans_PARTIAL_first_3MiB.asc"
 
 
@@ -82,16 +118,23 @@ def berka_path(berka_dir: str | os.PathLike[str] | None = None) -> Path:
     ------
     FileNotFoundError
         Naming the folder or the missing files.
+    NotADirectoryError
+        When ``berka_dir`` is a file.
     """
     if berka_dir is None:
         shared = shared_data_dir()
         if shared is None:
             raise FileNotFoundError(
                 "Berka data not found: no shared data folder (set SEGML_SHARED_DATA or place "
-                "the files in <repo>/../shared/data/berka), or pass berka_dir="
+                "the files in <repo>/../shared/data/berka), or pass berka_dir= (the folder of "
+                "the .asc files)"
             )
         berka_dir = shared / "berka"
     folder = Path(berka_dir)
+    if folder.is_file():
+        raise NotADirectoryError(f"Berka data: {folder} is a file; give the folder of .asc files")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"Berka folder not found: {folder}")
     missing = [f"{f}.asc" for f in FILES if not (folder / f"{f}.asc").is_file()]
     if not _trans_file(folder):
         missing.append(f"trans.asc (or {PARTIAL_TRANS})")
@@ -107,10 +150,17 @@ def _trans_file(folder: Path) -> Path | None:
     return None
 
 
-def _read(path: Path) -> pd.DataFrame:
-    """Read one ``.asc`` file as text, quotes removed and blanks stripped."""
-    df = pd.read_csv(path, sep=";", dtype=str, keep_default_na=False, quotechar='"')
-    return df.apply(lambda s: s.str.strip())
+def _read(path: Path, required: tuple[str, ...]) -> tuple[pd.DataFrame, Callable[[int], str]]:
+    """Read one ``.asc`` file as text, quotes removed and blanks stripped, and its row names.
+
+    Raises ValueError naming the file when it cannot be read or lacks a ``required`` column.
+    """
+    try:
+        df = pd.read_csv(path, sep=";", dtype=str, keep_default_na=False, quotechar='"')
+    except (ValueError, UnicodeError) as exc:  # ParserError, EmptyDataError, decoding
+        raise ValueError(f"cannot read the Berka file {path}: {exc}") from exc
+    check_columns(df.columns, required, path, f"Berka {path.name}", sep=";")
+    return df.apply(lambda s: s.str.strip()), row_labels(path, len(df))
 
 
 def _yymmdd(values: pd.Series) -> pd.Series:
@@ -127,6 +177,18 @@ def _yymmdd(values: pd.Series) -> pd.Series:
     )
     out = pd.to_datetime(parts, errors="coerce")
     return out.where(ok.to_numpy())
+
+
+def _dates(values: pd.Series, path: Path, column: str, labels: Callable[[int], str]) -> pd.Series:
+    """Parse a column of ``YYMMDD`` dates; ValueError naming the file, column and bad lines."""
+    check_filled(values, path, column, labels)
+    out = _yymmdd(values)
+    if (bad := out.isna().to_numpy()).any():
+        raise ValueError(
+            f"{path}: column {column!r} has values that are not dates written YYMMDD: "
+            f"{offending_rows(labels, values, bad)}"
+        )
+    return out
 
 
 def _customers(
@@ -179,9 +241,9 @@ def _transactions(
             "transaction_id": trans["trans_id"],
             "account_id": trans["account_id"],
             "customer_id": trans["account_id"].map(acc["customer_id"]),
-            "timestamp": _yymmdd(trans["date"]),
-            "amount": pd.to_numeric(trans["amount"], errors="coerce"),
-            "balance": pd.to_numeric(trans["balance"], errors="coerce"),
+            "timestamp": trans["date"],
+            "amount": trans["amount"],
+            "balance": trans["balance"],
             "direction": trans["type"].map(DIRECTION_MAP),
             "operation": trans["operation"],
             "k_symbol": trans["k_symbol"],
@@ -202,16 +264,16 @@ def _transactions(
         dropped[f"transactions.{reason}"] = int(new.sum())
         taken |= new
     t = t[~taken].reset_index(drop=True)
-    op = t["operation"].map(OPERATION_MAP)
-    counts["transactions_unmapped_operation"] = int(op.isna().sum())
-    op = op.where(op.notna(), pd.Series([("other", "other")] * len(t), dtype=object))
-    kind = op.str[0]
-    channel = op.str[1]
-    ks = t["k_symbol"].map(K_SYMBOL_MAP)
-    has_ks = ks.notna()
-    kind = kind.where(~has_ks, ks.str[0])
-    ks_channel = ks.str[1]
-    channel = channel.where(~(has_ks & ks_channel.notna()), ks_channel)
+    # plain dict lookups: a Series of tuples has no .str when every lookup misses
+    kind = t["operation"].map({k: v[0] for k, v in OPERATION_MAP.items()})
+    counts["transactions_unmapped_operation"] = int(kind.isna().sum())
+    kind = kind.fillna("other")
+    channel = t["operation"].map({k: v[1] for k, v in OPERATION_MAP.items()}).fillna("other")
+    ks_kind = t["k_symbol"].map({k: v[0] for k, v in K_SYMBOL_MAP.items()})
+    has_ks = ks_kind.notna()
+    kind = kind.where(~has_ks, ks_kind)
+    ks_channel = t["k_symbol"].map({k: v[1] for k, v in K_SYMBOL_MAP.items() if v[1]})
+    channel = channel.where(ks_channel.isna(), ks_channel)
     counts["transactions_unmapped_k_symbol"] = int(
         ((t["k_symbol"] != "") & ~has_ks & t["k_symbol"].notna()).sum()
     )
@@ -271,13 +333,37 @@ def berka_to_bank(
     ------
     FileNotFoundError
         When the folder or one of its files is missing.
+    NotADirectoryError
+        When ``berka_dir`` is a file.
+    ValueError
+        When a file cannot be read, lacks a column the mapping uses, or holds a malformed
+        date or amount (see the module docstring): the message names the file, the column and
+        the first offending lines with their values. Nothing is written then.
+    FileExistsError
+        When ``out_dir`` is not empty and ``overwrite`` is not set.
     """
     if region_level not in ("district", "region"):
         raise ValueError(f"region_level must be 'district' or 'region', not {region_level!r}")
     folder = berka_path(berka_dir)
-    raw = {name: _read(folder / f"{name}.asc") for name in FILES}
-    trans_file = _trans_file(folder) or folder / "trans.asc"  # berka_path checked it exists
-    trans = _read(trans_file)
+    paths = {name: folder / f"{name}.asc" for name in FILES}
+    paths["trans"] = _trans_file(folder) or folder / "trans.asc"  # berka_path checked it
+    read = {name: _read(path, REQUIRED[name]) for name, path in paths.items()}
+    raw = {name: df for name, (df, _) in read.items() if name != "trans"}
+    labels = {name: lab for name, (_, lab) in read.items()}
+    trans_file = paths["trans"]
+
+    def dates(name: str, column: str) -> pd.Series:
+        return _dates(read[name][0][column], paths[name], column, labels[name])
+
+    def numbers(name: str, column: str, whole: bool = False) -> pd.Series:
+        df = read[name][0]
+        return parse_number_column(df[column], paths[name], column, labels[name], whole=whole)
+
+    trans = read["trans"][0].assign(
+        date=dates("trans", "date"),
+        amount=numbers("trans", "amount"),
+        balance=numbers("trans", "balance"),
+    )
     dropped: dict[str, int] = {}
     counts: dict[str, int] = {f"{k}_in": len(v) for k, v in raw.items()}
     notes = [
@@ -290,7 +376,7 @@ def berka_to_bank(
     ]
 
     account, disp = raw["account"], raw["disp"]
-    acc_open = _yymmdd(account["date"])
+    acc_open = dates("account", "date")
     acc_open.index = account["account_id"]
     owners = disp[disp["type"] == "OWNER"].drop_duplicates("account_id")
     owner = owners.set_index("account_id")["client_id"]
@@ -319,7 +405,7 @@ def berka_to_bank(
             "account_id": "L" + loan["loan_id"],
             "customer_id": loan["account_id"].map(cur.set_index("account_id")["customer_id"]),
             "product": "consumer_loan",
-            "open_date": _yymmdd(loan["date"]),
+            "open_date": dates("loan", "date"),
         }
     )
     bad = loans["customer_id"].isna() | loans["open_date"].isna()
@@ -332,8 +418,8 @@ def berka_to_bank(
             "customer_id": loans["customer_id"],
             "status": loan["status"],
             "defaulted": loan["status"].isin(DEFAULT_STATUS),
-            "amount": pd.to_numeric(loan["amount"], errors="coerce"),
-            "duration_months": pd.to_numeric(loan["duration"], errors="coerce"),
+            "amount": numbers("loan", "amount"),
+            "duration_months": numbers("loan", "duration", whole=True),
         }
     )[~bad]
     loans = loans[~bad]
@@ -341,13 +427,14 @@ def berka_to_bank(
         counts[f"loans_status_{status}"] = int(n)
     counts["loans_defaulted"] = int(loan_status["defaulted"].sum())
 
-    card = raw["card"].merge(disp, on="disp_id", how="left", suffixes=("", "_disp"))
+    card = raw["card"].assign(issued=dates("card", "issued"))
+    card = card.merge(disp, on="disp_id", how="left", suffixes=("", "_disp"))
     cards = pd.DataFrame(
         {
             "account_id": "C" + card["card_id"],
             "customer_id": card["client_id"],
             "product": "credit_card",
-            "open_date": _yymmdd(card["issued"]),
+            "open_date": card["issued"],
         }
     )
     bad = cards["customer_id"].isna() | cards["open_date"].isna()

@@ -11,6 +11,10 @@ Gamma-Gamma). Both files are whitespace-separated text:
   the second the sample id ``1..2357``; then date, number of CDs, dollar value. The sample id
   is used, so that customer ids match the published analyses.
 
+Another copy of either file (for instance the originals from Bruce Hardie's site) can be read
+with ``path=``: its layout is recognised from the number of columns (5: sample, 4: master), a
+header line is skipped, and malformed values are refused with their line numbers.
+
 A few purchases have a dollar value of 0 (8 lines in the sample, 80 in the master); they are
 kept as purchases (they count as transactions in the BG/NBD literature) and the validator
 warns about them as zero-amount transactions.
@@ -19,15 +23,38 @@ warns about them as zero-amount transactions.
 from __future__ import annotations
 
 import importlib.util
+import lzma
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 
-from segml.loaders.common import transaction_log_to_bank
+from segml.loaders.common import input_file, offending_rows, transaction_log_to_bank
+from segml.tables import open_text
 
 CDNOW_FILES = {"sample": "CDNOW_sample.txt", "master": "CDNOW_master.txt"}
+
+#: Columns of each layout, as (name in the frame, name in messages).
+LAYOUTS: dict[str, tuple[tuple[str, str], ...]] = {
+    "sample": (
+        ("master_id", "master id"),
+        ("customer_id", "sample id"),
+        ("date", "date"),
+        ("quantity", "number of CDs"),
+        ("amount", "dollar value"),
+    ),
+    "master": (
+        ("customer_id", "customer id"),
+        ("date", "date"),
+        ("quantity", "number of CDs"),
+        ("amount", "dollar value"),
+    ),
+}
+_BY_WIDTH = {len(cols): kind for kind, cols in LAYOUTS.items()}
+_DIGITS = re.compile(r"[0-9]+")
 
 
 def cdnow_path(kind: Literal["sample", "master"] = "sample") -> Path:
@@ -54,21 +81,118 @@ def cdnow_path(kind: Literal["sample", "master"] = "sample") -> Path:
         raise ValueError(f"kind must be one of {sorted(CDNOW_FILES)}, not {kind!r}")
     spec = importlib.util.find_spec("lifetimes")
     if spec is None or spec.origin is None:
-        raise FileNotFoundError("the CDNOW data ship with the 'lifetimes' package; install it")
+        raise FileNotFoundError(
+            "the CDNOW data ship with the 'lifetimes' package: install it, or pass path= "
+            "(a CDNOW_sample.txt or CDNOW_master.txt file)"
+        )
     path = Path(spec.origin).parent / "datasets" / CDNOW_FILES[kind]
     if not path.is_file():
         raise FileNotFoundError(f"CDNOW file not found at {path}")
     return path
 
 
-def load_cdnow(kind: Literal["sample", "master"] = "sample") -> pd.DataFrame:
+def _read_fields(path: Path) -> tuple[list[list[str]], list[int]]:
+    """The whitespace-separated fields of each non-blank line, and the line numbers."""
+    handle = open_text(path)
+    if handle is None:
+        raise ValueError(f"{path}: cannot read a {path.suffix} file here; decompress it first")
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    try:
+        with handle:
+            for number, line in enumerate(handle, 1):
+                fields = line.split()
+                if fields:
+                    rows.append(fields)
+                    lines.append(number)
+    except (OSError, EOFError, lzma.LZMAError) as exc:
+        raise ValueError(f"cannot read the CDNOW file {path}: {exc}") from exc
+    return rows, lines
+
+
+def _check(path: Path, what: str, values: pd.Series, bad: np.ndarray, lines: list[int]) -> None:
+    """Raise ValueError naming the file, the column and the offending lines, if any."""
+    if bad.any():
+        label = [f"line {n}" for n in lines]
+        raise ValueError(f"{path}: {what}: {offending_rows(label, values, bad)}")
+
+
+def _parse(path: Path, kind: Literal["sample", "master"] | None) -> pd.DataFrame:
+    """Read a CDNOW text file of either layout; ValueError naming lines and values if bad."""
+    rows, lines = _read_fields(path)
+    if rows and not _DIGITS.fullmatch(rows[0][0]):  # a header line (lifetimes' master file)
+        rows, lines = rows[1:], lines[1:]
+    if not rows:
+        raise ValueError(f"{path} holds no purchase lines")
+    width = len(rows[0])
+    layout = _BY_WIDTH.get(width)
+    if layout is None:
+        raise ValueError(
+            f"{path}: line {lines[0]} has {width} column{'' if width == 1 else 's'}; a CDNOW "
+            "file has 5 (sample: master id, sample id, date, number of CDs, dollar value) or 4 "
+            "(master: customer id, date, number of CDs, dollar value), separated by blanks"
+        )
+    if kind is not None and kind != layout:
+        raise ValueError(f"{path} has the {layout} layout ({width} columns), not the {kind} one")
+    widths = np.array([len(r) for r in rows])
+    _check(
+        path,
+        f"lines with other than {width} columns (the first data line has {width})",
+        pd.Series([" ".join(r) for r in rows], dtype=object),
+        widths != width,
+        lines,
+    )
+    cols = LAYOUTS[layout]
+    raw = pd.DataFrame(rows, columns=[name for name, _ in cols], dtype="string")
+    shown = dict(cols)
+    position = {name: i + 1 for i, (name, _) in enumerate(cols)}
+
+    def what(name: str, problem: str) -> str:
+        return f"column {position[name]} ({shown[name]}) {problem}"
+
+    ids = raw["customer_id"]
+    bad = ~ids.str.fullmatch(_DIGITS.pattern).to_numpy(dtype=bool)
+    _check(path, what("customer_id", "is not a whole number"), ids, bad, lines)
+    date = pd.to_datetime(raw["date"], format="%Y%m%d", errors="coerce")
+    bad = date.isna().to_numpy()
+    _check(path, what("date", "is not a date written YYYYMMDD"), raw["date"], bad, lines)
+    qty = raw["quantity"]
+    bad = ~qty.str.fullmatch(_DIGITS.pattern).to_numpy(dtype=bool)
+    _check(path, what("quantity", "is not a whole number of CDs"), qty, bad, lines)
+    amount = pd.to_numeric(raw["amount"].astype(object), errors="coerce").astype("float64")
+    bad = ~(np.isfinite(amount.to_numpy()) & (amount.to_numpy() >= 0))
+    _check(path, what("amount", "is not a number >= 0"), raw["amount"], bad, lines)
+    customer = ids.str.lstrip("0").replace("", "0").astype(str)
+    out = pd.DataFrame(
+        {
+            "customer_id": customer.to_numpy(dtype=object),
+            "timestamp": date.to_numpy(),
+            "quantity": qty.astype("int64").to_numpy(),
+            "amount": amount.to_numpy(),
+        }
+    )
+    order = out.assign(_n=out["customer_id"].str.len())
+    order = order.sort_values(["_n", "customer_id", "timestamp"], kind="stable")
+    return order.drop(columns="_n").reset_index(drop=True)
+
+
+def load_cdnow(
+    kind: Literal["sample", "master"] | None = None,
+    *,
+    path: str | os.PathLike[str] | None = None,
+) -> pd.DataFrame:
     """Read the CDNOW purchase log.
 
     Parameters
     ----------
-    kind : {"sample", "master"}
+    kind : {"sample", "master"}, optional
         ``"sample"``: 2,357 customers, 6,919 purchases; ``"master"``: 23,570 customers,
-        69,659 purchases.
+        69,659 purchases. Without ``path``, the file of that name that ``lifetimes`` ships
+        (default ``"sample"``); with ``path``, the layout the file must have (default: the one
+        its number of columns shows).
+    path : path, optional
+        A CDNOW text file of either layout (plain or compressed ``.gz``, ``.bz2``, ``.xz``)
+        instead of the copy in ``lifetimes``.
 
     Returns
     -------
@@ -77,31 +201,30 @@ def load_cdnow(kind: Literal["sample", "master"] = "sample") -> pd.DataFrame:
         ``customer_id`` (text, ``"1"``..; the sample id for the sample), ``timestamp``
         (datetime64, midnight of the purchase day), ``quantity`` (int, number of CDs) and
         ``amount`` (float, US dollars).
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` (or the copy in ``lifetimes``) is absent.
+    IsADirectoryError
+        When ``path`` is a folder.
+    ValueError
+        For an unknown ``kind``, a file of another layout, or malformed values; the message
+        names the file, the column and the first offending lines with their values.
     """
-    path = cdnow_path(kind)
-    if kind == "sample":
-        names = ["master_id", "customer_id", "date", "quantity", "amount"]
-        raw = pd.read_csv(path, sep=r"\s+", header=None, names=names, dtype=str)
-    else:
-        names = ["customer_id", "date", "quantity", "amount"]
-        raw = pd.read_csv(path, sep=r"\s+", header=0, names=names, dtype=str)
-    out = pd.DataFrame(
-        {
-            "customer_id": raw["customer_id"].astype("int64").astype(str),
-            "timestamp": pd.to_datetime(raw["date"], format="%Y%m%d"),
-            "quantity": raw["quantity"].astype("int64"),
-            "amount": raw["amount"].astype("float64"),
-        }
-    )
-    order = out["customer_id"].astype("int64")
-    out = out.assign(_o=order).sort_values(["_o", "timestamp"], kind="stable")
-    return out.drop(columns="_o").reset_index(drop=True)
+    if kind is not None and kind not in CDNOW_FILES:
+        raise ValueError(f"kind must be one of {sorted(CDNOW_FILES)}, not {kind!r}")
+    if path is None:
+        return _parse(cdnow_path(kind or "sample"), kind or "sample")
+    return _parse(input_file(path, "CDNOW file"), kind)
 
 
 def cdnow_to_bank(
     out_dir: str | os.PathLike[str],
-    kind: Literal["sample", "master"] = "sample",
+    kind: Literal["sample", "master"] | None = None,
     overwrite: bool = False,
+    *,
+    path: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Write the CDNOW log as a contract folder (retail customers, one account each).
 
@@ -113,14 +236,24 @@ def cdnow_to_bank(
     ----------
     out_dir : path
         Output folder (written atomically).
-    kind : {"sample", "master"}
-        Which CDNOW file.
+    kind : {"sample", "master"}, optional
+        Which CDNOW file (see :func:`load_cdnow`; default the sample).
     overwrite : bool
         Replace a non-empty ``out_dir``.
+    path : path, optional
+        A CDNOW text file to read instead of the copy in ``lifetimes``.
 
     Returns
     -------
     Path
         ``out_dir``.
+
+    Raises
+    ------
+    FileNotFoundError, IsADirectoryError, ValueError
+        As :func:`load_cdnow`; nothing is written then.
+    FileExistsError
+        When ``out_dir`` is not empty and ``overwrite`` is not set.
     """
-    return transaction_log_to_bank(load_cdnow(kind), out_dir, overwrite=overwrite)
+    log = load_cdnow(kind, path=path)
+    return transaction_log_to_bank(log, out_dir, overwrite=overwrite)

@@ -9,7 +9,9 @@ normalise identifiers, write Parquet with the contract's logical types (ids as t
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+import re
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ import pyarrow.parquet as pq
 
 from segml.contract import CHANNELS, PRODUCTS, TRANSACTION_KINDS
 from segml.io import atomic_output_dir
+from segml.textcols import parse_numbers
 
 #: Environment variable that points at the shared datasets folder (overrides the default).
 SHARED_ENV = "SEGML_SHARED_DATA"
@@ -135,6 +138,233 @@ def normalize_ids(values: pd.Series) -> pd.Series:
     return out.mask(out == "")
 
 
+#: Python argument names in the adapters' messages -> the ``segml convert`` options.
+_CLI_WORDS = {
+    "pass overwrite=True": "pass --overwrite",
+    "pass path=": "pass --path",
+    "pass berka_dir=": "pass --path",
+}
+
+
+def cli_message(text: str) -> str:
+    """Reword an adapter's message for the command line: ``overwrite=True`` -> ``--overwrite``.
+
+    The adapters speak to Python callers (``pass overwrite=True``, ``pass path=``);
+    ``segml convert`` shows the same messages with its options (``--overwrite``, ``--path``).
+
+    Parameters
+    ----------
+    text : str
+        A message raised by an adapter.
+
+    Returns
+    -------
+    str
+        The message with the options of ``segml convert``.
+    """
+    for python, option in _CLI_WORDS.items():
+        text = text.replace(python, option)
+    return text
+
+
+def input_file(path: str | os.PathLike[str], what: str) -> Path:
+    """Return ``path`` as a Path after checking that it is an existing file.
+
+    Parameters
+    ----------
+    path : path
+        The file a user gave.
+    what : str
+        What the file should hold, for the message (``"Online Retail log"``).
+
+    Raises
+    ------
+    FileNotFoundError
+        When nothing is at ``path``.
+    IsADirectoryError
+        When ``path`` is a folder.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{what} {path} is a folder: give the file")
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found at {path}")
+    return path
+
+
+def _show(value: Any) -> str:
+    """A value as a reader writes it: ``'abc'``, ``1.5``, empty for a missing value."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return "(empty)"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def offending_rows(
+    labels: Callable[[int], str] | Sequence[str],
+    values: Sequence[Any] | np.ndarray | pd.Series | None,
+    mask: np.ndarray | pd.Series,
+    limit: int = 5,
+) -> str:
+    """``"2 rows: line 5='abc', line 9='x'"``: the first ``limit`` rows where ``mask`` holds.
+
+    Parameters
+    ----------
+    labels : callable or sequence
+        Name of the row at a 0-based position (``segml.tables.row_labels`` gives CSV lines).
+    values : array-like or None
+        The values to quote, by position; None to name the rows only (``"line 5"``).
+    mask : array of bool
+        Which rows are offending.
+    limit : int
+        How many rows to show; the rest are counted.
+
+    Returns
+    -------
+    str
+        The count of offending rows and the first ones, named (and quoted).
+    """
+    name = labels if callable(labels) else labels.__getitem__
+    vals = values.to_numpy(dtype=object) if isinstance(values, pd.Series) else values
+    idx = np.flatnonzero(np.asarray(mask, dtype=bool))
+    shown = ", ".join(
+        name(int(i)) if vals is None else f"{name(int(i))}={_show(vals[i])}" for i in idx[:limit]
+    )
+    more = f" (and {len(idx) - limit:,} more)" if len(idx) > limit else ""
+    return f"{len(idx):,} row{'' if len(idx) == 1 else 's'}: {shown}{more}"
+
+
+def _blank(values: pd.Series) -> np.ndarray:
+    text = values.astype("string").str.strip()
+    return (text.isna() | (text == "")).to_numpy(dtype=bool)
+
+
+def check_filled(
+    values: pd.Series, source: str | os.PathLike[str], column: str, labels: Callable[[int], str]
+) -> None:
+    """Raise ValueError naming ``source``, ``column`` and the rows where ``values`` is blank.
+
+    Parameters
+    ----------
+    values : Series
+        The column (missing values and blank text count as empty).
+    source : path or str
+        The file, for messages.
+    column : str
+        The column's name in the file, for messages.
+    labels : callable
+        Name of the row at a 0-based position (``"line 5"``).
+    """
+    if (empty := _blank(values)).any():
+        raise ValueError(
+            f"{source}: column {column!r} is empty in {offending_rows(labels, None, empty)}"
+        )
+
+
+def parse_number_column(
+    values: pd.Series,
+    source: str | os.PathLike[str],
+    column: str,
+    labels: Callable[[int], str],
+    *,
+    whole: bool = False,
+) -> pd.Series:
+    """Read a column of numbers written as text; raise ValueError naming the bad rows.
+
+    Parameters
+    ----------
+    values : Series
+        Text (or numbers, from a typed file). Thousands separators are allowed (``1,234.5``).
+    source : path or str
+        The file, for messages.
+    column : str
+        The column's name in the file, for messages.
+    labels : callable
+        Name of the row at a 0-based position (``"line 5"``).
+    whole : bool
+        Require whole numbers (returned as ``int64``).
+
+    Returns
+    -------
+    Series
+        ``float64`` (``int64`` with ``whole``), same index.
+
+    Raises
+    ------
+    ValueError
+        Naming ``source``, ``column`` and the first offending rows with their values: empty,
+        not a number, infinite, or (with ``whole``) not a whole number.
+    """
+    check_filled(values, source, column, labels)
+    if pd.api.types.is_bool_dtype(values.dtype):
+        num = pd.Series(np.nan, index=values.index)
+    elif pd.api.types.is_numeric_dtype(values.dtype):
+        num = values.astype("float64")
+    else:  # plain numbers first (fast); the rest may have thousands separators
+        num = pd.to_numeric(values.astype(object), errors="coerce").astype("float64")
+        if (retry := num.isna().to_numpy()).any():
+            num[retry] = parse_numbers(values[retry]).to_numpy()
+    bad = ~np.isfinite(num.to_numpy(dtype="float64"))
+    if bad.any():
+        problem = "has values that are not numbers"
+        raise ValueError(f"{source}: column {column!r} {problem}: {offending_rows(labels, values, bad)}")  # fmt: skip
+    if not whole:
+        return num.astype("float64")
+    if (bad := (num != np.floor(num)).to_numpy()).any():
+        problem = "has values that are not whole numbers"
+        raise ValueError(f"{source}: column {column!r} {problem}: {offending_rows(labels, values, bad)}")  # fmt: skip
+    return num.astype("int64")
+
+
+def _squash(name: object) -> str:
+    return re.sub(r"[^0-9a-z]", "", str(name).lower())
+
+
+def check_columns(
+    columns: Iterable[object],
+    required: Iterable[str],
+    source: str | os.PathLike[str],
+    what: str,
+    sep: str | None = None,
+) -> None:
+    """Raise ValueError naming the columns of ``required`` that ``columns`` lacks.
+
+    The message lists the columns found, points at look-alikes (``'Customer ID'`` for
+    ``CustomerID``) and, when ``sep`` is given and the whole header was read as one column,
+    says that the file is not ``sep``-separated.
+
+    Parameters
+    ----------
+    columns : iterable
+        The columns read.
+    required : iterable of str
+        The columns needed.
+    source : path or str
+        The file, for messages.
+    what : str
+        What the file is (``"Online Retail log"``, ``"Berka trans.asc"``).
+    sep : str, optional
+        The separator the file must use (None: any, it was recognised when reading).
+    """
+    found = [str(c) for c in columns]
+    missing = [c for c in required if c not in found]
+    if not missing:
+        return
+    text = f"{source} lacks the {what} column(s) {missing}"
+    squashed = {_squash(c): c for c in found}
+    near = [f"{squashed[_squash(c)]!r} to {c!r}" for c in missing if _squash(c) in squashed]
+    if sep is not None and len(found) == 1 and len(missing) > 1:
+        named = {";": "semicolons", ",": "commas", "\t": "tabs"}.get(sep, repr(sep))
+        text += f": its header was read as one column {found[0]!r}; the file must be separated by {named}"  # fmt: skip
+        raise ValueError(text)
+    shown = ", ".join(repr(c) for c in found[:20]) + (", ..." if len(found) > 20 else "")
+    text += f" (columns found: {shown})"
+    if near:
+        text += f"; rename {', '.join(near)}"
+    raise ValueError(text)
+
+
 def _date32(values: pd.Series) -> pa.Array:
     """Calendar dates (time of day dropped) as an Arrow ``date32`` array; NaT becomes null."""
     ts = pd.to_datetime(values)
@@ -244,8 +474,9 @@ def transaction_log_to_bank(
     ------
     ValueError
         If a column is missing, a choice is not in the contract, or a row has no customer id,
-        no timestamp, or a missing or negative amount. Zero amounts are kept (the validator
-        warns about them).
+        no timestamp (or one that is not a date), or a missing, non-numeric or negative amount;
+        the message names the column and the first offending rows (by index label) with their
+        values. Zero amounts are kept (the validator warns about them).
     """
     _check_choice(product, PRODUCTS, "product")
     _check_choice(channel, CHANNELS, "channel")
@@ -253,22 +484,40 @@ def transaction_log_to_bank(
     missing = [c for c in (customer_col, date_col, amount_col) if c not in log.columns]
     if missing:
         raise ValueError(f"the log has no column(s) {missing}; columns: {list(log.columns)}")
+    ts = log[date_col]
+    if not pd.api.types.is_datetime64_any_dtype(ts.dtype):
+        with warnings.catch_warnings():  # "could not infer format": bad values are named below
+            warnings.simplefilter("ignore", UserWarning)
+            ts = pd.to_datetime(ts, errors="coerce")
+    amount = log[amount_col]
+    if not pd.api.types.is_numeric_dtype(amount.dtype) or pd.api.types.is_bool_dtype(amount):
+        amount = pd.to_numeric(amount, errors="coerce")
     df = pd.DataFrame(
         {
             "customer_id": normalize_ids(log[customer_col]).to_numpy(),
-            "timestamp": pd.to_datetime(log[date_col]).to_numpy(),
-            "amount": pd.to_numeric(log[amount_col]).astype("float64").to_numpy(),
+            "timestamp": ts.to_numpy(),
+            "amount": amount.astype("float64").to_numpy(),
         }
     )
-    bad = {
-        "missing customer id": int(df["customer_id"].isna().sum()),
-        "missing timestamp": int(df["timestamp"].isna().sum()),
-        "missing or non-finite amount": int((~np.isfinite(df["amount"])).sum()),
-        "negative amount": int((df["amount"] < 0).sum()),
-    }
-    bad = {k: v for k, v in bad.items() if v}
+    index = log.index
+
+    def label(i: int) -> str:
+        return f"row {_show(index[i])}"
+
+    checks = [  # (column, offending rows, problem, quote the values)
+        (customer_col, df["customer_id"].isna(), "is empty", False),
+        (date_col, df["timestamp"].isna(), "is missing or not a date", True),
+        (amount_col, ~np.isfinite(df["amount"]), "is missing, not a number or infinite", True),
+        (amount_col, df["amount"] < 0, "is a negative amount", True),
+    ]
+    bad = [
+        f"column {col!r} {problem} in "
+        + offending_rows(label, log[col] if quote else None, mask.to_numpy())
+        for col, mask, problem, quote in checks
+        if mask.any()
+    ]
     if bad:
-        raise ValueError(f"the log has rows the contract cannot take: {bad}")
+        raise ValueError("the log has rows the contract cannot take: " + "; ".join(bad))
     df = df.sort_values(["timestamp", "customer_id"], kind="stable").reset_index(drop=True)
     first = df.groupby("customer_id", sort=True)["timestamp"].min().dt.normalize()
     customers = pd.DataFrame(

@@ -14,11 +14,18 @@ Cleaning, in this order (each line is counted once, under the first reason that 
    price); what cannot be matched (bought before the log starts) is reported as unmatched.
 5. ``negative_quantity``: other lines with a quantity of 0 or below (returns, stock fixes).
 6. ``netted_out``: purchase lines whose whole quantity was cancelled.
+
+The file may be comma-, semicolon-, tab- or bar-separated (recognised from the header),
+compressed, or Parquet. Malformed values are not dropped but refused: an empty InvoiceNo,
+Quantity, InvoiceDate or UnitPrice, a Quantity that is not a whole number, a UnitPrice that is
+not a number or an InvoiceDate that is not a date raise ``ValueError`` naming the file, the
+column and the first offending lines (``line 5='abc'``; the header is line 1).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -27,10 +34,16 @@ import pandas as pd
 
 from segml.loaders.common import (
     LoadReport,
+    check_columns,
+    check_filled,
+    input_file,
     normalize_ids,
+    offending_rows,
+    parse_number_column,
     shared_data_dir,
     transaction_log_to_bank,
 )
+from segml.tables import read_table, row_labels
 
 #: Location of the log inside the shared data folder.
 RELATIVE_PATH = Path("online_retail") / "online_retail.csv.xz"
@@ -76,6 +89,8 @@ def online_retail_path(path: str | os.PathLike[str] | None = None) -> Path:
     ------
     FileNotFoundError
         Naming the expected path when the file is absent.
+    IsADirectoryError
+        When ``path`` is a folder.
     """
     if path is None:
         shared = shared_data_dir()
@@ -83,21 +98,57 @@ def online_retail_path(path: str | os.PathLike[str] | None = None) -> Path:
             raise FileNotFoundError(
                 f"Online Retail log not found: no shared data folder (set SEGML_SHARED_DATA or "
                 f"place the file at <repo>/../shared/data/{RELATIVE_PATH.as_posix()}), or pass "
-                f"path= to the UCI 'Online Retail' CSV"
+                f"path= (the UCI 'Online Retail' log as CSV)"
             )
         path = shared / RELATIVE_PATH
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"Online Retail log not found at {path}")
-    return path
+    return input_file(path, "Online Retail log")
 
 
-def _parse_dates(values: pd.Series) -> pd.Series:
-    """Parse InvoiceDate: ISO (``2010-12-01 08:26:00``) or UCI style (``12/1/2010 8:26``)."""
-    sample = values.dropna().astype(str).head(1).tolist()
-    if sample and "/" in sample[0]:
-        return pd.to_datetime(values, format="%m/%d/%Y %H:%M")
-    return pd.to_datetime(values, format="ISO8601")
+#: The forms of InvoiceDate: (pandas format, example) for ISO and for the UCI spreadsheet.
+DATE_FORMS = {
+    "iso": ("ISO8601", "2010-12-01 08:26:00"),
+    "uci": ("%m/%d/%Y %H:%M", "12/1/2010 8:26"),
+}
+
+
+def _parse_dates(
+    values: pd.Series, source: str | os.PathLike[str], labels: Callable[[int], str]
+) -> pd.Series:
+    """Parse InvoiceDate: ISO (``2010-12-01 08:26:00``) or UCI style (``12/1/2010 8:26``).
+
+    The form of the first value applies to all; a value in another form, or not a date, raises
+    ValueError naming the lines.
+    """
+    check_filled(values, source, "InvoiceDate", labels)
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        return values
+    text = values.astype("string").str.strip()
+    form = "uci" if "/" in str(text.iloc[0]) else "iso"
+    fmt, example = DATE_FORMS[form]
+    ts = pd.to_datetime(text, format=fmt, errors="coerce")
+    bad = ts.isna().to_numpy()
+    if bad.any():
+        raise ValueError(
+            f"{source}: column 'InvoiceDate' has values that are not dates written like "
+            f"{example!r} (the form of the first date): {offending_rows(labels, values, bad)}"
+        )
+    return ts
+
+
+def _read_log(src: Path) -> tuple[pd.DataFrame, Callable[[int], str]]:
+    """Read the log as text with the Online Retail columns; ValueError naming the file if not."""
+    if src.suffix.lower() in (".xlsx", ".xls", ".xlsm"):
+        raise ValueError(
+            f"{src} is an Excel workbook: save its sheet as CSV (the UCI download is "
+            f"'Online Retail.xlsx') and give that file"
+        )
+    raw = read_table(src, text=True)
+    check_columns(raw.columns, COLUMNS, src, "Online Retail")
+    if raw.empty:
+        raise ValueError(f"{src} has no invoice lines (only a header)")
+    labels = row_labels(src, len(raw))
+    check_filled(raw["InvoiceNo"], src, "InvoiceNo", labels)
+    return raw, labels
 
 
 def _net_cancellations(
@@ -169,7 +220,8 @@ def load_online_retail(
     Parameters
     ----------
     path : path, optional
-        The CSV (plain or compressed, e.g. ``.csv.xz``); default: the shared copy.
+        The CSV (plain or compressed, e.g. ``.csv.xz``; separated by commas, semicolons, tabs
+        or bars) or Parquet file; default: the shared copy.
     per : {"invoice", "line"}
         ``"invoice"``: one row per invoice with columns ``customer_id``, ``invoice``,
         ``timestamp``, ``amount`` (sum of net quantity x unit price, > 0), ``quantity``,
@@ -190,27 +242,27 @@ def load_online_retail(
     ------
     FileNotFoundError
         When the file is absent (the message names the expected path).
+    IsADirectoryError
+        When ``path`` is a folder.
     ValueError
-        For an unknown ``per`` or a file without the expected columns.
+        For an unknown ``per``, a file that cannot be read, lacks the expected columns (the
+        message lists the columns found and look-alikes such as ``'Customer ID'``) or has no
+        lines, or malformed values (see the module docstring): the message names the file,
+        the column and the first offending lines with their values.
     """
     if per not in ("invoice", "line"):
         raise ValueError(f"per must be 'invoice' or 'line', not {per!r}")
     src = online_retail_path(path)
-    raw = pd.read_csv(
-        src, dtype={"InvoiceNo": str, "StockCode": str, "CustomerID": str, "Country": str}
-    )
-    missing = [c for c in COLUMNS if c not in raw.columns]
-    if missing:
-        raise ValueError(f"{src} lacks the Online Retail column(s) {missing}")
+    raw, labels = _read_log(src)
     df = pd.DataFrame(
         {
             "customer_id": normalize_ids(raw["CustomerID"]),
             "invoice": raw["InvoiceNo"].astype("string").str.strip(),
-            "timestamp": _parse_dates(raw["InvoiceDate"]),
+            "timestamp": _parse_dates(raw["InvoiceDate"], src, labels),
             "stock_code": raw["StockCode"].astype("string").str.strip(),
             "description": raw["Description"].astype("string"),
-            "quantity": raw["Quantity"].astype("int64"),
-            "unit_price": raw["UnitPrice"].astype("float64"),
+            "quantity": parse_number_column(raw["Quantity"], src, "Quantity", labels, whole=True),
+            "unit_price": parse_number_column(raw["UnitPrice"], src, "UnitPrice", labels),
             "country": raw["Country"].astype("string"),
         }
     )
@@ -343,8 +395,22 @@ def online_retail_to_bank(
     -------
     Path
         ``out_dir``.
+
+    Raises
+    ------
+    FileNotFoundError, IsADirectoryError, ValueError
+        As :func:`load_online_retail`, and ValueError when no purchase is left after cleaning;
+        nothing is written then.
+    FileExistsError
+        When ``out_dir`` is not empty and ``overwrite`` is not set.
     """
-    invoices, _ = load_online_retail(path, per="invoice")
+    invoices, report = load_online_retail(path, per="invoice")
+    if invoices.empty:
+        dropped = {k: v for k, v in report.dropped.items() if v}
+        raise ValueError(
+            f"{online_retail_path(path)}: no purchase is left after cleaning "
+            f"({report.rows_in:,} lines read; dropped: {dropped})"
+        )
     return transaction_log_to_bank(
         invoices,
         out_dir,
