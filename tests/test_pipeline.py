@@ -298,6 +298,35 @@ def test_bad_data_fails_the_run_and_writes_no_outputs(
     assert "ContractError" in parents[0].data.tags["error"]
 
 
+def test_a_retail_only_bank_gets_every_model(first_run: tuple[Path, dict], tmp_path: Path) -> None:
+    """No corporate customers: the corporate columns are empty, the grades comparison has no
+    defaults to learn from; CLV, churn, value, explanations and export still run."""
+    cfg, out = first_run
+    src, bank = Path(out["data_dir"]), tmp_path / "retail"
+    bank.mkdir()
+    customers = pd.read_parquet(src / "customers.parquet")
+    keep = set(customers.loc[customers["customer_type"] == "retail", "customer_id"])
+    accounts = pd.read_parquet(src / "accounts.parquet")
+    accounts = accounts[accounts["customer_id"].isin(keep)]
+    for table in ("customers", "transactions", "interactions", "corporate_financials"):
+        df = pd.read_parquet(src / f"{table}.parquet")
+        df[df["customer_id"].isin(keep)].to_parquet(bank / f"{table}.parquet", index=False)
+    accounts.to_parquet(bank / "accounts.parquet", index=False)
+    balances = pd.read_parquet(src / "balances.parquet")
+    balances[balances["account_id"].isin(set(accounts["account_id"]))].to_parquet(
+        bank / "balances.parquet", index=False
+    )
+    r = segml("run", "--config", str(cfg), "--json", "--set", "data.source=folder",
+              "--set", f"data.path={bank}", "--set", f"as_of={out['as_of']}")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert not [w for w in res["warnings"] if w.startswith("no ")], res["warnings"]
+    assert any(w.startswith("grades: no scorecard-vs-model comparison") for w in res["warnings"])
+    stages_with_results = {k.split(".")[0] for k in res["metrics"]}
+    assert {"clv", "churn", "value", "explain", "export"} <= stages_with_results
+    assert res["model"] is not None
+
+
 def test_an_output_dir_that_cannot_take_the_outputs_stops_the_run_before_it_starts(
     first_run: tuple[Path, dict], tmp_path: Path
 ) -> None:
