@@ -53,6 +53,27 @@ def test_spark_features_equal_duckdb_features(spark, small_bank: Path, as_of: dt
     assert_same_table(duck, on_spark)
 
 
+def test_zone_aware_timestamps_read_alike_on_spark(spark, small_bank: Path, tmp_path: Path) -> None:
+    """Parquet timestamps stored with a zone: both engines take the wall-clock time written."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from segml.features.spark import build_features_spark
+
+    bank = tmp_path / "bank"
+    shutil.copytree(small_bank, bank)
+    table = pq.read_table(bank / "transactions.parquet")
+    naive = table.column("timestamp").to_pandas()
+    utc = pd.DatetimeIndex(naive).tz_localize("Asia/Shanghai").tz_convert(None).as_unit("us")
+    zoned = pa.array(utc.to_numpy(), pa.timestamp("us", tz="Asia/Shanghai"))
+    i = table.column_names.index("timestamp")
+    pq.write_table(table.set_column(i, "timestamp", zoned), bank / "transactions.parquet")
+    as_of = dt.date(2024, 12, 31)
+    duck = build_features(load_bank(bank), as_of).to_pandas()
+    assert_same_table(duck, build_features(load_bank(small_bank), as_of).to_pandas())
+    assert_same_table(duck, build_features_spark(spark, bank, as_of).toPandas())
+
+
 @pytest.mark.slow
 def test_segml_run_on_spark_equals_the_duckdb_run(tmp_path: Path) -> None:
     """`segml run --engine spark`: every feature table of the run comes from Spark."""

@@ -11,7 +11,10 @@ import datetime as dt
 import hashlib
 import json
 import math
+import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -186,7 +189,7 @@ def test_table_present_twice_is_ambiguous(bank_copy, second):
         ("transactions", "amount", ["12,50", "abc"]),
         ("transactions", "timestamp", ["2024-13-45"]),
         ("accounts", "open_date", ["2024-13-45", "31/12/2024"]),
-        ("customers", "birth_year", ["nineteen"]),
+        ("customers", "birth_year", ["nineteen", "1975.6"]),  # never rounded to 1976
         ("interactions", "resolved", ["maybe"]),
     ],
 )
@@ -199,6 +202,42 @@ def test_csv_values_of_the_wrong_type(bank_copy, table, column, bad):
     # CSV is read as text: the keys and the raw values are quoted as written
     expected = [f"{key}='{k}' ({column}={v!r})" for k, v in zip(before[key], bad, strict=True)]
     assert list(issue.examples) == expected
+
+
+def test_parquet_fractional_integers_are_type_errors(bank_copy):
+    def fractional(df):
+        df["employees"] = df["employees"].astype(float)
+        df.loc[df["employees"].notna().idxmax(), "employees"] = 12.5
+        return df
+
+    rewrite(bank_copy, "customers", fractional)
+    issue = only_error(check(bank_copy), "customers", "employees", "type")
+    assert issue.count == 1 and issue.examples[0].endswith("(employees=12.5)")
+
+
+@pytest.mark.parametrize(
+    ("zone", "pandas_zone"),
+    [("Asia/Shanghai", "Asia/Shanghai"), ("+08:00", "Etc/GMT-8"), ("-05:00", "Etc/GMT+5")],
+)
+def test_zone_aware_timestamps_are_taken_at_their_wall_clock_on_any_host(
+    bank_copy, zone, pandas_zone
+):
+    """A zone-aware Parquet timestamp means the time written, whatever the machine's zone."""
+    tx = read(bank_copy, "transactions")
+    naive = tx["timestamp"].copy()
+    aware = pa.Table.from_pandas(tx, preserve_index=False)
+    i = aware.column_names.index("timestamp")
+    utc = pd.DatetimeIndex(naive).tz_localize(pandas_zone).tz_convert(None).as_unit("us")
+    col = pa.array(utc.to_numpy(), pa.timestamp("us", tz=zone))  # stored as UTC instants
+    pq.write_table(aware.set_column(i, "timestamp", col), bank_copy / "transactions.parquet")
+    for host in ("UTC", "Asia/Shanghai", "America/Los_Angeles"):
+        r = subprocess.run([sys.executable, "-m", "segml", "validate", str(bank_copy),
+                            "--reference-date", REF], capture_output=True, text=True,
+                           env={**os.environ, "TZ": host})  # fmt: skip
+        assert r.returncode == 0, f"TZ={host}: {r.stdout}{r.stderr}"
+    bank = load_bank(bank_copy, reference_date=REF)
+    got = bank.table("transactions").select("timestamp").df()["timestamp"]
+    assert (got.to_numpy() == naive.to_numpy()).all()
 
 
 def test_parquet_amount_stored_as_text(bank_copy):

@@ -34,7 +34,9 @@ segml validate data/raw/my_bank --json              # machine-readable report
   `.tsv`), or a folder of Parquet parts `transactions/part-*.parquet` for big tables. A table
   present in two formats is an error (`ambiguous_table`).
 * CSV files are read as UTF-8 text with a header row and typed by the contract; a value that does
-  not parse as its column's type is reported (`type`), never silently set to missing.
+  not parse as its column's type is reported (`type`), never silently set to missing. An
+  integer column holding a fraction (`12.5`, also in a Parquet float column) is a `type` error,
+  never rounded; `12.0` is the integer 12.
 * Validation only reads: files are never modified, and it runs out of core in DuckDB, so a
   hundred-million-row transaction log is checked without loading it into memory.
 
@@ -46,6 +48,11 @@ segml validate data/raw/my_bank --json              # machine-readable report
 * **Money** is in the reporting currency as a positive amount. A transaction's sign is its
   `direction`: `credit` is money into the account, `debit` money out of it. Loan balances are
   positive outstanding amounts.
+* **Time zones**: dates and times are taken at the wall-clock time written, whatever the
+  machine's time zone. A Parquet timestamp stored with a zone (e.g. `Asia/Shanghai`, `+08:00`)
+  is read in that zone, `2022-06-26 05:54:52+08:00` is 26 June; a CSV value with an offset is
+  read at its written time (the offset is dropped). Converting to UTC would move evening and
+  early-morning events to another day.
 * **Time**: `balances.month` is the first day of the month it describes; a month's balance is
   known at the month's end. A corporate statement is known from its `report_date`.
   Point-in-time features at date *t* use only records known by *t*.

@@ -9,6 +9,7 @@ extract itself never has to be edited. Nothing here writes to the input folder.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -124,8 +125,12 @@ def cast_sql(expr: str, col: ColumnSpec) -> str:
     """SQL that casts a raw column to the contract type, NULL where the value does not parse."""
     if col.dtype in ("id", "string", "category"):
         return f"CAST({expr} AS VARCHAR)"
-    if col.dtype == "int":
-        return f"TRY_CAST(TRY_CAST({expr} AS DOUBLE) AS BIGINT)"
+    if col.dtype == "int":  # NULL (a type error) for 12.5: never rounded silently
+        num = f"TRY_CAST({expr} AS DOUBLE)"
+        return (
+            f"CASE WHEN {num} = floor({num}) THEN "
+            f"COALESCE(TRY_CAST({expr} AS BIGINT), TRY_CAST({num} AS BIGINT)) END"
+        )
     if col.dtype == "float":
         return f"TRY_CAST({expr} AS DOUBLE)"
     if col.dtype == "bool":
@@ -157,6 +162,37 @@ class TableSource:
     renamed: Mapping[str, str] = field(default_factory=dict)
 
 
+_OFFSET = re.compile(r"^([+-])(\d{2}):?(\d{2})$")
+
+
+def parquet_time_zones(files: list[Path]) -> dict[str, str]:
+    """Source column -> time zone of the zone-aware timestamp columns of Parquet ``files``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    zones: dict[str, str] = {}
+    for f in files:
+        if f.suffix != ".parquet":
+            continue
+        for fld in pq.read_schema(f):
+            if pa.types.is_timestamp(fld.type) and fld.type.tz and fld.name not in zones:
+                zones[fld.name] = fld.type.tz
+    return zones
+
+
+def wall_clock_sql(expr: str, zone: str) -> str:
+    """DuckDB SQL: a zone-aware timestamp as the wall-clock time it was written in ``zone``.
+
+    A purchase stored as ``2022-06-26 05:54:52+08:00`` (Asia/Shanghai) falls on 26 June
+    whatever the machine's time zone; converting it to UTC would move it to 25 June. Needs the
+    session time zone UTC (:func:`connect` sets it) for fixed offsets such as ``+08:00``.
+    """
+    if m := _OFFSET.match(zone):
+        minutes = (1 if m[1] == "+" else -1) * (int(m[2]) * 60 + int(m[3]))
+        return f"(CAST({expr} AS TIMESTAMP) + INTERVAL ({minutes}) MINUTE)"
+    return f"timezone({_sql_str(zone)}, {expr})"
+
+
 def register_table(
     con: duckdb.DuckDBPyConnection,
     spec: TableSpec,
@@ -166,11 +202,14 @@ def register_table(
     """Create the raw and typed views of one table on ``con`` and return its description."""
     mapping = mapping or TableMapping()
     src_cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {reader_sql(files)}").fetchall()]
+    zones = parquet_time_zones(files)
     raw_parts, present, missing, absent = [], [], [], []
     for col in spec.columns:
         src = mapping.columns.get(col.name, col.name)
         if src in src_cols:
             expr = quote(src)
+            if src in zones:  # taken at the wall-clock time written, not the host's zone
+                expr = wall_clock_sql(expr, zones[src])
             if col.name in mapping.values:
                 cases = " ".join(
                     f"WHEN {_sql_str(k)} THEN {_sql_str(v)}"
@@ -212,6 +251,7 @@ def connect(
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     con.execute("SET preserve_insertion_order = true")
+    con.execute("SET TimeZone = 'UTC'")  # results never depend on the host's time zone
     return con
 
 

@@ -18,7 +18,7 @@ import sqlglot
 from segml.contract import CONTRACT
 from segml.features.build import feature_sql
 from segml.features.spec import FeatureConfig
-from segml.io import TableMapping, cast_sql, locate_table, quote
+from segml.io import TableMapping, cast_sql, locate_table, parquet_time_zones, quote
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
@@ -89,10 +89,13 @@ def register_bank(
         else:
             df = spark.read.option("header", True).option("inferSchema", False).csv(paths)
         df.createOrReplaceTempView(f"src_{name}")
+        zones = parquet_time_zones(files)
         parts = []
         for col in spec.columns:
             src = m.columns.get(col.name, col.name)
             raw = quote(src) if src in df.columns else "NULL"
+            if src in zones and raw != "NULL":  # the wall-clock time written, as in DuckDB
+                raw = f"from_utc_timestamp({raw}, '{zones[src]}')"
             if col.name in m.values and raw != "NULL":
                 cases = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in m.values[col.name].items())
                 raw = f"CASE CAST({raw} AS VARCHAR) {cases} ELSE CAST({raw} AS VARCHAR) END"
