@@ -1,13 +1,15 @@
 """Explanations: exact additivity, agreement with shap and brute force, reason codes quoting the
 customer's real values, thresholds, monotone constraints, churn/segment/grade explainers,
-determinism."""
+determinism; `segml explain` telling a customer the run did not tier from one it never saw."""
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 import math
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +19,10 @@ import shap
 import xgboost as xgb
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
 from segml.churn.model import ChurnModel
+from segml.cli import app
 from segml.data import load_bank
 from segml.explain import (
     DEFAULT_MONOTONE,
@@ -398,3 +402,79 @@ def test_the_explanation_budget_excludes_expensive_models(data) -> None:
     nothing_fits = select_value_model(data["X"], data["y"], depths=(1, 6), tolerance=0.0,
                                       max_cost=1.0, seed=0, n_estimators=60)  # fmt: skip
     assert nothing_fits.candidates["within_budget"].all()  # then every candidate is judged
+
+
+# ----------------------------------------------------------------------------- segml explain
+AS_OF = "2023-06-30"
+
+
+def _fake_run(tmp: Path, bank: Path, data_path: str, mapping: str | None = None) -> Path:
+    """A run folder at ``AS_OF`` over ``bank`` as the pipeline leaves it: every customer who
+    joined by then in ``features.parquet`` (``is_active``), the active ones explained."""
+    customers = pd.read_parquet(bank / "customers.parquet")
+    cid = next(c for c in customers.columns if c in ("customer_id", "cust"))
+    opened = customers.open_date.astype(str) <= AS_OF
+    closed = customers.close_date.notna() & (customers.close_date.astype(str) <= AS_OF)
+    features = pd.DataFrame(
+        {"customer_id": customers[cid][opened], "is_active": (~closed[opened]).astype(int)}
+    )
+    run = tmp / "runs" / "t-aaaaaaaaaaaa"
+    run.mkdir(parents=True)
+    features.to_parquet(run / "features.parquet")
+    tiered = features[features.is_active == 1][["customer_id"]]
+    tiered.to_parquet(run / "reason_codes.parquet")
+    tiered.to_parquet(run / "explanations_value.parquet")
+    record = {"run_id": "a" * 32, "as_of": AS_OF, "data_dir": data_path}
+    (run / "run.json").write_text(json.dumps(record), encoding="utf-8")
+    data = {"source": "folder", "path": data_path, "mapping": mapping}
+    (run / "config.yaml").write_text(json.dumps({"name": "t", "data": data}), encoding="utf-8")
+    return run
+
+
+def _explain(run: Path, customer: str, config: Path | None = None):
+    args = ["explain", "--run-dir", str(run), "--customer", customer]
+    r = CliRunner().invoke(app, args + (["--config", str(config)] if config else []))
+    assert r.exit_code == 1, r.output
+    assert "Traceback" not in r.output and isinstance(r.exception, SystemExit)
+    return r.stderr
+
+
+def test_explain_tells_an_untiered_customer_from_one_not_in_the_data(
+    bank_copy: Path, tmp_path: Path
+) -> None:
+    customers = pd.read_parquet(bank_copy / "customers.parquet")
+    late = customers[customers.open_date.astype(str) > AS_OF].iloc[0]
+    gone = customers[customers.close_date.notna() & (customers.close_date.astype(str) <= AS_OF)]
+    gone = gone.iloc[0]
+    run = _fake_run(tmp_path, bank_copy, str(bank_copy))
+    not_tiered = "is in the bank but was not tiered in this run"
+    err = _explain(run, late.customer_id)
+    assert f"customer {late.customer_id} {not_tiered}" in err
+    assert f"the relationship began on {late.open_date}, after the as-of date {AS_OF}" in err
+    err = _explain(run, gone.customer_id)
+    assert f"customer {gone.customer_id} {not_tiered}" in err
+    assert f"closed on {gone.close_date}, by the as-of date {AS_OF}" in err
+    err = _explain(run, "C99999999")
+    assert "customer C99999999 is not in this run's data" in err and not_tiered not in err
+    assert "nor in the bank's customers table" in err and "ids look like 'C0" in err
+    # the extract moved away: what the run folder says, and why the bank could not be checked
+    shutil.rmtree(bank_copy)
+    err = _explain(run, gone.customer_id)
+    assert not_tiered in err and "closed" in err
+    err = _explain(run, late.customer_id)
+    assert "is not in this run's data" in err and "not in" in err and str(bank_copy) in err
+
+
+def test_explain_reads_the_bank_through_the_runs_mapping(bank_copy: Path, tmp_path: Path) -> None:
+    """The bank's own column names, a mapping and data paths relative to the project root."""
+    project = tmp_path / "project"
+    (project / "experiments" / "configs").mkdir(parents=True)
+    extract = project / "extract"
+    shutil.copytree(bank_copy, extract)
+    customers = pd.read_parquet(extract / "customers.parquet")
+    customers.rename(columns={"customer_id": "cust"}).to_parquet(extract / "customers.parquet")
+    (project / "map.yaml").write_text("customers: {columns: {customer_id: cust}}\n")
+    run = _fake_run(project, extract, "extract", mapping="map.yaml")
+    late = customers[customers.open_date.astype(str) > AS_OF].iloc[0]
+    err = _explain(run, late.customer_id, project / "experiments" / "configs" / "t.yaml")
+    assert f"the relationship began on {late.open_date}" in err

@@ -346,6 +346,9 @@ def test_an_output_dir_that_cannot_take_the_outputs_stops_the_run_before_it_star
                   "--set", f"data.path={bank}", "--set", f"output.dir={inside}")  # fmt: skip
         assert r.returncode == 2, r.stderr
         assert f"output.dir {inside} is" in r.stderr and "never writes over its inputs" in r.stderr
+    r = segml("run", "--config", str(cfg), "--set", "data.source=folder",
+              "--set", f"data.path={bank}", "--set", f"data.mapping={tmp_path / 'map.yaml'}")  # fmt: skip
+    assert r.returncode == 2 and "data.mapping: mapping file" in r.stderr, r.stderr
     assert sorted(p.name for p in bank.iterdir()) == before and a_file.read_text() == "hi"
     assert len(client.search_runs([exp], max_results=1000)) == n_runs  # no run tracked
 

@@ -1,29 +1,38 @@
 """`segml report`: the model-review pack of a real run — one self-contained HTML file with every
 section, logged to the run; champion against challenger after `segml promote`; four-fifths
-flags and PSI checked by hand; bad input refused; and rendered in headless Chromium."""
+flags and PSI checked by hand; bad input refused (an `--out` that is an input, a folder or an
+existing file, before any work); a failed run named as failed; strict JSON from `run`,
+`report` and `explain`; `n/a`, never `nan%`, in the run summary; and rendered in headless
+Chromium."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import math
 import re
 import shutil
 import subprocess
 from html import escape
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
+from typer.testing import CliRunner
 
+from segml.cli import app
 from segml.report import build_report
 from segml.report.fairness import four_fifths, outcome_frame
 from segml.report.fmt import money, num, pct
 from segml.report.registry import using_store
 from segml.report.run_folder import RunFolder, RunNotFoundError
 from segml.report.stability import categorical_psi
+from segml.run_result import RunResult
 from test_pipeline import make_project, segml
 
 SECTIONS = [
@@ -39,6 +48,19 @@ SECTIONS = [
 ]
 OWNER = "Ada Wong (head of customer analytics)"
 IMG = re.compile(r'<img\b[^>]*\bsrc="([^"]*)"')
+runner = CliRunner()
+#: in-process commands read the store of their config, never one an earlier test left set
+NO_STORE_ENV = {"MLFLOW_TRACKING_URI": None, "MLFLOW_REGISTRY_URI": None}
+
+
+def strict_json(text: str) -> Any:
+    """Parse ``text`` as strict JSON: NaN, Infinity and -Infinity fail the test."""
+    return json.loads(text, parse_constant=lambda c: pytest.fail(f"not strict JSON: {c}"))
+
+
+def invoke(*args: str) -> Any:
+    """``segml ARGS`` in-process (typer's CliRunner), stdout and stderr apart."""
+    return runner.invoke(app, list(args), env=NO_STORE_ENV)
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +73,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> dict:
     cfg.write_text(yaml.safe_dump(raw), encoding="utf-8")
     r = segml("run", "--config", str(cfg), "--json")
     assert r.returncode == 0, r.stderr
-    first = json.loads(r.stdout)
+    first = strict_json(r.stdout)
     r = segml("promote", "--config", str(cfg), "--json")
     assert r.returncode == 0, r.stderr
     # the challenger: same data, another model size, so some customers change tier
@@ -66,7 +88,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "value.learning_rate=0.3",
     )
     assert r.returncode == 0, r.stderr
-    second = json.loads(r.stdout)
+    second = strict_json(r.stdout)
     return {"config": cfg, "root": root, "first": first, "second": second}
 
 
@@ -76,7 +98,7 @@ def pack(project: dict) -> dict:
     run_id = project["second"]["run_id"]
     r = segml("report", "--config", str(project["config"]), "--run-id", run_id, "--json")
     assert r.returncode == 0, r.stderr
-    out = json.loads(r.stdout)
+    out = strict_json(r.stdout)
     out["html"] = Path(out["path"]).read_text(encoding="utf-8")
     return out
 
@@ -226,6 +248,196 @@ def test_bad_input_exits_1_and_writes_nothing(project: dict, tmp_path: Path) -> 
     r = segml("report", "--config", cfg, "--run-id", "abcdef", "--latest", "--out", str(out))
     assert r.returncode == 2
     assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _refused(r: Any, *words: str) -> None:
+    """Exit 2 with one clear message naming ``words``, no traceback."""
+    assert r.exit_code == 2, (r.exit_code, r.output)
+    assert "Traceback" not in r.output and isinstance(r.exception, SystemExit)
+    for w in words:
+        assert w in r.stderr, (w, r.stderr)
+
+
+def test_out_that_is_an_input_is_refused_before_any_work(
+    project: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--out` on the bank's extract, the run folder, the config or the tracking store: exit 2,
+    nothing written or changed — with --overwrite too; and the pack is never built."""
+    import segml.report.build as build
+
+    def no_build(*_a: object, **_k: object) -> None:
+        pytest.fail("the pack was built before --out was checked")
+
+    monkeypatch.setattr(build, "build_report", no_build)
+    cfg, run = str(project["config"]), project["first"]
+    data = Path(run["data_dir"])
+    extract = sorted(data.glob("*.parquet"))[0]
+    store = Path(run["tracking_uri"].removeprefix("sqlite:///"))
+    record = Path(run["output_dir"]) / "run.json"
+    before = {p: _digest(p) for p in (extract, store, record, project["config"])}
+    listing = {p: sorted(p.iterdir()) for p in (data, Path(run["output_dir"]))}
+    cases = [
+        (extract, "data.path"),
+        (data / "review.html", "inside the input folder data.path"),
+        (record, "run folder"),
+        (Path(run["output_dir"]) / "review.html", "run folder"),
+        (project["config"], "--config"),
+        (store, "tracking store"),
+    ]
+    for target, why in cases:
+        for extra in ([], ["--overwrite"]):
+            r = invoke("report", "--config", cfg, "--run-id", run["run_id"], "--out",
+                       str(target), "--no-log", *extra)  # fmt: skip
+            _refused(r, "--out", str(target), why, "never writes over")
+    assert {p: _digest(p) for p in before} == before
+    assert {p: sorted(p.iterdir()) for p in listing} == listing
+
+
+def test_out_that_is_a_folder_or_an_existing_file_is_refused(
+    project: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import segml.report.build as build
+
+    real_build = build.build_report
+    cfg, run_id = str(project["config"]), project["first"]["run_id"]
+    monkeypatch.setattr(build, "build_report", lambda *a, **k: pytest.fail("built"))
+    r = invoke("report", "--config", cfg, "--run-id", run_id, "--out", str(tmp_path))
+    _refused(r, "--out", str(tmp_path), "is a folder")
+    mine = tmp_path / "extract.csv"
+    mine.write_text("customer_id\nC1\n", encoding="utf-8")
+    r = invoke("report", "--config", cfg, "--run-id", run_id, "--out", str(mine), "--no-log")
+    _refused(r, "--out", str(mine), "exists", "--overwrite")
+    assert mine.read_text(encoding="utf-8") == "customer_id\nC1\n"
+    r = invoke("report", "--config", cfg, "--run-id", run_id, "--out", str(mine / "x.html"))
+    _refused(r, "--out", "is a file, not a folder")
+    assert sorted(tmp_path.iterdir()) == [mine]
+    # --overwrite replaces a file that is not an input, atomically: no temporary file left
+    monkeypatch.setattr(build, "build_report", real_build)
+    r = invoke("report", "--config", cfg, "--run-id", run_id, "--out", str(mine), "--no-log",
+               "--overwrite")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert mine.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert sorted(tmp_path.iterdir()) == [mine]
+
+
+def test_default_out_is_the_runs_own_pack_and_may_be_rewritten(pack: dict, project: dict) -> None:
+    path = Path(pack["path"])
+    r = invoke("report", "--config", str(project["config"]), "--run-id",
+               project["second"]["run_id"], "--no-log", "--json")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    got = strict_json(r.stdout)
+    assert got["path"] == str(path) and list(path.parent.iterdir()) == [path]
+
+
+@pytest.fixture(scope="module")
+def failed_run(project: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A run of the project on a bank that breaks the contract: MLflow run FAILED, no folder."""
+    bank = tmp_path_factory.mktemp("broken") / "bank"
+    bank.mkdir()
+    for f in Path(project["first"]["data_dir"]).glob("*.parquet"):
+        if f.name != "ground_truth.parquet":
+            shutil.copy(f, bank / f.name)
+    customers = pd.read_parquet(bank / "customers.parquet")
+    customers.loc[:2, "customer_type"] = "alien"
+    customers.to_parquet(bank / "customers.parquet")
+    runs = Path(project["first"]["output_dir"]).parent
+    before = set(runs.iterdir())
+    r = segml("run", "--config", str(project["config"]), "--set", "data.source=folder",
+              "--set", f"data.path={bank}")  # fmt: skip
+    assert r.returncode == 1 and "break the contract" in r.stderr
+    assert set(runs.iterdir()) == before
+    client = MlflowClient(project["first"]["tracking_uri"])
+    exp = client.get_run(project["first"]["run_id"]).info.experiment_id
+    failed = [
+        x
+        for x in client.search_runs([exp], "attributes.status = 'FAILED'")
+        if "mlflow.parentRunId" not in x.data.tags
+    ]
+    assert len(failed) == 1
+    return {"run_id": failed[0].info.run_id, "config": str(project["config"])}
+
+
+@pytest.mark.parametrize("command", ["report", "explain"])
+def test_a_failed_run_is_named_as_failed_with_its_stage_and_error(
+    failed_run: dict, command: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "r.html"
+    args = ["--out", str(out)] if command == "report" else ["--customer", "C00000001"]
+    for run_id in (failed_run["run_id"], failed_run["run_id"][:12]):
+        r = invoke(command, "--config", failed_run["config"], "--run-id", run_id, *args)
+        assert r.exit_code == 1, r.output
+        assert "Traceback" not in r.output
+        assert "no run folder for run" not in r.stderr  # what it said before
+        assert f"run {failed_run['run_id']} failed in stage validate" in r.stderr
+        assert "MLflow status FAILED" in r.stderr and "ContractError" in r.stderr
+    assert not out.exists()
+
+
+def test_run_json_is_strict_and_the_summary_says_n_a(monkeypatch: pytest.MonkeyPatch) -> None:
+    """NaN metrics (AUC of grades on a few corporates, no labels) print as null / n/a."""
+    import segml.pipeline
+
+    nan = float("nan")
+    result = RunResult(
+        run_id="a" * 32,
+        tracking_uri="sqlite:///x.db",
+        output_dir="/runs/t-aaaaaaaaaaaa",
+        data_dir="/bank",
+        as_of="2025-12-31",
+        status="FINISHED",
+        metrics={
+            "grades.auc_scorecard": nan,
+            "clv.x": float("inf"),
+            "explain.explained": 269,
+            "explain.value.additivity_max_error": 3.8e-05,
+            "explain.segments.surrogate_fidelity": nan,
+        },  # fmt: skip
+        stage_seconds={"data": 0.1},
+        warnings=["no labels: the label window 2026-01-01 … 2026-12-31 runs past the data"],
+    )
+    monkeypatch.setattr(segml.pipeline, "run_pipeline", lambda *a, **k: result)
+    r = invoke("run", "--config", str(Path(__file__).parents[1] / "experiments/configs/small.yaml"),
+               "--json")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    got = strict_json(r.stdout)
+    assert got["metrics"]["grades.auc_scorecard"] is None and got["metrics"]["clv.x"] is None
+    assert got["metrics"]["explain.explained"] == 269
+    text = result.summary()
+    assert "nan" not in text.lower() and "inf%" not in text
+    assert "labels: n/a (the label window 2026-01-01 … 2026-12-31 runs past the data)" in text
+    assert "surrogate fidelity n/a (too few customers to hold out)" in text
+    result.metrics.update({"labels.rows": 0, "labels.churn_rate": 0.0})
+    assert "labels: 0 customers, churn rate n/a (no labelled customers)" in result.summary()
+    result.metrics.update({"labels.rows": 200, "labels.churn_rate": 0.125})
+    result.metrics["explain.segments.surrogate_fidelity"] = 0.985
+    text = result.summary()
+    assert "200 customers, churn rate 12.5%" in text and "surrogate fidelity 98.5%" in text
+
+
+def test_explain_json_is_strict_and_says_why_a_customer_was_not_tiered(project: dict) -> None:
+    run = project["first"]
+    cfg = str(project["config"])
+    features = pd.read_parquet(Path(run["output_dir"]) / "features.parquet")
+    tiered = pd.read_parquet(Path(run["output_dir"]) / "reason_codes.parquet").customer_id
+    r = invoke("explain", "--config", cfg, "--run-id", run["run_id"], "--customer",
+               str(tiered.iloc[0]), "--json")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    got = strict_json(r.stdout)
+    assert got["customer_id"] == tiered.iloc[0]
+    assert not any(isinstance(v, float) and math.isnan(v) for v in got["contributions"].values())
+    closed = str(features.customer_id[features.is_active == 0].iloc[0])
+    r = invoke("explain", "--config", cfg, "--run-id", run["run_id"], "--customer", closed)
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert f"customer {closed} is in the bank but was not tiered in this run" in r.stderr
+    assert "the relationship was closed on" in r.stderr
+    r = invoke("explain", "--config", cfg, "--run-id", run["run_id"], "--customer", "X404")
+    assert r.exit_code == 1
+    assert "customer X404 is not in this run's data" in r.stderr
+    assert "nor in the bank's customers table" in r.stderr
 
 
 def test_building_blocks() -> None:

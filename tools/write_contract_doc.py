@@ -131,9 +131,10 @@ def render() -> str:
         for r in CROSS_RULES
     ]
     out.append(
-        "\nA rule across tables is checked only when the columns it needs are present and "
-        "well-typed,\nso one broken column is reported once, not again by every rule that "
-        "uses it.\n"
+        "\nA rule across tables is checked only when the columns it needs are present, "
+        "well-typed and\nnot in the future, so one broken column is reported once, not again by "
+        "every rule that uses it\n(a customer opened in 2030 is not also an account opened "
+        "before its customer).\n"
     )
     return "\n".join(out)
 

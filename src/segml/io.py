@@ -21,6 +21,7 @@ import duckdb
 import yaml
 
 from segml.contract import CONTRACT, ColumnSpec, TableSpec
+from segml.tables import csv_separator
 
 #: File name endings recognised for a table, in order of preference.
 SUFFIXES = (".parquet", ".csv", ".csv.gz", ".csv.zst", ".tsv")
@@ -52,6 +53,8 @@ def load_mapping(source: str | os.PathLike[str] | Mapping | None) -> dict[str, T
         return {}
     raw = source
     if not isinstance(source, Mapping):
+        if not Path(source).is_file():
+            raise ValueError(f"mapping file {source} does not exist")
         raw = yaml.safe_load(Path(source).read_text(encoding="utf-8")) or {}
     out: dict[str, TableMapping] = {}
     for table, spec in dict(raw).items():
@@ -66,7 +69,10 @@ def load_mapping(source: str | os.PathLike[str] | Mapping | None) -> dict[str, T
             raise ValueError(f"mapping for {table!r} has unknown keys {sorted(unknown)}")
         cols = dict(spec.get("columns") or {})
         for col in list(cols) + list(spec.get("values") or {}):
-            CONTRACT[table].column(col)  # KeyError names the table and column
+            try:
+                CONTRACT[table].column(col)
+            except KeyError as exc:  # its message names the table and the column
+                raise ValueError(f"mapping for {table!r}: {exc.args[0]}") from None
         out[table] = TableMapping(spec.get("file"), cols, dict(spec.get("values") or {}))
     return out
 
@@ -84,7 +90,9 @@ def locate_table(folder: Path, table: str, mapping: TableMapping | None = None) 
         path = folder / mapping.file
         if not path.exists():
             return []
-        return sorted(path.glob("*.parquet")) if path.is_dir() else [path]
+        if path.is_dir():
+            return sorted(path.glob("*.parquet")) or sorted(path.glob("*.csv"))
+        return [path]
     found = [folder / f"{table}{s}" for s in SUFFIXES if (folder / f"{table}{s}").is_file()]
     part_dir = folder / table
     if part_dir.is_dir():
@@ -110,7 +118,7 @@ def reader_sql(files: list[Path]) -> str:
     lst = "[" + ", ".join(_sql_str(f) for f in files) + "]"
     if all(f.suffix == ".parquet" for f in files):
         return f"read_parquet({lst}, union_by_name = true)"
-    delim = "'\\t'" if files[0].suffix == ".tsv" else "','"
+    delim = _sql_str(csv_separator(files[0]))  # commas, or ; tabs | recognised from the header
     return (
         f"read_csv({lst}, header = true, all_varchar = true, delim = {delim}, union_by_name = true)"
     )
@@ -148,7 +156,8 @@ class TableSource:
 
     ``raw_view`` has the bank's columns renamed to contract names, untouched; ``view`` (named
     after the table) has the contract's typed columns. ``missing`` lists required contract
-    columns the extract lacks; ``absent`` lists optional ones (typed as NULL in ``view``).
+    columns the extract lacks; ``absent`` lists optional ones (typed as NULL in ``view``);
+    ``case_matched`` maps contract columns to the extract's columns named alike but for case.
     """
 
     spec: TableSpec
@@ -160,6 +169,7 @@ class TableSource:
     absent: tuple[str, ...]
     source_columns: tuple[str, ...] = ()
     renamed: Mapping[str, str] = field(default_factory=dict)
+    case_matched: Mapping[str, str] = field(default_factory=dict)
 
 
 _OFFSET = re.compile(r"^([+-])(\d{2}):?(\d{2})$")
@@ -193,6 +203,16 @@ def wall_clock_sql(expr: str, zone: str) -> str:
     return f"timezone({_sql_str(zone)}, {expr})"
 
 
+def source_column(name: str, columns: list[str], mapping: TableMapping) -> str:
+    """The extract's column for contract column ``name``: as mapped, as named, or else the one
+    column whose name differs only in case (``CUSTOMER_ID`` from a database export)."""
+    src = mapping.columns.get(name, name)
+    if src in columns or name in mapping.columns:
+        return src
+    alike = [c for c in columns if c.lower() == name.lower()]
+    return alike[0] if len(alike) == 1 else src
+
+
 def register_table(
     con: duckdb.DuckDBPyConnection,
     spec: TableSpec,
@@ -204,8 +224,11 @@ def register_table(
     src_cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {reader_sql(files)}").fetchall()]
     zones = parquet_time_zones(files)
     raw_parts, present, missing, absent = [], [], [], []
+    case_matched: dict[str, str] = {}
     for col in spec.columns:
-        src = mapping.columns.get(col.name, col.name)
+        src = source_column(col.name, src_cols, mapping)
+        if src != mapping.columns.get(col.name, col.name):
+            case_matched[col.name] = src
         if src in src_cols:
             expr = quote(src)
             if src in zones:  # taken at the wall-clock time written, not the host's zone
@@ -238,6 +261,7 @@ def register_table(
         tuple(absent),
         tuple(src_cols),
         dict(mapping.columns),
+        case_matched,
     )
 
 

@@ -30,7 +30,7 @@ from segml.features import write_features
 from segml.features.catalogue import FEATURES_VERSION
 from segml.features.labels import build_labels
 from segml.grades import DEFAULT_SCORECARD
-from segml.io import atomic_output_dir, check_can_create, check_output_path
+from segml.io import atomic_output_dir, check_can_create, check_output_path, load_mapping
 from segml.lineage import copy_pseudonymized, data_fingerprint, log_contract_inputs, pseudonym_key
 from segml.profile import default_as_of, profile_bank
 from segml.run_result import RunResult
@@ -54,11 +54,12 @@ Progress = Callable[[str], None]
 
 
 # ----------------------------------------------------------------------------- the run
-def check_run_output(cfg: RunConfig, root: Path, out_base: Path) -> None:
-    """Refuse, before any work, an ``output.dir`` that cannot hold the run's outputs.
+def check_run_paths(cfg: RunConfig, root: Path, out_base: Path) -> None:
+    """Refuse, before any work, a ``data.mapping`` that cannot be read and an ``output.dir``
+    that cannot hold the run's outputs.
 
-    It must be creatable and writable, and may not be (or lie inside) the bank's data folder
-    nor the synthetic cache: a run never writes into its inputs.
+    The output folder must be creatable and writable, and may not be (or lie inside) the bank's
+    data folder nor the synthetic cache: a run never writes into its inputs.
 
     Raises
     ------
@@ -69,6 +70,11 @@ def check_run_output(cfg: RunConfig, root: Path, out_base: Path) -> None:
               "data.mapping": resolve(root, cfg.data.mapping),
               "synthetic.cache_dir": resolve(root, cfg.synthetic.cache_dir)
               if cfg.data.source == "synthetic" else None}  # fmt: skip
+    if inputs["data.mapping"] is not None:
+        try:
+            load_mapping(inputs["data.mapping"])
+        except ValueError as exc:
+            raise ConfigError(f"data.mapping: {exc}") from None
     try:
         check_output_path(out_base, inputs, option="output.dir", new_entries=True)
         if out_base.exists() and not out_base.is_dir():
@@ -100,7 +106,7 @@ def run_pipeline(
         require_device(cfg.value.device, "value.device")
     out_base = resolve(root, cfg.output.dir)
     assert out_base is not None
-    check_run_output(cfg, root, out_base)
+    check_run_paths(cfg, root, out_base)
     with (
         thread_default(cfg.compute.threads),
         device_default(cfg.compute.device),

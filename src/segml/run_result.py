@@ -2,8 +2,23 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+#: Written in the summary for a metric the run could not compute (absent, NaN or infinite).
+NA = "n/a"
+
+
+def fmt_metric(value: Any, spec: str, why: str | None = None) -> str:
+    """``value`` formatted with ``spec``, or ``n/a`` (with ``why`` in brackets) when it is
+    missing or not a finite number, so a summary never shows ``nan%``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return f"{NA} ({why})" if why else NA
+    if not math.isfinite(float(value)):
+        return f"{NA} ({why})" if why else NA
+    return format(float(value), spec)
 
 
 @dataclass
@@ -35,9 +50,9 @@ class RunResult:
         }
         if not shares:
             return []
-        text = ", ".join(f"{t} {v:.0%}" for t, v in shares.items())
-        gini = self.metrics.get("tiers.concentration.gini_positive", float("nan"))
-        return [f"  tiers:     share of profit by tier: {text} (Gini {gini:.2f})"]
+        text = ", ".join(f"{t} {fmt_metric(v, '.0%')}" for t, v in shares.items())
+        gini = fmt_metric(self.metrics.get("tiers.concentration.gini_positive"), ".2f")
+        return [f"  tiers:     share of profit by tier: {text} (Gini {gini})"]
 
     def _model_lines(self) -> list[str]:
         m, lines = self.metrics, []
@@ -47,28 +62,43 @@ class RunResult:
             if k.startswith("clv.holdout.spend.") and k.endswith(".spearman")
         }
         if spend:
-            text = ", ".join(f"{k} {v:.2f}" for k, v in spend.items())
+            text = ", ".join(f"{k} {fmt_metric(v, '.2f')}" for k, v in spend.items())
             lines.append(f"  clv:       holdout spend Spearman: {text}")
         if "value.test.spearman" in m:
+            rho = fmt_metric(m["value.test.spearman"], ".3f")
+            naive = fmt_metric(m.get("value.naive_profit_12m.spearman"), ".3f")
             lines.append(
-                f"  value:     next-year profit Spearman {m['value.test.spearman']:.3f} "
-                f"(last year's profit {m.get('value.naive_profit_12m.spearman', float('nan')):.3f}),"
-                f" tier agreement {m.get('value.test.tier_agreement', float('nan')):.1%}"
+                f"  value:     next-year profit Spearman {rho}"
+                f" (last year's profit {naive}),"
+                f" tier agreement {fmt_metric(m.get('value.test.tier_agreement'), '.1%')}"
             )
         if "explain.explained" in m:
+            fid = m.get("explain.segments.surrogate_fidelity")
+            why = "no segments in the run" if fid is None else "too few customers to hold out"
             lines.append(
                 f"  explain:   {int(m['explain.explained']):,} customers, additivity error "
-                f"{m.get('explain.value.additivity_max_error', float('nan')):.2g}, segment "
-                f"surrogate fidelity {m.get('explain.segments.surrogate_fidelity', float('nan')):.1%}"
+                f"{fmt_metric(m.get('explain.value.additivity_max_error'), '.2g')}, segment "
+                f"surrogate fidelity {fmt_metric(fid, '.1%', why)}"
             )
         if "churn.test.roc_auc" in m:
             lines.append(
-                f"  churn:     test ROC AUC {m['churn.test.roc_auc']:.3f} "
-                f"(P(alive) baseline {m.get('churn.baseline_p_alive.roc_auc', float('nan')):.3f}),"
-                f" PR AUC {m.get('churn.test.pr_auc', float('nan')):.3f}, "
-                f"Brier {m.get('churn.test.brier', float('nan')):.4f}"
+                f"  churn:     test ROC AUC {fmt_metric(m['churn.test.roc_auc'], '.3f')} "
+                f"(P(alive) baseline {fmt_metric(m.get('churn.baseline_p_alive.roc_auc'), '.3f')}),"
+                f" PR AUC {fmt_metric(m.get('churn.test.pr_auc'), '.3f')}, "
+                f"Brier {fmt_metric(m.get('churn.test.brier'), '.4f')}"
             )
         return lines
+
+    def _label_text(self) -> str:
+        m = self.metrics
+        if "labels.rows" not in m:  # the labels stage was skipped: its warning says why
+            why = next((w for w in self.warnings if w.startswith("no labels: ")), "")
+            why = why.removeprefix("no labels: ")
+            return f"{NA} ({why[:200] or 'not computed'})"
+        rows = fmt_metric(m["labels.rows"], ",.0f")
+        why = "no labelled customers" if rows in ("0", NA) else None
+        rate = fmt_metric(m.get("labels.churn_rate") if why is None else None, ".1%", why)
+        return f"{rows} customers, churn rate {rate}"
 
     def summary(self) -> str:
         """A short human summary."""
@@ -82,9 +112,7 @@ class RunResult:
             f"transactions: {int(m.get('rows.transactions', 0)):,}",
             f"  validation: passed; {len(self.warnings)} warning(s) in the run",
             f"  features:  {int(m.get('features.rows', 0)):,} customers × "
-            f"{int(m.get('features.columns', 0))} columns; labels: "
-            f"{int(m.get('labels.rows', 0)):,} customers, churn rate "
-            f"{m.get('labels.churn_rate', float('nan')):.1%}",
+            f"{int(m.get('features.columns', 0))} columns; labels: {self._label_text()}",
             *self._model_lines(),
             *self._tier_lines(),
             f"  outputs:   {self.output_dir}",

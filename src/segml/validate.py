@@ -199,6 +199,17 @@ def _check_table(
                 f"required column is missing from the extract{via}; columns found: {found}",
             )
         )
+    if src.case_matched:
+        pairs = ", ".join(f"{s!r} as {c!r}" for c, s in src.case_matched.items())
+        report.issues.append(
+            Issue(
+                name,
+                None,
+                "column_case",
+                f"columns read regardless of case: {pairs}",
+                severity="warning",
+            )  # fmt: skip
+        )
     n = con.execute(f"SELECT count(*) FROM {src.raw_view}").fetchall()[0][0]
     report.row_counts[name] = n
     if n == 0:
@@ -231,7 +242,7 @@ def _check_table(
             report.issues.append(
                 Issue(name, col.name, rule, msg, cnt, _example_strings(rows, keys, col.name), sev)
             )
-            if rule in ("type", "not_null", "id_format") and sev == "error":
+            if rule in ("type", "not_null", "id_format", "future") and sev == "error":
                 broken.add(col.name)
     pk = [k for k in spec.primary_key if k in src.present]
     if len(pk) == len(spec.primary_key):
@@ -306,11 +317,14 @@ def validate_folder(
             continue
         if not files:
             if spec.required:
-                report.issues.append(
-                    Issue(
-                        name, None, "missing_table", f"no {name}.parquet or {name}.csv in {folder}"
-                    )
+                mapped = mapping.get(name)
+                where = (
+                    f"the mapping's file {mapped.file!r} is not in {folder} (or holds no "
+                    ".parquet or .csv parts)"
+                    if mapped is not None and mapped.file
+                    else f"no {name}.parquet or {name}.csv in {folder}"
                 )
+                report.issues.append(Issue(name, None, "missing_table", where))
             continue
         report.files[name] = [str(f) for f in files]
         try:

@@ -3,20 +3,25 @@
 :func:`explain_command` is a typer command; ``segml.cli`` registers it. It reads the run's
 output folder (``<output.dir>/<name>-<run id[:12]>``, found from ``--run-id``, or given with
 ``--run-dir``): ``reason_codes.parquet`` and ``explanations_value.parquet``, reading only the
-customer's rows. Exit codes: 0 success; 1 the run or the customer is not found (the message
-says where it looked); 2 bad usage.
+customer's rows. A run without a folder is looked up in the tracking store (a failed run is
+reported as failed, with its stage and error); a customer without an explanation is looked up
+in the run's ``features.parquet`` and the bank's customers table, to tell a customer the run
+did not tier (closed, or joined after the as-of date) from one that is not in its data. Exit
+codes: 0 success; 1 the run or the customer is not found, or the run failed (the message says
+where it looked); 2 bad usage.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-__all__ = ["customer_explanation", "explain_command", "find_run_dir"]
+__all__ = ["customer_explanation", "explain_command", "find_run_dir", "why_not_explained"]
 
 REASONS = "reason_codes.parquet"
 CONTRIBUTIONS = "explanations_value.parquet"
@@ -34,17 +39,20 @@ def find_run_dir(run_id: str, runs_dir: Path) -> Path:
     Raises
     ------
     FileNotFoundError
-        When no folder (or more than one) matches; the message lists where it looked.
+        When no folder (or more than one) matches; the message lists where it looked. No
+        folder at all is a :class:`segml.report.run_folder.NoRunFolderError` (a subclass).
     """
+    from segml.report.run_folder import NoRunFolderError
+
     if len(run_id) < 6:
         raise ValueError(f"--run-id {run_id!r} is too short: give at least 6 characters")
     key = run_id[:12]
     hits = sorted(p for p in runs_dir.glob(f"*-{key}*") if p.is_dir()) if runs_dir.is_dir() else []
+    if not hits:
+        raise NoRunFolderError(f"no run folder for run {run_id} in {runs_dir}")
     if len(hits) != 1:
-        what = (
-            "no run folder" if not hits else f"{len(hits)} run folders ({[h.name for h in hits]})"
-        )
-        raise FileNotFoundError(f"{what} for run {run_id} in {runs_dir}")
+        names = [h.name for h in hits]
+        raise FileNotFoundError(f"{len(hits)} run folders ({names}) for run {run_id} in {runs_dir}")
     if not (hits[0] / REASONS).is_file():
         raise FileNotFoundError(
             f"{hits[0]} has no {REASONS}: the run had no explain stage (explain.enabled, "
@@ -82,18 +90,150 @@ def _list(row: dict[str, Any], prefix: str) -> list[str]:
     return out
 
 
-def customer_explanation(run_dir: Path, customer: str) -> dict[str, Any]:
+def _run_record(run_dir: Path) -> dict[str, Any]:
+    try:
+        record = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _bank_customer(
+    run_dir: Path, customer: str, root: Path | None
+) -> tuple[dict[str, Any] | None, str, bool]:
+    """The customer's row of the bank's customers table the run read (``None`` if absent),
+    the table read (or why it could not be), and whether it could be read."""
+    import yaml
+
+    from segml.contract import CONTRACT
+    from segml.io import connect, load_mapping, locate_table, register_table
+
+    record = _run_record(run_dir)
+    try:
+        cfg = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
+    except (OSError, ValueError):
+        cfg = {}
+    data = (cfg.get("data") if isinstance(cfg, dict) else None) or {}
+    base = root or Path.cwd()
+    folder = record.get("data_dir") or data.get("path")
+    if not folder:
+        return None, "the run records no data folder", False
+    folder = base / Path(str(folder)).expanduser()  # an absolute path stays as it is
+    try:
+        mapping = data.get("mapping")
+        maps = load_mapping(base / Path(str(mapping)).expanduser() if mapping else None)
+        files = locate_table(folder, "customers", maps.get("customers"))
+        if not files:
+            return None, f"the bank's customers table is not in {folder} any more", False
+        con = connect()
+        src = register_table(con, CONTRACT["customers"], files, maps.get("customers"))
+        cols = [c for c in ("customer_id", "open_date", "close_date") if c not in src.missing]
+        res = con.execute(
+            f"SELECT {', '.join(cols)} FROM customers WHERE customer_id = ? LIMIT 1", [customer]
+        )
+        hit = res.fetchone()
+        what = f"the bank's customers table {files[0] if len(files) == 1 else folder}"
+        return (dict(zip(cols, hit, strict=True)) if hit else None), what, True
+    except Exception as exc:  # only a diagnosis: say why it could not be read
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        return None, f"the bank's customers table in {folder} could not be read ({first})", False
+
+
+def why_not_explained(run_dir: Path, customer: str, root: Path | None = None) -> str:
+    """Why ``customer`` has no explanation in the run: not tiered, or not in the run's data.
+
+    Looks in the run's ``features.parquet`` (every customer of the bank at the as-of date, with
+    ``is_active``) and in the bank's customers table the run read (``data_dir`` of
+    ``run.json``, with the mapping of the run's ``config.yaml``), for ``open_date`` and
+    ``close_date``. Only customers active at the as-of date are tiered.
+
+    Parameters
+    ----------
+    run_dir : Path
+        The run's output folder.
+    customer : str
+        The customer id given to ``--customer``.
+    root : Path, optional
+        Project root that relative data and mapping paths of the run's config are resolved
+        against (default: the working directory).
+
+    Returns
+    -------
+    str
+        ``"customer X is in the bank but was not tiered in this run: <reason>"`` or
+        ``"customer X is not in this run's data: <where it looked>"``.
+    """
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    as_of = _run_record(run_dir).get("as_of") or "the as-of date"
+    active: bool | None = None
+    n_features, example = 0, None
+    features = run_dir / "features.parquet"
+    if features.is_file():
+        names = pq.read_schema(features).names
+        table = pq.read_table(
+            features, columns=[c for c in ("customer_id", "is_active") if c in names]
+        )
+        n_features = table.num_rows
+        ids = pc.cast(table["customer_id"], "string")
+        example = ids[0].as_py() if n_features else None
+        hit = table.filter(pc.equal(ids, customer))
+        if hit.num_rows:
+            flag = hit["is_active"][0].as_py() if "is_active" in hit.column_names else 1
+            active = bool(flag)
+    bank, what, readable = _bank_customer(run_dir, customer, root)
+    not_tiered = f"customer {customer} is in the bank but was not tiered in this run"
+    opened, closed_on = (
+        (str(bank.get(k) or "") for k in ("open_date", "close_date")) if bank else ("", "")
+    )
+    dated = re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(as_of)) is not None
+    if active is False or (active is None and dated and closed_on and closed_on <= as_of):
+        closed = f" on {closed_on}" if closed_on else ""
+        return (
+            f"{not_tiered}: the relationship was closed{closed}, by the as-of date {as_of}; "
+            "only customers active at the as-of date are tiered"
+        )
+    if active is None and dated and opened and opened > as_of:
+        return f"{not_tiered}: the relationship began on {opened}, after the as-of date {as_of}"
+    if active:
+        return (
+            f"{not_tiered}: it was active at the as-of date {as_of}, but {run_dir / REASONS} "
+            "has no row for it"
+        )
+    if bank:
+        return f"{not_tiered}: it has no features at the as-of date {as_of} ({what})"
+    looked = (
+        f"not among the {n_features:,} customers of {features}" if features.is_file() else
+        f"not tiered ({features} is missing)"
+    )  # fmt: skip
+    looked += f", nor in {what}" if readable else f"; {what}"
+    hint = f" (ids look like {example!r})" if example is not None else ""
+    return f"customer {customer} is not in this run's data: {looked}{hint}"
+
+
+def customer_explanation(run_dir: Path, customer: str, root: Path | None = None) -> dict[str, Any]:
     """Everything the run says about why ``customer`` has its tier, as plain values.
+
+    Parameters
+    ----------
+    run_dir : Path
+        The run's output folder.
+    customer : str
+        The customer id.
+    root : Path, optional
+        Project root for the run's relative data paths (see :func:`why_not_explained`).
 
     Raises
     ------
     KeyError
-        When the customer was not tiered in this run.
+        When the customer was not tiered in this run; the message says why
+        (:func:`why_not_explained`).
     """
     row = _row(run_dir / REASONS, customer)
     contrib = _row(run_dir / CONTRIBUTIONS, customer)
     if row is None or contrib is None:
-        raise KeyError(f"customer {customer} is not among the tiered customers of {run_dir}")
+        raise KeyError(why_not_explained(run_dir, customer, root))
     split = lambda v: v.split(";") if isinstance(v, str) and v else []  # noqa: E731
     out: dict[str, Any] = {
         "run_dir": str(run_dir),
@@ -158,7 +298,8 @@ def _text(d: dict[str, Any]) -> str:
     lines += ["reasons:"] + [f"  {i}. {r}" for i, r in enumerate(d["reason_codes"], 1)]
     if d.get("churn"):
         c = d["churn"]
-        lines.append(f"churn risk {c['risk']:.1%}" + (f", retention: {c['retention_action']}" if c["high"] else ""))  # fmt: skip
+        risk = "n/a" if c["risk"] is None else f"{c['risk']:.1%}"
+        lines.append(f"churn risk {risk}" + (f", retention: {c['retention_action']}" if c["high"] else ""))  # fmt: skip
         lines += [f"  - {r}" for r in c["reason_codes"]]
     if d.get("segment"):
         lines.append(f"segment {d['segment']['name']}")
@@ -184,29 +325,37 @@ def explain_command(
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Print one customer's tier, score, thresholds and reason codes from a finished run."""
+    from segml.clv.jsonable import jsonable
     from segml.config import ConfigError, load_config, project_root, resolve
+    from segml.report.run_folder import NoRunFolderError, tracked_run_note
+    from segml.tracking import tracking_uri
 
     if (run_id is None) == (run_dir is None):
         raise _fail("give exactly one of --run-id and --run-dir", 2)
+    root = project_root(config)
     try:
         if run_dir is None:
             assert run_id is not None
             cfg = load_config(config)
-            runs = resolve(project_root(config), cfg.output.dir)
+            runs = resolve(root, cfg.output.dir)
             assert runs is not None
-            run_dir = find_run_dir(run_id, runs)
+            try:
+                run_dir = find_run_dir(run_id, runs)
+            except NoRunFolderError as exc:  # the tracking store may know why: a failed run
+                note = tracked_run_note(tracking_uri(cfg.tracking, root), run_id, runs)
+                raise FileNotFoundError(note or str(exc)) from exc
         elif not (run_dir / REASONS).is_file():
             raise FileNotFoundError(f"{run_dir / REASONS} not found: not a run folder with explanations")  # fmt: skip
-        d = customer_explanation(run_dir, customer)
+        d = customer_explanation(run_dir, customer, root)
     except ConfigError as exc:
         raise _fail(str(exc), 2) from exc
     except ValueError as exc:
         raise _fail(str(exc), 2) from exc
     except (FileNotFoundError, KeyError) as exc:
-        raise _fail(str(exc).strip("'\"")) from exc
+        raise _fail(str(exc.args[0] if exc.args else exc)) from exc
     if run_id is not None:
         d["run_id"] = run_id
-    if json_out:
-        typer.echo(json.dumps(d, indent=2, ensure_ascii=False, default=str))
+    if json_out:  # strict JSON: a value that could not be computed is null, never NaN
+        typer.echo(json.dumps(jsonable(d), indent=2, ensure_ascii=False, allow_nan=False))
     else:
         typer.echo(_text(d))

@@ -18,7 +18,15 @@ import sqlglot
 from segml.contract import CONTRACT
 from segml.features.build import feature_sql
 from segml.features.spec import FeatureConfig
-from segml.io import TableMapping, cast_sql, locate_table, parquet_time_zones, quote
+from segml.io import (
+    TableMapping,
+    cast_sql,
+    locate_table,
+    parquet_time_zones,
+    quote,
+    source_column,
+)
+from segml.tables import csv_separator
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
@@ -87,12 +95,13 @@ def register_bank(
         if all(f.suffix == ".parquet" for f in files):
             df = spark.read.parquet(*paths)
         else:
-            df = spark.read.option("header", True).option("inferSchema", False).csv(paths)
+            reader = spark.read.option("header", True).option("inferSchema", False)
+            df = reader.option("sep", csv_separator(files[0])).csv(paths)
         df.createOrReplaceTempView(f"src_{name}")
         zones = parquet_time_zones(files)
         parts = []
         for col in spec.columns:
-            src = m.columns.get(col.name, col.name)
+            src = source_column(col.name, list(df.columns), m)
             raw = quote(src) if src in df.columns else "NULL"
             if src in zones and raw != "NULL":  # the wall-clock time written, as in DuckDB
                 raw = f"from_utc_timestamp({raw}, '{zones[src]}')"

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from segml.io import atomic_file
 from segml.report.champion import champion_section
 from segml.report.context import ReportContext, resolve_context
 from segml.report.explanations import explanations_section
@@ -157,18 +156,22 @@ def default_out(root: Path, run: RunFolder) -> Path:
 
 
 def write_report(pack: ReviewPack, out: Path) -> Path:
-    """Write the pack to ``out`` atomically (a temporary file in the same folder, renamed)."""
+    """Write the pack to ``out`` atomically (:func:`segml.io.atomic_file`: a temporary file in
+    the same folder, renamed); a failure leaves ``out`` as it was.
+
+    Callers check ``out`` first (:func:`segml.report.cli.check_report_out`): this function
+    replaces an existing file.
+
+    Raises
+    ------
+    IsADirectoryError
+        When ``out`` is a folder (nothing is written).
+    """
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(pack.html)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    if out.is_dir():
+        raise IsADirectoryError(f"{out} is a folder, not a file")
+    with atomic_file(out) as tmp:
+        tmp.write_text(pack.html, encoding="utf-8")
     return out
 
 

@@ -8,6 +8,7 @@ stage that was disabled) reads as ``None``; the pack then says so.
 from __future__ import annotations
 
 import json
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -15,13 +16,25 @@ from typing import Any
 import pandas as pd
 import yaml
 
-__all__ = ["RunFolder", "RunNotFoundError", "latest_run", "locate_run"]
+__all__ = [
+    "NoRunFolderError",
+    "RunFolder",
+    "RunNotFoundError",
+    "latest_run",
+    "locate_run",
+    "tracked_run_note",
+]
 
 RUN_JSON = "run.json"
 
 
 class RunNotFoundError(FileNotFoundError):
     """No usable run folder: unknown id, ambiguous prefix or a folder without ``run.json``."""
+
+
+class NoRunFolderError(RunNotFoundError):
+    """No folder at all matches the run id (the tracking store may know why: see
+    :func:`tracked_run_note`)."""
 
 
 class RunFolder:
@@ -144,9 +157,11 @@ def locate_run(run_id: str, runs_dir: Path) -> RunFolder:
         raise RunNotFoundError(f"run id {run_id!r} is too short: give at least 6 characters")
     key = run_id[:12]
     hits = sorted(p for p in runs_dir.glob(f"*-{key}*") if p.is_dir()) if runs_dir.is_dir() else []
+    if not hits:
+        raise NoRunFolderError(f"no run folder for run {run_id} in {runs_dir}")
     if len(hits) != 1:
-        what = "no run folder" if not hits else f"{len(hits)} run folders {[h.name for h in hits]}"
-        raise RunNotFoundError(f"{what} for run {run_id} in {runs_dir}")
+        names = [h.name for h in hits]
+        raise RunNotFoundError(f"{len(hits)} run folders {names} for run {run_id} in {runs_dir}")
     folder = RunFolder(hits[0])
     if not folder.run_id.startswith(run_id):
         raise RunNotFoundError(f"{hits[0]} holds run {folder.run_id}, not {run_id}")
@@ -168,3 +183,96 @@ def latest_run(runs_dir: Path) -> RunFolder:
     if not records:
         raise RunNotFoundError(f"no finished run (a folder with {RUN_JSON}) in {runs_dir}")
     return RunFolder(records[-1].parent)
+
+
+def _first_lines(text: str, lines: int = 3, width: int = 300) -> str:
+    """The first ``lines`` non-empty lines of ``text``, each cut at ``width``, indented."""
+    rows = [r.strip() for r in str(text).strip().splitlines() if r.strip()]
+    out = [r if len(r) <= width else r[:width] + " …" for r in rows[:lines]]
+    if len(rows) > lines:
+        out.append("…")
+    return "".join(f"\n  {r}" for r in out)
+
+
+def tracked_run_note(uri: str, run_id: str, runs_dir: Path) -> str | None:
+    """Why run ``run_id`` has no folder in ``runs_dir``, as the tracking store ``uri`` tells it.
+
+    A ``segml run`` writes its folder only when it finishes; a run that failed (MLflow status
+    FAILED), was stopped (KILLED) or is still running (RUNNING) has none. The pipeline tags a
+    failed parent run and its failed stage run with ``error``; the stage run also carries
+    ``segml.stage``. A FINISHED run without a folder here was written elsewhere (the
+    ``output.dir`` parameter and the ``segml.config_path`` tag of the run say where).
+
+    Parameters
+    ----------
+    uri : str
+        Tracking URI (an embedded SQLite store that does not exist is not created).
+    run_id : str
+        The MLflow run id or a prefix of it (hexadecimal).
+    runs_dir : Path
+        Where the folder was looked for, for the message.
+
+    Returns
+    -------
+    str or None
+        A message (the error's first lines included), or ``None`` when the store cannot be
+        read or has no such run (exactly one parent run must match the prefix).
+    """
+    from segml.report.registry import _client, store_exists
+
+    run_id = run_id.strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{6,32}", run_id) or not uri or not store_exists(uri):
+        return None
+    try:
+        client = _client(uri)
+        if len(run_id) == 32:
+            runs = [client.get_run(run_id)]
+        else:
+            exps = [e.experiment_id for e in client.search_experiments()]
+            runs = client.search_runs(exps, f"attributes.run_id LIKE '{run_id}%'", max_results=5)
+        runs = [r for r in runs if "mlflow.parentRunId" not in r.data.tags] or runs
+        if len(runs) != 1:
+            return None
+        run = runs[0]
+        rid, status = run.info.run_id, run.info.status
+        parent = run.data.tags.get("mlflow.parentRunId")
+        if parent:
+            stage = run.data.tags.get("segml.stage") or run.info.run_name
+            return (
+                f"run {rid} is the {stage!r} stage of pipeline run {parent}: give that id "
+                f"(status {status})"
+            )
+        if status == "FAILED":
+            failed = client.search_runs(
+                [run.info.experiment_id],
+                f"tags.mlflow.parentRunId = '{rid}' and attributes.status = 'FAILED'",
+                max_results=50,
+            )
+            stages = [c.data.tags.get("segml.stage") or c.info.run_name for c in failed]
+            error = run.data.tags.get("error") or next(
+                (c.data.tags["error"] for c in failed if c.data.tags.get("error")), ""
+            )
+            where = f" in stage {', '.join(stages)}" if stages else ""
+            why = f":{_first_lines(error)}" if error else ""
+            return (
+                f"run {rid} failed{where} (MLflow status FAILED){why}\n"
+                "a failed run writes no run folder: fix the cause and run it again (the full "
+                f"error is the run's error.txt artifact in {uri})"
+            )
+        if status in ("RUNNING", "SCHEDULED"):
+            return (
+                f"run {rid} has not finished (MLflow status {status}): its folder is written "
+                f"when it ends; if its process was stopped, run it again"
+            )
+        if status == "KILLED":
+            return f"run {rid} was stopped (MLflow status KILLED) and wrote no run folder"
+        where = run.data.params.get("output.dir")
+        config = run.data.tags.get("segml.config_path")
+        return (
+            f"run {rid} is {status} in {uri} but has no folder in {runs_dir}"
+            + (f"; it wrote its outputs under output.dir {where}" if where else "")
+            + (f" (config {config}: pass it with --config)" if config else "")
+            + "; or its folder was moved or deleted"
+        )
+    except Exception:  # a note is a courtesy: any store problem means none
+        return None
