@@ -120,6 +120,38 @@ def test_profit_tracks_the_true_profit(small_bank: Path, features: pd.DataFrame)
     np.testing.assert_allclose(plain.profit_12m, plain.profit_trailing_12m, atol=0.02)
 
 
+def test_a_banks_own_economics_from_the_run_config(
+    small_bank: Path, features: pd.DataFrame
+) -> None:
+    """features.economics changes the profit features it names, and only those."""
+    from segml.config import RunConfig
+
+    def build(economics: dict) -> pd.DataFrame:
+        cfg = RunConfig.model_validate({"features": {"economics": economics}})
+        fcfg = cfg.features.feature_config()
+        return build_features(load_bank(small_bank), AS_OF, fcfg).to_pandas()
+
+    base = features.set_index("customer_id")
+    own = build({"spread": {"mortgage": 0.02}, "account_cost_retail": 8.0}).set_index("customer_id")
+    more = build({"spread": {"mortgage": 0.03}}).set_index("customer_id")
+    # income is linear in the mortgage spread: 1% -> 2% adds what 2% -> 3% adds
+    step = own.nii_12m - base.nii_12m
+    np.testing.assert_allclose(more.nii_12m - own.nii_12m, step, atol=1e-6)
+    holders = set(
+        pd.read_parquet(small_bank / "accounts.parquet").query("product == 'mortgage'").customer_id
+    )
+    assert (step[step.index.isin(holders)] >= 0).all() and step.max() > 0
+    assert (step[~step.index.isin(holders)] == 0).all()  # no mortgage: the same income
+    retail = base.customer_type == "retail"
+    np.testing.assert_allclose(own.account_cost_12m[retail], 2 * base.account_cost_12m[retail])
+    np.testing.assert_array_equal(own.account_cost_12m[~retail], base.account_cost_12m[~retail])
+    np.testing.assert_array_equal(own.fee_income_12m, base.fee_income_12m)
+    with pytest.raises(ValueError, match=r"features\.economics\.spread\.mortgag: unknown product"):
+        RunConfig.model_validate({"features": {"economics": {"spread": {"mortgag": 0.02}}}})
+    with pytest.raises(ValueError, match=r"features\.economics\.lgd\.mortgage must be in \[0, 1\]"):
+        RunConfig.model_validate({"features": {"economics": {"lgd": {"mortgage": 1.5}}}})
+
+
 # ----------------------------------------------------------------------------- hand-made bank
 def _tiny_bank(folder: Path) -> None:
     folder.mkdir()

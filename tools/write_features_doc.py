@@ -49,7 +49,22 @@ identical to the bit however many threads aggregate them (tested; summed as doub
 columns moved in the last bits between builds on 4 threads).
 
 Money is in the reporting currency (CNY in the synthetic bank). Windows are the defaults
-(30/90/365 days); `FeatureConfig.windows` changes them. Demographic columns are kept apart
+(30/90/365 days); `FeatureConfig.windows` changes them.
+
+Profit (family *profitability*, and the next-year profit labels) follows the bank's unit
+economics, `segml.economics.BankEconomics`: product spreads, LGD and PDs, channel, account and
+service costs. The defaults are the synthetic bank's; set the bank's own in the run config,
+whose maps update the defaults entry by entry (unknown products, channels or kinds and
+out-of-range values are errors that name the key):
+
+```yaml
+features:
+  economics:
+    spread: {{mortgage: 0.012, credit_card: 0.07}}   # annual margin on the average balance
+    lgd: {{consumer_loan: 0.55}}                     # loss given default, 0-1
+    account_cost_retail: 3.5                       # per open account per month
+    channel_cost: {{branch: 11.0}}                   # per transaction
+``` Demographic columns are kept apart
 (family *demographic*) so that fairness checks can exclude or audit them.
 """
 

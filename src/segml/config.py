@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from segml.contract import CHANNELS, TRANSACTION_KINDS
+from segml.economics import DEFAULT_ECONOMICS
 from segml.features.spec import NON_CUSTOMER_KINDS, FeatureConfig
 from segml.synth import SynthConfig
 from segml.tiers import TierRule
@@ -67,6 +68,11 @@ class FeaturesSection(_Frozen):
     spark_master: str = Field(
         "local[*]", description="Spark master for engine: spark (a cluster's URL, or local)."
     )
+    economics: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Changes to the unit economics behind profit (segml.economics), e.g. "
+        "{spread: {mortgage: 0.012}, account_cost_retail: 3.0}; maps update the defaults.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> FeaturesSection:
@@ -78,6 +84,7 @@ class FeaturesSection(_Frozen):
         unknown = set(self.digital_channels) - set(CHANNELS)
         if unknown:
             raise ValueError(f"features.digital_channels has unknown channels {sorted(unknown)}")
+        DEFAULT_ECONOMICS.updated(self.economics, "features.economics")  # names a bad key
         return self
 
     def feature_config(self) -> FeatureConfig:
@@ -86,6 +93,7 @@ class FeaturesSection(_Frozen):
             windows=self.windows,
             exclude_kinds=self.exclude_kinds,
             digital_channels=self.digital_channels,
+            economics=DEFAULT_ECONOMICS.updated(self.economics, "features.economics"),
         )
 
 

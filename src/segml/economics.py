@@ -2,12 +2,16 @@
 
 One definition of customer profit used in two places: the synthetic bank computes each
 customer's true profit with it, and the profitability features estimate the same quantity from
-the data. Override it in config to match a bank's funds-transfer pricing and cost model.
+the data. Override it in config (``features.economics`` in a run's YAML, read by
+:meth:`BankEconomics.updated`) to match a bank's funds-transfer pricing and cost model.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from segml.contract import CHANNELS, PRODUCTS
 
@@ -124,6 +128,65 @@ class BankEconomics:
         missing = set(CHANNELS) - set(self.channel_cost)
         if missing:
             raise ValueError(f"economics.channel_cost lacks channels {sorted(missing)}")
+
+    def updated(self, changes: Mapping[str, Any], where: str = "economics") -> BankEconomics:
+        """A copy with ``changes`` applied: a map updates the entries it names, a number
+        replaces the number (``{"spread": {"mortgage": 0.012}, "account_cost_retail": 3}``).
+
+        Raises
+        ------
+        ValueError
+            Naming the key (prefixed with ``where``): an unknown field, product, channel or
+            kind; a value that is not a number or out of its range (LGD and PD in [0, 1],
+            costs >= 0, spreads in (-1, 1)).
+        """
+        out: dict[str, Any] = {}
+        for name, value in dict(changes).items():
+            key = f"{where}.{name}"
+            if name not in _RANGES:
+                raise ValueError(f"{key} is not an economics field ({', '.join(_RANGES)})")
+            low, high, what = _RANGES[name]
+            current = getattr(self, name)
+            if isinstance(current, dict):
+                if not isinstance(value, Mapping):
+                    raise ValueError(f"{key} must be a map of {what}, got {value!r}")
+                allowed = _KEYS.get(name, set(current))
+                merged = dict(current)
+                for k, v in value.items():
+                    if allowed is not None and k not in allowed:
+                        raise ValueError(f"{key}.{k}: unknown {what} (known: {sorted(allowed)})")
+                    merged[k] = _number(v, low, high, f"{key}.{k}")
+                out[name] = merged
+            else:
+                out[name] = _number(value, low, high, key)
+        return replace(self, **out)
+
+
+def _number(value: Any, low: float, high: float, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{key} must be a number, got {value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"{key} must be in [{low:g}, {high:g}], got {value!r}")
+    return float(value)
+
+
+#: field -> (lowest, highest, what its keys are)
+_RANGES: dict[str, tuple[float, float, str]] = {
+    "spread": (-1.0, 1.0, "product"),
+    "lgd": (0.0, 1.0, "lending product"),
+    "channel_cost": (0.0, math.inf, "channel"),
+    "account_cost_retail": (0.0, math.inf, "cost"),
+    "account_cost_corporate": (0.0, math.inf, "cost"),
+    "interaction_cost": (0.0, math.inf, "interaction kind"),
+    "pd_by_product": (0.0, 1.0, "lending product"),
+    "pd_by_rating": (0.0, 1.0, "rating"),
+}
+#: the keys a map may name (None: any, e.g. a bank's own rating scale)
+_KEYS: dict[str, set[str] | None] = {
+    "spread": set(PRODUCTS),
+    "channel_cost": set(CHANNELS),
+    "pd_by_rating": None,
+}
 
 
 DEFAULT_ECONOMICS = BankEconomics()
