@@ -416,6 +416,14 @@ def test_run_json_is_strict_and_the_summary_says_n_a(monkeypatch: pytest.MonkeyP
     result.metrics["explain.segments.surrogate_fidelity"] = 0.985
     text = result.summary()
     assert "200 customers, churn rate 12.5%" in text and "surrogate fidelity 98.5%" in text
+    # a scoring run (as-of date at the data's end): models validated out of time, not tested
+    result.metrics.update({"clv.customers": 269, "value.validation.spearman": 0.9609,
+                           "value.validation.tier_agreement": 0.84,
+                           "churn.validation.roc_auc": 0.5994})  # fmt: skip
+    text = result.summary()
+    assert "clv:       fitted on 269 customers; no test labels after the as-of date" in text
+    assert "value:     out-of-time validation Spearman 0.961, tier agreement 84.0%" in text
+    assert "churn:     out-of-time validation ROC AUC 0.599; no test labels" in text
 
 
 def test_explain_json_is_strict_and_says_why_a_customer_was_not_tiered(project: dict) -> None:

@@ -61,9 +61,18 @@ class RunResult:
             for k, v in m.items()
             if k.startswith("clv.holdout.spend.") and k.endswith(".spearman")
         }
+        scoring = "no test labels after the as-of date (a scoring run)"
         if spend:
             text = ", ".join(f"{k} {fmt_metric(v, '.2f')}" for k, v in spend.items())
             lines.append(f"  clv:       holdout spend Spearman: {text}")
+        elif "clv.customers" in m:
+            lines.append(f"  clv:       fitted on {int(m['clv.customers']):,} customers; {scoring}")
+        if "value.test.spearman" not in m and "value.validation.spearman" in m:
+            lines.append(
+                "  value:     out-of-time validation Spearman "
+                f"{fmt_metric(m['value.validation.spearman'], '.3f')}, tier agreement "
+                f"{fmt_metric(m.get('value.validation.tier_agreement'), '.1%')}; {scoring}"
+            )
         if "value.test.spearman" in m:
             rho = fmt_metric(m["value.test.spearman"], ".3f")
             naive = fmt_metric(m.get("value.naive_profit_12m.spearman"), ".3f")
@@ -86,6 +95,11 @@ class RunResult:
                 f"(P(alive) baseline {fmt_metric(m.get('churn.baseline_p_alive.roc_auc'), '.3f')}),"
                 f" PR AUC {fmt_metric(m.get('churn.test.pr_auc'), '.3f')}, "
                 f"Brier {fmt_metric(m.get('churn.test.brier'), '.4f')}"
+            )
+        elif "churn.validation.roc_auc" in m:
+            lines.append(
+                "  churn:     out-of-time validation ROC AUC "
+                f"{fmt_metric(m['churn.validation.roc_auc'], '.3f')}; {scoring}"
             )
         return lines
 
