@@ -16,11 +16,13 @@
 
 # %% tags=["parameters"]
 # ruff: noqa: E402 (imports follow this parameters cell, papermill style)
-config = "experiments/configs/default.yaml"  # run config (relative to the project root)
-customers = 5000  # size of the synthetic bank
-seed = 7  # its seed
-as_of = "2024-12-31"  # features use records up to this date
-data_dir = None  # a folder of contract tables to study instead of the synthetic bank
+config = "experiments/configs/notebooks.yaml"  # run config (relative to the project root).
+#   Your bank: your own config, e.g. a copy of default.yaml with data.source: folder, data.path,
+#   data.mapping and as_of (docs/loaders.md). A parameter left at None takes the config's.
+data_dir = None  # or a folder of contract tables (Parquet or CSV; relative to the project root)
+customers = None  # synthetic bank size (None: synthetic.customers)
+seed = None  # None: the config's seed
+as_of = None  # features use records up to this date (None: the config's, else the data's end)
 
 # %% [markdown]
 # # 01 · The data: contract, quality, and how value is spread
@@ -48,6 +50,7 @@ from segml.tiers import concentration, plot_lorenz, top_share
 from segml.validate import validate_folder
 
 cfg = nb.study_config(config, customers=customers, seed=seed, as_of=as_of)
+seed = cfg.seed
 study = nb.open_bank(cfg, data_dir)
 print(study.describe())
 

@@ -16,11 +16,13 @@
 
 # %% tags=["parameters"]
 # ruff: noqa: E402 (imports follow this parameters cell, papermill style)
-config = "experiments/configs/default.yaml"  # run config (relative to the project root)
-customers = 5000  # size of the synthetic bank
-seed = 7  # its seed
-as_of = "2024-12-31"  # features use records up to this date
-data_dir = None  # a folder of contract tables to study instead of the synthetic bank
+config = "experiments/configs/notebooks.yaml"  # run config (relative to the project root).
+#   Your bank: your own config, e.g. a copy of default.yaml with data.source: folder, data.path,
+#   data.mapping and as_of (docs/loaders.md). A parameter left at None takes the config's.
+data_dir = None  # or a folder of contract tables (Parquet or CSV; relative to the project root)
+customers = None  # synthetic bank size (None: synthetic.customers)
+seed = None  # None: the config's seed
+as_of = None  # features use records up to this date (None: the config's, else the data's end)
 history_quarters = 8  # as-of dates compared, one per quarter back from as_of
 
 # %% [markdown]
@@ -39,13 +41,14 @@ history_quarters = 8  # as-of dates compared, one per quarter back from as_of
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from IPython.display import display
 
 from segml import notebook as nb
 from segml.features.catalogue import CATALOGUE
-from segml.features.labels import build_labels
 from segml.grades import roc_auc
 
 cfg = nb.study_config(config, customers=customers, seed=seed, as_of=as_of)
+seed = cfg.seed
 study = nb.open_bank(cfg, data_dir)
 features = study.features()
 active = features[features["is_active"] == 1]
@@ -192,60 +195,61 @@ print(f"windows not nested at any date: {int(over_time['windows_not_nested'].sum
 # with the AUCs that shuffled labels give, the noise band of a bank this size.
 
 # %% tags=["labels"]
-labels = build_labels(
-    study.bank,
-    study.as_of,
-    horizon_months=cfg.labels.horizon_months,
-    definition=cfg.labels.churn_definition,
-    inactivity_days=cfg.labels.inactivity_days,
-    config=cfg.features.feature_config(),
-).to_pandas()
-joined = active.merge(labels, on="customer_id", how="inner", validate="one_to_one")
-churned = joined["churned"].to_numpy(dtype=int)
-print(
-    f"{len(joined):,} active customers labelled over the {cfg.labels.horizon_months} months "
-    f"after {study.as_of}: {churned.sum()} churned ({churned.mean():.1%}, "
-    f"{cfg.labels.churn_definition})"
-)
-candidates = [
-    "days_since_last_tx",
-    "tx_trend_90d",
-    "n_tx_365d",
-    "n_products",
-    "tenure_months",
-    "aum_last",
-    "complaints_365d",
-    "satisfaction_avg_365d",
-    "profit_12m",
-]
-rng = np.random.default_rng(seed)
-auc = pd.Series(
-    {c: roc_auc(churned, joined[c].fillna(joined[c].median()).to_numpy()) for c in candidates}
-)
-x = joined["days_since_last_tx"].fillna(0).to_numpy()
-shuffled = [abs(roc_auc(rng.permutation(churned), x) - 0.5) for _ in range(200)]
-band = float(np.quantile(shuffled, 0.95))
-signal = auc.to_frame("auc").assign(distance=(auc - 0.5).abs()).sort_values("distance")
-signal["beyond_noise"] = signal["distance"] > band
-print(f"95% of shuffled-label AUCs lie within 0.5 ± {band:.3f}")
-signal.iloc[::-1].round(3)
+labels = study.labels()  # None when the data end before the label window does
+signal = None
+if labels is not None:
+    joined = active.merge(labels.to_pandas(), on="customer_id", validate="one_to_one")
+    churned = joined["churned"].to_numpy(dtype=int)
+    print(
+        f"{len(joined):,} active customers labelled over the {cfg.labels.horizon_months} "
+        f"months after {study.as_of}: {churned.sum()} churned ({churned.mean():.1%}, "
+        f"{cfg.labels.churn_definition})"
+    )
+if labels is not None and 0 < churned.sum() < len(churned):
+    candidates = [
+        "days_since_last_tx",
+        "tx_trend_90d",
+        "n_tx_365d",
+        "n_products",
+        "tenure_months",
+        "aum_last",
+        "complaints_365d",
+        "satisfaction_avg_365d",
+        "profit_12m",
+    ]
+    rng = np.random.default_rng(seed)
+    auc = pd.Series(
+        {c: roc_auc(churned, joined[c].fillna(joined[c].median()).to_numpy()) for c in candidates}
+    )
+    x = joined["days_since_last_tx"].fillna(0).to_numpy()
+    shuffled = [abs(roc_auc(rng.permutation(churned), x) - 0.5) for _ in range(200)]
+    band = float(np.quantile(shuffled, 0.95))
+    signal = auc.to_frame("auc").assign(distance=(auc - 0.5).abs()).sort_values("distance")
+    signal["beyond_noise"] = signal["distance"] > band
+    print(f"95% of shuffled-label AUCs lie within 0.5 ± {band:.3f}")
+    display(signal.iloc[::-1].round(3))
+elif labels is not None:
+    print("every labelled customer has the same outcome: no AUC to measure")
 
 # %% tags=["labels-figure"]
-strongest = signal.index[-2:]
-rates = pd.DataFrame(
-    {
-        c: joined.groupby(pd.qcut(joined[c].rank(method="first"), 5, labels=range(1, 6)))[
-            "churned"
-        ].mean()
-        for c in strongest
-    }
-).rename_axis("quintile at t (low to high)")
-fig_labels, ax = plt.subplots(figsize=(7, 3.5))
-rates.plot.bar(ax=ax, title="churn rate in the next year by quintile of a feature at t")
-ax.axhline(churned.mean(), color="grey", linestyle="--", linewidth=1)
-ax.set_ylabel("churn rate")
-fig_labels.tight_layout()
-print(f"features beyond the noise band: {int(signal['beyond_noise'].sum())} of {len(signal)}")
+if signal is not None:
+    strongest = signal.index[-2:]
+    rates = pd.DataFrame(
+        {
+            c: joined.groupby(pd.qcut(joined[c].rank(method="first"), 5, labels=range(1, 6)))[
+                "churned"
+            ].mean()
+            for c in strongest
+        }
+    ).rename_axis("quintile at t (low to high)")
+    fig_labels, ax = plt.subplots(figsize=(7, 3.5))
+    rates.plot.bar(ax=ax, title="churn rate in the next year by quintile of a feature at t")
+    ax.axhline(churned.mean(), color="grey", linestyle="--", linewidth=1)
+    ax.set_ylabel("churn rate")
+    fig_labels.tight_layout()
+    print(f"features beyond the noise band: {int(signal['beyond_noise'].sum())} of {len(signal)}")
+else:
+    print("no labels after the as-of date: the features are not set against outcomes here")
 
 # %% [markdown]
 # **What we see.** The AUCs place each feature against the noise band of shuffled labels:
@@ -261,11 +265,14 @@ print(f"features beyond the noise band: {int(signal['beyond_noise'].sum())} of {
 params = {"customers": customers, "seed": seed, "history_quarters": history_quarters}
 with nb.research_run("02_features", cfg, params) as run:
     run.metrics({"rows": len(features), "columns": features.shape[1], "active": len(active)})
-    run.metrics({"correlated_pairs_0.9": len(pairs), "churn_rate": churned.mean()})
-    run.metrics(auc.to_dict(), prefix="churn_auc.")
+    run.metrics({"correlated_pairs_0.9": len(pairs)})
+    if labels is not None:
+        run.metrics({"churn_rate": churned.mean()})
+    if signal is not None:
+        run.metrics(auc.to_dict(), prefix="churn_auc.")
+        run.table(signal, "churn_signal.csv")
     run.metrics({"windows_not_nested": over_time["windows_not_nested"].sum()})
     run.table(over_time, "features_over_time.csv")
-    run.table(signal, "churn_signal.csv")
     for name, fig in {"distributions": fig_dist, "correlations": fig_corr}.items():
         run.figure(fig, f"{name}.png")
     run.figure(fig_time, "features_over_time.png")

@@ -16,12 +16,14 @@
 
 # %% tags=["parameters"]
 # ruff: noqa: E402 (imports follow this parameters cell, papermill style)
-config = "experiments/configs/default.yaml"  # run config (relative to the project root)
-customers = 5000  # size of the synthetic bank
-seed = 7  # its seed, and the segmentation's
-as_of = "2024-12-31"  # features use records up to this date
-data_dir = None  # a folder of contract tables to study instead of the synthetic bank
-k = "auto"  # segments per customer type, or "auto" (chosen by stability, then BIC)
+config = "experiments/configs/notebooks.yaml"  # run config (relative to the project root).
+#   Your bank: your own config, e.g. a copy of default.yaml with data.source: folder, data.path,
+#   data.mapping and as_of (docs/loaders.md). A parameter left at None takes the config's.
+data_dir = None  # or a folder of contract tables (Parquet or CSV; relative to the project root)
+customers = None  # synthetic bank size (None: synthetic.customers)
+seed = None  # None: the config's seed
+as_of = None  # features use records up to this date (None: the config's, else the data's end)
+k = None  # segments per customer type, or "auto" (stability, then BIC); None: segments.k
 k_max = 10  # largest k tried when k is "auto"
 n_bootstrap = 4  # bootstrap resamples per k for the stability score
 
@@ -53,7 +55,9 @@ from segml.segments import (
     segment_customers,
 )
 
-cfg = nb.study_config(config, customers=customers, seed=seed, as_of=as_of)
+cfg = nb.study_config(config, customers=customers, seed=seed, as_of=as_of,
+                      overrides=nb.given({"segments.k": k}))  # fmt: skip
+k, seed = cfg.segments.k, cfg.seed
 study = nb.open_bank(cfg, data_dir)
 features = study.features()
 print(study.describe())
@@ -127,20 +131,33 @@ comparison.set_index("segmentation").round(3)
 
 # %%
 c = comparison.set_index("segmentation")
+for name in ("behavioural", "demographic"):
+    print(
+        f"{name}: {c.loc[name, 'n_segments']} groups explain "
+        f"{c.loc[name, 'eta2_behaviour']:.0%} of behaviour ({c.loc[name, 'eps2_behaviour']:.0%} "
+        f"adjusted for the number of groups) and {c.loc[name, 'eta2_log_value']:.0%} of log "
+        f"value ({c.loc[name, 'eps2_log_value']:.0%} adjusted)"
+    )
+better = [
+    what
+    for what in ("behaviour", "log_value")
+    if c.loc["behavioural", f"eps2_{what}"] > c.loc["demographic", f"eps2_{what}"]
+]
 print(
-    f"{c.loc['behavioural', 'n_segments']} behavioural segments explain "
-    f"{c.loc['behavioural', 'eta2_behaviour']:.0%} of the variance of behaviour and "
-    f"{c.loc['behavioural', 'eta2_log_value']:.0%} of (log) value; "
-    f"{c.loc['demographic', 'n_segments']} demographic cells explain "
-    f"{c.loc['demographic', 'eta2_behaviour']:.0%} and "
-    f"{c.loc['demographic', 'eta2_log_value']:.0%}"
+    "adjusted for their number, the behavioural segments explain more of: "
+    + (", ".join(better) if better else "neither — the demographic cells do as well here")
 )
 
 # %% [markdown]
-# **What we see.** With a handful of segments the behavioural segmentation explains more of
-# behaviour and of (log) value than the many demographic cells do (figures above): who a
-# customer is says less about how they bank than what they do. Demographic columns are still
-# described in the profiles, but never used to form the segments.
+# **What we see.** Eta squared grows with the number of groups: many small demographic cells
+# "explain" some variance by their number alone, so the fair comparison is epsilon squared,
+# adjusted for the number of groups (`segml.segments.epsilon_squared`). The lines above say,
+# for this bank, which segmentation explains more of behaviour and of log value once adjusted.
+# On the notebooks' synthetic bank (5,000 customers, seed 7: `experiments/configs/notebooks.yaml`)
+# 7 behavioural segments explain far more than 74 demographic cells, adjusted: 59% of
+# behaviour against 19%, and 70% of log value against 28% — who a customer is says less about
+# how they bank than what they do. On a few hundred customers the gap in value narrows. Demographic
+# columns are still described in the profiles, but never used to form the segments.
 
 # %% [markdown]
 # ## Against the synthetic personas
@@ -180,6 +197,7 @@ with nb.research_run("03_segmentation", cfg, params | {"n_bootstrap": n_bootstra
     if personas is not None:
         for name, row in personas.set_index("segmentation").iterrows():
             run.metrics(row.to_dict(), prefix=f"personas.{name}.")
+        run.figure(fig_personas, "personas.png")
     run.json(seg.to_dict(), "segments.json")
     run.table(seg.profiles, "segment_profiles.csv")
     run.figure(fig_k, "k_selection.png")

@@ -16,13 +16,15 @@
 
 # %% tags=["parameters"]
 # ruff: noqa: E402 (imports follow this parameters cell, papermill style)
-config = "experiments/configs/default.yaml"  # run config (relative to the project root)
-customers = 5000  # size of the synthetic bank
-seed = 7  # its seed, and the models'
-as_of = "2024-12-31"  # calibration ends here; the holdout is the 12 months after it
-data_dir = None  # a folder of contract tables to study instead of the synthetic bank
-model = "bgnbd"  # bgnbd | pareto | mbgnbd
-annual_discount_rate = 0.10  # for the discounted CLV
+config = "experiments/configs/notebooks.yaml"  # run config (relative to the project root).
+#   Your bank: your own config, e.g. a copy of default.yaml with data.source: folder, data.path,
+#   data.mapping and as_of (docs/loaders.md). A parameter left at None takes the config's.
+data_dir = None  # or a folder of contract tables (Parquet or CSV; relative to the project root)
+customers = None  # synthetic bank size (None: synthetic.customers)
+seed = None  # None: the config's seed
+as_of = None  # features use records up to this date (None: the config's, else the data's end)
+model = None  # bgnbd | pareto | mbgnbd (None: clv.model)
+annual_discount_rate = None  # for the discounted CLV (None: clv.annual_discount_rate)
 
 # %% [markdown]
 # # 04 · Customer lifetime value: probabilistic vs supervised, on a holdout year
@@ -33,8 +35,9 @@ annual_discount_rate = 0.10  # for the discounted CLV
 # **What we do.** `segml.clv.stage.clv_stage` fits the purchase model and Gamma-Gamma on
 # customer-initiated transactions up to the as-of date (weeks as the time unit, an explicit
 # annual discount rate), trains xgboost out of time (features a year before the as-of date,
-# target = the following year), and scores both on the 12 months after the as-of date, which
-# no model saw. Method and metric definitions: `docs/clv.md`.
+# target = the following year), and scores both on the horizon after the as-of date
+# (`labels.horizon_months`, 12 by default), which no model saw. Method and metric
+# definitions: `docs/clv.md`.
 
 # %%
 import json
@@ -42,11 +45,14 @@ import tempfile
 from pathlib import Path
 
 import pandas as pd
+from IPython.display import display
 
 from segml import notebook as nb
 from segml.clv.stage import clv_stage
 
-cfg = nb.study_config(config, customers=customers, seed=seed, as_of=as_of)
+overrides = nb.given({"clv.model": model, "clv.annual_discount_rate": annual_discount_rate})
+cfg = nb.study_config(config, customers=customers, seed=seed, as_of=as_of, overrides=overrides)
+model, annual_discount_rate, seed = cfg.clv.model, cfg.clv.annual_discount_rate, cfg.seed
 study = nb.open_bank(cfg, data_dir)
 features = study.features()
 figures = Path(tempfile.mkdtemp(prefix="segml-clv-"))
@@ -81,15 +87,16 @@ pd.Series({**params, **checks}, name="value").round(4).to_frame()
 # per predictor: aggregate error, MAE, RMSE, Spearman, normalised Gini, decile MAPE.
 
 # %% tags=["holdout"]
-holdout = result.documents["clv_evaluation.json"]["holdout"]
-if "purchases" not in holdout:
-    print("The data end at the as-of date: no holdout to score (predictions only).")
-rows = {("purchases", model): holdout.get("purchases", {})}
+holdout = result.documents["clv_evaluation.json"].get("holdout", {})
+rows = {("purchases", model): holdout["purchases"]} if "purchases" in holdout else {}
 for target in ("spend", "profit"):
     for name, metrics in holdout.get(target, {}).get("metrics", {}).items():
         rows[(target, name)] = metrics
 holdout = pd.DataFrame.from_dict(rows, orient="index")
-holdout.round(3)
+if holdout.empty:
+    print("The data end at the as-of date: no holdout to score (predictions only).")
+else:
+    display(holdout.round(3))
 
 # %% [markdown]
 # ## Diagnostics

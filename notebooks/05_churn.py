@@ -16,13 +16,15 @@
 
 # %% tags=["parameters"]
 # ruff: noqa: E402 (imports follow this parameters cell, papermill style)
-config = "experiments/configs/default.yaml"  # run config (relative to the project root)
-customers = 5000  # size of the synthetic bank
-seed = 7  # its seed, and the model's
-as_of = "2024-12-31"  # features up to here; labels from the 12 months after
-data_dir = None  # a folder of contract tables to study instead of the synthetic bank
-definition = "closure"  # closure | inactivity | balance_runoff
-search = 4  # hyper-parameter candidates tried on the validation snapshot
+config = "experiments/configs/notebooks.yaml"  # run config (relative to the project root).
+#   Your bank: your own config, e.g. a copy of default.yaml with data.source: folder, data.path,
+#   data.mapping and as_of (docs/loaders.md). A parameter left at None takes the config's.
+data_dir = None  # or a folder of contract tables (Parquet or CSV; relative to the project root)
+customers = None  # synthetic bank size (None: synthetic.customers)
+seed = None  # None: the config's seed
+as_of = None  # features use records up to this date (None: the config's, else the data's end)
+definition = None  # closure | inactivity | balance_runoff (None: labels.churn_definition)
+search = None  # hyper-parameter candidates tried on validation (None: churn.search)
 
 # %% [markdown]
 # # 05 · Churn: an honestly validated model, its calibration, and the P(alive) baseline
@@ -48,20 +50,16 @@ from IPython.display import display
 from segml import notebook as nb
 from segml.churn.evaluate import bayes_reference
 from segml.churn.stage import churn_stage
-from segml.features.labels import build_labels
 
-cfg = nb.study_config(config, customers=customers, seed=seed, as_of=as_of)
+overrides = nb.given({"labels.churn_definition": definition, "churn.search": search})
+cfg = nb.study_config(config, customers=customers, seed=seed, as_of=as_of, overrides=overrides)
+definition, search, seed = cfg.labels.churn_definition, cfg.churn.search, cfg.seed
 study = nb.open_bank(cfg, data_dir)
 features = study.features()
 fcfg = cfg.features.feature_config()
-try:
-    labels = build_labels(
-        study.bank, study.as_of, cfg.labels.horizon_months, definition,
-        cfg.labels.inactivity_days, fcfg, runoff_share=cfg.labels.runoff_share,
-    )  # fmt: skip
-except ValueError as exc:  # the data end before the label window does
-    print(f"No test labels ({exc}); the model is trained and scored, not tested.")
-    labels = None
+labels = study.labels()  # None when the data end before the test window does
+if labels is None:
+    print("The model is trained and scored, not tested.")
 figures = Path(tempfile.mkdtemp(prefix="segml-churn-"))
 result = churn_stage(
     study.bank, features, labels, study.as_of, cfg.labels.horizon_months, definition,
@@ -98,6 +96,9 @@ nb.show_figures(figures)
 truth = study.ground_truth()
 if truth is None or labels is None:
     print("No ground truth for this bank (or no test labels): skipped.")
+    reference = None
+elif definition != "closure":  # the generator's churn probability is of closure
+    print(f"The ground truth's churn is closure, not {definition!r}: skipped.")
     reference = None
 else:
     reference = bayes_reference(truth, result.tables["churn_scores"])

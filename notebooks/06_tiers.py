@@ -16,13 +16,15 @@
 
 # %% tags=["parameters"]
 # ruff: noqa: E402 (imports follow this parameters cell, papermill style)
-config = "experiments/configs/default.yaml"  # run config: tier policy, value column, overrides
-customers = 5000  # size of the synthetic bank
-seed = 7  # its seed
-as_of = "2024-12-31"  # features use records up to this date
-data_dir = None  # a folder of contract tables to study instead of the synthetic bank
-policy = "pyramid"  # tiers.policy studied in detail: pyramid | abc | customer_pyramid
-migration_months = 12  # compare with the tiers this many months earlier
+config = "experiments/configs/notebooks.yaml"  # run config (relative to the project root).
+#   Your bank: your own config, e.g. a copy of default.yaml with data.source: folder, data.path,
+#   data.mapping and as_of (docs/loaders.md). A parameter left at None takes the config's.
+data_dir = None  # or a folder of contract tables (Parquet or CSV; relative to the project root)
+customers = None  # synthetic bank size (None: synthetic.customers)
+seed = None  # None: the config's seed
+as_of = None  # features use records up to this date (None: the config's, else the data's end)
+policy = None  # studied in detail: pyramid | abc | customer_pyramid (None: tiers.policy)
+migration_months = None  # compare with the tiers this long before (None: tiers.migration_months)
 value = "profit_12m"  # value column: a feature (segml run uses value_score, docs/explain.md)
 
 # %% [markdown]
@@ -52,8 +54,8 @@ from segml.explain.plots import example_customers, plot_global, plot_tier_driver
 from segml.explain.reasons import reason_codes
 from segml.explain.thresholds import threshold_report
 from segml.explain.value_stage import value_stage
-from segml.features.labels import build_labels
 from segml.profile import profile_bank
+from segml.run_steps import earlier_features
 from segml.stages import active
 from segml.tiers import (
     BUILTIN_POLICIES,
@@ -63,8 +65,9 @@ from segml.tiers import (
     tier_table,
 )
 
-overrides = {"tiers.policy": policy}
+overrides = nb.given({"tiers.policy": policy, "tiers.migration_months": migration_months})
 cfg = nb.study_config(config, customers=customers, seed=seed, as_of=as_of, overrides=overrides)
+policy, migration_months, seed = cfg.tiers.policy, cfg.tiers.migration_months, cfg.seed
 study = nb.open_bank(cfg, data_dir)
 population = active(study.features())
 print(study.describe())
@@ -145,23 +148,28 @@ table.set_index("tier")[list(PLAYBOOK_COLUMNS)]
 # major).
 
 # %% tags=["migration"]
-earlier_date = nb.months_before(study.as_of, migration_months)
 start = profile_bank(study.bank, study.as_of).history_start
-if start is None or nb.months_before(earlier_date, 12) < start:
-    raise ValueError(f"the history from {start} is too short for features at {earlier_date}")
-before = assign_tiers(active(study.features(earlier_date)), pol, rules, value_col=value)
-migration = tier_migration(before, tiers, order=list(pol.labels))
-fig_migration, ax = plt.subplots(figsize=(7, 4.5))
-rates = migration.transition_rates()
-nb.plot_heatmap(rates, ax, cmap="Blues", center=None, title=f"{earlier_date} → {study.as_of}")
-fig_migration.tight_layout()
-print(
-    f"of {migration.n_both:,} customers tiered at both dates {migration.stay_rate:.0%} kept "
-    f"their tier, {migration.upgrade_rate:.0%} moved up, {migration.downgrade_rate:.0%} down; "
-    f"{migration.n_new:,} are new, {migration.n_lost:,} left; "
-    f"PSI of {value} {migration.psi:.3f} ({migration.psi_label})"
-)
-migration.counts.rename_axis(index="before", columns="after")
+earlier_date, earlier = earlier_features(study.bank, study.as_of, cfg, start)
+migration = None
+if earlier is None:  # as segml run does: no migration without a year of history before it
+    print(
+        f"skipped: the history from {start} is too short for features "
+        f"{migration_months} months before {study.as_of} (or tiers.migration_months is 0)"
+    )
+else:
+    before = assign_tiers(active(earlier), pol, rules, value_col=value)
+    migration = tier_migration(before, tiers, order=list(pol.labels))
+    fig_migration, ax = plt.subplots(figsize=(7, 4.5))
+    rates = migration.transition_rates()
+    nb.plot_heatmap(rates, ax, cmap="Blues", center=None, title=f"{earlier_date} → {study.as_of}")
+    fig_migration.tight_layout()
+    print(
+        f"of {migration.n_both:,} customers tiered at both dates {migration.stay_rate:.0%} kept "
+        f"their tier, {migration.upgrade_rate:.0%} moved up, {migration.downgrade_rate:.0%} "
+        f"down; {migration.n_new:,} are new, {migration.n_lost:,} left; "
+        f"PSI of {value} {migration.psi:.3f} ({migration.psi_label})"
+    )
+    display(migration.counts.rename_axis(index="before", columns="after"))
 
 # %% [markdown]
 # **What we see.** The diagonal of the transition rates holds most customers: tiers are
@@ -211,14 +219,12 @@ else:
 # contributions = the score the policy ranks.
 
 # %% tags=["value-model"]
-try:
-    labels_after = build_labels(study.bank, study.as_of, 12)
-except ValueError as exc:  # the data end at the as-of date: no test metrics
-    labels_after = None
-    print(f"no labels after {study.as_of}: {exc}")
+labels_after = study.labels()  # None when the data end at the as-of date: no test metrics
 value_run = value_stage(
-    study.bank, study.features(), labels_after, study.as_of, 12, cfg.value, pol, seed
-)
+    study.bank, study.features(), labels_after, study.as_of, cfg.labels.horizon_months,
+    cfg.value, pol, seed, config=cfg.features.feature_config(),
+    max_train_rows=cfg.compute.max_train_rows,
+)  # fmt: skip
 value_model = value_run.models["value"]
 scored = population.merge(value_run.tables["value_scores"], on="customer_id", validate="1:1")
 explained = value_model.explain(scored)
@@ -246,13 +252,13 @@ nb.show_figures(drivers_dir)
 # average is pulled up by the few customers who hold most of the value.
 
 # %% tags=["reason-codes"]
-codes = reason_codes(explained, scored, k=4)
+codes = reason_codes(explained, scored, k=cfg.explain.top_k)
 thresholds = threshold_report(explained, pol)
 examples_rows = [i for rows in example_customers(explained.score, value_tiers, list(pol.labels)).values() for i in rows]  # fmt: skip
 columns = ["tier_by_value", "threshold_below", "gap_to_next", "lifted_by", "held_back_by"]
 example_table = pd.concat(
     [thresholds.loc[examples_rows, ["customer_id", *columns]],
-     codes.loc[examples_rows, [f"reason_{j}" for j in range(1, 5)]]], axis=1,
+     codes.loc[examples_rows, [f"reason_{j}" for j in range(1, cfg.explain.top_k + 1)]]], axis=1,
 )  # fmt: skip
 example_table.assign(value_score=explained.score[examples_rows]).set_index("customer_id")
 
@@ -276,9 +282,11 @@ with nb.research_run("06_tiers", cfg, params | {"migration_months": migration_mo
     run.json(pol.to_dict(), "tier_policy.json")
     run.json([r.to_dict() for r in rules], "tier_rules.json")
     run.table(table, "tier_table.csv")
-    run.table(migration.counts, "tier_migration_counts.csv")
     run.metrics({"overridden": int(moved.sum())})
-    run.metrics(migration.summary(), prefix="migration.")
+    if migration is not None:
+        run.table(migration.counts, "tier_migration_counts.csv")
+        run.metrics(migration.summary(), prefix="migration.")
+        run.figure(fig_migration, "migration.png")
     run.metrics(agreement, prefix="agreement.")
     run.metrics({"additivity_max_error": explained.additivity.max_abs_error}, prefix="explain.")
     run.metrics(
@@ -286,5 +294,4 @@ with nb.research_run("06_tiers", cfg, params | {"migration_months": migration_mo
     )
     run.table(codes.loc[examples_rows], "example_reason_codes.csv")
     run.figure(fig_policies, "policies.png")
-    run.figure(fig_migration, "migration.png")
 print(f"logged run {run.run_id} to {run.tracking_uri}")

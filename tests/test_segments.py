@@ -28,6 +28,7 @@ from segml.segments import (
     compare_segmentations,
     demographic_segments,
     deviations,
+    epsilon_squared,
     eta_squared,
     make_segmenter,
     name_segments,
@@ -429,6 +430,14 @@ def test_demographic_baseline_and_eta_squared(small_features: pd.DataFrame) -> N
     assert len(cells) == len(small_features) and " | " in cells[0]
     assert eta_squared(np.array([1.0, 1.0, 5.0, 5.0]), np.array([0, 0, 1, 1])) == 1.0
     assert eta_squared(np.array([1.0, 5.0, 1.0, 5.0]), np.array([0, 0, 1, 1])) == 0.0
+    # many arbitrary cells "explain" variance by their number alone; epsilon squared does not
+    rng = np.random.default_rng(0)
+    noise, cells_100 = rng.normal(size=2000), rng.integers(0, 100, 2000)
+    assert eta_squared(noise, cells_100) > 0.03 and abs(epsilon_squared(noise, cells_100)) < 0.01
+    two = np.repeat([0, 1], 1000)
+    assert epsilon_squared(noise + 3 * two, two) == pytest.approx(
+        eta_squared(noise + 3 * two, two), abs=1e-3
+    )
     table = compare_segmentations(
         small_features,
         {"demographic": cells, "type": small_features["customer_type"].to_numpy()},

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import mlflow
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from segml.config import RunConfig, load_config, project_root, resolve
 from segml.contract import CONTRACT
@@ -62,7 +63,8 @@ def study_config(
     customers, seed, as_of : optional
         Set ``synthetic.customers``, ``seed`` and ``as_of`` when given.
     overrides : mapping, optional
-        Further ``section.key -> value`` pairs (e.g. ``{"tiers.policy": "abc"}``).
+        Further ``section.key -> value`` pairs (e.g. ``{"tiers.policy": "abc"}``; wrap them in
+        :func:`given` so that a notebook parameter left at None keeps the config's value).
     root : Path, optional
         Project root (default: :func:`segml.config.project_root` from the working directory).
 
@@ -78,6 +80,12 @@ def study_config(
     path = resolve(root or project_root(), str(config))
     assert path is not None
     return load_config(path, sets)
+
+
+def given(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The overrides whose value is not None: notebook parameters left at None keep the
+    config's values (``study_config(..., overrides=given({"clv.model": model}))``)."""
+    return {k: v for k, v in overrides.items() if v is not None}
 
 
 @dataclass(frozen=True)
@@ -110,6 +118,23 @@ class StudyBank:
         """The customer feature table at ``as_of`` (default: the study's as-of date)."""
         when = self.as_of if as_of is None else as_of
         return build_features(self.bank, when, self.config.features.feature_config()).to_pandas()
+
+    def labels(self, as_of: dt.date | str | None = None) -> pa.Table | None:
+        """Labels of the window after ``as_of`` (default: the study's) by the config's
+        definition, horizon and economics; None, with the reason printed, when the data end
+        before that window does (a scoring-time extract)."""
+        from segml.features.labels import build_labels
+
+        c = self.config
+        try:
+            return build_labels(
+                self.bank, self.as_of if as_of is None else as_of, c.labels.horizon_months,
+                c.labels.churn_definition, c.labels.inactivity_days,
+                c.features.feature_config(), runoff_share=c.labels.runoff_share,
+            )  # fmt: skip
+        except ValueError as exc:
+            print(f"No labels after the as-of date: {exc}")
+            return None
 
     def ground_truth(self) -> pd.DataFrame | None:
         """The synthetic bank's ground truth (for evaluation only), or None for other banks."""
@@ -145,7 +170,8 @@ def open_bank(
     cfg : RunConfig
         From :func:`study_config`.
     data_dir : path, optional
-        A folder of contract tables. None: ``cfg.data.path`` for a folder source, else the
+        A folder of contract tables (Parquet or CSV; relative to ``root``; the config's
+        ``data.mapping`` maps the bank's own names). None: ``cfg.data.path`` for a folder source, else the
         config's synthetic bank, generated into ``synthetic.cache_dir`` unless an identical one
         is cached there (as in ``segml run``).
     root : Path, optional
@@ -158,8 +184,8 @@ def open_bank(
     """
     root = root or project_root()
     generated = False
-    if data_dir is not None:
-        folder = Path(data_dir)
+    if data_dir is not None:  # relative to the project root, as every path in a config
+        folder = resolve(root, str(data_dir))  # type: ignore[assignment]
     elif cfg.data.source == "folder":
         folder = resolve(root, cfg.data.path)  # type: ignore[assignment]
     else:  # the pipeline module pulls in every stage: import it only to generate a bank

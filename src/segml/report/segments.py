@@ -59,12 +59,20 @@ def _segments(ctx: ReportContext, sec: Section) -> None:
     if comp is not None and {"segmentation", "eta2_log_value"} <= set(comp.columns):
         eta = dict(zip(comp["segmentation"], comp["eta2_log_value"], strict=True))
         n = dict(zip(comp["segmentation"], comp["n_segments"], strict=True))
+        eps: dict = {}
+        if "eps2_log_value" in comp.columns:  # runs before eps2 have eta2 only
+            eps = dict(zip(comp["segmentation"], comp["eps2_log_value"], strict=True))
+
+        def adjusted(name: str, words: str) -> str:
+            return f" ({pct(eps[name])} {words})" if name in eps else ""
+
         if "behavioural" in eta and "demographic" in eta:
             sec.reading.append(
                 f"The {num(n['behavioural'])} behavioural segments explain "
-                f"{pct(eta['behavioural'])} of the variance of log value; "
+                f"{pct(eta['behavioural'])} of the variance of log value"
+                f"{adjusted('behavioural', 'adjusted for the number of segments')}; "
                 f"{num(n['demographic'])} demographic cells (age band × income band × region) "
-                f"explain {pct(eta['demographic'])}."
+                f"explain {pct(eta['demographic'])}{adjusted('demographic', 'adjusted')}."
             )
     fid = run.metric("explain.segments.surrogate_fidelity")
     if fid is not None:

@@ -21,7 +21,12 @@ from segml.segments.bank import (
     segment_customers,
     shrink_shares,
 )
-from segml.segments.baseline import compare_segmentations, demographic_segments, eta_squared
+from segml.segments.baseline import (
+    compare_segmentations,
+    demographic_segments,
+    epsilon_squared,
+    eta_squared,
+)
 from segml.segments.cluster import AutoKCluster, bic_elbow, make_segmenter, select_k
 from segml.segments.columns import classify_columns
 from segml.segments.mixture import MixedMixture
@@ -43,6 +48,7 @@ __all__ = [
     "customer_population",
     "demographic_segments",
     "deviations",
+    "epsilon_squared",
     "eta_squared",
     "make_segmenter",
     "name_segments",

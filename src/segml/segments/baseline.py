@@ -70,6 +70,25 @@ def eta_squared(values: np.ndarray, labels: np.ndarray) -> float:
     return float(np.sum((means - x.mean()) ** 2) / total)
 
 
+def epsilon_squared(values: np.ndarray, labels: np.ndarray) -> float:
+    """Eta squared adjusted for the number of segments (one-way ANOVA epsilon squared).
+
+    ``(SS_between - (k - 1) MS_within) / SS_total``: the share of variance the segments
+    explain beyond what ``k`` arbitrary groups would, so a segmentation into many small cells
+    is not rewarded for its size. Missing values are left out; can be slightly negative.
+    """
+    x = np.asarray(values, dtype=float)
+    ok = np.isfinite(x)
+    x, lab = x[ok], np.asarray(labels)[ok]
+    n, k = len(x), len(np.unique(lab))
+    total = float(np.sum((x - x.mean()) ** 2))
+    if total == 0 or n <= k:
+        return float("nan")
+    means = pd.Series(x).groupby(lab).transform("mean").to_numpy()
+    between = float(np.sum((means - x.mean()) ** 2))
+    return (between - (k - 1) * (total - between) / (n - k)) / total
+
+
 def compare_segmentations(
     df: pd.DataFrame,
     segmentations: Mapping[str, np.ndarray],
@@ -87,12 +106,14 @@ def compare_segmentations(
         Name -> segment label per row (e.g. ``{"behavioural": ..., "demographic": ...}``).
     value_col : str, optional
         Customer value: adds ``eta2_value`` (raw) and ``eta2_log_value`` (signed log1p, less
-        driven by a few very large customers).
+        driven by a few very large customers), and ``eps2_value``, ``eps2_log_value``: the
+        same adjusted for the number of segments (:func:`epsilon_squared`), the fair
+        comparison of segmentations of different sizes.
     truth : array, optional
         Known groups (e.g. the synthetic personas): adds ``ari_truth`` and ``nmi_truth``.
     columns : sequence of str
         Numeric behavioural columns: adds ``eta2_behaviour``, the mean eta squared over them
-        (signed log scale).
+        (signed log scale), and ``eps2_behaviour``, adjusted.
 
     Returns
     -------
@@ -112,13 +133,13 @@ def compare_segmentations(
             v = pd.to_numeric(df[value_col], errors="coerce").to_numpy(float)
             row["eta2_value"] = eta_squared(v, labels)
             row["eta2_log_value"] = eta_squared(signed_log1p(v), labels)
+            row["eps2_value"] = epsilon_squared(v, labels)
+            row["eps2_log_value"] = epsilon_squared(signed_log1p(v), labels)
         if columns:
-            etas = [
-                eta_squared(
-                    signed_log1p(pd.to_numeric(df[c], errors="coerce").to_numpy(float)), labels
-                )
-                for c in columns
+            logged = [
+                signed_log1p(pd.to_numeric(df[c], errors="coerce").to_numpy(float)) for c in columns
             ]
-            row["eta2_behaviour"] = float(np.nanmean(etas))
+            row["eta2_behaviour"] = float(np.nanmean([eta_squared(x, labels) for x in logged]))
+            row["eps2_behaviour"] = float(np.nanmean([epsilon_squared(x, labels) for x in logged]))
         rows.append(row)
     return pd.DataFrame(rows)

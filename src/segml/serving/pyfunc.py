@@ -15,6 +15,7 @@ Bad input reaches the caller (and an HTTP client of ``mlflow models serve``) as 
 from __future__ import annotations
 
 import tempfile
+import warnings
 from importlib.metadata import PackageNotFoundError, requires, version
 from pathlib import Path
 from typing import Any
@@ -124,8 +125,13 @@ def log_tiering_model(
     assert bundle.schema is not None
     example = typical_rows(features, bundle.schema.columns)
     output = bundle.predict(example)  # checks the example against the input contract too
-    signature = mlflow.models.infer_signature(example, output)
-    with tempfile.TemporaryDirectory(prefix="segml-bundle-") as tmp:
+    with warnings.catch_warnings():
+        # counts are integers in the feature table and never missing (0 when none): MLflow's
+        # hint about missing values in integer columns does not apply to them
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        signature = mlflow.models.infer_signature(example, output)
+    with tempfile.TemporaryDirectory(prefix="segml-bundle-") as tmp, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
         folder = bundle.save(Path(tmp) / "bundle")
         info = mlflow.pyfunc.log_model(
             name=artifact_name,
