@@ -237,7 +237,7 @@ def test_purchase_input_errors_name_customers():
         PurchaseModel().fit(f, pd.Series([1.0, 5.0, 0.0], index=f.index), [10.0, 4.0, 3.0])
     with pytest.raises(ValueError, match=r"'frequency'.*c1=1\.5"):
         PurchaseModel().fit(f.replace(1.0, 1.5), [1.0, 2.0, 0.0], [10.0, 4.0, 3.0])
-    with pytest.raises(ValueError, match=r"'T' has missing.*2=nan"):
+    with pytest.raises(ValueError, match=r"'T' has missing.*2=\(empty\)"):
         PurchaseModel().fit([1, 2, 0], [1, 2, 0], [10, 4, np.nan])
     with pytest.raises(ValueError, match="kind must be one of"):
         PurchaseModel("bgnbdx").fit([1, 2, 0], [1, 2, 0], [10, 4, 3])

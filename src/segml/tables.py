@@ -21,10 +21,11 @@ import bz2
 import csv
 import gzip
 import lzma
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
+import numpy as np
 import pandas as pd
 
 CSV_SUFFIXES = frozenset({".csv", ".txt", ".tsv"})
@@ -181,3 +182,47 @@ def _line_starts(path: Path, sep: str) -> list[int]:
                 starts.append(start)
             header = True
     return starts
+
+
+def show_value(value: Any) -> str:
+    """A value as a reader writes it: ``'abc'``, ``1.5``, empty for a missing value."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return "(empty)"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def offending_rows(
+    labels: Callable[[int], str] | Sequence[str],
+    values: Sequence[Any] | np.ndarray | pd.Series | None,
+    mask: np.ndarray | pd.Series,
+    limit: int = 5,
+) -> str:
+    """``"2 rows: line 5='abc', line 9='x'"``: the first ``limit`` rows where ``mask`` holds.
+
+    Parameters
+    ----------
+    labels : callable or sequence
+        Name of the row at a 0-based position (``segml.tables.row_labels`` gives CSV lines).
+    values : array-like or None
+        The values to quote, by position; None to name the rows only (``"line 5"``).
+    mask : array of bool
+        Which rows are offending.
+    limit : int
+        How many rows to show; the rest are counted.
+
+    Returns
+    -------
+    str
+        The count of offending rows and the first ones, named (and quoted).
+    """
+    name = labels if callable(labels) else labels.__getitem__
+    vals = values.to_numpy(dtype=object) if isinstance(values, pd.Series) else values
+    idx = np.flatnonzero(np.asarray(mask, dtype=bool))
+    shown = ", ".join(
+        name(int(i)) if vals is None else f"{name(int(i))}={show_value(vals[i])}"
+        for i in idx[:limit]
+    )
+    more = f" (and {len(idx) - limit:,} more)" if len(idx) > limit else ""
+    return f"{len(idx):,} row{'' if len(idx) == 1 else 's'}: {shown}{more}"

@@ -12,25 +12,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["RFM_COLUMNS", "as_rfm_arrays", "check_rfm_frame", "offenders"]
+from segml.tables import offending_rows
+
+__all__ = ["RFM_COLUMNS", "as_rfm_arrays", "check_rfm_frame"]
 
 #: Columns of an RFM summary (lifetimes' names).
 RFM_COLUMNS = ("frequency", "recency", "T")
-
-
-def offenders(labels: Sequence[Any], values: np.ndarray, mask: np.ndarray, limit: int = 5) -> str:
-    """``"label=value, ..."`` for the first ``limit`` rows where ``mask`` holds, and a count."""
-    idx = np.flatnonzero(mask)
-    shown = ", ".join(f"{labels[i]!s}={_show(values[i])}" for i in idx[:limit])
-    more = f" (and {len(idx) - limit:,} more)" if len(idx) > limit else ""
-    return f"{len(idx):,} row{'' if len(idx) == 1 else 's'}: {shown}{more}"
-
-
-def _show(value: Any) -> str:
-    """A value as a reader writes it: ``1.5``, ``'abc'``, not ``np.float64(1.5)``."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    return repr(value) if isinstance(value, str) else str(value)
 
 
 def _labels(obj: Any, n: int) -> list[Any]:
@@ -99,28 +86,30 @@ def as_rfm_arrays(
         if bad.any():
             raise ValueError(
                 f"{source}: column {name!r} has missing or infinite values in "
-                f"{offenders(lab, arr, bad)}; customers without a purchase have no RFM "
+                f"{offending_rows(lab, arr, bad)}; customers without a purchase have no RFM "
                 "history and must be left out"
             )
         if (arr < 0).any():
             raise ValueError(
-                f"{source}: column {name!r} has negative values in {offenders(lab, arr, arr < 0)}"
+                f"{source}: column {name!r} has negative values in {offending_rows(lab, arr, arr < 0)}"
             )
     if integer_frequency and (frac := x != np.round(x)).any():
         raise ValueError(
             f"{source}: column 'frequency' must count repeat purchases (whole numbers); "
-            f"fractional in {offenders(lx, x, frac)}"
+            f"fractional in {offending_rows(lx, x, frac)}"
         )
     tol = 1e-9 * np.maximum(1.0, t)
     if (late := tx > t + tol).any():
         shown = np.array([f"{a}>{b}" for a, b in zip(tx[late], t[late], strict=True)])
         full = np.zeros(len(x), dtype=object)
         full[late] = shown
-        raise ValueError(f"{source}: recency exceeds T (recency>T) in {offenders(ltx, full, late)}")
+        raise ValueError(
+            f"{source}: recency exceeds T (recency>T) in {offending_rows(ltx, full, late)}"
+        )
     if (lone := (x == 0) & (tx != 0)).any():
         raise ValueError(
             f"{source}: column 'recency' must be 0 where frequency is 0; it is not in "
-            f"{offenders(ltx, tx, lone)}"
+            f"{offending_rows(ltx, tx, lone)}"
         )
     return x, np.minimum(tx, t), t
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from segml.clv.data import offenders
+from segml.tables import offending_rows
 from segml.textcols import parse_numbers
 
 __all__ = ["ClvDataWarning", "check_log", "parse_day"]
@@ -172,7 +172,7 @@ def check_log(
     labels = _RowLabels(len(log), row_label or _zero_based)
     ids = log[customer_col]
     if (bad := ids.isna().to_numpy()).any():
-        raise ValueError(f"{source}: column {customer_col!r} is empty in {offenders(labels, ids.to_numpy(), bad)}")  # fmt: skip
+        raise ValueError(f"{source}: column {customer_col!r} is empty in {offending_rows(labels, ids.to_numpy(), bad)}")  # fmt: skip
     raw = log[date_col]
     if pd.api.types.is_datetime64_any_dtype(raw):
         ts = raw
@@ -189,12 +189,12 @@ def check_log(
             raise ValueError(
                 f"{source}: column {date_col!r} has values that are not dates"
                 f"{f' in format {date_format!r}' if date_format else ''}: "
-                f"{offenders(labels, text.to_numpy(dtype=object), bad)}"
+                f"{offending_rows(labels, text.to_numpy(dtype=object), bad)}"
             )
     if getattr(ts.dtype, "tz", None) is not None:
         ts = ts.dt.tz_localize(None)
     if (bad := ts.isna().to_numpy()).any():
-        raise ValueError(f"{source}: column {date_col!r} is empty in {offenders(labels, raw.to_numpy(dtype=object), bad)}")  # fmt: skip
+        raise ValueError(f"{source}: column {date_col!r} is empty in {offending_rows(labels, raw.to_numpy(dtype=object), bad)}")  # fmt: skip
     amount = log[amount_col]
     if not pd.api.types.is_numeric_dtype(amount) or pd.api.types.is_bool_dtype(amount):
         num = parse_numbers(amount)  # "3,659.52": thousands separators allowed
@@ -202,16 +202,16 @@ def check_log(
         if bad.any():
             raise ValueError(
                 f"{source}: column {amount_col!r} has non-numeric values: "
-                f"{offenders(labels, amount.to_numpy(dtype=object), bad)}"
+                f"{offending_rows(labels, amount.to_numpy(dtype=object), bad)}"
             )
         amount = num
     amount = amount.astype(float)
     if (bad := ~np.isfinite(amount.to_numpy())).any():
-        raise ValueError(f"{source}: column {amount_col!r} is missing or infinite in {offenders(labels, amount.to_numpy(), bad)}")  # fmt: skip
+        raise ValueError(f"{source}: column {amount_col!r} is missing or infinite in {offending_rows(labels, amount.to_numpy(), bad)}")  # fmt: skip
     values = amount.to_numpy()
     if (neg := values < 0).any():
         warnings.warn(
-            f"{source}: column {amount_col!r} is negative in {offenders(labels, values, neg)} "
+            f"{source}: column {amount_col!r} is negative in {offending_rows(labels, values, neg)} "
             "(refunds, returns): amounts are netted per customer and period (day or week); a "
             "period whose net amount is negative is not a purchase and is left out of the models "
             "and the holdout actuals (counted in data.amounts)",
@@ -220,7 +220,7 @@ def check_log(
         )
     if (zero := values == 0).any():
         warnings.warn(
-            f"{source}: column {amount_col!r} is 0 in {offenders(labels, values, zero)}: "
+            f"{source}: column {amount_col!r} is 0 in {offending_rows(labels, values, zero)}: "
             "counted as purchases of value 0 (Gamma-Gamma fits only repeat buyers whose mean "
             "spend is positive)",
             ClvDataWarning,

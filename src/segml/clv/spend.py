@@ -20,9 +20,9 @@ from sklearn.base import BaseEstimator
 
 from segml.clv import formulas
 from segml.clv.adapter import SPEND_PARAMS, EstimateAttempt, fit_gamma_gamma
-from segml.clv.data import offenders
 from segml.clv.jsonable import JsonModel
 from segml.clv.purchase import FitReport, run_with_retries
+from segml.tables import offending_rows
 
 __all__ = [
     "HeavyTailedSpendWarning",
@@ -233,12 +233,12 @@ class SpendModel(JsonModel, BaseEstimator):
         if (bad := ~np.isfinite(x) | (x < 0)).any():
             raise ValueError(
                 f"{source}: column 'frequency' must be finite and >= 0; not in "
-                f"{offenders(labels, x, bad)}"
+                f"{offending_rows(labels, x, bad)}"
             )
         if (bad := ~np.isfinite(m)).any():
             raise ValueError(
                 f"{source}: column 'monetary_value' has missing or infinite values in "
-                f"{offenders(labels, m, bad)}"
+                f"{offending_rows(labels, m, bad)}"
             )
         return x, m
 

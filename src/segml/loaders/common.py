@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from segml.contract import CHANNELS, PRODUCTS, TRANSACTION_KINDS
 from segml.io import atomic_output_dir
+from segml.tables import offending_rows, show_value
 from segml.textcols import parse_numbers
 
 #: Environment variable that points at the shared datasets folder (overrides the default).
@@ -190,49 +191,6 @@ def input_file(path: str | os.PathLike[str], what: str) -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"{what} not found at {path}")
     return path
-
-
-def _show(value: Any) -> str:
-    """A value as a reader writes it: ``'abc'``, ``1.5``, empty for a missing value."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
-        return "(empty)"
-    return repr(value) if isinstance(value, str) else str(value)
-
-
-def offending_rows(
-    labels: Callable[[int], str] | Sequence[str],
-    values: Sequence[Any] | np.ndarray | pd.Series | None,
-    mask: np.ndarray | pd.Series,
-    limit: int = 5,
-) -> str:
-    """``"2 rows: line 5='abc', line 9='x'"``: the first ``limit`` rows where ``mask`` holds.
-
-    Parameters
-    ----------
-    labels : callable or sequence
-        Name of the row at a 0-based position (``segml.tables.row_labels`` gives CSV lines).
-    values : array-like or None
-        The values to quote, by position; None to name the rows only (``"line 5"``).
-    mask : array of bool
-        Which rows are offending.
-    limit : int
-        How many rows to show; the rest are counted.
-
-    Returns
-    -------
-    str
-        The count of offending rows and the first ones, named (and quoted).
-    """
-    name = labels if callable(labels) else labels.__getitem__
-    vals = values.to_numpy(dtype=object) if isinstance(values, pd.Series) else values
-    idx = np.flatnonzero(np.asarray(mask, dtype=bool))
-    shown = ", ".join(
-        name(int(i)) if vals is None else f"{name(int(i))}={_show(vals[i])}" for i in idx[:limit]
-    )
-    more = f" (and {len(idx) - limit:,} more)" if len(idx) > limit else ""
-    return f"{len(idx):,} row{'' if len(idx) == 1 else 's'}: {shown}{more}"
 
 
 def _blank(values: pd.Series) -> np.ndarray:
@@ -502,7 +460,7 @@ def transaction_log_to_bank(
     index = log.index
 
     def label(i: int) -> str:
-        return f"row {_show(index[i])}"
+        return f"row {show_value(index[i])}"
 
     checks = [  # (column, offending rows, problem, quote the values)
         (customer_col, df["customer_id"].isna(), "is empty", False),
