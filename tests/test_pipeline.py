@@ -341,11 +341,11 @@ def test_an_output_dir_that_cannot_take_the_outputs_stops_the_run_before_it_star
     bank = tmp_path / "bank"
     shutil.copytree(out["data_dir"], bank)
     before = sorted(p.name for p in bank.iterdir())
-    for inside in (bank, bank / "runs"):  # the bank's own folder, or a folder inside it
-        r = segml("run", "--config", str(cfg), "--set", "data.source=folder",
-                  "--set", f"data.path={bank}", "--set", f"output.dir={inside}")  # fmt: skip
-        assert r.returncode == 2, r.stderr
-        assert f"output.dir {inside} is" in r.stderr and "never writes over its inputs" in r.stderr
+    inside = bank / "runs"  # a folder inside the bank's own folder
+    r = segml("run", "--config", str(cfg), "--set", "data.source=folder",
+              "--set", f"data.path={bank}", "--set", f"output.dir={inside}")  # fmt: skip
+    assert r.returncode == 2, r.stderr
+    assert f"output.dir {inside} is inside the input folder" in r.stderr
     r = segml("run", "--config", str(cfg), "--set", "data.source=folder",
               "--set", f"data.path={bank}", "--set", f"data.mapping={tmp_path / 'map.yaml'}")  # fmt: skip
     assert r.returncode == 2 and "data.mapping: mapping file" in r.stderr, r.stderr

@@ -230,11 +230,12 @@ def test_zone_aware_timestamps_are_taken_at_their_wall_clock_on_any_host(
     utc = pd.DatetimeIndex(naive).tz_localize(pandas_zone).tz_convert(None).as_unit("us")
     col = pa.array(utc.to_numpy(), pa.timestamp("us", tz=zone))  # stored as UTC instants
     pq.write_table(aware.set_column(i, "timestamp", col), bank_copy / "transactions.parquet")
-    for host in ("UTC", "Asia/Shanghai", "America/Los_Angeles"):
-        r = subprocess.run([sys.executable, "-m", "segml", "validate", str(bank_copy),
-                            "--reference-date", REF], capture_output=True, text=True,
-                           env={**os.environ, "TZ": host})  # fmt: skip
-        assert r.returncode == 0, f"TZ={host}: {r.stdout}{r.stderr}"
+    # a host far from the data's zone (converting there moved early-morning rows a day back)
+    r = subprocess.run([sys.executable, "-m", "segml", "validate", str(bank_copy),
+                        "--reference-date", REF], capture_output=True, text=True,
+                       env={**os.environ, "TZ": "America/Los_Angeles"})  # fmt: skip
+    assert r.returncode == 0, f"{r.stdout}{r.stderr}"
+    assert check(bank_copy).ok  # and this process's zone
     bank = load_bank(bank_copy, reference_date=REF)
     got = bank.table("transactions").select("timestamp").df()["timestamp"]
     assert (got.to_numpy() == naive.to_numpy()).all()
