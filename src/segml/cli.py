@@ -182,7 +182,7 @@ def features(
     from segml.config import ConfigError, RunConfig, load_config
     from segml.data import load_bank
     from segml.features import write_features
-    from segml.features.labels import build_labels
+    from segml.features.labels import labels_for_run
     from segml.io import check_output_path
     from segml.pipeline import features_stage
     from segml.validate import ContractError
@@ -213,17 +213,8 @@ def features(
         raise _fail(f"the data break the contract\n{exc}") from exc
     labels = None
     if labels_out:  # labels first: a window past the data fails before anything is written
-        lab = cfg.labels
         try:
-            labels = build_labels(
-                bank,
-                date,
-                lab.horizon_months,
-                lab.churn_definition,
-                lab.inactivity_days,
-                cfg.features.feature_config(),
-                runoff_share=lab.runoff_share,
-            )
+            labels = labels_for_run(bank, date, cfg)
         except ValueError as exc:
             raise _fail(str(exc)) from exc
     warnings = []

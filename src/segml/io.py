@@ -90,23 +90,22 @@ def locate_table(folder: Path, table: str, mapping: TableMapping | None = None) 
         path = folder / mapping.file
         if not path.exists():
             return []
-        if path.is_dir():
-            return sorted(path.glob("*.parquet")) or sorted(path.glob("*.csv"))
-        return [path]
+        return _parts(path) if path.is_dir() else [path]
     found = [folder / f"{table}{s}" for s in SUFFIXES if (folder / f"{table}{s}").is_file()]
     part_dir = folder / table
-    if part_dir.is_dir():
-        parts = sorted(part_dir.glob("*.parquet")) or sorted(part_dir.glob("*.csv"))
-        if parts:
-            found.append(part_dir)
+    if part_dir.is_dir() and _parts(part_dir):
+        found.append(part_dir)
     if len(found) > 1:
         names = ", ".join(p.name for p in found)
         raise ValueError(f"table {table!r} is present more than once in {folder}: {names}")
     if not found:
         return []
-    if found[0].is_dir():
-        return sorted(found[0].glob("*.parquet")) or sorted(found[0].glob("*.csv"))
-    return found
+    return _parts(found[0]) if found[0].is_dir() else found
+
+
+def _parts(folder: Path) -> list[Path]:
+    """A table's parts in ``folder``: its Parquet files, else its CSV files, in name order."""
+    return sorted(folder.glob("*.parquet")) or sorted(folder.glob("*.csv"))
 
 
 def _sql_str(s: str | os.PathLike[str]) -> str:

@@ -30,6 +30,7 @@ from segml.config import RunConfig, load_config, project_root, resolve
 from segml.contract import CONTRACT
 from segml.data import BankData, load_bank
 from segml.features import build_features
+from segml.features.labels import labels_for_run
 from segml.features.spec import add_months
 from segml.profile import default_as_of
 from segml.synth import MANIFEST
@@ -123,15 +124,8 @@ class StudyBank:
         """Labels of the window after ``as_of`` (default: the study's) by the config's
         definition, horizon and economics; None, with the reason printed, when the data end
         before that window does (a scoring-time extract)."""
-        from segml.features.labels import build_labels
-
-        c = self.config
         try:
-            return build_labels(
-                self.bank, self.as_of if as_of is None else as_of, c.labels.horizon_months,
-                c.labels.churn_definition, c.labels.inactivity_days,
-                c.features.feature_config(), runoff_share=c.labels.runoff_share,
-            )  # fmt: skip
+            return labels_for_run(self.bank, self.as_of if as_of is None else as_of, self.config)
         except ValueError as exc:
             print(f"No labels after the as-of date: {exc}")
             return None

@@ -28,7 +28,7 @@ from segml.explain.stage import explain_stage
 from segml.explain.value_stage import value_stage
 from segml.features import write_features
 from segml.features.catalogue import FEATURES_VERSION
-from segml.features.labels import build_labels
+from segml.features.labels import labels_for_run
 from segml.grades import DEFAULT_SCORECARD
 from segml.io import atomic_output_dir, check_can_create, check_output_path, load_mapping
 from segml.lineage import copy_pseudonymized, data_fingerprint, log_contract_inputs, pseudonym_key
@@ -151,15 +151,7 @@ def run_pipeline(
         warnings = [str(w) for w in bank.report.warnings]
         with tracker.stage("labels") as st:
             try:
-                labels = build_labels(
-                    bank,
-                    as_of,
-                    cfg.labels.horizon_months,
-                    cfg.labels.churn_definition,
-                    cfg.labels.inactivity_days,
-                    cfg.features.feature_config(),
-                    runoff_share=cfg.labels.runoff_share,
-                )
+                labels = labels_for_run(bank, as_of, cfg)
                 st.metrics(label_metrics(labels))
             except ValueError as exc:  # the data do not cover a label window after as_of
                 labels = None

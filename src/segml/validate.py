@@ -201,15 +201,8 @@ def _check_table(
         )
     if src.case_matched:
         pairs = ", ".join(f"{s!r} as {c!r}" for c, s in src.case_matched.items())
-        report.issues.append(
-            Issue(
-                name,
-                None,
-                "column_case",
-                f"columns read regardless of case: {pairs}",
-                severity="warning",
-            )  # fmt: skip
-        )
+        msg = f"columns read regardless of case: {pairs}"
+        report.issues.append(Issue(name, None, "column_case", msg, severity="warning"))
     n = con.execute(f"SELECT count(*) FROM {src.raw_view}").fetchall()[0][0]
     report.row_counts[name] = n
     if n == 0:

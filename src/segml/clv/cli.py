@@ -19,7 +19,6 @@ import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
-import pandas as pd
 import typer
 
 from segml.clv.adapter import PURCHASE_PARAMS
@@ -33,15 +32,6 @@ OUT_SUFFIXES = {".csv", ".parquet"}
 def _fail(message: str, code: int = 1) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code)
-
-
-def read_log(path: Path) -> pd.DataFrame:
-    """Read a transaction log (CSV, possibly compressed, or Parquet; see :mod:`segml.tables`).
-
-    CSV columns are read as text, so that ids keep their spelling and bad dates or amounts can be
-    reported as written. Raises ``ValueError`` naming the file when it is missing or unreadable.
-    """
-    return read_table(path, text=True)
 
 
 def check_outputs(
@@ -196,7 +186,7 @@ def clv_fit_command(
     redirect = contextlib.redirect_stdout(sys.stderr) if json_out else contextlib.nullcontext()
     caught: list[str] = []
     try:
-        raw = read_log(transactions)
+        raw = read_table(transactions, text=True)  # text: values quoted as written
         rows = row_labels(transactions, len(raw))
         with redirect, warnings.catch_warnings(record=True) as seen:
             warnings.simplefilter("always")

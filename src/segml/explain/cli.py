@@ -21,6 +21,8 @@ from typing import Annotated, Any
 
 import typer
 
+from segml.run_result import fmt_metric
+
 __all__ = ["customer_explanation", "explain_command", "find_run_dir", "why_not_explained"]
 
 REASONS = "reason_codes.parquet"
@@ -99,16 +101,16 @@ def _run_record(run_dir: Path) -> dict[str, Any]:
 
 
 def _bank_customer(
-    run_dir: Path, customer: str, root: Path | None
+    run_dir: Path, record: dict[str, Any], customer: str, root: Path | None
 ) -> tuple[dict[str, Any] | None, str, bool]:
     """The customer's row of the bank's customers table the run read (``None`` if absent),
     the table read (or why it could not be), and whether it could be read."""
     import yaml
 
+    from segml.config import resolve
     from segml.contract import CONTRACT
     from segml.io import connect, load_mapping, locate_table, register_table
 
-    record = _run_record(run_dir)
     try:
         cfg = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
     except (OSError, ValueError):
@@ -118,10 +120,10 @@ def _bank_customer(
     folder = record.get("data_dir") or data.get("path")
     if not folder:
         return None, "the run records no data folder", False
-    folder = base / Path(str(folder)).expanduser()  # an absolute path stays as it is
+    folder = resolve(base, str(folder))  # an absolute path stays as it is
     try:
         mapping = data.get("mapping")
-        maps = load_mapping(base / Path(str(mapping)).expanduser() if mapping else None)
+        maps = load_mapping(resolve(base, str(mapping)) if mapping else None)
         files = locate_table(folder, "customers", maps.get("customers"))
         if not files:
             return None, f"the bank's customers table is not in {folder} any more", False
@@ -166,7 +168,8 @@ def why_not_explained(run_dir: Path, customer: str, root: Path | None = None) ->
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    as_of = _run_record(run_dir).get("as_of") or "the as-of date"
+    record = _run_record(run_dir)
+    as_of = record.get("as_of") or "the as-of date"
     active: bool | None = None
     n_features, example = 0, None
     features = run_dir / "features.parquet"
@@ -182,7 +185,7 @@ def why_not_explained(run_dir: Path, customer: str, root: Path | None = None) ->
         if hit.num_rows:
             flag = hit["is_active"][0].as_py() if "is_active" in hit.column_names else 1
             active = bool(flag)
-    bank, what, readable = _bank_customer(run_dir, customer, root)
+    bank, what, readable = _bank_customer(run_dir, record, customer, root)
     not_tiered = f"customer {customer} is in the bank but was not tiered in this run"
     opened, closed_on = (
         (str(bank.get(k) or "") for k in ("open_date", "close_date")) if bank else ("", "")
@@ -298,7 +301,7 @@ def _text(d: dict[str, Any]) -> str:
     lines += ["reasons:"] + [f"  {i}. {r}" for i, r in enumerate(d["reason_codes"], 1)]
     if d.get("churn"):
         c = d["churn"]
-        risk = "n/a" if c["risk"] is None else f"{c['risk']:.1%}"
+        risk = fmt_metric(c["risk"], ".1%")
         lines.append(f"churn risk {risk}" + (f", retention: {c['retention_action']}" if c["high"] else ""))  # fmt: skip
         lines += [f"  - {r}" for r in c["reason_codes"]]
     if d.get("segment"):

@@ -16,7 +16,7 @@ at ``t`` can churn only by closure).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import pyarrow as pa
 
@@ -47,6 +47,9 @@ def label_window(as_of: dt.date, horizon_months: int) -> tuple[dt.date, dt.date]
 
 
 #: Label tables kept per bank for reuse (by their SQL).
+if TYPE_CHECKING:
+    from segml.config import RunConfig
+
 LABEL_CACHE_SIZE = 6
 
 
@@ -194,3 +197,19 @@ def _runoff_sql(
         GROUP BY a.customer_id"""
     cols = ", COALESCE(r.bal0, 0) AS balance_at_as_of, COALESCE(r.bal1, 0) AS balance_at_window_end"
     return cols, f"LEFT JOIN ({sql}) r ON r.customer_id = c.customer_id"
+
+
+def labels_for_run(bank: BankData, as_of: dt.date | str, cfg: RunConfig) -> pa.Table:
+    """:func:`build_labels` as a run config says: its horizon, churn definition, inactivity,
+    run-off share and feature configuration (economics included).
+
+    Raises
+    ------
+    ValueError
+        When the data end before the label window does (as :func:`build_labels`).
+    """
+    lab = cfg.labels
+    return build_labels(
+        bank, as_of, lab.horizon_months, lab.churn_definition, lab.inactivity_days,
+        cfg.features.feature_config(), runoff_share=lab.runoff_share,
+    )  # fmt: skip
