@@ -6,7 +6,8 @@ Three parts, each in a fresh process (so timings and peak memory are its own):
   1997-09-30, days counted in weeks): fitted parameters, log-likelihood, fit time.
 * **bank** — the ``segml run`` CLV stage on a synthetic bank (as-of 2024-12-31, 12-month label
   window): holdout metrics of BG/NBD + Gamma-Gamma against the supervised models and naive
-  baselines, stage time. Baseline named in the rows: ``naive_last_year`` (last year's spend).
+  baselines, stage time. Baselines named in the rows: ``naive_last_window`` (spend in the
+  window before the as-of date) and ``naive_calibration_rate`` (calibration spend rate × horizon).
 * **predict** — P(alive) and expected purchases for ``--rows`` customers with segml's formulas
   and with lifetimes' (the baseline): time and how many values each leaves non-finite.
 

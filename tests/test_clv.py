@@ -31,8 +31,10 @@ from segml.clv import (
     purchase_metrics,
     value_metrics,
 )
+from segml.clv.adapter import EstimateAttempt
 from segml.clv.cli import clv_fit_command
 from segml.clv.evaluate import decile_table
+from segml.clv.purchase import FitReport, run_with_retries
 from segml.clv.value import period_rate
 from segml.loaders import load_cdnow, shared_data_dir
 
@@ -212,15 +214,95 @@ def test_pareto_fits_heavy_buyers():
 
 
 def test_convergence_failure_retried_and_reported():
+    """The retry logic on its own: attempts that fail below a penalizer of 0.01."""
+    tried = []
+
+    def attempt(pen: float) -> EstimateAttempt:
+        tried.append(pen)
+        ok = pen >= 0.01
+        return EstimateAttempt({"r": 1.0 - pen}, ok, "ok" if ok else "stub failure", pen)
+
+    with pytest.warns(ClvConvergenceWarning, match=r"penalizer 0.01 after 2 retries \(stub fail"):
+        best, rep = run_with_retries(attempt, 0.0, 3, "Stub")
+    assert tried == [0.0, 0.001, 0.01] and best.params == {"r": 0.99}
+    assert rep.converged and rep.retries == 2 and rep.penalizer == pytest.approx(0.01)
+    assert [a.success for a in rep.attempts] == [False, False, True]
+    assert FitReport.from_dict(json.loads(json.dumps(rep.to_dict()))) == rep
+    with pytest.raises(RuntimeError, match=r"Stub did not converge after 2 attempts \(penalizer 0: "
+                       r"stub failure; penalizer 0.001: stub failure\)"):  # fmt: skip
+        run_with_retries(attempt, 0.0, 1, "Stub")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ClvConvergenceWarning)  # no retry, no warning
+        assert run_with_retries(attempt, 0.05, 3, "Stub")[1].retries == 0
+
+
+def test_polish_accepts_a_flat_boundary_not_a_slope():
+    """An optimiser stop is kept only where a polish cannot improve the objective."""
+    from segml.clv.adapter import VERIFY_TOL, _polish
+
+    def nll(theta: np.ndarray) -> float:  # infimum as theta[0] -> -inf: a boundary optimum
+        return float(np.exp(theta[0]) + (theta[1] - 1.0) ** 2)
+
+    point, why = _polish(nll, np.array([-25.0, 1.0]), 1000.0)
+    assert point is not None and why.startswith("verified") and point[1] == pytest.approx(1.0)
+    for start in ([0.0, 1.0], [-25.0, 1.5]):  # on a slope, off the valley floor
+        point, why = _polish(nll, np.array(start), 1000.0)
+        assert point is None and why.startswith("not an optimum"), why
+        assert float(why.split("by ")[1].split(" >")[0]) > VERIFY_TOL
+
+
+def test_no_dropout_boundary_fit_on_any_blas_kernel():
+    """BG/NBD on customers who never drop out: the MLE is on the boundary (a -> 0), where BFGS
+    stops with "precision loss" or with success depending on the CPU's BLAS kernel. Whatever the
+    kernel, the fit converges, warns exactly when it needed a penalizer, and predicts the NBD
+    limit."""
     x, r, T = nbd_sample(1000, seed=2)
-    with pytest.warns(ClvConvergenceWarning, match="penalizer"):
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
         m = PurchaseModel("bgnbd").fit(x, r, T)
     rep = m.fit_report_
-    assert rep.converged and rep.retries == 2 and rep.penalizer == pytest.approx(0.01)
+    warned = [w for w in seen if issubclass(w.category, ClvConvergenceWarning)]
+    assert rep.converged and len(warned) == (1 if rep.retries else 0)
+    kept = rep.attempts[-1]
+    assert kept.success and kept.message.startswith("ok")
+    if "stopped early" in kept.message:
+        assert "verified" in kept.message and "ConvergenceError" in kept.message
+    assert m.to_dict()["fit"]["retries"] == rep.retries
+    p = m.params_
+    assert all(np.isfinite(v) and v > 0 for v in p.values()) and np.isfinite(m.log_likelihood_)
+    assert p["a"] / (p["a"] + p["b"]) < 1e-6  # mean drop-out probability per purchase
+    assert p["r"] / p["alpha"] == pytest.approx(x.sum() / T.sum(), rel=0.05)  # mean rate
+    # NBD limit: expected purchases r/(alpha+T) t for customers without repeat purchases (also
+    # where the fit reaches the boundary with a/b > 0: some customers die after one purchase)
+    e = m.expected_purchases(52, x, r, T)
+    assert np.all(np.isfinite(e)) and np.all(e >= 0)
+    none = x == 0
+    np.testing.assert_allclose(e[none], p["r"] / (p["alpha"] + T[none]) * 52, rtol=1e-2)
+    nbd = (p["r"] + x) / (p["alpha"] + T) * 52
+    assert e.sum() == pytest.approx(nbd.sum(), rel=1e-3)
+
+
+def test_unbounded_likelihood_fails_every_attempt():
+    """Repeat purchases at the moment of the first (recency 0): the BG/NBD likelihood grows
+    without bound as alpha -> 0, which no penalizer (on large parameters) prevents. Every attempt
+    fails, on any kernel, and the error lists them."""
+    x, _, T = nbd_sample(100, seed=2)
+    with pytest.raises(RuntimeError, match="BG/NBD did not converge after 4 attempts") as err:
+        PurchaseModel("bgnbd").fit(x, np.zeros_like(x), T)
+    for pen in ("0", "0.001", "0.01", "0.1"):
+        assert f"penalizer {pen}: ConvergenceError" in str(err.value)
+
+
+def test_gamma_gamma_unbounded_without_penalizer_retried():
+    """Identical spend: Gamma-Gamma's likelihood is unbounded (no heterogeneity); the first
+    penalizer bounds it, so the fit converges on the first retry, with a warning."""
+    with pytest.warns(ClvConvergenceWarning, match="Gamma-Gamma converged only with penalizer"):
+        s = SpendModel().fit(np.full(50, 3.0), np.full(50, 10.0))
+    rep = s.fit_report_
+    assert rep.retries == 1 and rep.penalizer == pytest.approx(1e-3)
     assert not rep.attempts[0].success and "ConvergenceError" in rep.attempts[0].message
-    assert m.to_dict()["fit"]["retries"] == 2
-    with pytest.raises(RuntimeError, match="did not converge after 2 attempts"):
-        PurchaseModel("bgnbd", max_retries=1).fit(x, r, T)
+    assert all(np.isfinite(v) and v > 0 for v in s.params_.values())
+    assert s.expected_spend([3.0], [10.0])[0] == pytest.approx(10.0, rel=0.05)  # shrunk a little
 
 
 def test_no_dropout_boundary_predictions_finite():
@@ -815,3 +897,303 @@ def test_clv_stage_without_holdout(small_loaded):
     assert t["supervised_value"].notna().all() and t["clv"].notna().all()
     assert "clv_deciles" not in res.tables
     assert res.documents["clv_config.json"]["model"] == "pareto"
+
+
+# --- dates and amounts outside what the models can use -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("day", "message"),
+    [
+        ("2099-06-01", "has dates in the future (after "),  # once a 28,095-day holdout
+        ("1899-12-30", "has dates before 1900-01-01"),
+        ("1970-01-01", "has dates far from all others"),
+        ("2025-06-01", "has dates far from all others"),  # past, yet years after the rest
+    ],
+)
+def test_cli_refuses_dates_outside_the_logs_span(tmp_path, day, message):
+    path = _write_log(tmp_path)
+    frame = pd.read_csv(path, dtype=str)
+    frame.loc[7, "day"] = day
+    frame.to_csv(path, index=False)
+    out = tmp_path / "pred.csv"
+    res = _invoke("--transactions", str(path), "--customer-col", "cust", "--date-col", "day",
+                  "--amount-col", "amt", "--calibration-end", "2020-09-30", "--no-supervised",
+                  "--out", str(out))  # fmt: skip
+    assert res.exit_code == 1, res.output
+    assert f"{path}: column 'day' {message}" in res.output
+    assert f"1 row: line 9='{day}'" in res.output  # the header is line 1
+    assert "Traceback" not in res.output and not out.exists()
+
+
+@pytest.mark.parametrize("amount", ["1e32", "-2000000000000000000"])
+def test_cli_refuses_amounts_beyond_the_money_bound(tmp_path, amount):
+    path = _write_log(tmp_path)
+    frame = pd.read_csv(path, dtype=str)
+    frame.loc[4, "amt"] = amount
+    frame.to_csv(path, index=False)
+    res = _invoke("--transactions", str(path), "--customer-col", "cust", "--date-col", "day",
+                  "--amount-col", "amt", "--calibration-end", "2020-09-30", "--no-supervised")  # fmt: skip
+    assert res.exit_code == 1, res.output
+    assert "column 'amt' has amounts beyond ±1e+18" in res.output
+    assert f"1 row: line 6='{amount}'" in res.output
+
+
+def test_check_log_accepts_the_bounds_and_refuses_just_beyond():
+    from segml.contract import MAX_MONEY
+
+    days = [str(dt.date(2024, 1, 1) + dt.timedelta(days=i)) for i in range(0, 60, 3)]
+    frame = pd.DataFrame({"c": ["a", "b"] * 10, "d": days, "v": [MAX_MONEY, -MAX_MONEY] * 10})
+    ref = dt.date(2024, 2, 27)  # the last day of the log
+    with pytest.warns(ClvDataWarning, match="negative"):
+        log = check_log(frame, "c", "d", "v", reference_date=ref)
+    assert log["amount"].abs().max() == MAX_MONEY
+    with pytest.raises(ValueError, match=r"'d' has dates in the future \(after 2024-02-26\)"):
+        check_log(frame, "c", "d", "v", reference_date=ref - dt.timedelta(days=1))
+    beyond = frame.assign(v=frame["v"].where(frame.index != 3, np.nextafter(MAX_MONEY, np.inf)))
+    with pytest.raises(ValueError, match=r"'v' has amounts beyond .*row 3 \(0-based\)"):
+        check_log(beyond, "c", "d", "v", reference_date=ref)
+    early = frame.assign(d=[str(dt.date(1900, 1, 1) + dt.timedelta(days=i)) for i in range(20)])
+    with pytest.warns(ClvDataWarning):
+        assert len(check_log(early, "c", "d", "v")) == 20  # the earliest day is accepted
+
+
+# --- naive baselines and verdicts ----------------------------------------------------------------
+
+
+def test_naive_baselines_by_hand():
+    """3 customers, calibration to 2020-01-10, holdout 5 days: every naive forecast by hand."""
+    from segml.clv.holdout import last_window, naive_baselines
+
+    rows = [
+        ("a", "2020-01-01", 10), ("a", "2020-01-05", 20), ("a", "2020-01-09", 30),
+        ("a", "2020-01-09 18:00", 5), ("a", "2020-01-12", 5),  # two rows, one purchase day
+        ("b", "2020-01-08", 40), ("b", "2020-01-11", 7), ("b", "2020-01-15", 8),
+        ("c", "2020-01-02", 50), ("c", "2020-01-07", -100), ("c", "2020-01-10", 70),
+    ]  # fmt: skip
+    with pytest.warns(ClvDataWarning):  # c's refund day is not a purchase
+        log = check_log(pd.DataFrame(rows, columns=["c", "d", "v"]), "c", "d", "v")
+        split = calibration_holdout(log, "2020-01-10", "2020-01-15")
+    s = split.summary
+    assert split.holdout_length == 5.0 and last_window(split) == (dt.date(2020, 1, 6), dt.date(2020, 1, 10))  # fmt: skip
+    # a: first 01-01, repeat days 01-05 (20) and 01-09 (35): x 2, T 9, mean repeat 27.5
+    # b: one day, T 2; c: first 01-02, repeat 01-10 (70): x 1, T 8 (the refund day left out)
+    assert s.loc[["a", "b", "c"], ["frequency", "T", "monetary_value"]].to_numpy().tolist() == [
+        [2.0, 9.0, 27.5], [0.0, 2.0, 0.0], [1.0, 8.0, 70.0]
+    ]  # fmt: skip
+    naive = naive_baselines(log, split).loc[["a", "b", "c"]]
+    np.testing.assert_allclose(naive["purchases_naive_calibration_rate"], [2 / 9 * 5, 0.0, 1 / 8 * 5])  # fmt: skip
+    np.testing.assert_allclose(naive["spend_naive_calibration_rate"], [2 * 27.5 / 9 * 5, 0.0, 70 / 8 * 5])  # fmt: skip
+    # the last 5 days to the calibration end, 01-06 … 01-10: a 01-09 (35), b 01-08 (40), c 01-10
+    np.testing.assert_allclose(naive["purchases_naive_last_window"], [1.0, 1.0, 1.0])
+    np.testing.assert_allclose(naive["spend_naive_last_window"], [35.0, 40.0, 70.0])
+    # holdout: a 1 purchase (5), b 2 (15), c none
+    pm = purchase_metrics(s.loc[["a", "b", "c"], "holdout_purchases"], naive["purchases_naive_calibration_rate"])  # fmt: skip
+    assert pm.mae == pytest.approx((abs(10 / 9 - 1) + 2 + 0.625) / 3)
+    from segml.clv.evaluate import calibration_rate
+
+    assert calibration_rate([0.0, 3.0], [0.0, np.nan], 7.0).tolist() == [0.0, 0.0]  # no rate: 0
+
+
+def test_naive_comparison_names_the_best_naive_per_metric():
+    from segml.clv.evaluate import naive_comparison
+
+    actual = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0])
+    close = actual + np.array([0.5, -0.5] * 4)  # MAE 0.5, Spearman < 1
+    ranked = actual * 3  # Spearman 1, large errors
+    bad = actual[::-1].copy()
+    c = naive_comparison("M", "spend", actual, bad, {"naive_calibration_rate": close, "naive_last_window": ranked})  # fmt: skip
+    assert c.verdict.startswith("M does not beat the best naive on spend MAE (4.000 vs 0.500, calibration rate × holdout)")  # fmt: skip
+    assert "Spearman (-1.000 vs 1.000, last window)" in c.verdict
+    assert [c.beats(m) for m in ("mae", "rmse", "spearman")] == [False, False, False]
+    assert c.metrics["spearman"]["baseline"] == "naive_last_window"
+    good = naive_comparison("M", "purchases", actual, actual + 0.1, {"naive_last_window": close})
+    assert good.verdict == (
+        "M beats the best naive (last window) on purchase MAE (0.100 vs 0.500), RMSE "
+        "(0.100 vs 0.500) and Spearman (1.000 vs 0.976)."
+    )
+    mixed = naive_comparison("M", "spend", actual, ranked, {"naive_last_window": close})
+    assert "beats the best naive (last window) on spend Spearman" in mixed.verdict
+    assert "but not on spend MAE (7.000 vs 0.500) or RMSE (8.367 vs 0.500)." in mixed.verdict
+    tie = naive_comparison("M", "spend", actual, close, {"naive_last_window": close})
+    assert tie.verdict.startswith("M does not beat") and not any(tie.beats(m) for m in ("mae", "spearman"))  # fmt: skip
+    # undefined predictions: left out of the model's and the baselines' numbers alike
+    gap = naive_comparison("M", "spend", actual, np.where(actual > 5, np.nan, actual), {"naive_last_window": close})  # fmt: skip
+    assert gap.n == 6 and gap.naive["naive_last_window"]["mae"] == pytest.approx(0.5)
+    flat = naive_comparison("M", "spend", actual, actual, {"naive_last_window": np.ones(8)})
+    assert flat.beats("spearman") is None and "(no naive Spearman)" in flat.verdict
+
+
+def bgnbd_log(n: int, seed: int, days: int = 540) -> pd.DataFrame:
+    """A purchase log drawn from a BG/NBD process (r 0.8, α 20, a 0.8, b 4) from 2020-01-01."""
+    rng = np.random.default_rng(seed)
+    lam, p = rng.gamma(0.8, 1 / 20, n), rng.beta(0.8, 4.0, n)
+    rows, start = [], dt.date(2020, 1, 1)
+    for c in range(n):
+        t = float(rng.integers(0, 120))
+        while t < days:
+            rows.append((f"c{c:04d}", str(start + dt.timedelta(days=int(t))), f"{rng.gamma(4, 10):.2f}"))  # fmt: skip
+            if rng.random() < p[c]:
+                break
+            t += rng.exponential(1 / lam[c])
+    rows.append(("last", str(start + dt.timedelta(days=days - 1)), "1.00"))  # the log's last day
+    return pd.DataFrame(rows, columns=["cust", "day", "amt"])
+
+
+def _fit_json(path, *extra: str) -> dict:
+    res = _invoke("--transactions", str(path), "--customer-col", "cust", "--date-col", "day",
+                  "--amount-col", "amt", "--calibration-end", "2020-12-31", "--json", *extra)  # fmt: skip
+    assert res.exit_code == 0, res.output
+    return json.loads(res.stdout, parse_constant=lambda c: pytest.fail(f"not strict JSON: {c}"))
+
+
+@pytest.mark.slow
+def test_cli_json_carries_the_naive_baselines_and_verdicts(tmp_path):
+    from segml.clv.holdout import naive_baselines
+
+    path = _write_log(tmp_path, list(bgnbd_log(300, 0).itertuples(index=False)))
+    info = _fit_json(path)
+    h = info["holdout"]
+    base = h["baselines"]
+    assert set(base["purchases"]) == set(base["value"]) == {"naive_calibration_rate", "naive_last_window"}  # fmt: skip
+    assert base["last_window"] == {"start": "2020-07-11", "end": "2020-12-31", "before_log_start": False}  # fmt: skip
+    assert "frequency / T × 174 days" in base["definitions"]["naive_calibration_rate"]
+    # the numbers: recomputed from the split, on the same customers as the models
+    log = check_log(pd.read_csv(path, dtype=str), "cust", "day", "amt")
+    split = calibration_holdout(log, "2020-12-31")
+    naive = naive_baselines(log, split)
+    for key in ("naive_calibration_rate", "naive_last_window"):
+        pm = purchase_metrics(split.summary["holdout_purchases"], naive[f"purchases_{key}"])
+        assert base["purchases"][key] == pytest.approx(pm.to_dict())
+        vm = value_metrics(split.summary["holdout_spend"], naive[f"spend_{key}"])
+        assert base["value"][key]["mae"] == pytest.approx(vm.mae) and base["value"][key]["n"] == h["value"]["n"]  # fmt: skip
+        # the supervised comparison scores the same baselines
+        assert info["supervised"]["metrics"][key]["spearman"] == pytest.approx(vm.spearman)
+    verdicts = h["verdicts"]
+    assert set(verdicts) == {"bgnbd", "probabilistic", "tweedie", "hurdle"}
+    v = verdicts["bgnbd"]
+    assert (v["model"], v["target"], v["n"]) == ("BG/NBD", "purchases", info["customers"])
+    assert v["metrics"]["mae"]["model"] == pytest.approx(h["purchases"]["mae"])
+    best = min(base["purchases"].values(), key=lambda m: m["rmse"])["rmse"]
+    assert v["metrics"]["rmse"]["best_naive"] == pytest.approx(best)
+    # the true model of these data beats the naive forecasts
+    assert v["metrics"]["rmse"]["beats"] and v["verdict"].startswith("BG/NBD beats the best naive")
+    assert verdicts["probabilistic"]["verdict"].startswith("BG/NBD + Gamma-Gamma ")
+    assert verdicts["tweedie"]["target"] == "spend" and verdicts["tweedie"]["verdict"].endswith(".")
+    text = _invoke("--transactions", str(path), "--customer-col", "cust", "--date-col", "day",
+                   "--amount-col", "amt", "--calibration-end", "2020-12-31", "--no-supervised")  # fmt: skip
+    assert text.exit_code == 0, text.output
+    assert "naive (calibration rate × holdout): purchases MAE" in text.stdout
+    assert v["verdict"] in text.stdout
+
+
+def test_cli_verdict_when_the_naive_forecast_wins(tmp_path):
+    """Customers who buy like clockwork: their calibration rate predicts the holdout almost
+    exactly and BG/NBD, which assumes random purchases and drop-outs, does not beat it."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for c in range(120):
+        every, first, amount = int(rng.choice([3, 7, 14, 30])), int(rng.integers(0, 60)), int(rng.integers(5, 100))  # fmt: skip
+        rows += [(f"r{c:03d}", str(dt.date(2020, 1, 1) + dt.timedelta(days=d)), str(amount))
+                 for d in range(first, 548, every)]  # fmt: skip
+    info = _fit_json(_write_log(tmp_path, rows), "--no-supervised")
+    for key, model in (("bgnbd", "BG/NBD"), ("probabilistic", "BG/NBD + Gamma-Gamma")):
+        v = info["holdout"]["verdicts"][key]
+        assert v["verdict"].startswith(f"{model} does not beat the best naive")
+        assert [v["metrics"][m]["beats"] for m in ("mae", "rmse", "spearman")] == [False] * 3
+
+
+def test_review_pack_flags_a_model_that_does_not_beat_the_naive(tmp_path):
+    from types import SimpleNamespace
+
+    from segml.clv.evaluate import naive_comparison
+    from segml.report.run_folder import RunFolder
+    from segml.report.validation import validation_section
+
+    actual = np.arange(10.0)
+    close = actual + np.array([0.5, -0.5] * 5)  # MAE 0.5, Spearman below 1
+    refs = {"naive_calibration_rate": close, "naive_last_window": actual[::-1].copy()}
+    good = naive_comparison("BG/NBD", "purchases", actual, actual + 0.1, refs)
+    bad = naive_comparison("BG/NBD + Gamma-Gamma", "spend", actual, actual * 2, refs)
+    verdicts = {"bgnbd": good.to_dict(), "probabilistic": bad.to_dict()}
+    metrics = {"clv.holdout.purchases.spearman": 1.0, "clv.holdout.purchases.mae": 0.1,
+               "clv.holdout.purchases.naive_last_window.spearman": -1.0,
+               "clv.holdout.purchases.naive_last_window.mae": 5.0,
+               "clv.holdout.spend.probabilistic.spearman": 1.0,
+               "clv.holdout.spend.probabilistic.mae": 4.5,
+               "clv.holdout.spend.naive_calibration_rate.spearman": 1.0,
+               "clv.holdout.spend.naive_calibration_rate.mae": 0.5}  # fmt: skip
+    (tmp_path / "run.json").write_text(json.dumps({"run_id": "r" * 32, "metrics": metrics}))
+    (tmp_path / "clv_evaluation.json").write_text(json.dumps({"holdout": {"verdicts": verdicts}}))
+    (tmp_path / "clv_config.json").write_text(json.dumps({"model": "bgnbd", "window": ["2025-01-01", "2025-12-31"]}))  # fmt: skip
+    sec = validation_section(SimpleNamespace(run=RunFolder(tmp_path)))
+    assert verdicts["bgnbd"]["verdict"] in sec.reading
+    assert verdicts["probabilistic"]["verdict"] in sec.reading
+    flagged = [f.text for f in sec.findings if f.level == "attention" and f.text.startswith("CLV:")]
+    assert good.verdict.startswith("BG/NBD beats") and "but not" not in good.verdict
+    assert bad.verdict.startswith("BG/NBD + Gamma-Gamma beats the best naive (calibration rate")
+    assert flagged == [  # beats it on Spearman, not on MAE: flagged
+        "CLV: BG/NBD + Gamma-Gamma does not beat the best naive baseline on spend MAE: MAE 4.500 "
+        "vs 0.500 (naive: calibration rate × holdout)"
+    ]
+    html = "".join(sec.blocks)
+    assert "naive: last window" in html and "RMSE" in html
+
+
+@pytest.mark.slow
+def test_clv_stage_scores_the_naive_baselines(small_loaded):
+    from segml.clv.stage import _naive, clv_stage
+    from segml.features.labels import build_labels
+    from segml.features.spec import FeatureConfig
+
+    bank, features = small_loaded
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SpendIndependenceWarning)
+        warnings.simplefilter("ignore", HeavyTailedSpendWarning)
+        res = clv_stage(bank, features, dt.date(2024, 12, 31), 12)
+    ev = json.loads(json.dumps(res.documents["clv_evaluation.json"], allow_nan=False))["holdout"]
+    m = res.metrics
+    assert set(ev["purchase_baselines"]) == {"naive_calibration_rate", "naive_last_window"}
+    assert set(ev["verdicts"]) == {"bgnbd", "probabilistic", "tweedie", "hurdle"}
+    for key, v in ev["verdicts"].items():
+        assert v["n"] == ev["purchases"]["n"] and v["verdict"].endswith(".")
+        assert m[f"holdout.beats_naive.{key}.mae"] == float(v["metrics"]["mae"]["beats"])
+    assert "naive_last_year" not in ev["spend"]["metrics"]  # the last window replaces it
+    for key in ("naive_calibration_rate", "naive_last_window"):
+        assert m[f"holdout.purchases.{key}.mae"] == ev["purchase_baselines"][key]["mae"]
+        assert m[f"holdout.spend.{key}.spearman"] == ev["spend"]["metrics"][key]["spearman"]
+    # the last window is 2024: its purchase days are those the labels count for 2024
+    pop = features[features["is_active"] == 1].set_index("customer_id")
+    last = build_labels(bank, dt.date(2023, 12, 31), 12).to_pandas().set_index("customer_id")
+    both = last.index.intersection(pop.index)
+    naive = _naive(bank, pop.reset_index(), dt.date(2024, 12, 31), 366.0, FeatureConfig())
+    naive.index = pop.index
+    np.testing.assert_allclose(naive.loc[both, "purchases_naive_last_window"], last.loc[both, "holdout_purchase_days"])  # fmt: skip
+    np.testing.assert_allclose(naive.loc[both, "spend_naive_last_window"], last.loc[both, "holdout_spend"])  # fmt: skip
+    x, T = pop["frequency"].to_numpy(), pop["T"].to_numpy()
+    expected = np.where(T > 0, x / np.where(T > 0, T, 1) * 365, 0.0)
+    assert ev["purchase_baselines"]["naive_calibration_rate"]["predicted_total"] == pytest.approx(expected.sum())  # fmt: skip
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_online_retail_models_do_not_beat_the_best_naive():
+    """The reviewer's finding, kept: on Online Retail neither BG/NBD nor BG/NBD + Gamma-Gamma
+    beats the best naive forecast on MAE, RMSE or Spearman (docs/clv.md)."""
+    from segml.clv.api import clv_holdout
+    from segml.loaders import load_online_retail
+    from segml.loaders.online_retail import RELATIVE_PATH
+
+    root = shared_data_dir()
+    if root is None or not (root / RELATIVE_PATH).is_file():
+        pytest.skip("shared Online Retail log not found (../shared/data or $SEGML_SHARED_DATA)")
+    invoices, _ = load_online_retail(root / RELATIVE_PATH, per="invoice")
+    log = check_log(invoices, "customer_id", "timestamp", "amount")
+    res = clv_holdout(log, "2011-09-08", "2011-12-09", supervised=False)
+    rate = res.baselines["purchases"]["naive_calibration_rate"]
+    assert (rate.mae, rate.spearman) == (pytest.approx(0.931, abs=1e-3), pytest.approx(0.501, abs=1e-3))  # fmt: skip
+    assert res.baselines["value"]["naive_last_window"].rmse == pytest.approx(2539, abs=1)
+    for key in ("bgnbd", "probabilistic"):
+        v = res.verdicts[key]
+        assert v.n == 3355 and v.verdict.split(" on ")[0].endswith("does not beat the best naive")
+        assert not any(v.beats(m) for m in ("mae", "rmse", "spearman"))

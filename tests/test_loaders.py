@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -465,17 +466,21 @@ def test_cli_convert_online_retail_bad_values_name_lines(tmp_path, row, value, n
 
 
 def test_cli_convert_online_retail_renamed_column(tmp_path):
-    src = _or_csv(tmp_path, "log.csv", OR_LINES, OR_HEADER.replace("CustomerID", "Customer ID"))
+    src = _or_csv(tmp_path, "log.csv", OR_LINES, OR_HEADER.replace("CustomerID", "customer_id"))
     out = tmp_path / "out"
     text = _refused(
         _convert("online-retail", "--path", str(src), "--out", str(out)),
         1,
         str(src),
-        "['CustomerID']",
-        "rename 'Customer ID' to 'CustomerID'",
+        "lacks the Online Retail column(s) CustomerID (or Customer ID) (headers found:",
+        "rename 'customer_id' to 'CustomerID'",
+        "pass --mapping",
     )
-    assert "InvoiceNo" in text  # the columns found are listed
+    assert "'InvoiceNo'" in text and "mapping=" not in text  # the headers found are listed
     assert _left_behind(tmp_path, out) == []
+    # the Online Retail II name is accepted, also beside the 2010-11 names
+    src = _or_csv(tmp_path, "ii.csv", OR_LINES, OR_HEADER.replace("CustomerID", "Customer ID"))
+    assert _convert("online-retail", "--path", str(src), "--out", str(out)).exit_code == 0
 
 
 def test_cli_convert_online_retail_reads_other_separators(tmp_path):
@@ -609,3 +614,207 @@ def test_cli_convert_berka_path_refusals(tmp_path):
     r = _convert("berka", "--path", str(folder), "--out", str(folder / "out"))
     _refused(r, 2, "inside the input folder")
     assert not out.exists() and not (folder / "out").exists()
+
+
+# --- Online Retail II headers, --mapping ------------------------------------------------------
+
+OR_II_HEADER = "Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country"
+
+
+def _tables(folder: Path) -> dict[str, pd.DataFrame]:
+    return {t: pd.read_parquet(folder / f"{t}.parquet") for t in ("customers", "accounts", "transactions")}  # fmt: skip
+
+
+def _assert_same_tables(a: Path, b: Path) -> None:
+    for table, frame in _tables(a).items():
+        pd.testing.assert_frame_equal(frame, _tables(b)[table])
+
+
+@pytest.mark.shared
+def test_cli_convert_online_retail_ii_headers(tmp_path):
+    """The first 1,500 lines of the shared log, once with the II release's headers (and its
+    CSV export's ``17850.0`` ids), give the same folder and report as with the 2010-11 ones."""
+    raw = pd.read_csv(_shared(RELATIVE_PATH), dtype=str, keep_default_na=False, nrows=1500)
+    old = tmp_path / "or.csv"
+    raw.to_csv(old, index=False)
+    ii = raw.rename(columns={"InvoiceNo": "Invoice", "UnitPrice": "Price", "CustomerID": "Customer ID"})  # fmt: skip
+    ii["Customer ID"] = ii["Customer ID"].where(ii["Customer ID"] == "", ii["Customer ID"] + ".0")
+    new = tmp_path / "or_ii.csv"
+    ii.to_csv(new, index=False)
+    assert new.read_text().splitlines()[0] == OR_II_HEADER
+    before = _convert("online-retail", "--path", str(old), "--out", str(tmp_path / "a"))
+    after = _convert("online-retail", "--path", str(new), "--out", str(tmp_path / "b"))
+    assert before.exit_code == 0 and after.exit_code == 0, (before.output, after.output)
+    _assert_same_tables(tmp_path / "a", tmp_path / "b")
+    report = json.loads((tmp_path / "b" / "dataset.json").read_text())["report"]
+    assert report["dropped"]["missing_customer_id"] == 58
+    assert report["dropped"]["cancellation"] > 0
+    assert report == json.loads((tmp_path / "a" / "dataset.json").read_text())["report"] | {
+        "notes": report["notes"]  # only the note on the headers read differs
+    }
+    assert "InvoiceNo='Invoice', UnitPrice='Price', CustomerID='Customer ID'" in report["notes"][-1]
+    for needle in ("missing_customer_id", "58", "cancellation", "or_ii.csv: sha256"):
+        assert needle in after.output, needle
+    assert validate_folder(tmp_path / "b").ok
+
+
+def test_cli_convert_online_retail_mapping(tmp_path):
+    header = "Bill,StockCode,Description,Quantity,InvoiceDate,Price,Kunde,Land"
+    src = _or_csv(tmp_path, "log.csv", OR_LINES, header)
+    out = tmp_path / "out"
+    text = _refused(
+        _convert("online-retail", "--path", str(src), "--out", str(out)),
+        1,
+        f"{src} lacks the Online Retail column(s) InvoiceNo (or Invoice), CustomerID (or "
+        "Customer ID), Country (headers found: 'Bill', 'StockCode', 'Description', 'Quantity', "
+        "'InvoiceDate', 'Price', 'Kunde', 'Land')",
+        "pass --mapping a YAML file",
+        "columns: {InvoiceNo: <your header>, CustomerID: <your header>, Country: <your header>}",
+    )
+    assert "rename" not in text  # no look-alike here
+    mapping = tmp_path / "map.yaml"
+    mapping.write_text("# Online Retail under other names\ncolumns:\n  InvoiceNo: Bill\n"
+                       "  Customer ID: Kunde\n  Country: Land\n")  # fmt: skip
+    r = _convert("online-retail", "--path", str(src), "--out", str(out), "--mapping", str(mapping))
+    assert r.exit_code == 0, r.output
+    _assert_same_tables(out, online_retail_to_bank(tmp_path / "plain", _or_csv(tmp_path, "p.csv", OR_LINES)))  # fmt: skip
+    as_dict = {"columns": {"InvoiceNo": "Bill", "CustomerID": "Kunde", "Country": "Land"}}
+    inv, _ = load_online_retail(src, mapping=as_dict)
+    assert inv["country"].tolist() == ["United Kingdom", "France", "France"]
+    # a mapping that leaves a column out is told so; a mapped header must exist
+    mapping.write_text("columns: {InvoiceNo: Bill, CustomerID: Kunde}\n")
+    r = _convert("online-retail", "--path", str(src), "--out", str(out / "x"), "--mapping", str(mapping))  # fmt: skip
+    _refused(r, 1, "Country (headers found:", f"add them to --mapping {mapping} (columns: {{Country:")  # fmt: skip
+    mapping.write_text("columns: {InvoiceNo: Rechnung}\n")
+    r = _convert("online-retail", "--path", str(src), "--out", str(out / "x"), "--mapping", str(mapping))  # fmt: skip
+    _refused(r, 1, f"--mapping {mapping} gives InvoiceNo the header 'Rechnung', which {src} does not have")  # fmt: skip
+    assert not (out / "x").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "needles"),
+    [
+        ("columns:\n  InvoiceNo: Bill\n  - x\n", ["not valid YAML at line 3, column 3"]),
+        (
+            "columns:\n  Kunde: CustomerID\n",
+            ["'Kunde', which is not an Online Retail column", "Price"],
+        ),
+        (
+            "transactions:\n  columns: {customer_id: X}\n",
+            ["one key, columns: {InvoiceNo:", "found transactions"],
+        ),
+        ("columns: {InvoiceNo: [a, b]}\n", ["InvoiceNo must be the header of a column"]),
+        ("columns: {Invoice: A, InvoiceNo: B}\n", ["names InvoiceNo twice"]),
+        (
+            "columns: {InvoiceNo: A, StockCode: A}\n",
+            ["gives InvoiceNo and StockCode one header 'A'"],
+        ),
+    ],
+)
+def test_cli_convert_mapping_refused_before_any_work(tmp_path, text, needles):
+    src = _or_csv(tmp_path, "log.csv", OR_LINES)
+    mapping = tmp_path / "map.yaml"
+    mapping.write_text(text)
+    out = tmp_path / "out"
+    r = _convert("online-retail", "--path", str(src), "--out", str(out), "--mapping", str(mapping))
+    _refused(r, 2, f"--mapping {mapping}: ", *needles)
+    with pytest.raises(ValueError, match="the mapping file"):
+        load_online_retail(src, mapping=mapping)
+    assert not out.exists()
+
+
+def test_cli_convert_mapping_usage(tmp_path):
+    out = tmp_path / "out"
+    mapping = tmp_path / "map.yaml"
+    mapping.write_text("columns: {InvoiceNo: Bill}\n")
+    _refused(_convert("cdnow", "--out", str(out), "--mapping", str(mapping)), 2, "online-retail only")  # fmt: skip
+    src = _or_csv(tmp_path, "log.csv", OR_LINES)
+    r = _convert("online-retail", "--path", str(src), "--out", str(out), "--mapping", str(tmp_path / "no.yaml"))  # fmt: skip
+    _refused(r, 2, "no.yaml: not found")
+    assert not out.exists()
+
+
+# --- load reports on the command line, dataset.json -------------------------------------------
+
+
+def test_cli_convert_online_retail_prints_report_and_records_dataset(tmp_path):
+    import hashlib
+
+    from segml.loaders.dataset import read_dataset_record
+
+    lines = [*OR_LINES, OR_LINES[0].replace("17850", ""), "C536368,71053,WHITE METAL LANTERN,-2,2010-12-02 09:00:00,3.39,17850,United Kingdom"]  # fmt: skip
+    src = _or_csv(tmp_path, "log.csv", lines)
+    out = tmp_path / "out"
+    r = _convert("online-retail", "--path", str(src), "--out", str(out))
+    assert r.exit_code == 0, r.output
+    _, report = load_online_retail(src)
+    sha = hashlib.sha256(src.read_bytes()).hexdigest()
+    assert r.output.startswith(f"wrote {out}\ndataset: purchase_log from online_retail, read from log.csv\n")  # fmt: skip
+    assert f"log.csv: sha256 {sha}" in r.output and report.summary() in r.output
+    assert "online_retail: 6 rows read, 3 rows out, 2 rows dropped" in r.output
+    for reason, n in (("missing_customer_id", 1), ("cancellation", 1), ("netted_out", 0)):
+        assert re.search(rf"\n    {reason} +{n}\n", r.output), reason
+    record = read_dataset_record(out)
+    assert record["kind"] == "purchase_log" and record["source"] == "online_retail"
+    assert record["source_file"] == "log.csv" and record["source_sha256"] == sha
+    assert record["report"] == report.to_dict()
+    assert LoadReport.from_dict(record["report"]) == report
+    # the validator and the contract reader ignore dataset.json
+    assert validate_folder(out).ok
+    from typer.testing import CliRunner
+
+    from segml.cli import app
+
+    v = CliRunner().invoke(app, ["validate", str(out)])
+    assert v.exit_code == 0 and "dataset" not in v.output, v.output
+    # --json: one object with the record
+    r = _convert("online-retail", "--path", str(src), "--out", str(out), "--overwrite", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout) == {"out": str(out), "dataset": record}
+
+
+def test_cli_convert_berka_says_which_transactions_and_prints_report(tmp_path):
+    folder = _tiny_berka(tmp_path / "berka")
+    r = _convert("berka", "--path", str(folder), "--out", str(tmp_path / "full"))
+    assert r.exit_code == 0, r.output
+    assert "transactions: trans.asc (the full file)" in r.output
+    assert "berka: 3 rows read, 3 rows out, 0 rows dropped" in r.output
+    assert re.search(r"\n    transactions\.unknown_account +0\n", r.output)
+    record = json.loads((tmp_path / "full" / "dataset.json").read_text())
+    assert (record["kind"], record["source"], record["source_file"]) == ("bank", "berka", "trans.asc")  # fmt: skip
+    assert record["transactions_partial"] is False
+    assert sorted(record["input_files"]) == sorted(f"{f}.asc" for f in (*BERKA_FILES, "trans"))
+    assert record["report"]["counts"]["loans_defaulted"] == 1
+    (folder / "trans.asc").rename(folder / "trans_PARTIAL_first_3MiB.asc")
+    r = _convert("berka", "--path", str(folder), "--out", str(tmp_path / "part"))
+    assert r.exit_code == 0, r.output
+    assert "transactions: trans_PARTIAL_first_3MiB.asc is PARTIAL" in r.output
+    record = json.loads((tmp_path / "part" / "dataset.json").read_text())
+    assert record["source_file"] == "trans_PARTIAL_first_3MiB.asc" and record["transactions_partial"]  # fmt: skip
+    assert validate_folder(tmp_path / "part").ok
+
+
+@pytest.mark.shared
+def test_berka_shared_records_the_partial_file(berka):
+    folder, out, rep = berka
+    record = json.loads((out / "dataset.json").read_text())
+    trans = "trans.asc" if (folder / "trans.asc").is_file() else "trans_PARTIAL_first_3MiB.asc"
+    assert record["kind"] == "bank" and record["source_file"] == trans
+    assert record["report"] == rep.to_dict()
+
+
+def test_cdnow_and_any_log_record_a_purchase_log(tmp_path):
+    import hashlib
+
+    r = _convert("cdnow", "--out", str(tmp_path / "cd"))
+    assert r.exit_code == 0, r.output
+    record = json.loads((tmp_path / "cd" / "dataset.json").read_text())
+    assert (record["kind"], record["source"], record["source_file"]) == ("purchase_log", "cdnow", "CDNOW_sample.txt")  # fmt: skip
+    assert record["source_sha256"] == hashlib.sha256(cdnow_path("sample").read_bytes()).hexdigest()
+    assert record["report"]["counts"] == {"customers": 2357, "zero_amount_purchases": 8}
+    assert "cdnow: 6,919 rows read, 6,919 rows out, 0 rows dropped" in r.output
+    log = pd.DataFrame({"customer_id": ["1"], "timestamp": ["2020-01-01"], "amount": [5.0]})
+    out = transaction_log_to_bank(log, tmp_path / "log")
+    record = json.loads((out / "dataset.json").read_text())
+    assert record["kind"] == "purchase_log" and record["source"] is None
+    assert record["report"] is None and validate_folder(out).ok

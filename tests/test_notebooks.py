@@ -51,7 +51,7 @@ OURS = (
     "07_corporate_grading",
 )
 ONLINE_RETAIL = "08_online_retail"
-TIMEOUT_S = 300
+TIMEOUT_S = 3600  # per cell; hang protection only (a busy machine is slow, not broken)
 
 #: Parameters injected into every notebook that declares them; then per notebook.
 COMMON = {"config": str(CONFIG), "customers": 600, "seed": 11}

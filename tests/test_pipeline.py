@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -44,7 +45,7 @@ def segml(*args: str, env: dict[str, str] | None = None) -> subprocess.Completed
         capture_output=True,
         text=True,
         env=full_env,
-        timeout=300,
+        timeout=3600,  # hang protection only: a busy machine is slow, not broken
     )
 
 
@@ -466,3 +467,113 @@ def test_row_caps_bind_on_a_larger_bank_and_every_customer_is_still_served(
     scores = pd.read_parquet(folder / "scores.parquet")
     assert len(scores) == 60 and set(scores.customer_id) <= active
     assert out["metrics"]["export.tier_agreement_with_run"] == 1.0
+
+
+@pytest.fixture()
+def full_disk(tmp_path: Path):
+    """A 256 KiB tmpfs: room to start a run's output folder, not to finish it (needs root)."""
+    where = tmp_path / "full"
+    where.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(where)],
+                             capture_output=True, text=True)  # fmt: skip
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+@pytest.mark.slow
+def test_a_full_disk_fails_the_run_and_leaves_no_model_behind(
+    first_run: tuple[Path, dict], full_disk: Path
+) -> None:
+    """The real path: the model is logged and registered under the export stage's nested run,
+    then the outputs cannot be written; the version is withdrawn and no alias moves."""
+    cfg, out = first_run
+    client = MlflowClient(out["tracking_uri"], registry_uri=out["tracking_uri"])
+    name = "segml-tiering"
+    before = {mv.version for mv in client.search_model_versions(f"name = '{name}'")}
+    aliases = client.get_registered_model(name).aliases
+    stale = full_disk / f".t-0123.tmp-{2**22 + 7}-x"  # left by a killed run (no such pid)
+    stale.mkdir()
+    r = segml("run", "--config", str(cfg), "--json", "--set", f"output.dir={full_disk}",
+              "--set", "churn.enabled=false", "--set", "explain.enabled=false")  # fmt: skip
+    assert r.returncode == 1, r.stderr
+    assert f"cannot write {full_disk}/t-" in r.stderr and "No space left" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert list(full_disk.iterdir()) == []  # no output folder, no temporary, stale one gone
+    assert {mv.version for mv in client.search_model_versions(f"name = '{name}'")} == before
+    assert client.get_registered_model(name).aliases == aliases
+    exp = client.get_run(out["run_id"]).info.experiment_id
+    failed = client.search_runs([exp], "attributes.status = 'FAILED'", order_by=["start_time DESC"])
+    parent = next(x for x in failed if "mlflow.parentRunId" not in x.data.tags)
+    assert parent.data.tags["segml.withdrawn_versions"].startswith(f"{name}/")
+    export = client.search_runs([exp], f"tags.mlflow.parentRunId = '{parent.info.run_id}' "
+                                       "and tags.`segml.stage` = 'export'")  # fmt: skip
+    assert export and export[0].info.status == "FINISHED"  # the model was logged there
+
+
+@pytest.mark.slow
+def test_sigterm_stops_segml_run_cleanly(first_run: tuple[Path, dict]) -> None:
+    cfg, out = first_run
+    runs = Path(out["output_dir"]).parent
+    before = set(runs.iterdir())
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI",)}
+    proc = subprocess.Popen([sys.executable, "-m", "segml", "run", "--config", str(cfg)],
+                            stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if line.startswith("· profiling"):  # the run is tracked and working
+            proc.send_signal(signal.SIGTERM)
+            break
+    _, rest = proc.communicate()
+    err = "".join(seen) + rest
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "stopped by SIGTERM" in err and "Traceback" not in err
+    assert set(runs.iterdir()) == before
+    client = MlflowClient(out["tracking_uri"])
+    exp = client.get_run(out["run_id"]).info.experiment_id
+    last = client.search_runs([exp], "tags.`segml.config_name` = 't'", order_by=["start_time DESC"])
+    parent = next(x for x in last if "mlflow.parentRunId" not in x.data.tags)
+    assert parent.info.status == "FAILED" and "SIGTERM" in parent.data.tags["segml.killed"]
+
+
+def test_a_run_name_that_leaves_the_output_folder_is_refused(first_run, tmp_path) -> None:
+    cfg, out = first_run
+    runs = Path(out["output_dir"]).parent
+    before = set(runs.iterdir())
+    r = segml("run", "--config", str(cfg), "--set", "name=../../raw/synthetic/x")
+    assert r.returncode == 2 and "is not a plain run name" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and set(runs.iterdir()) == before
+    for name in ("/tmp/x", "a/b", "..", "x\\y", ".hidden", "a..b", "", "x" * 101):
+        with pytest.raises(ConfigError, match="is not a plain run name"):
+            load_config(cfg, {"name": name})
+    assert load_config(cfg, {"name": "q3-2026_retail.v2"}).name == "q3-2026_retail.v2"
+
+
+def test_contract_errors_reach_mlflow_pseudonymised(first_run, tmp_path) -> None:
+    cfg, out = first_run
+    bad = tmp_path / "bad"
+    shutil.copytree(out["data_dir"], bad)
+    tx = pd.read_parquet(bad / "transactions.parquet")
+    tx.loc[tx.index[:3], "amount"] = -1.0
+    tx.to_parquet(bad / "transactions.parquet")
+    raw = {f"transaction_id={v}" for v in tx.loc[tx.index[:3], "transaction_id"]}
+    r = segml("run", "--config", str(cfg), "--set", "data.source=folder",
+              "--set", f"data.path={bad}", "--set", "tracking.pseudonymize=true")  # fmt: skip
+    assert r.returncode == 1 and "transactions.amount" in r.stderr
+    assert any(v in r.stderr for v in raw)  # the user's own terminal names the real rows
+    client = MlflowClient(out["tracking_uri"])
+    exp = client.get_run(out["run_id"]).info.experiment_id
+    last = client.search_runs([exp], "attributes.status = 'FAILED'", order_by=["start_time DESC"])
+    parent = next(x for x in last if "mlflow.parentRunId" not in x.data.tags)
+    logged = [parent.data.tags["error"]]
+    logged.append(Path(client.download_artifacts(parent.info.run_id, "error.txt", str(tmp_path))).read_text())  # fmt: skip
+    for child in client.search_runs([exp], f"tags.mlflow.parentRunId = '{parent.info.run_id}'"):
+        logged += [child.data.tags.get("error", "")]
+    text = "\n".join(logged)
+    assert "transactions.amount" in text and "transaction_id=p_" in text
+    assert not [v for v in raw if v in text]

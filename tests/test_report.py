@@ -500,6 +500,33 @@ def test_a_run_with_few_outputs_and_no_store_still_gets_every_section(
         assert f'<section id="{sid}">' in built.html
 
 
+def test_a_bank_without_demographics_gets_a_pack_that_says_so(
+    project: dict, tmp_path: Path
+) -> None:
+    """No gender and no age in the data (a purchase log, a corporate book): the fairness section
+    says what is not available instead of crashing the report."""
+    src = Path(project["second"]["output_dir"])
+    run = tmp_path / "runs" / "t-bbbbbbbbbbbb"
+    run.mkdir(parents=True)
+    for name in ("tiers.parquet", "tier_policy.json", "config.yaml"):
+        shutil.copy(src / name, run / name)
+    features = pd.read_parquet(src / "features.parquet")
+    features["gender"] = None
+    features["age_band"] = None
+    features.to_parquet(run / "features.parquet", index=False)
+    record = {"run_id": "bbbbbbbbbbbb" + "0" * 20, "tracking_uri": f"sqlite:///{tmp_path / 'x.db'}",
+              "as_of": "2024-12-31", "metrics": {}, "status": "FINISHED"}  # fmt: skip
+    (run / "run.json").write_text(json.dumps(record), encoding="utf-8")
+    built = build_report(run)
+    fairness = _section(built.html, "fairness")
+    assert "Not available: the data hold no gender for any tiered customer" in fairness
+    assert "Not available: the data hold no age band for any tiered customer" in fairness
+    features.drop(columns=["gender", "age_band"]).to_parquet(run / "features.parquet", index=False)
+    assert "Not available: the features have no gender column" in _section(
+        build_report(run).html, "fairness"
+    )
+
+
 @pytest.fixture(scope="module")
 def chromium() -> str:
     """The Chromium binary (module-scoped and asked for first: a skip costs no pipeline run)."""
@@ -536,7 +563,7 @@ def test_pack_renders_in_headless_chromium(chromium: str, pack: dict, tmp_path: 
         [*base, "--virtual-time-budget=10000", "--dump-dom", probe.as_uri()],
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=1800,  # hang protection only
     )
     assert r.returncode == 0, r.stderr[-2000:]
     body = re.search(r"<body([^>]*)>", r.stdout)
@@ -551,7 +578,7 @@ def test_pack_renders_in_headless_chromium(chromium: str, pack: dict, tmp_path: 
         [*base, f"--screenshot={shot}", "--window-size=1280,2000", Path(pack["path"]).as_uri()],
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=1800,  # hang protection only
     )
     assert r.returncode == 0 and shot.is_file(), r.stderr[-2000:]
     from PIL import Image

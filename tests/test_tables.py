@@ -87,3 +87,90 @@ def test_errors_name_the_file(tmp_path: Path) -> None:
     bad.write_bytes(b"not parquet")
     with pytest.raises(ValueError, match=r"cannot read .*bad\.parquet"):
         read_table(bad)
+
+
+# --- fields separated by runs of blanks (CDNOW's layout) ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("lines", "sep"),
+    [
+        (
+            " customer_id  date number_of_cds  dollar_value\r\n 00001 19970101  1   11.77\r\n",
+            r"\s+",
+        ),
+        ("00001 19970101  1   11.77\n00002 19970112  1   12.00\n", r"\s+"),  # no header
+        ("id \t date\tamount\n1 \t 19970101\t3\n", r"\s+"),  # tabs beside spaces: a run
+        ("a\tb\tc\n1\t2\t3\n", "\t"),  # single tabs: tab-separated
+        ("a\tb\t\n1\t2\t\n", "\t"),  # a trailing tab too
+        ("Customer ID\tAmount\n1\t2\n", "\t"),  # spaces inside tab-separated names
+        ("Customer ID,Amount\n1,2\n", ","),
+        ('"a b";c d\n1;2\n', ";"),
+        ("Customer ID\n17850\n", ","),  # one column with a space: not two
+        ("single\n1\n", ","),
+    ],
+)
+def test_blank_separated_fields(tmp_path: Path, lines: str, sep: str) -> None:
+    from segml.tables import field_separator
+
+    path = tmp_path / "t.txt"
+    path.write_text(lines, encoding="utf-8", newline="")
+    assert field_separator(path) == sep
+    if sep != r"\s+":
+        assert field_separator(path) == csv_separator(path)
+
+
+def _cdnow_lines(n: int) -> list[str]:
+    """The header and the first ``n`` purchase lines of lifetimes' CDNOW_master.txt, as written
+    (leading blanks, runs of spaces, CRLF)."""
+    from segml.loaders.cdnow import cdnow_path
+
+    return cdnow_path("master").read_bytes().decode("ascii").splitlines(keepends=True)[: n + 1]
+
+
+@pytest.mark.parametrize("header", [True, False])
+def test_cdnow_layout_read_with_lines(tmp_path: Path, header: bool) -> None:
+    lines = _cdnow_lines(40)
+    assert lines[0].split() == ["customer_id", "date", "number_of_cds", "dollar_value"]
+    assert "  " in lines[1] and lines[1].endswith("\r\n")
+    lines = [*lines[:10], "   \r\n", *lines[10:]] if header else [*lines[1:10], "\r\n", *lines[10:]]  # fmt: skip
+    path = tmp_path / "cd.txt.gz"
+    with gzip.open(path, "wb") as fh:
+        fh.write("".join(lines).encode("ascii"))
+    df = read_table(path, text=True)
+    names = ["customer_id", "date", "number_of_cds", "dollar_value"] if header else ["1", "2", "3", "4"]  # fmt: skip
+    assert list(df.columns) == names and len(df) == 40
+    assert df.iloc[0].tolist() == ["00001", "19970101", "1", "11.77"]  # as written, zeros kept
+    label = row_labels(path, len(df))
+    # the header (if any) is line 1; the blank line after the 9th purchase is skipped
+    first = 2 if header else 1
+    assert [label(0), label(8), label(9)] == [f"line {first}", f"line {first + 8}", f"line {first + 10}"]  # fmt: skip
+
+
+def _clv_fit(path: Path, customer: str, date: str, amount: str) -> dict:
+    import json
+
+    from typer.testing import CliRunner
+
+    from segml.cli import app
+
+    args = ["clv", "fit", "--transactions", str(path), "--customer-col", customer]
+    args += ["--date-col", date, "--amount-col", amount, "--calibration-end", "1997-09-30"]
+    r = CliRunner().invoke(app, [*args, "--no-supervised", "--json"])
+    assert r.exit_code == 0, r.output
+    return json.loads(r.stdout)
+
+
+def test_clv_fit_reads_the_cdnow_layout_like_a_csv(tmp_path: Path) -> None:
+    lines = _cdnow_lines(600)  # 150 customers
+    blank = tmp_path / "CDNOW_master.txt"
+    blank.write_text("".join(lines), encoding="ascii", newline="")
+    no_header = tmp_path / "CDNOW_original.txt"
+    no_header.write_text("".join(lines[1:]), encoding="ascii", newline="")
+    rows = [line.split() for line in lines]
+    plain = tmp_path / "log.csv"
+    pd.DataFrame(rows[1:], columns=rows[0]).to_csv(plain, index=False)
+    expected = _clv_fit(plain, "customer_id", "date", "dollar_value")
+    assert expected["customers"] == 150
+    assert _clv_fit(blank, "customer_id", "date", "dollar_value") == expected
+    assert _clv_fit(no_header, "1", "2", "4") == expected

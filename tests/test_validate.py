@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -29,9 +30,11 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from segml.cli import app
-from segml.contract import CHANNELS, CONTRACT, PRODUCTS
+from segml.contract import CHANNELS, CONTRACT, MAX_MONEY, MIN_DATE, PRODUCTS
 from segml.data import load_bank
-from segml.io import load_mapping
+from segml.features import build_features
+from segml.features.spec import NON_CUSTOMER_KINDS
+from segml.io import TableMapping, load_mapping, source_column
 from segml.validate import ContractError, Issue, ValidationReport, validate_folder
 
 #: The synthetic bank's data run to 2025-12-31; a fixed reference date keeps "future" stable.
@@ -100,6 +103,13 @@ def hashes(folder: Path) -> dict[str, str]:
         for f in sorted(folder.rglob("*"))
         if f.is_file()
     }
+
+
+def shown(value: object) -> str:
+    """A key as the report quotes it: text in quotes, numbers and dates as written."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    return repr(value) if isinstance(value, str) else str(value)
 
 
 def rules(report: ValidationReport) -> set[tuple[str, str | None, str, int]]:
@@ -332,10 +342,10 @@ def _write_amounts(folder: Path, values: dict[int, float | None]) -> list[int]:
     ("values", "rule", "shown"),
     [
         ({3: -12.5, 8: -0.01}, "min", ["-12.5", "-0.01"]),
-        ({3: math.nan, 8: math.inf}, "finite", ["nan", "inf"]),
+        ({3: math.nan, 8: math.nan}, "finite", ["nan", "nan"]),
         ({3: None}, "not_null", ["None"]),
     ],
-    ids=["negative", "nan-inf", "null"],
+    ids=["negative", "nan", "null"],
 )
 def test_bad_amounts(bank_copy, values, rule, shown):
     tids = _write_amounts(bank_copy, values)
@@ -348,11 +358,12 @@ def test_bad_amounts(bank_copy, values, rule, shown):
     ]
 
 
-def test_negative_infinity_is_not_finite_and_below_min(bank_copy):
-    _write_amounts(bank_copy, {4: -math.inf})
+@pytest.mark.parametrize(("value", "bound"), [(-math.inf, "min"), (math.inf, "max")])
+def test_infinity_is_not_finite_and_beyond_the_bound(bank_copy, value, bound):
+    _write_amounts(bank_copy, {4: value})
     report = check(bank_copy)
     assert find(report, "transactions", "amount", "finite").count == 1
-    assert find(report, "transactions", "amount", "min").count == 1
+    assert find(report, "transactions", "amount", bound).count == 1
 
 
 def test_dates_in_the_future(bank_copy):
@@ -856,3 +867,260 @@ def test_rules_counted_in_one_shared_pass_count_what_their_own_queries_find(bank
     assert found[("transactions", "account_id", "orphan")] == 1
     assert found[("transactions", "customer_id", "orphan")] == 1
     assert found[("transactions", "timestamp", "order")] >= 1
+
+
+# --- production safety: bounds, headers, what is absent, odd paths -------------------------
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "value", "rule"),
+    [
+        ("transactions", "amount", 1e32, "max"),  # once a DECIMAL cast error in the features
+        ("transactions", "amount", np.nextafter(MAX_MONEY, math.inf), "max"),
+        ("balances", "avg_balance", 5e31, "max"),
+        ("corporate_financials", "revenue", 1e19, "max"),
+        ("corporate_financials", "net_income", -np.nextafter(MAX_MONEY, math.inf), "min"),
+    ],
+)
+def test_money_beyond_what_the_features_can_sum_is_an_error(bank_copy, table, column, value, rule):
+    before = set_cells(bank_copy, table, column, {3: value})
+    issue = only_error(check(bank_copy), table, column, rule)
+    assert issue.count == 1 and f"{MAX_MONEY:g}" in issue.message
+    key = CONTRACT[table].primary_key[0]
+    assert issue.examples[0].startswith(f"{key}={shown(before[key].iloc[0])}")
+    assert issue.examples[0].endswith(f"({column}={shown(value)})")
+
+
+def test_cli_names_an_oversized_amount_and_exits_1(bank_copy):
+    tids = _write_amounts(bank_copy, {3: 1e32})
+    result = runner.invoke(app, ["validate", str(bank_copy), "--reference-date", REF])
+    assert result.exit_code == 1
+    assert "transactions.amount (max): values above 1e+18" in result.stderr
+    assert f"transaction_id={tids[0]} (amount=1e+32)" in result.stderr
+
+
+def test_dates_before_1900_are_errors_and_isolated_dates_warnings(bank_copy):
+    tx = read(bank_copy, "transactions")
+    early, stray = tx.loc[5, "transaction_id"], tx.loc[9, "transaction_id"]
+    set_cells(bank_copy, "transactions", "timestamp", {5: pd.Timestamp("1899-12-30")})
+    cid = set_cells(bank_copy, "customers", "open_date", {0: dt.date(1970, 1, 1)})["customer_id"]
+    report = check(bank_copy)
+    issue = only_error(report, "transactions", "timestamp", "too_early")
+    assert issue.examples == (f"transaction_id={early} (timestamp=1899-12-30T00:00:00)",)
+    assert str(MIN_DATE) in issue.message
+    opened = find(report, "customers", "open_date", "isolated_date")
+    assert opened.severity == "warning" and opened.count == 1
+    assert opened.examples == (f"customer_id='{cid.iloc[0]}' (open_date=1970-01-01)",)
+    # a stray timestamp among 2021-2025 transactions, as placed by a placeholder
+    set_cells(bank_copy, "transactions", "timestamp", {5: pd.Timestamp("1970-01-01 00:00")})
+    set_cells(bank_copy, "transactions", "timestamp", {9: pd.Timestamp("1971-06-01 12:00")})
+    report = check(bank_copy)
+    stamped = find(report, "transactions", "timestamp", "isolated_date")
+    assert stamped.count == 2 and f"transaction_id={stray}" in "; ".join(stamped.examples)
+    assert "which run 2021-" in stamped.message
+    assert stamped.severity == "warning"  # a genuine record can be isolated
+
+
+def test_the_clean_banks_have_no_isolated_dates(small_bank):
+    assert not [i for i in check(small_bank).issues if i.rule == "isolated_date"]
+
+
+def test_headers_with_spaces_or_control_characters_are_read_with_a_warning(bank_copy):
+    customers = read(bank_copy, "customers")
+    (bank_copy / "customers.parquet").unlink()
+    written = {"employees": "employees\0", "birth_year": " birth_year ", "region": "REGION\t"}
+    customers.rename(columns=written).to_csv(bank_copy / "customers.csv", index=False)
+    report = check(bank_copy)
+    assert report.ok, report.summary()
+    issue = find(report, "customers", None, "column_name")
+    assert issue.severity == "warning"
+    for contract, header in written.items():
+        assert f"{header!r} as {contract!r}" in issue.message
+    assert report.absent_columns["customers"] == []
+    bank = load_bank(bank_copy, reference_date=REF)
+    got = bank.table("customers").df().set_index("customer_id").loc[customers["customer_id"]]
+    for col in written:
+        assert got[col].notna().sum() == customers[col].notna().sum() > 0, col
+    result = runner.invoke(app, ["validate", str(bank_copy), "--reference-date", REF])
+    assert result.exit_code == 0 and "'employees\\x00' as 'employees'" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [("employees\0", "employees\0"), (" employees ", " employees "),
+     ("EMPLOYEES\t", "EMPLOYEES\t"), ("\ufeffemployees", "\ufeffemployees"),
+     ("employee s", "employees")],
+)  # fmt: skip
+def test_source_column_matches_headers_as_spark_reads_them(header, expected):
+    """The one matcher of DuckDB and the Spark reader (``features.spark.register_bank``)."""
+    assert source_column("employees", ["customer_id", header], TableMapping()) == expected
+
+
+def test_absent_optional_columns_and_tables_are_listed(bank_copy):
+    rewrite(bank_copy, "customers", lambda df: df.drop(columns=["region", "employees"]))
+    (bank_copy / "interactions.parquet").unlink()
+    report = check(bank_copy)
+    assert report.ok and not report.warnings, report.summary()
+    assert report.absent_columns["customers"] == ["region", "employees"]
+    assert report.absent_columns["accounts"] == []
+    assert report.absent_tables == ["interactions"]
+    text = report.summary()
+    assert "absent optional columns (read as all missing): customers: region, employees" in text
+    assert "absent optional tables: interactions" in text
+    result = runner.invoke(app, ["validate", str(bank_copy), "--reference-date", REF, "--json"])
+    out = json.loads(result.stdout)
+    assert out["absent_columns"]["customers"] == ["region", "employees"]
+    assert out["absent_tables"] == ["interactions"]
+
+
+def test_a_folder_named_like_a_table_file(bank_copy):
+    customers = pq.read_table(bank_copy / "customers.parquet")
+    (bank_copy / "customers.parquet").unlink()
+    folder = bank_copy / "customers.parquet"
+    folder.mkdir()
+    (folder / "_SUCCESS").write_text("")
+    issue = only_error(check(bank_copy), "customers", None, "not_a_file")
+    assert str(folder) in issue.message and "is a folder, not a file" in issue.message
+    # a Parquet dataset as Spark writes it: read as its parts
+    half = customers.num_rows // 2
+    pq.write_table(customers.slice(0, half), folder / "part-00000.snappy.parquet")
+    pq.write_table(customers.slice(half), folder / "part-00001.snappy.parquet")
+    report = check(bank_copy)
+    assert report.ok, report.summary()
+    assert report.row_counts["customers"] == customers.num_rows
+
+
+def test_symbolic_link_loops_and_broken_links_are_named(bank_copy, tmp_path):
+    (bank_copy / "customers.parquet").unlink()
+    (bank_copy / "customers.parquet").symlink_to("customers.parquet")
+    (bank_copy / "transactions").symlink_to(bank_copy / "transactions")
+    (bank_copy / "balances.parquet").unlink()
+    (bank_copy / "balances.parquet").symlink_to(tmp_path / "gone.parquet")
+    report = check(bank_copy)
+    loop = find(report, "customers", None, "symlink_loop")
+    assert f"{bank_copy / 'customers.parquet'} is a symbolic link loop" in loop.message
+    assert "transactions is a symbolic link loop" in find(report, "transactions", None, "symlink_loop").message  # fmt: skip
+    assert "gone.parquet, which is not there" in find(report, "balances", None, "broken_link").message  # fmt: skip
+    (bank_copy / "transactions").unlink()
+    parts = bank_copy / "parts"
+    parts.mkdir()
+    shutil.copy(bank_copy / "transactions.parquet", parts / "part-0.parquet")
+    (parts / "part-1.parquet").symlink_to(parts / "part-1.parquet")
+    mapped = check(bank_copy, load_mapping({"transactions": {"file": "parts"}}))
+    assert "part-1.parquet is a symbolic link loop" in find(mapped, "transactions", None, "symlink_loop").message  # fmt: skip
+    looped = tmp_path / "looped"
+    looped.symlink_to(looped)
+    issue = only_error(check(looped), "*", None, "symlink_loop")
+    assert str(looped) in issue.message
+    result = runner.invoke(app, ["validate", str(bank_copy), "--reference-date", REF])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit | None)
+    assert "(symlink_loop)" in result.stderr and "Traceback" not in result.output
+
+
+# --- property: every value the contract accepts runs through the features ------------------
+
+AS_OF = dt.date(2024, 12, 31)
+BOUND_TABLES = ("customers", "accounts", "balances", "transactions", "interactions",
+                "corporate_financials")  # fmt: skip
+
+
+def _set_bounds(folder: Path, rank: int, money: float, signed: float, first: dt.date,
+                big: int) -> str:  # fmt: skip
+    """Put values at the contract's bounds into the bank in ``folder``; return the customer
+    whose every amount, balance and statement figure is ``money``."""
+    t = {name: read(folder, name) for name in BOUND_TABLES}
+    tx, cu, acc = t["transactions"], t["customers"], t["accounts"]
+    who = tx.loc[tx["timestamp"] <= pd.Timestamp(AS_OF), "customer_id"].value_counts().index[rank]
+    tx.loc[tx["customer_id"] == who, "amount"] = money
+    tx.loc[tx.index[tx["customer_id"] != who][:3], "amount"] = 0.0
+    last = tx.index[tx["account_id"].isin(acc.loc[acc["close_date"].isna(), "account_id"])][-1]
+    tx.loc[last, "timestamp"] = pd.Timestamp(f"{REF} 23:59:59")  # the reference day's end
+    mine = acc["customer_id"] == who
+    t["balances"].loc[t["balances"]["account_id"].isin(acc.loc[mine, "account_id"]), "avg_balance"] = money  # fmt: skip
+    cu.loc[cu["customer_id"] == who, "open_date"] = first
+    acc.loc[mine, "open_date"] = first
+    retail = cu.index[cu["customer_type"] == "retail"]
+    cu.loc[retail[:2], "birth_year"] = [1900, 2030]
+    corporate = cu.index[cu["customer_type"] == "corporate"]
+    cu["employees"] = cu["employees"].astype("Int64")
+    cu.loc[corporate[:2], "employees"] = [0, big]
+    acc.loc[acc.index[:2], "interest_rate"] = [-0.05, 1.0]
+    t["interactions"].loc[t["interactions"].index[:2], "score"] = [0.0, 10.0]
+    fin = t["corporate_financials"]
+    for col in ("revenue", "total_assets", "total_liabilities", "current_assets",
+                "current_liabilities"):  # fmt: skip
+        fin[col] = money
+    fin["net_income"] = signed
+    fin["days_past_due"] = fin["days_past_due"].astype("int64")
+    fin.loc[fin.index[0], "days_past_due"] = big
+    for name, frame in t.items():
+        frame.to_parquet(folder / f"{name}.parquet", index=False)
+    return str(who)
+
+
+@settings(max_examples=4, deadline=None, database=None, derandomize=True)
+@given(
+    rank=st.integers(0, 3),
+    money=st.sampled_from([MAX_MONEY, MAX_MONEY / 7, 0.0]),
+    signed=st.sampled_from([-MAX_MONEY, MAX_MONEY]),
+    first=st.sampled_from([MIN_DATE, dt.date(1950, 6, 30)]),
+    big=st.sampled_from([2**63 - 1, 10**6]),
+)
+def test_values_at_the_contract_bounds_pass_and_build_finite_features(
+    small_bank, rank, money, signed, first, big
+):
+    """Largest amounts and balances (a customer's many at once), zero amounts, signed
+    statement figures at both bounds, the earliest date, the reference day's last second, the
+    ages, rates and scores at their limits: valid, and the features build with finite values
+    and the customer's sums exact."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        for table in BOUND_TABLES:
+            shutil.copy(small_bank / f"{table}.parquet", folder)
+        who = _set_bounds(folder, rank, money, signed, first, big)
+        report = check(folder)
+        assert report.ok, report.summary()
+        bank = load_bank(folder, reference_date=REF)
+        feats = build_features(bank, AS_OF).to_pandas().set_index("customer_id")
+        numbers = feats.select_dtypes("number").to_numpy(dtype=float)
+        assert not np.isinf(numbers).any()
+        tx = read(folder, "transactions")
+        end = pd.Timestamp(AS_OF) + pd.Timedelta(days=1)
+        when = tx["timestamp"]
+        mine = (tx["customer_id"] == who) & ~tx["kind"].isin(NON_CUSTOMER_KINDS)
+        recent = mine & (when >= end - pd.Timedelta(days=365)) & (when < end)
+        assert feats.loc[who, "amount_365d"] == pytest.approx(money * recent.sum(), rel=1e-9)
+        assert np.isfinite(feats.loc[who, ["monetary_value", "bal_deposit_avg_12m"]].to_numpy(dtype=float)).all()  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "value", "rule"),
+    [
+        ("transactions", "amount", np.nextafter(MAX_MONEY, math.inf), "max"),
+        ("transactions", "amount", -1e-9, "min"),
+        ("balances", "avg_balance", np.nextafter(MAX_MONEY, math.inf), "max"),
+        ("corporate_financials", "net_income", -np.nextafter(MAX_MONEY, math.inf), "min"),
+        ("corporate_financials", "total_assets", np.nextafter(MAX_MONEY, math.inf), "max"),
+        ("customers", "birth_year", 1899, "min"),
+        ("customers", "birth_year", 2031, "max"),
+        ("customers", "employees", -1, "min"),
+        ("accounts", "interest_rate", np.nextafter(-0.05, -1.0), "min"),
+        ("accounts", "interest_rate", np.nextafter(1.0, 2.0), "max"),
+        ("interactions", "score", np.nextafter(10.0, 11.0), "max"),
+        ("corporate_financials", "fiscal_year", 2101, "max"),
+        ("corporate_financials", "days_past_due", -1, "min"),
+        ("transactions", "timestamp", pd.Timestamp("1899-12-31 23:59:59"), "too_early"),
+        ("transactions", "timestamp", pd.Timestamp(REF) + pd.Timedelta(days=1), "future"),
+        ("customers", "open_date", dt.date(1899, 12, 31), "too_early"),
+        ("balances", "month", dt.date(1899, 12, 1), "too_early"),
+    ],
+)
+def test_values_just_beyond_the_bounds_are_rejected(bank_copy, table, column, value, rule):
+    frame = read(bank_copy, table)
+    row = int(frame[column].notna().to_numpy().argmax())
+    before = set_cells(bank_copy, table, column, {row: value})
+    issue = find(check(bank_copy), table, column, rule)
+    assert issue.severity == "error" and issue.count == 1
+    key = CONTRACT[table].primary_key[0]
+    assert issue.examples[0].startswith(f"{key}={shown(before[key].iloc[0])}")
+    assert f"({column}=" in issue.examples[0]

@@ -9,7 +9,16 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from segml.contract import CONTRACT, CROSS_RULES, PRODUCTS, ColumnSpec
+from segml.contract import (
+    CONTRACT,
+    CROSS_RULES,
+    ISOLATING_GAP_IQRS,
+    MAX_MONEY,
+    MIN_DATE,
+    MIN_ISOLATING_GAP_DAYS,
+    PRODUCTS,
+    ColumnSpec,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,12 +40,21 @@ segml validate data/raw/my_bank --json              # machine-readable report
 ## Files
 
 * One file per table, named after it: `customers.parquet` or `customers.csv` (also `.csv.gz`,
-  `.tsv`), or a folder of Parquet parts `transactions/part-*.parquet` for big tables. A table
-  present in two formats is an error (`ambiguous_table`).
+  `.tsv`), or a folder of Parquet parts `transactions/part-*.parquet` for big tables; a folder
+  named like a file, `customers.parquet/part-*.parquet` (a Parquet dataset as Spark writes
+  it), is read as its parts. A table present in two formats is an error (`ambiguous_table`); so
+  are a folder named like a table's file that holds no parts (`not_a_file`), a symbolic link
+  that leads back to itself (`symlink_loop`) and a link to nothing (`broken_link`), each named
+  by its path.
 * CSV files are read as UTF-8 text with a header row and typed by the contract; a value that does
   not parse as its column's type is reported (`type`), never silently set to missing. An
   integer column holding a fraction (`12.5`, also in a Parquet float column) is a `type` error,
   never rounded; `12.0` is the integer 12.
+* A header is matched to its contract column regardless of case (`CUSTOMER_ID`: warning
+  `column_case`) and of surrounding spaces and control characters (`employees\\0`, ` age `,
+  `balance\\t`: warning `column_name`); each warning names the headers as written. An optional
+  column the extract lacks is read as all missing and listed in the summary ("absent optional
+  columns"; `absent_columns` in `--json`), as are the optional tables the folder lacks.
 * Validation only reads: files are never modified, and it runs out of core in DuckDB, so a
   hundred-million-row transaction log is checked without loading it into memory.
 
@@ -47,7 +65,12 @@ segml validate data/raw/my_bank --json              # machine-readable report
   damage (`123.0`) break joins and are errors (`id_format`).
 * **Money** is in the reporting currency as a positive amount. A transaction's sign is its
   `direction`: `credit` is money into the account, `debit` money out of it. Loan balances are
-  positive outstanding amounts.
+  positive outstanding amounts. No amount may exceed @MAX_MONEY@ in size (`max`, and `min` for
+  the signed `net_income`): the features add a customer's money exactly in DuckDB's
+  `DECIMAL(38, 6)`, which holds less than 1e+32, and a sum of n amounts of at most @MAX_MONEY@
+  stays below n × @MAX_MONEY@, so it fits for any customer with fewer than @MAX_ROWS@ rows (the
+  largest extracts hold billions of rows in all). No bank amount comes near @MAX_MONEY@: even
+  in Iranian rials (about a million to the US dollar) it is a trillion dollars.
 * **Time zones**: dates and times are taken at the wall-clock time written, whatever the
   machine's time zone. A Parquet timestamp stored with a zone (e.g. `Asia/Shanghai`, `+08:00`)
   is read in that zone, `2022-06-26 05:54:52+08:00` is 26 June; a CSV value with an offset is
@@ -58,7 +81,17 @@ segml validate data/raw/my_bank --json              # machine-readable report
   Point-in-time features at date *t* use only records known by *t*.
 * **Rates** are fractions per year (0.035 = 3.5%).
 * **Dates in the future** (after the reference date, today by default) are errors; pass
-  `--reference-date` to check an extract as of its extraction date.
+  `--reference-date` to check an extract as of its extraction date. **Dates before
+  @MIN_DATE@** are errors too (`too_early`: placeholders such as `0001-01-01` or Excel's
+  `1899-12-30`). A date **isolated** far from the rest of its column is a warning
+  (`isolated_date`, with the rows): going outward from the middle half of the column's dates
+  (between its quartiles), the first gap with no dates that is wider than @IQRS@ times that
+  middle half, and than @GAP@ days, cuts off every date beyond it (a `1970-01-01` among
+  2021-2025 transactions, `2052` typed for `2025`); a long history without such a gap has no
+  isolated dates, nor has a column's thin early tail. A
+  warning, not an error: a genuine record can be isolated (an account migrated from an old
+  system) and the features use only each customer's own records before the as-of date.
+  `segml clv fit`, whose periods come from the log's first and last days, refuses them.
 
 ## Mapping your own names
 
@@ -97,6 +130,8 @@ def _rules(col: ColumnSpec) -> str:
         parts.append(f"≤ {col.max:g}")
     if col.dtype == "float":
         parts.append("finite")
+    if col.dtype in ("date", "timestamp"):
+        parts.append(f"from {MIN_DATE}")
     if col.not_future:
         parts.append("not in the future")
     return "; ".join(parts)
@@ -104,7 +139,14 @@ def _rules(col: ColumnSpec) -> str:
 
 def render() -> str:
     """The whole document."""
-    out = [INTRO, "## Tables\n"]
+    intro = (
+        INTRO.replace("@MAX_MONEY@", f"{MAX_MONEY:g}")
+        .replace("@MAX_ROWS@", f"{1e32 / MAX_MONEY:g}")
+        .replace("@MIN_DATE@", str(MIN_DATE))
+        .replace("@GAP@", str(MIN_ISOLATING_GAP_DAYS))
+        .replace("@IQRS@", str(ISOLATING_GAP_IQRS))
+    )
+    out = [intro, "## Tables\n"]
     for t in CONTRACT.values():
         need = "required" if t.required else "optional"
         keys = ", ".join(f"`{k}`" for k in t.primary_key)

@@ -64,8 +64,33 @@ features:
     lgd: {{consumer_loan: 0.55}}                     # loss given default, 0-1
     account_cost_retail: 3.5                       # per open account per month
     channel_cost: {{branch: 11.0}}                   # per transaction
-``` Demographic columns are kept apart
-(family *demographic*) so that fairness checks can exclude or audit them.
+```
+
+**A purchase log is valued by its purchases.** A shop's order log (CDNOW, Online Retail, any
+log converted with `transaction_log_to_bank`) holds no balances and no product income: under
+the bank's economics every customer would only cost channel fees, so the most active buyers
+would look the least profitable. `economics.kind` says which economics apply: `auto` (the
+default) follows the data — the `dataset.json` that `segml convert` writes beside the tables
+(`{{"kind": "purchase_log"}}` or `{{"kind": "bank"}}`), or, without one, the data themselves (no
+positive balance and no `fee` or `interest` transaction: a purchase log); `bank` or
+`purchase_log` force one. For a purchase log the bank's lines (`nii_12m`, `fee_income_12m`,
+`ecl_12m`, the costs) are 0 and `purchase_margin_12m` = `purchase_margin` × the customer's
+purchases (customer-initiated debits) of the last 12 complete months; `profit_12m` and the
+next-year profit labels (`holdout_profit`) are that margin, so the value model, its
+explanations and the exported model work unchanged. `purchase_margin` (default 0.3) is the
+retailer's gross margin on sales: 0.3 is typical of a non-food retailer (gift and music
+retail run at 25–50%); set the shop's own. Tiers rank customers, and a margin that is the same
+for everyone does not change the ranking, so it changes the money figures, not the tiers.
+
+```yaml
+features:
+  economics:
+    kind: auto               # auto | bank | purchase_log
+    purchase_margin: 0.35    # a purchase log's gross margin on sales, 0-1
+```
+
+Demographic columns are kept apart (family *demographic*) so that fairness checks can exclude
+or audit them.
 """
 
 

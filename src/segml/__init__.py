@@ -1,6 +1,12 @@
 """segml: bank customer segmentation and tiering (客户分级), reproducible and explainable."""
 
+import os
 from importlib.metadata import PackageNotFoundError, version
+
+# Before anything imports MLflow (its import starts the telemetry client): no usage data leave
+# the bank. setdefault: a user's own setting of either variable wins.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "1")
 
 try:
     __version__ = version("segml")

@@ -10,12 +10,16 @@ import contextlib
 import datetime as dt
 import json
 import os
+import signal
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from segml.config import RunConfig
 
 app = typer.Typer(
     name="segml",
@@ -58,9 +62,11 @@ def synth(
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Write a synthetic bank (contract tables + ground_truth.parquet) to OUT."""
+    from segml.io import check_output_folder, output_error
     from segml.synth import SynthConfig, generate
 
     try:
+        check_output_folder(out, "--out")
         cfg = SynthConfig(
             customers=customers,
             seed=seed,
@@ -76,6 +82,8 @@ def synth(
         result = generate(cfg, out, overwrite=overwrite)
     except FileExistsError as exc:
         raise _fail(str(exc), 2) from exc
+    except OSError as exc:  # a full disk, a quota: nothing half-written is left
+        raise _fail(str(output_error(exc, out))) from exc
     info = {"out": str(result.out), "seconds": round(result.seconds, 2), "rows": result.row_counts}
     if json_out:
         _echo_json(info)
@@ -99,7 +107,7 @@ def validate(
     from segml.validate import validate_folder
 
     try:
-        maps = load_mapping(mapping) if mapping else None
+        maps = load_mapping(mapping, option="--mapping") if mapping else None
         ref = parse_date(reference_date, "--reference-date") if reference_date else None
     except (ValueError, KeyError, OSError) as exc:
         raise _fail(str(exc), 2) from exc
@@ -120,6 +128,20 @@ class Source(StrEnum):
     berka = "berka"
 
 
+def _convert_source(
+    source: Source, out: Path, path: Path | None, mapping: Path | None, overwrite: bool
+) -> None:
+    """Run the adapter of ``source``; it writes ``out`` (tables and dataset.json) or nothing."""
+    from segml import loaders
+
+    if source is Source.cdnow:
+        loaders.cdnow_to_bank(out, overwrite=overwrite, path=path)
+    elif source is Source.online_retail:
+        loaders.online_retail_to_bank(out, path=path, overwrite=overwrite, mapping=mapping)
+    else:
+        loaders.berka_to_bank(out, berka_dir=path, overwrite=overwrite)
+
+
 @app.command()
 def convert(
     source: Annotated[Source, typer.Argument(help="Which public data set to convert.")],
@@ -131,36 +153,89 @@ def convert(
             "Retail CSV or the folder of Berka .asc files (default: ../shared/data)."
         ),
     ] = None,
+    mapping: Annotated[
+        Path | None,
+        typer.Option(
+            help="online-retail: YAML naming your headers for the loader's columns, "
+            "'columns: {InvoiceNo: BillNo, CustomerID: Kunde}'."
+        ),
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output folder.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Map a public data set (CDNOW, UCI Online Retail, Berka) onto the contract in OUT.
 
-    Exit 1: malformed input (file, column, lines named); 2: bad --path or --out; no output.
+    Also writes OUT/dataset.json (kind, source file, SHA-256, load report); prints the report.
+
+    Exit 1: malformed input (file, column, lines named); 2: bad --path, --out, --mapping.
     """
-    from segml import loaders
-    from segml.io import check_output_path
+    from segml.io import OutputError, check_output_folder, check_output_path
     from segml.loaders.common import cli_message
+    from segml.loaders.dataset import read_dataset_record, record_summary
+    from segml.loaders.online_retail import load_column_mapping
 
     try:
-        check_output_path(out, {"--path": path})
+        if mapping is not None and source is not Source.online_retail:
+            raise ValueError(f"--mapping applies to online-retail only, not to {source.value}")
+        load_column_mapping(mapping, option="--mapping")  # read again by the loader
+        check_output_path(out, {"--path": path, "--mapping": mapping})
+        check_output_folder(out, "--out")
     except ValueError as exc:
         raise _fail(str(exc), 2) from exc
-    if out.exists() and not out.is_dir():
-        raise _fail(f"--out {out} is a file; give a folder", 2)
     try:
-        if source is Source.cdnow:
-            loaders.cdnow_to_bank(out, overwrite=overwrite, path=path)
-        elif source is Source.online_retail:
-            loaders.online_retail_to_bank(out, path=path, overwrite=overwrite)
-        else:
-            loaders.berka_to_bank(out, berka_dir=path, overwrite=overwrite)
+        _convert_source(source, out, path, mapping, overwrite)
     except (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError) as exc:
         raise _fail(cli_message(str(exc)), 2) from exc
     except ValueError as exc:
         raise _fail(cli_message(str(exc))) from exc
+    except OutputError as exc:  # a full disk, a quota: nothing half-written is left
+        raise _fail(str(exc)) from exc
     except OSError as exc:  # e.g. a folder that cannot be written
         raise _fail(f"cannot convert {source.value} into {out}: {exc}") from exc
-    typer.echo(f"wrote {out}")
+    record = read_dataset_record(out) or {}
+    if json_out:
+        _echo_json({"out": str(out), "dataset": record})
+    else:
+        typer.echo(f"wrote {out}")
+        if record:
+            typer.echo(record_summary(record))
+
+
+def _features_config(config: Path | None, engine: str | None, mapping: Path | None) -> RunConfig:
+    """The config ``segml features`` runs with; its mapping (``--mapping`` or data.mapping) read.
+
+    Raises
+    ------
+    ValueError
+        Naming the option: a config or mapping that cannot be read (YAML errors with the line),
+        or does not fit.
+    """
+    from segml.config import RunConfig, load_config
+    from segml.io import load_mapping
+
+    cfg = load_config(config, option="--config") if config else RunConfig()
+    if engine:
+        cfg = cfg.model_copy(update={"features": cfg.features.model_copy(update={"engine": engine})})  # fmt: skip
+    if mapping is not None or cfg.data.mapping:  # read again by load_bank: checked here first
+        load_mapping(mapping or cfg.data.mapping, "--mapping" if mapping else "data.mapping")
+    return cfg
+
+
+def _check_features_outputs(
+    out: Path, labels_out: Path | None, given: dict[str, Path | None]
+) -> None:
+    """Refuse ``--out`` / ``--labels-out`` before any work (ValueError naming the option)."""
+    from segml.io import check_output_file, check_output_path
+
+    for option, path in (("--out", out), ("--labels-out", labels_out)):
+        if path is None:
+            continue
+        if path.suffix.lower() not in (".parquet", ".pq"):
+            raise ValueError(f"{option} must end in .parquet (it is written as Parquet): {path}")
+        check_output_path(path, given, option)
+        check_output_file(path, option)
+    if labels_out is not None and labels_out.resolve() == out.resolve():
+        raise ValueError(f"--labels-out and --out are the same file: {out}")
 
 
 @app.command()
@@ -179,31 +254,18 @@ def features(
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Build the point-in-time customer feature table at AS_OF (see docs/features.md)."""
-    from segml.config import ConfigError, RunConfig, load_config
     from segml.data import load_bank
     from segml.features import write_features
     from segml.features.labels import labels_for_run
-    from segml.io import check_output_path
+    from segml.io import output_error
     from segml.pipeline import features_stage
     from segml.validate import ContractError
 
     try:
-        cfg = load_config(config) if config else RunConfig()
-        if engine:
-            cfg = cfg.model_copy(
-                update={"features": cfg.features.model_copy(update={"engine": engine})}
-            )
+        cfg = _features_config(config, engine, mapping)
         date = parse_date(as_of, "--as-of")
-        for option, path in (("--out", out), ("--labels-out", labels_out)):
-            if path is not None and path.suffix.lower() not in (".parquet", ".pq"):
-                raise ValueError(f"{option} must end in .parquet (it is written as Parquet): {path}")  # fmt: skip
-        given = {"--data": data, "--config": config, "--mapping": mapping}
-        check_output_path(out, given)
-        if labels_out is not None:
-            check_output_path(labels_out, given, "--labels-out")
-            if labels_out.resolve() == out.resolve():
-                raise ValueError(f"--labels-out and --out are the same file: {out}")
-    except (ConfigError, ValueError) as exc:
+        _check_features_outputs(out, labels_out, {"--data": data, "--config": config, "--mapping": mapping})  # fmt: skip
+    except ValueError as exc:  # ConfigError too
         raise _fail(str(exc), 2) from exc
     if cfg.features.engine not in ("duckdb", "spark"):
         raise _fail(f"--engine must be duckdb or spark, got {cfg.features.engine!r}", 2)
@@ -226,7 +288,15 @@ def features(
         )
         typer.echo(f"warning: {warnings[-1]}", err=True)
     table = features_stage(bank, date, cfg)
-    write_features(table, out)
+    written = None
+    try:  # both files or neither: a full disk leaves nothing half-written
+        written = write_features(table, out)
+        if labels_out and labels is not None:
+            write_features(labels, labels_out)
+    except OSError as exc:
+        if written is not None:
+            written.unlink(missing_ok=True)
+        raise _fail(str(output_error(exc, labels_out if written else out))) from exc
     info: dict[str, object] = {
         "out": str(out),
         "rows": table.num_rows,
@@ -234,7 +304,6 @@ def features(
         "warnings": warnings,
     }
     if labels_out and labels is not None:
-        write_features(labels, labels_out)
         info["labels_out"], info["label_rows"] = str(labels_out), labels.num_rows
     if json_out:
         _echo_json(info)
@@ -260,24 +329,20 @@ def run(
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Run the main job (data to the exported model), tracked in MLflow."""
-    import yaml
-
     from segml.compute import DeviceError
-    from segml.config import ConfigError, load_config, project_root
+    from segml.config import ConfigError, load_config, parse_overrides, project_root
     from segml.explain.treeshap import AdditivityError
+    from segml.io import OutputError
     from segml.pipeline import run_pipeline
+    from segml.runstate import Terminated
+    from segml.tiers.measure import ValueMeasureError
     from segml.validate import ContractError
 
-    overrides = {}
-    for item in set_ or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise _fail(f"--set expects KEY=VALUE, got {item!r}", 2)
-        overrides[key] = yaml.safe_load(value)
-    if engine is not None:
-        overrides["features.engine"] = engine
     try:
-        cfg = load_config(config, overrides)
+        overrides = parse_overrides(set_ or [], "--set")
+        if engine is not None:
+            overrides["features.engine"] = engine
+        cfg = load_config(config, overrides, option="--config")
     except ConfigError as exc:
         raise _fail(str(exc), 2) from exc
     root = project_root(config)
@@ -295,10 +360,19 @@ def run(
         raise _fail(f"the data break the contract\n{exc}") from exc
     except ConfigError as exc:  # e.g. output.dir: checked before the run starts
         raise _fail(str(exc), 2) from exc
-    except (FileNotFoundError, FileExistsError, DeviceError) as exc:
-        raise _fail(str(exc)) from exc
+    except (FileNotFoundError, FileExistsError, DeviceError, OutputError) as exc:
+        raise _fail(str(exc)) from exc  # OutputError: a full disk, named with its path
     except AdditivityError as exc:
         raise _fail(f"an explanation does not add up; the run is marked FAILED\n{exc}") from exc
+    except ValueMeasureError as exc:  # the tiers would mislead: the message says the fix
+        raise _fail(f"{exc}\nThe run is marked FAILED and no model was registered.") from exc
+    except (KeyboardInterrupt, Terminated) as exc:  # SIGINT / SIGTERM: the run cleaned up
+        signum = getattr(exc, "signum", signal.SIGINT)
+        raise _fail(
+            f"the run was stopped by {signal.Signals(signum).name}: its MLflow run is marked "
+            "FAILED, any model version it registered is withdrawn, no output folder was written",
+            128 + signum,
+        ) from None
     except Exception as exc:  # a defect: one line here, the traceback in the run's error.txt
         if os.environ.get("SEGML_TRACEBACK"):
             raise

@@ -10,15 +10,24 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from segml.contract import CHANNELS, TRANSACTION_KINDS
 from segml.economics import DEFAULT_ECONOMICS
 from segml.features.spec import NON_CUSTOMER_KINDS, FeatureConfig
+from segml.io import parse_yaml, read_yaml
 from segml.synth import SynthConfig
 from segml.tiers import TierRule
 
@@ -71,7 +80,9 @@ class FeaturesSection(_Frozen):
     economics: dict[str, Any] = Field(
         default_factory=dict,
         description="Changes to the unit economics behind profit (segml.economics), e.g. "
-        "{spread: {mortgage: 0.012}, account_cost_retail: 3.0}; maps update the defaults.",
+        "{spread: {mortgage: 0.012}, account_cost_retail: 3.0}; maps update the defaults. "
+        "kind: auto (the data say: a bank, or a purchase log valued by purchase_margin × "
+        "purchases, default 0.3), bank or purchase_log.",
     )
 
     @model_validator(mode="after")
@@ -122,9 +133,15 @@ class TiersSection(_Frozen):
 
     policy: Literal["pyramid", "abc", "customer_pyramid"] = "pyramid"
     value: str = Field(
-        "value_score",
-        description="Value score column: value_score (the explained value model), profit_12m, "
-        "clv, or any feature column.",
+        "auto",
+        description="What the tiers rank: auto (chosen from the data and said why: the value "
+        "model's value_score, else clv on a purchase log, else profit_12m), value_score (the "
+        "explained value model), profit_12m, clv, or any feature column.",
+    )
+    value_check: Literal["fail", "warn"] = Field(
+        "fail",
+        description="When the value measure disagrees with observed revenue or profit "
+        "(docs/tiers.md): fail the run, or warn (in the summary and the review pack) and tier.",
     )
     migration_months: int = Field(12, ge=0, description="Compare with tiers this long before.")
     rules: tuple[RuleConfig, ...] = ()
@@ -260,9 +277,10 @@ class TrackingConfig(_Frozen):
     )
     experiment: str = "segml"
     pseudonymize: bool = Field(
-        False,
-        description="Replace customer ids by keyed hashes in what is logged to MLflow "
-        "(key: SEGML_PSEUDONYM_KEY, else random per run).",
+        True,
+        description="Replace customer ids by keyed hashes in everything logged to MLflow: "
+        "the outputs' tables, JSON and text, error tags and error.txt, validation.json (key: "
+        "SEGML_PSEUDONYM_KEY, else random per run). The local output folder keeps real ids.",
     )
 
 
@@ -304,7 +322,11 @@ class ComputeSection(_Frozen):
 class RunConfig(_Frozen):
     """Everything one ``segml run`` needs."""
 
-    name: str = "default"
+    name: str = Field(
+        "default",
+        description="Run name: letters, digits, '_', '.', '-' (it names the run's output folder; "
+        "no path separators, no '..').",
+    )
     seed: int = 42
     as_of: dt.date | None = Field(
         None, description="Feature date; default: the synthetic bank's as_of, else the data's end."
@@ -325,6 +347,17 @@ class RunConfig(_Frozen):
     tracking: TrackingConfig = TrackingConfig()
     report: ReportSection = ReportSection()
     compute: ComputeSection = ComputeSection()
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, v: str) -> str:
+        if ".." in v or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", v):
+            raise ValueError(
+                f"{v!r} is not a plain run name: it names the run's output folder, so it takes "
+                "1-100 letters, digits, '_', '.' and '-' (first a letter or digit), no path "
+                "separators and no '..'"
+            )
+        return v
 
     def synth_config(self) -> SynthConfig:
         """The synthetic bank this config describes (seeded by :attr:`seed`)."""
@@ -358,7 +391,12 @@ class ConfigError(ValueError):
     """A configuration file that cannot be read or does not fit :class:`RunConfig`."""
 
 
-def load_config(path: str | os.PathLike[str], overrides: dict[str, Any] | None = None) -> RunConfig:
+def load_config(
+    path: str | os.PathLike[str],
+    overrides: dict[str, Any] | None = None,
+    *,
+    option: str | None = None,
+) -> RunConfig:
     """Read a YAML file into a :class:`RunConfig`.
 
     Parameters
@@ -367,26 +405,33 @@ def load_config(path: str | os.PathLike[str], overrides: dict[str, Any] | None =
         YAML file.
     overrides : dict, optional
         ``section.key -> value`` pairs applied on top (e.g. ``{"synthetic.customers": 500}``).
+    option : str, optional
+        The option that named the file (``"--config"``), for messages; default "config file".
 
     Raises
     ------
     ConfigError
-        With the file, the key and the problem.
+        In one line: the option and file, then the line of a YAML error, or the key and the
+        problem.
     """
     path = Path(path)
+    where = f"{option} {path}" if option else f"config file {path}"
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError as exc:
-        raise ConfigError(f"config file not found: {path}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        raw = read_yaml(path, where) or {}
+    except ValueError as exc:  # not found, unreadable, not YAML (the line named)
+        raise ConfigError(str(exc)) from None
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping")
+        raise ConfigError(f"{where}: the top level must be a mapping")
     for key, value in (overrides or {}).items():
         node = raw
         *parents, leaf = key.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
+        for i, p in enumerate(parents):
+            if node.get(p) is None:
+                node[p] = {}
+            node = node[p]
+            if not isinstance(node, dict):
+                section = ".".join(parents[: i + 1])
+                raise ConfigError(f"cannot set {key}: {section} is a value in {where}, not a section")  # fmt: skip
         node[leaf] = value
     try:
         return RunConfig.model_validate(raw)
@@ -394,7 +439,33 @@ def load_config(path: str | os.PathLike[str], overrides: dict[str, Any] | None =
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
         )
-        raise ConfigError(f"{path}: {problems}") from exc
+        raise ConfigError(f"{where}: {problems}") from exc
+
+
+def parse_overrides(items: Iterable[str], option: str = "--set") -> dict[str, Any]:
+    """``KEY=VALUE`` strings (``--set synthetic.customers=500``) as overrides for
+    :func:`load_config`, each value read as YAML (``500`` a number, ``[a, b]`` a list).
+
+    Raises
+    ------
+    ConfigError
+        In one line naming ``option`` and the item: no ``=``, an empty key, or a value that is
+        not valid YAML (with the column), e.g. ``--set tiers (value '{bad'): not valid YAML at
+        column 5: ...``.
+    """
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key or "" in key.split("."):
+            raise ConfigError(
+                f"{option} expects KEY=VALUE (e.g. {option} synthetic.customers=500), got {item!r}"
+            )
+        try:
+            out[key] = parse_yaml(value, f"{option} {key} (value {value!r})")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    return out
 
 
 def project_root(config_path: str | os.PathLike[str] | None = None) -> Path:

@@ -14,10 +14,15 @@ Conventions
 * ``balances.month`` is the first day of the month the average balance describes; a month's
   balance is known at the month's end.
 * Rates are fractions per year (0.035 = 3.5%).
+* Amounts are bounded by :data:`MAX_MONEY` and dates by :data:`MIN_DATE` and the reference
+  date; dates isolated far from the rest of their column (:func:`isolated_day_edges`) are
+  reported.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -73,6 +78,23 @@ STATEMENT_AMOUNTS = (
 )
 CREDIT_RATINGS = ("AAA", "AA", "A", "BBB", "BB", "B", "CCC", "CC", "C", "D")
 
+#: The largest amount of money one value may hold, in any currency (|amount| <= 1e18).
+#: The features sum money exactly as DECIMAL(38, 6), which holds |x| < 1e32: a customer's sum
+#: of n values of at most 1e18 stays below n * 1e18, so it fits for any n < 1e14 rows of one
+#: customer (a hundred trillion; the largest extracts hold billions of rows in all). No bank
+#: amount comes near 1e18: even in Iranian rials (about a million to the US dollar) it is a
+#: trillion dollars, more than any bank holds for one customer or any company reports.
+MAX_MONEY = 1e18
+#: The earliest date the contract accepts in any date or timestamp column (inclusive); earlier
+#: dates are placeholders (0001-01-01, 1753-01-01, Excel's 1899-12-30) or typos.
+MIN_DATE = dt.date(1900, 1, 1)
+#: A gap isolates the dates beyond it when it is wider than this many times the middle half
+#: of its column's dates (Tukey's "far out" multiple) and than :data:`MIN_ISOLATING_GAP_DAYS`;
+#: see :func:`isolated_day_edges`.
+ISOLATING_GAP_IQRS = 3
+#: The narrowest gap (days) that isolates a date from the bulk of its column.
+MIN_ISOLATING_GAP_DAYS = 365
+
 
 @dataclass(frozen=True)
 class ColumnSpec:
@@ -92,9 +114,12 @@ class ColumnSpec:
     allowed : tuple of str, optional
         Allowed values of a ``category`` column.
     min, max : float, optional
-        Inclusive range of a numeric column (``int``/``float``) or of a year.
+        Inclusive range of a numeric column (``int``/``float``) or of a year; money columns
+        (``unit="currency"``) are bounded by :data:`MAX_MONEY`.
     not_future : bool
-        Dates/timestamps must not lie after the reference date (today by default).
+        Dates/timestamps must not lie after the reference date (today by default). Every date
+        and timestamp column must also be on or after :data:`MIN_DATE`, and dates isolated from
+        the rest of their column are reported as warnings (:func:`isolated_day_edges`).
     unit, description : str
         Documentation, shown in ``docs/data_contract.md`` and in feature explanations.
     """
@@ -161,6 +186,12 @@ def _c(name: str, dtype: DType, **kw: object) -> ColumnSpec:
     return ColumnSpec(name, dtype, **kw)  # type: ignore[arg-type]
 
 
+def _money(name: str, signed: bool = False, **kw: object) -> ColumnSpec:
+    """A money column: at most :data:`MAX_MONEY` in size, positive unless ``signed``."""
+    low = -MAX_MONEY if signed else 0.0
+    return _c(name, "float", min=low, max=MAX_MONEY, unit="currency", **kw)
+
+
 CUSTOMERS = TableSpec(
     "customers",
     "One row per customer (retail person or corporate client) known to the bank.",
@@ -223,7 +254,7 @@ BALANCES = TableSpec(
     (
         _c("account_id", "id"),
         _c("month", "date", not_future=True, description="First day of the month described."),
-        _c("avg_balance", "float", min=0.0, unit="currency", description="Average balance."),
+        _money("avg_balance", description="Average balance."),
     ),
     ("account_id", "month"),
     required=False,
@@ -237,7 +268,7 @@ TRANSACTIONS = TableSpec(
         _c("account_id", "id"),
         _c("customer_id", "id", description="Holder of the account."),
         _c("timestamp", "timestamp", not_future=True),
-        _c("amount", "float", min=0.0, unit="currency", description="Positive amount."),
+        _money("amount", description="Positive amount."),
         _c("direction", "category", allowed=("credit", "debit")),
         _c("channel", "category", allowed=CHANNELS),
         _c("kind", "category", allowed=TRANSACTION_KINDS),
@@ -283,12 +314,12 @@ CORPORATE_FINANCIALS = TableSpec(
             not_future=True,
             description="When the statement became known (point-in-time features use it).",
         ),
-        _c("revenue", "float", min=0.0, unit="currency"),
-        _c("total_assets", "float", min=0.0, unit="currency"),
-        _c("total_liabilities", "float", min=0.0, unit="currency"),
-        _c("current_assets", "float", min=0.0, unit="currency"),
-        _c("current_liabilities", "float", min=0.0, unit="currency"),
-        _c("net_income", "float", unit="currency"),
+        _money("revenue"),
+        _money("total_assets"),
+        _money("total_liabilities"),
+        _money("current_assets"),
+        _money("current_liabilities"),
+        _money("net_income", signed=True),
         _c("days_past_due", "int", min=0, unit="days", description="Worst DPD in the year."),
         _c("credit_events", "int", required=False, nullable=True, min=0, unit="count"),
         _c("credit_rating", "category", required=False, nullable=True, allowed=CREDIT_RATINGS),
@@ -492,3 +523,47 @@ CROSS_RULES: tuple[CrossRule, ...] = (
 def product_family(product: str) -> str:
     """Return the family (deposit, investment, lending, other) of a catalogue product."""
     return PRODUCTS[product][0]
+
+
+def isolated_day_edges(
+    days: Sequence[dt.date], counts: Sequence[int]
+) -> tuple[dt.date | None, dt.date | None]:
+    """The edges of a date column's bulk: dates outside them are isolated.
+
+    The bulk grows outward from the column's middle half (between its quartiles) until a gap
+    with no dates wider than :data:`ISOLATING_GAP_IQRS` times the middle half, and than
+    :data:`MIN_ISOLATING_GAP_DAYS`, separates it from the dates beyond. Those dates lie far from
+    every other date on their side of the data (a 1970-01-01 or 2099-12-31 placeholder among
+    2021-2025 transactions, a year typed 2052 for 2025); a long history with no such gap
+    (customers who opened in every decade since 1960) has none, nor has the thin early tail of
+    a column (a few accounts closed years before the rest).
+
+    Parameters
+    ----------
+    days : sequence of date
+        The distinct days of the column, in increasing order.
+    counts : sequence of int
+        How many values fall on each day.
+
+    Returns
+    -------
+    (date or None, date or None)
+        The first and last day of the bulk: days before the first or after the last are
+        isolated; None where no day is isolated on that side.
+    """
+    total = sum(counts)
+    if total == 0:
+        return None, None
+    seen, q1, q3 = 0, -1, -1
+    for i, n in enumerate(counts):
+        seen += n
+        if q1 < 0 and 4 * seen >= total:
+            q1 = i
+        if 4 * seen >= 3 * total:
+            q3 = i
+            break
+    gap = max(ISOLATING_GAP_IQRS * (days[q3] - days[q1]).days, MIN_ISOLATING_GAP_DAYS)
+    lo = next((days[i] for i in range(q1, 0, -1) if (days[i] - days[i - 1]).days > gap), None)
+    last = len(days) - 1
+    hi = next((days[i] for i in range(q3, last) if (days[i + 1] - days[i]).days > gap), None)
+    return lo, hi

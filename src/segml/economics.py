@@ -1,9 +1,15 @@
-"""The bank's unit economics: spreads, fees, credit loss and cost to serve.
+"""The unit economics that value a customer: a bank's, or a retailer's margin on purchases.
 
 One definition of customer profit used in two places: the synthetic bank computes each
 customer's true profit with it, and the profitability features estimate the same quantity from
 the data. Override it in config (``features.economics`` in a run's YAML, read by
 :meth:`BankEconomics.updated`) to match a bank's funds-transfer pricing and cost model.
+
+Which economics apply depends on what the data are (:func:`data_kind`): a **bank** earns
+spreads on balances and fees and pays credit losses and the cost to serve; a **purchase log**
+(a retailer's orders: CDNOW, Online Retail) holds no balances and no product income, so its
+customers are valued by the margin on what they buy (``purchase_margin`` × purchases) and none
+of the bank's costs apply. ``economics.kind`` forces one or the other.
 """
 
 from __future__ import annotations
@@ -11,9 +17,19 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from segml.contract import CHANNELS, PRODUCTS
+
+if TYPE_CHECKING:
+    import duckdb
+
+#: What a folder of contract tables holds, and so which economics value its customers.
+DATA_KINDS: tuple[str, ...] = ("bank", "purchase_log")
+#: ``economics.kind``: ``auto`` follows the data (:func:`data_kind`).
+ECONOMICS_KINDS: tuple[str, ...] = ("auto", *DATA_KINDS)
+DATASET_FILE = "dataset.json"  # written by segml.loaders.dataset (the one reader: dataset_kind)
 
 
 def _spreads() -> dict[str, float]:
@@ -108,6 +124,15 @@ class BankEconomics:
         Lending product -> portfolio-average annual PD, for customers without a rating.
     pd_by_rating : dict
         Credit rating -> annual PD, for corporate clients with a rating.
+    purchase_margin : float
+        Purchase logs only: the retailer's gross margin on what customers buy, in [0, 1]
+        (profit = margin × purchases). The default 0.3 is a typical gross margin of a
+        non-food retailer (gift and music retail: 25-50%); only the ranking of customers
+        matters for the tiers, and it does not depend on the margin.
+    kind : {"auto", "bank", "purchase_log"}
+        Which economics apply: ``auto`` follows the data (:func:`data_kind`), ``bank`` always
+        values balances, fees, credit loss and costs, ``purchase_log`` always values the
+        margin on purchases (and no bank costs).
     """
 
     spread: dict[str, float] = field(default_factory=_spreads)
@@ -120,6 +145,8 @@ class BankEconomics:
     )
     pd_by_product: dict[str, float] = field(default_factory=_pd_by_product)
     pd_by_rating: dict[str, float] = field(default_factory=_pd_by_rating)
+    purchase_margin: float = 0.3
+    kind: str = "auto"
 
     def __post_init__(self) -> None:
         missing = set(PRODUCTS) - set(self.spread)
@@ -128,6 +155,35 @@ class BankEconomics:
         missing = set(CHANNELS) - set(self.channel_cost)
         if missing:
             raise ValueError(f"economics.channel_cost lacks channels {sorted(missing)}")
+        if self.kind not in ECONOMICS_KINDS:
+            raise ValueError(f"economics.kind must be one of {ECONOMICS_KINDS}, got {self.kind!r}")
+
+    @property
+    def values_purchases(self) -> bool:
+        """True when customers are valued by the margin on their purchases (a purchase log)."""
+        return self.kind == "purchase_log"
+
+    def for_data(self, kind: str) -> BankEconomics:
+        """These economics for data of ``kind`` (``bank`` or ``purchase_log``): ``auto``
+        becomes ``kind``; a forced kind stays as it is."""
+        if kind not in DATA_KINDS:
+            raise ValueError(f"data kind must be one of {DATA_KINDS}, got {kind!r}")
+        return replace(self, kind=kind) if self.kind == "auto" else self
+
+    def bank_lines(self) -> BankEconomics:
+        """The economics of the bank's lines: as they are for a bank; all zero (no spread,
+        credit loss or cost) when customers are valued by their purchases."""
+        if not self.values_purchases:
+            return self
+        return replace(
+            self,
+            spread=dict.fromkeys(self.spread, 0.0),
+            lgd=dict.fromkeys(self.lgd, 0.0),
+            channel_cost=dict.fromkeys(self.channel_cost, 0.0),
+            account_cost_retail=0.0,
+            account_cost_corporate=0.0,
+            interaction_cost=dict.fromkeys(self.interaction_cost, 0.0),
+        )
 
     def updated(self, changes: Mapping[str, Any], where: str = "economics") -> BankEconomics:
         """A copy with ``changes`` applied: a map updates the entries it names, a number
@@ -143,8 +199,15 @@ class BankEconomics:
         out: dict[str, Any] = {}
         for name, value in dict(changes).items():
             key = f"{where}.{name}"
+            if name == "kind":
+                if value not in ECONOMICS_KINDS:
+                    raise ValueError(f"{key} must be one of {', '.join(ECONOMICS_KINDS)}, got {value!r}")  # fmt: skip
+                out[name] = value
+                continue
             if name not in _RANGES:
-                raise ValueError(f"{key} is not an economics field ({', '.join(_RANGES)})")
+                raise ValueError(
+                    f"{key} is not an economics field ({', '.join([*_RANGES, 'kind'])})"
+                )
             low, high, what = _RANGES[name]
             current = getattr(self, name)
             if isinstance(current, dict):
@@ -180,6 +243,7 @@ _RANGES: dict[str, tuple[float, float, str]] = {
     "interaction_cost": (0.0, math.inf, "interaction kind"),
     "pd_by_product": (0.0, 1.0, "lending product"),
     "pd_by_rating": (0.0, 1.0, "rating"),
+    "purchase_margin": (0.0, 1.0, "share"),
 }
 #: the keys a map may name (None: any, e.g. a bank's own rating scale)
 _KEYS: dict[str, set[str] | None] = {
@@ -190,3 +254,39 @@ _KEYS: dict[str, set[str] | None] = {
 
 
 DEFAULT_ECONOMICS = BankEconomics()
+
+
+def dataset_kind(folder: str | Path) -> str | None:
+    """The kind ``segml convert`` recorded in ``<folder>/dataset.json``, or None without one.
+
+    Raises
+    ------
+    ValueError
+        Naming the file, when it is not JSON or its ``kind`` is not one of :data:`DATA_KINDS`.
+    """
+    from segml.loaders.dataset import read_dataset_record  # the one reader of the record
+
+    record = read_dataset_record(folder)
+    return None if record is None else str(record["kind"])
+
+
+def infer_data_kind(con: duckdb.DuckDBPyConnection) -> tuple[str, str]:
+    """``(kind, why)`` from the data: a purchase log has no positive balance and no fee or
+    interest transaction (no interest-earning balances, no product income); anything else is
+    a bank. ``con`` holds the contract's views (empty views for absent optional tables)."""
+    balance = con.execute("SELECT 1 FROM balances WHERE avg_balance > 0 LIMIT 1").fetchall()
+    income = con.execute(
+        "SELECT 1 FROM transactions WHERE kind IN ('fee', 'interest') LIMIT 1"
+    ).fetchall()
+    if balance or income:
+        held = " and ".join(w for w, x in (("balances", balance), ("fee or interest income", income)) if x)  # fmt: skip
+        return "bank", f"inferred from the data: they hold {held}"
+    return "purchase_log", "inferred from the data: no balances and no fee or interest income"
+
+
+def data_kind(folder: str | Path, con: duckdb.DuckDBPyConnection) -> tuple[str, str]:
+    """``(kind, why)`` of a bank's folder: ``dataset.json`` when present, else inferred."""
+    kind = dataset_kind(folder)
+    if kind is not None:
+        return kind, f"{DATASET_FILE} says {kind}"
+    return infer_data_kind(con)

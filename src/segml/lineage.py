@@ -9,18 +9,25 @@
   can be joined by whoever holds the key) and otherwise a random key per run that is never
   stored (pseudonyms cannot be linked across runs). The local output folder keeps real ids:
   it is the bank's own data.
+* :class:`TextPseudonymizer` does the same in text that reaches MLflow: error tags and
+  ``error.txt``, the logged ``validation.json``, every JSON and text file of the outputs. It
+  replaces the value of every ``…_id=value`` pair (how the contract's and the models' messages
+  name rows) and, once the bank is read, every word that is one of the bank's customer ids.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
+import re
 import secrets
 import shutil
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,6 +35,7 @@ import pyarrow.parquet as pq
 
 __all__ = [
     "ID_COLUMNS",
+    "TextPseudonymizer",
     "copy_pseudonymized",
     "data_fingerprint",
     "file_digest",
@@ -88,20 +96,96 @@ def pseudonym_key() -> bytes:
     return env.encode() if env else secrets.token_bytes(32)
 
 
+def _pseudonym(value: str, key: bytes) -> str:
+    return "p_" + hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:16]
+
+
 def pseudonymize(ids: pd.Series | np.ndarray, key: bytes) -> np.ndarray:
     """Keyed, irreversible pseudonyms (``p_`` + 16 hex characters) of customer ids."""
     values = pd.Series(np.asarray(ids, dtype=object))
     uniq = values.dropna().astype(str).unique()
-    table = {u: "p_" + hmac.new(key, u.encode(), hashlib.sha256).hexdigest()[:16] for u in uniq}
+    table = {u: _pseudonym(u, key) for u in uniq}
     return values.astype(object).map(lambda v: None if pd.isna(v) else table[str(v)]).to_numpy()
 
 
-def copy_pseudonymized(src: Path, dst: Path, key: bytes, skip: tuple[str, ...] = ("_waterfall_",)) -> None:  # fmt: skip
+#: ``customer_id='C001'``, ``account_id=17``: how messages name the rows they are about.
+_ID_PAIR = re.compile(
+    r"""\b([A-Za-z_][A-Za-z0-9_]*_id)(\s*=\s*)('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|[^\s,;()\[\]{}]+)"""
+)
+_WORD = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
+
+
+class TextPseudonymizer:
+    """Replace customer ids in text by their pseudonyms (the same as :func:`pseudonymize`).
+
+    Parameters
+    ----------
+    key : bytes
+        The run's pseudonym key (:func:`pseudonym_key`).
+    ids : iterable of str, optional
+        The bank's customer ids: any word equal to one is replaced too. Ids of fewer than five
+        characters that are all digits are matched only as ``…_id=`` values (a bare ``42`` in a
+        message is more often a count than a customer).
+
+    Examples
+    --------
+    >>> p = TextPseudonymizer(b"k", ids=["C0001"])
+    >>> p("customer_id='C0001' (age=-5); C0001 again").count("C0001")
+    0
+    """
+
+    def __init__(self, key: bytes, ids: Iterable[str] = ()):
+        self.key = key
+        self.ids = frozenset(i for i in map(str, ids) if len(i) >= 5 or not i.isdigit())
+
+    def with_ids(self, ids: Iterable[str]) -> TextPseudonymizer:
+        """A pseudonymizer with the same key that also knows ``ids``."""
+        return TextPseudonymizer(self.key, ids)
+
+    def _pair(self, m: re.Match[str]) -> str:
+        raw = m.group(3)
+        quote = raw[0] if raw[:1] in ("'", '"') and raw[-1:] == raw[:1] and len(raw) > 1 else ""
+        value = raw[1:-1] if quote else raw
+        return f"{m.group(1)}{m.group(2)}{quote}{_pseudonym(value, self.key)}{quote}"
+
+    def _word(self, m: re.Match[str]) -> str:
+        word = m.group(0)
+        for cand in (word, word.rstrip(".-")):
+            if cand in self.ids:
+                return _pseudonym(cand, self.key) + word[len(cand) :]
+        return word
+
+    def __call__(self, text: str) -> str:
+        """``text`` with every id it names replaced."""
+        text = _ID_PAIR.sub(self._pair, text)
+        return _WORD.sub(self._word, text) if self.ids else text
+
+    def json(self, obj: Any) -> Any:
+        """A copy of a JSON-ready object with every string (keys too) pseudonymised."""
+        if isinstance(obj, str):
+            return self(obj)
+        if isinstance(obj, dict):
+            return {self(str(k)): self.json(v) for k, v in obj.items()}
+        if isinstance(obj, list | tuple):
+            return [self.json(v) for v in obj]
+        return obj
+
+
+def copy_pseudonymized(
+    src: Path,
+    dst: Path,
+    key: bytes,
+    skip: tuple[str, ...] = ("_waterfall_",),
+    text: TextPseudonymizer | None = None,
+) -> None:
     """Copy a run's output folder with customer ids pseudonymised.
 
-    Parquet files get their id columns replaced; files whose names carry a customer id
-    (``skip``: the per-customer waterfall figures) are left out; other files are copied.
+    Parquet files get their id columns replaced; JSON, YAML and text files get every id they
+    name replaced (``text``, else one with ``key`` that knows no ids but ``…_id=`` pairs);
+    files whose names carry a customer id (``skip``: the per-customer waterfall figures) are
+    left out; other files (figures) are copied.
     """
+    text = text or TextPseudonymizer(key)
     for path in sorted(src.rglob("*")):
         if not path.is_file() or any(s in path.name for s in skip):
             continue
@@ -113,5 +197,10 @@ def copy_pseudonymized(src: Path, dst: Path, key: bytes, skip: tuple[str, ...] =
                 if c in df.columns:
                     df[c] = pseudonymize(df[c], key)
             df.to_parquet(target, index=False)
+        elif path.suffix == ".json":
+            doc = text.json(json.loads(path.read_text(encoding="utf-8")))
+            target.write_text(json.dumps(doc, indent=2, default=str), encoding="utf-8")
+        elif path.suffix in (".txt", ".yaml", ".yml", ".md", ".csv", ".html"):
+            target.write_text(text(path.read_text(encoding="utf-8")), encoding="utf-8")
         else:
             shutil.copy2(path, target)

@@ -34,6 +34,7 @@ from segml.features.labels import labels_for_run
 from segml.features.spec import add_months
 from segml.profile import default_as_of
 from segml.synth import MANIFEST
+from segml.tables import write_csv
 from segml.tracking import StageRun, Tracker, tracked_run
 
 if TYPE_CHECKING:
@@ -349,9 +350,12 @@ class ResearchRun:
         self._stage.json(_json_ready(obj), name)
 
     def table(self, frame: pd.DataFrame, name: str) -> None:
-        """Log a table as ``tables/<name>`` (Parquet if the name ends in .parquet, else CSV)."""
-        write = frame.to_parquet if name.endswith(".parquet") else frame.to_csv
-        self._file(name, "tables", write)
+        """Log a table as ``tables/<name>`` (Parquet if the name ends in .parquet, else CSV:
+        :func:`segml.tables.write_csv`, text that reads as a formula quoted)."""
+        if name.endswith(".parquet"):
+            self._file(name, "tables", frame.to_parquet)
+        else:
+            self._file(name, "tables", lambda path: write_csv(frame, path))
 
     def figure(self, fig: Figure, name: str) -> None:
         """Log a figure as ``figures/<name>`` (PNG)."""

@@ -30,8 +30,14 @@ from segml.features import write_features
 from segml.features.catalogue import FEATURES_VERSION
 from segml.features.labels import labels_for_run
 from segml.grades import DEFAULT_SCORECARD
-from segml.io import atomic_output_dir, check_can_create, check_output_path, load_mapping
-from segml.lineage import copy_pseudonymized, data_fingerprint, log_contract_inputs, pseudonym_key
+from segml.io import (
+    atomic_output_dir,
+    check_can_create,
+    check_output_path,
+    load_mapping,
+    remove_stale_temporaries,
+)
+from segml.lineage import copy_pseudonymized, data_fingerprint, log_contract_inputs
 from segml.profile import default_as_of, profile_bank
 from segml.run_result import RunResult
 from segml.run_steps import (  # noqa: F401  (re-exported: the CLI and notebooks use them)
@@ -47,8 +53,15 @@ from segml.run_steps import (  # noqa: F401  (re-exported: the CLI and notebooks
     with_predictions,
 )
 from segml.serving.export import export_stage, make_bundle
-from segml.stages import StageResult, grades_stage, segments_stage, tier_policy, tiers_stage
-from segml.tracking import dump_json, tracked_run
+from segml.stages import (
+    StageResult,
+    grades_stage,
+    segments_stage,
+    tier_policy,
+    tiers_stage,
+    value_measure,
+)
+from segml.tracking import Tracker, dump_json, tracked_run
 
 Progress = Callable[[str], None]
 
@@ -86,6 +99,43 @@ def check_run_paths(cfg: RunConfig, root: Path, out_base: Path) -> None:
         raise ConfigError(str(exc)) from None
 
 
+def run_output_dir(out_base: Path, name: str, run_id: str) -> Path:
+    """The run's output folder ``<output.dir>/<name>-<run id>``, checked to lie inside it.
+
+    Raises
+    ------
+    segml.config.ConfigError
+        When the name would lead elsewhere (the config refuses such names already).
+    """
+    out = out_base / f"{name}-{run_id[:12]}"
+    if out.resolve().parent != out_base.resolve():
+        raise ConfigError(f"name {name!r}: the run's folder {out} would not lie in output.dir")
+    return out
+
+
+def remove_temporaries(cfg: RunConfig, root: Path, out_base: Path) -> list[str]:
+    """Remove temporary folders that killed runs left where this run writes."""
+    folders = [out_base]
+    if cfg.data.source == "synthetic":
+        folders.append(resolve(root, cfg.synthetic.cache_dir))
+    return [f"{f / n}" for f in folders if f is not None for n in remove_stale_temporaries(f)]
+
+
+def log_outputs(tracker: Tracker, folder: Path, private_figures: tuple[str, ...]) -> None:
+    """Log the run's output folder as artifacts ``outputs/`` (pseudonymised when asked)."""
+    if tracker.private is None:
+        tracker.client.log_artifacts(tracker.run_id, str(folder), "outputs")
+        return
+    with tempfile.TemporaryDirectory(prefix="segml-outputs-") as tmp:
+        copy_pseudonymized(folder, Path(tmp), tracker.private.key, private_figures, tracker.private)  # fmt: skip
+        tracker.client.log_artifacts(tracker.run_id, tmp, "outputs")
+
+
+def private_json(tracker: Tracker, doc: dict) -> dict:
+    """``doc`` as it may be logged: customer ids pseudonymised when the config asks for it."""
+    return tracker.private.json(doc) if tracker.private is not None else doc
+
+
 def run_pipeline(
     cfg: RunConfig,
     root: Path,
@@ -107,12 +157,17 @@ def run_pipeline(
     out_base = resolve(root, cfg.output.dir)
     assert out_base is not None
     check_run_paths(cfg, root, out_base)
+    cleaned = remove_temporaries(cfg, root, out_base)
     with (
         thread_default(cfg.compute.threads),
         device_default(cfg.compute.device),
         tracked_run(cfg, root, config_path) as tracker,
         tempfile.TemporaryDirectory(prefix="segml-figures-") as scratch,
     ):
+        hygiene = [f"removed {n} left by a killed run" for n in cleaned] + [
+            f"run {r} was left RUNNING by a process that is gone: marked FAILED (killed)"
+            for r in tracker.recovered_runs
+        ]
         with tracker.stage("data") as st:
             if cfg.data.source == "synthetic":
                 synth = cfg.synth_config()
@@ -129,7 +184,9 @@ def run_pipeline(
             say(f"validating {folder}")
             mapping = resolve(root, cfg.data.mapping)
             bank = load_bank(folder, mapping, cfg.data.reference_date, cfg.compute.memory_limit)
-            st.json(bank.report.to_dict(), "validation.json")
+            if tracker.private is not None:
+                tracker.know_ids(bank.table("customers").select("customer_id").fetchnumpy()["customer_id"])  # fmt: skip
+            st.json(private_json(tracker, bank.report.to_dict()), "validation.json")
             st.metrics({f"rows.{k}": v for k, v in bank.report.row_counts.items()})
             st.metrics({"warnings": len(bank.report.warnings)})
         digests = log_contract_inputs(folder, CONTRACT)  # on the parent run: lineage
@@ -148,7 +205,7 @@ def run_pipeline(
             features = features_stage(bank, as_of, cfg)
             st.params({"features_version": FEATURES_VERSION, "engine": cfg.features.engine})
             st.metrics({"rows": features.num_rows, "columns": features.num_columns})
-        warnings = [str(w) for w in bank.report.warnings]
+        warnings = hygiene + [str(w) for w in bank.report.warnings]
         with tracker.stage("labels") as st:
             try:
                 labels = labels_for_run(bank, as_of, cfg)
@@ -231,12 +288,13 @@ def run_pipeline(
             )
         frame = with_predictions(frame, results)
         value_model = results["value"].models["value"] if "value" in results else None
-        value_col = cfg.tiers.value
-        if value_col not in frame.columns and value_col == "value_score":
-            warnings.append("tiers: no value score model, tiering on profit_12m instead")
-            value_col = "profit_12m"
         with tracker.stage("tiers") as st:
-            say(f"tiers ({cfg.tiers.policy} on {value_col})")
+            measure = value_measure(bank, frame.columns, cfg.tiers.value, fcfg.economics)
+            warnings += measure.warnings
+            value_col = measure.column
+            say(f"tiers ({cfg.tiers.policy} on {value_col}: {measure.description})")
+            st.params({"value_column": value_col, "value_measure.basis": measure.basis,
+                       "value_measure.reason": measure.reason[:500]})  # fmt: skip
             earlier_as_of, earlier = earlier_features(bank, as_of, cfg, profile.history_start)
             if earlier is not None and value_col == "value_score" and value_model is not None:
                 earlier = earlier.assign(value_score=value_model.predict(earlier))
@@ -248,9 +306,14 @@ def run_pipeline(
                 earlier,
                 earlier_as_of,
                 churn_col="churn_probability" if "churn_probability" in frame else None,
+                measure=measure,
+                labels=None if labels is None else labels.to_pandas(),
+                value_check=cfg.tiers.value_check,
             )
-            st.params({"value_column": value_col})
             log_stage(st, results["tiers"])
+        measured = results["tiers"].documents["value_measure.json"]
+        if measured["check"]["message"]:  # tiers.value_check: warn; shown first
+            warnings.insert(0, f"tiers: {measured['check']['message']}")
         if cfg.segments.enabled:
             with tracker.stage("segments") as st:
                 say("behavioural segments")
@@ -304,11 +367,14 @@ def run_pipeline(
                     check_rows=cfg.compute.export_check_rows, seed=cfg.seed,
                 )  # fmt: skip
                 log_stage(st, results["export"])
+                info = results["export"].documents["model_info.json"]
+                if info.get("alias"):  # set once the run has FINISHED (tracked_run)
+                    tracker.defer_alias(info["name"], info["version"], info["alias"])
         if cfg.explain.enabled and (value_model is None or value_col != "value_score"):
             warnings.append(
                 f"explain: tiers use {value_col!r}, not the value score model; no explanations"
             )
-        out = out_base / f"{cfg.name}-{tracker.run_id[:12]}"
+        out = run_output_dir(out_base, cfg.name, tracker.run_id)
         with atomic_output_dir(out) as tmp:
             for res in results.values():
                 for name, df in res.tables.items():
@@ -327,31 +393,29 @@ def run_pipeline(
             )
             dump_json(bank.report.to_dict(), tmp / "validation.json")
             dump_json(asdict(profile), tmp / "data_profile.json")
-        result = RunResult(
-            run_id=tracker.run_id,
-            tracking_uri=tracker.tracking_uri,
-            output_dir=str(out),
-            data_dir=str(folder),
-            as_of=str(as_of),
-            status="FINISHED",
-            metrics={
-                **profile.metrics(),
-                "features.rows": features.num_rows,
-                "features.columns": features.num_columns,
-                **({} if labels is None else label_metrics(labels)),
-                **{f"{k}.{m}": v for k, r in results.items() for m, v in r.metrics.items()},
-            },
-            stage_seconds=dict(tracker.stage_seconds),
-            step_seconds=dict(tracker.step_seconds),
-            stage_memory_mb=dict(tracker.stage_memory_mb),
-            warnings=warnings,
-            model=exported_model(results),
-        )
-        dump_json(result.to_dict(), out / "run.json", sort_keys=False)  # stages in run order
-        if cfg.tracking.pseudonymize:
-            with tempfile.TemporaryDirectory(prefix="segml-outputs-") as tmp:
-                copy_pseudonymized(out, Path(tmp), pseudonym_key(), private_figures)
-                tracker.client.log_artifacts(tracker.run_id, tmp, "outputs")
-        else:
-            tracker.client.log_artifacts(tracker.run_id, str(out), "outputs")
+            result = RunResult(
+                run_id=tracker.run_id,
+                tracking_uri=tracker.tracking_uri,
+                output_dir=str(out),
+                data_dir=str(folder),
+                as_of=str(as_of),
+                status="FINISHED",
+                metrics={
+                    **profile.metrics(),
+                    "features.rows": features.num_rows,
+                    "features.columns": features.num_columns,
+                    **({} if labels is None else label_metrics(labels)),
+                    **{f"{k}.{m}": v for k, r in results.items() for m, v in r.metrics.items()},
+                },
+                stage_seconds=dict(tracker.stage_seconds),
+                step_seconds=dict(tracker.step_seconds),
+                stage_memory_mb=dict(tracker.stage_memory_mb),
+                warnings=warnings,
+                model=exported_model(results),
+                value_measure=measured,
+            )
+            # run.json and the tracked copy are made before the folder takes its name: a run
+            # that fails or is stopped before it ends leaves no output folder
+            dump_json(result.to_dict(), tmp / "run.json", sort_keys=False)  # stages in run order
+            log_outputs(tracker, tmp, private_figures)
     return result

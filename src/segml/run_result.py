@@ -11,6 +11,18 @@ from typing import Any
 NA = "n/a"
 
 
+def shorten(text: str, limit: int = 200) -> str:
+    """``text`` cut to at most ``limit`` characters at a word boundary, with "…" when cut."""
+    text = " ".join(str(text).split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space > limit // 2:  # else one long token (a path): cut inside it
+        cut = cut[:space]
+    return cut.rstrip(" ,;:") + "…"
+
+
 def fmt_metric(value: Any, spec: str, why: str | None = None) -> str:
     """``value`` formatted with ``spec``, or ``n/a`` (with ``why`` in brackets) when it is
     missing or not a finite number, so a summary never shows ``nan%``."""
@@ -37,6 +49,9 @@ class RunResult:
     model: dict[str, Any] | None = None
     step_seconds: dict[str, dict[str, float]] = field(default_factory=dict)
     stage_memory_mb: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: What the tiers rank and why, and the check against observed behaviour
+    #: (:func:`segml.tiers.check_value_measure`).
+    value_measure: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (what ``segml run --json`` prints)."""
@@ -52,7 +67,32 @@ class RunResult:
             return []
         text = ", ".join(f"{t} {fmt_metric(v, '.0%')}" for t, v in shares.items())
         gini = fmt_metric(self.metrics.get("tiers.concentration.gini_positive"), ".2f")
-        return [f"  tiers:     share of profit by tier: {text} (Gini {gini})"]
+        noun = (self.value_measure or {}).get("noun", "value")
+        return [f"  tiers:     share of {noun} by tier: {text} (Gini {gini})"]
+
+    def _measure_lines(self) -> list[str]:
+        vm = self.value_measure
+        if not vm:
+            return []
+        lines = [
+            f"  measure:   {vm['measure']}: {vm['description']}",
+            f"             why: {vm['reason']}",
+        ]
+        check = vm.get("check") or {}
+        figures = ", ".join(
+            f"{fmt_metric(r.get('spearman'), '.2f')} with {r['what']}"
+            for r in (check.get("observed") or {}).values()
+        )
+        if check.get("passed"):
+            lines.append(f"  check:     passed; Spearman {figures}")
+        elif check.get("passed") is False:
+            problems = "; ".join(check.get("problems") or [])
+            lines.append(
+                f"  check:     FAILED, tiered anyway (tiers.value_check: warn): {problems}"
+            )
+        else:
+            lines.append(f"  check:     skipped ({check.get('skipped', 'not run')})")
+        return lines
 
     def _model_lines(self) -> list[str]:
         m, lines = self.metrics, []
@@ -76,9 +116,10 @@ class RunResult:
         if "value.test.spearman" in m:
             rho = fmt_metric(m["value.test.spearman"], ".3f")
             naive = fmt_metric(m.get("value.naive_profit_12m.spearman"), ".3f")
+            noun = "purchase margin" if (self.value_measure or {}).get("economics") == "purchase_log" else "profit"  # fmt: skip
             lines.append(
-                f"  value:     next-year profit Spearman {rho}"
-                f" (last year's profit {naive}),"
+                f"  value:     next-year {noun} Spearman {rho}"
+                f" (last year's {noun} {naive}),"
                 f" tier agreement {fmt_metric(m.get('value.test.tier_agreement'), '.1%')}"
             )
         if "explain.explained" in m:
@@ -108,7 +149,7 @@ class RunResult:
         if "labels.rows" not in m:  # the labels stage was skipped: its warning says why
             why = next((w for w in self.warnings if w.startswith("no labels: ")), "")
             why = why.removeprefix("no labels: ")
-            return f"{NA} ({why[:200] or 'not computed'})"
+            return f"{NA} ({shorten(why) or 'not computed'})"
         rows = fmt_metric(m["labels.rows"], ",.0f")
         why = "no labelled customers" if rows in ("0", NA) else None
         rate = fmt_metric(m.get("labels.churn_rate") if why is None else None, ".1%", why)
@@ -128,6 +169,7 @@ class RunResult:
             f"  features:  {int(m.get('features.rows', 0)):,} customers × "
             f"{int(m.get('features.columns', 0))} columns; labels: {self._label_text()}",
             *self._model_lines(),
+            *self._measure_lines(),
             *self._tier_lines(),
             f"  outputs:   {self.output_dir}",
             f"  tracking:  {self.tracking_uri}  (make ui)",
@@ -137,5 +179,7 @@ class RunResult:
                 -1, f"  model:     {self.model['model_uri']} (alias {self.model['alias']})"
             )
         lines += [f"  stage {k}: {v:.1f} s" for k, v in self.stage_seconds.items()]
-        lines += [f"  warning: {w[:200]}" for w in self.warnings[:8]]
+        lines += [f"  warning: {shorten(w)}" for w in self.warnings[:8]]
+        if len(self.warnings) > 8:
+            lines.append(f"  … and {len(self.warnings) - 8} more warning(s) in run.json")
         return "\n".join(lines)

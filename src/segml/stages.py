@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from segml.data import BankData
+from segml.economics import BankEconomics, data_kind
 from segml.features.spec import add_months
 from segml.grades import DEFAULT_SCORECARD, GRADES, compare_scorecard_model, grade_corporates
 from segml.segments import (
@@ -28,11 +30,15 @@ from segml.tiers import (
     BUILTIN_POLICIES,
     TierPolicy,
     TierRule,
+    ValueMeasure,
     assign_tiers,
+    check_value_measure,
+    choose_value_measure,
     concentration,
     tier_migration,
     tier_table,
 )
+from segml.tiers.measure import check_metrics
 
 
 @dataclass
@@ -61,6 +67,16 @@ def tier_policy(name: str) -> TierPolicy:
     return BUILTIN_POLICIES[name]
 
 
+def value_measure(
+    bank: BankData, columns: Iterable[str], requested: str, economics: BankEconomics
+) -> ValueMeasure:
+    """What the tiers rank for ``tiers.value = requested`` on ``bank``, and why
+    (:func:`~segml.tiers.choose_value_measure` with the data's kind and resolved economics)."""
+    kind, source = data_kind(bank.folder, bank.con)
+    econ = economics.for_data(kind)
+    return choose_value_measure(requested, columns, kind, source, econ.kind, econ.purchase_margin)
+
+
 def tiers_stage(
     features: pd.DataFrame,
     policy: TierPolicy,
@@ -69,6 +85,9 @@ def tiers_stage(
     earlier: pd.DataFrame | None = None,
     earlier_as_of: dt.date | None = None,
     churn_col: str | None = None,
+    measure: ValueMeasure | None = None,
+    labels: pd.DataFrame | None = None,
+    value_check: str = "fail",
 ) -> StageResult:
     """Value tiers of the active customers, their concentration and (optionally) migration.
 
@@ -85,12 +104,25 @@ def tiers_stage(
     churn_col : str, optional
         Churn probability column: the tiers then carry ``churn_risk``, ``high_churn_risk``
         and the playbook's ``retention_action`` where the risk is high.
+    measure : ValueMeasure, optional
+        What ``value_col`` is and why: the tiers are then checked against observed behaviour
+        (:func:`~segml.tiers.check_value_measure`, with ``labels`` when given) before anything
+        else, and ``value_measure.json`` records the measure and the check's figures.
+    labels : DataFrame, optional
+        Labels after the as-of date (the holdout value of the check).
+    value_check : {"fail", "warn"}
+        ``tiers.value_check``: a failed check raises
+        :class:`~segml.tiers.ValueMeasureError`, or leaves its message in the document.
     """
     pop = active(features)
     tiers = assign_tiers(pop, policy, rules, value_col=value_col, churn_col=churn_col)
+    res = StageResult()
+    if measure is not None:
+        doc = check_value_measure(pop, tiers, policy, measure, labels, value_check)
+        res.documents["value_measure.json"] = doc
+        res.metrics.update(check_metrics(doc))
     table = tier_table(tiers)
     conc = concentration(tiers["value"])
-    res = StageResult()
     out = tiers.copy()
     out["reasons"] = out["reasons"].map(lambda r: ";".join(r))
     for c in ("tier", "tier_by_value"):
@@ -111,16 +143,27 @@ def tiers_stage(
         res.metrics["retention_actions"] = float(tiers["high_churn_risk"].sum())
     if earlier is not None:
         before = assign_tiers(active(earlier), policy, rules, value_col=value_col)
-        mig = tier_migration(before, tiers, order=list(policy.labels))
-        res.tables["tier_migration_counts"] = mig.counts.reset_index()
-        res.documents["tier_migration.json"] = {
-            "from": str(earlier_as_of),
-            **{k: (v if isinstance(v, str) else float(v)) for k, v in mig.summary().items()},
-        }
-        res.metrics.update(
-            {f"migration.{k}": float(v) for k, v in mig.summary().items() if not isinstance(v, str)}
-        )
+        _add_migration(res, before, tiers, policy, earlier_as_of)
     return res
+
+
+def _add_migration(
+    res: StageResult,
+    before: pd.DataFrame,
+    tiers: pd.DataFrame,
+    policy: TierPolicy,
+    earlier_as_of: dt.date | None,
+) -> None:
+    """The migration matrix and PSI from the tiers ``before`` (at ``earlier_as_of``)."""
+    mig = tier_migration(before, tiers, order=list(policy.labels))
+    res.tables["tier_migration_counts"] = mig.counts.reset_index()
+    res.documents["tier_migration.json"] = {
+        "from": str(earlier_as_of),
+        **{k: (v if isinstance(v, str) else float(v)) for k, v in mig.summary().items()},
+    }
+    res.metrics.update(
+        {f"migration.{k}": float(v) for k, v in mig.summary().items() if not isinstance(v, str)}
+    )
 
 
 class GradesWarning(UserWarning):

@@ -8,10 +8,15 @@ single reader, so all of them accept the same files:
 - CSV (``.csv``, ``.txt``, ``.tsv``), also compressed (``.gz``, ``.bz2``, ``.xz``, ``.zst``,
   ``.zip``), separated by commas, semicolons, tabs or bars: the separator is recognised from
   the header line;
+- text whose fields are separated by runs of blanks (spaces or tabs), such as CDNOW's
+  ``CDNOW_master.txt`` (:func:`field_separator`); a first line of numbers only is a data line,
+  and the columns are then named by position ``"1"``, ``"2"``, ...;
 - columns asked for as text are read as text (ids such as ``007`` keep their zeros; a log read
   entirely as text lets a checker quote bad dates and amounts as written).
 
-Rows of a CSV are named in messages by their line in the file (:func:`row_labels`).
+Rows of a CSV are named in messages by their line in the file (:func:`row_labels`). The CSV
+files segml writes go through :func:`write_csv`, which neutralises text cells a spreadsheet
+would run as formulas (:func:`spreadsheet_safe`).
 (The contract tables of a bank folder are read by DuckDB, see :mod:`segml.io`.)
 """
 
@@ -21,6 +26,7 @@ import bz2
 import csv
 import gzip
 import lzma
+import re
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -28,10 +34,15 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
+from segml.textcols import NUM_TEXT
+
 CSV_SUFFIXES = frozenset({".csv", ".txt", ".tsv"})
 PARQUET_SUFFIXES = frozenset({".parquet", ".pq"})
 COMPRESSIONS = frozenset({".gz", ".bz2", ".xz", ".lzma", ".zst", ".zip"})
 SEPARATORS = (",", ";", "\t", "|")
+#: What :func:`field_separator` returns for fields separated by runs of blanks (a pandas regex).
+WHITESPACE = r"\s+"
+_BLANK_FIELD = re.compile(r'(?:"[^"]*"|[^\s"])+')
 _OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open, ".lzma": lzma.open}
 
 
@@ -84,6 +95,78 @@ def csv_separator(path: Path) -> str:
     return best if counts[best] else default
 
 
+def csv_header(path: Path) -> list[str]:
+    """The header fields of a CSV file exactly as written (spaces, control characters and all).
+
+    Empty when the file cannot be read here (a ``.zip`` or ``.zst`` file, a read error).
+    """
+    try:
+        handle = open_text(path)
+        if handle is None:
+            return []
+        with handle:
+            line = next((line for line in handle if line.strip()), "")
+    except (OSError, EOFError, lzma.LZMAError, UnicodeError):
+        return []
+    return next(csv.reader([line.rstrip("\r\n")], delimiter=csv_separator(path)), [])
+
+
+def _first_lines(path: Path, n: int) -> list[str]:
+    """The first ``n`` non-blank lines of a text file, line ends removed (fewer if unreadable)."""
+    lines: list[str] = []
+    try:
+        handle = open_text(path)
+        if handle is None:
+            return []
+        with handle:
+            for line in handle:
+                if line.strip():
+                    lines.append(line.rstrip("\r\n"))
+                if len(lines) == n:
+                    break
+    except (OSError, EOFError, lzma.LZMAError, UnicodeError):
+        return []
+    return lines
+
+
+def _outside_quotes(line: str) -> str:
+    """``line`` without its double-quoted parts."""
+    return "".join(part for i, part in enumerate(line.split('"')) if i % 2 == 0)
+
+
+def field_separator(path: Path) -> str:
+    """The separator of a text table: :func:`csv_separator`'s, or :data:`WHITESPACE`.
+
+    The fields are separated by runs of blanks (spaces or tabs, as in CDNOW's
+    ``CDNOW_master.txt``) when the first non-blank line has no comma, semicolon or bar outside
+    quotes, is not tab-separated (a tab-separated line has single tabs that touch no other
+    blank), and splits on blanks into two or more fields, as many as the next non-blank line.
+    The contract tables of a bank folder are read with :func:`csv_separator` (DuckDB and Spark
+    take one character), so this applies to the one table a command is given.
+    """
+    sep = csv_separator(path)
+    lines = _first_lines(path, 2)
+    if not lines:
+        return sep
+    head = _outside_quotes(lines[0])
+    if any(c in head for c in ",;|") or ("\t" in head and not re.search(r"\s\t|\t\s", head)):
+        return sep
+    width = len(_BLANK_FIELD.findall(lines[0]))
+    if width < 2 or any(len(_BLANK_FIELD.findall(line)) != width for line in lines[1:]):
+        return sep
+    return WHITESPACE
+
+
+def _positional_names(path: Path) -> list[str] | None:
+    """``["1", "2", ...]`` when a blank-separated file has no header (its first line holds
+    numbers only), else None."""
+    first = _first_lines(path, 1)
+    fields = _BLANK_FIELD.findall(first[0]) if first else []
+    if not fields or not all(NUM_TEXT.match(f) for f in fields):
+        return None
+    return [str(i) for i in range(1, len(fields) + 1)]
+
+
 def read_table(path: Path, text: Collection[str] | bool = ()) -> pd.DataFrame:
     """Read one CSV or Parquet table.
 
@@ -125,7 +208,11 @@ def _read_csv(path: Path, text: Collection[str] | bool) -> pd.DataFrame:
         dtype = {name: str for name in text}
     else:
         dtype = None
-    return pd.read_csv(path, sep=csv_separator(path), dtype=dtype)
+    sep = field_separator(path)
+    names = _positional_names(path) if sep == WHITESPACE else None
+    if names is not None:
+        return pd.read_csv(path, sep=sep, dtype=dtype, header=None, names=names)
+    return pd.read_csv(path, sep=sep, dtype=dtype)
 
 
 def is_csv(path: Path) -> bool:
@@ -155,7 +242,7 @@ def row_labels(path: Path, n_rows: int) -> Callable[[int], str]:
         nonlocal starts
         if starts is None:
             try:
-                starts = _line_starts(path, csv_separator(path))
+                starts = _line_starts(path, field_separator(path))
             except (OSError, csv.Error, EOFError, lzma.LZMAError):
                 starts = []
             if len(starts) != n_rows:
@@ -170,6 +257,10 @@ def _line_starts(path: Path, sep: str) -> list[int]:
     handle = open_text(path)
     if handle is None:
         return []
+    if sep == WHITESPACE:  # one row per non-blank line, after the header if there is one
+        with handle:
+            starts = [n for n, line in enumerate(handle, 1) if line.strip()]
+        return starts if _positional_names(path) else starts[1:]
     starts: list[int] = []
     with handle:
         reader = csv.reader(handle, delimiter=sep)
@@ -226,3 +317,83 @@ def offending_rows(
     )
     more = f" (and {len(idx) - limit:,} more)" if len(idx) > limit else ""
     return f"{len(idx):,} row{'' if len(idx) == 1 else 's'}: {shown}{more}"
+
+
+#: First characters that make a spreadsheet read a text cell as a formula (OWASP: CSV injection).
+FORMULA_STARTS = frozenset("=+-@\t\r")
+
+
+def _formula_like(value: object) -> bool:
+    return isinstance(value, str) and value[:1] in FORMULA_STARTS and not NUM_TEXT.match(value)
+
+
+def spreadsheet_text(value: str) -> str:
+    """``value`` as a spreadsheet shows it as text: a single quote in front when it begins like
+    a formula (``=HYPERLINK(...)`` -> ``'=HYPERLINK(...)``); a plain number (``-5.2``) or any
+    other text as it is."""
+    return "'" + value if _formula_like(value) else value
+
+
+def _defused(values: pd.Series | pd.Index) -> np.ndarray | None:
+    """The text values with :func:`spreadsheet_text` applied, or None when none needs it."""
+    if not _is_text(values.dtype):
+        return None  # numbers, dates, booleans: never formulas
+    raw = np.asarray(values, dtype=object)
+    hit = np.fromiter((_formula_like(v) for v in raw), dtype=bool, count=len(raw))
+    if not hit.any():
+        return None
+    fixed = raw.copy()
+    fixed[hit] = ["'" + v for v in raw[hit]]
+    return fixed
+
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with every text cell, column name and index label that a spreadsheet would run
+    as a formula neutralised by :func:`spreadsheet_text` (OWASP's advice against CSV injection).
+
+    Only text changes: number, date and boolean columns are never touched, and text that is a
+    plain number (``-5.2``, ``+44``) stays as written. ``frame`` itself is not modified.
+    """
+    out = frame.copy(deep=False)
+    for i in range(frame.shape[1]):
+        fixed = _defused(frame.iloc[:, i])
+        if fixed is not None:
+            out.isetitem(i, pd.Series(fixed, index=frame.index, dtype=object))
+    for axis in ("columns", "index"):
+        labels = getattr(frame, axis)
+        fixed = None if isinstance(labels, pd.MultiIndex) else _defused(labels)
+        if fixed is not None:
+            setattr(out, axis, pd.Index(fixed, name=labels.name, dtype=object))
+    return out
+
+
+def write_csv(frame: pd.DataFrame, path: str | Path, **to_csv: Any) -> None:
+    """Write ``frame`` as CSV (``DataFrame.to_csv`` options passed on) after
+    :func:`spreadsheet_safe`: the one CSV writer of segml's outputs, so a cell such as
+    ``=HYPERLINK(...)`` never opens as a live formula in a spreadsheet.
+
+    When a text cell holds a carriage return, every text cell is quoted
+    (``csv.QUOTE_NONNUMERIC``): unquoted, a lone ``\\r`` would start a new row.
+    """
+    safe = spreadsheet_safe(frame)
+    if "quoting" not in to_csv and _holds_carriage_return(safe):
+        to_csv["quoting"] = csv.QUOTE_NONNUMERIC
+    safe.to_csv(path, **to_csv)
+
+
+def _holds_carriage_return(frame: pd.DataFrame) -> bool:
+    """Whether a text cell, column name or index label of ``frame`` holds ``\\r``."""
+    parts = [frame.columns, frame.index] + [frame.iloc[:, i] for i in range(frame.shape[1])]
+    return any(
+        isinstance(v, str) and "\r" in v
+        for part in parts
+        if not isinstance(part, pd.MultiIndex) and _is_text(part.dtype)
+        for v in np.asarray(part, dtype=object)
+    )
+
+
+def _is_text(kind: Any) -> bool:
+    """Whether values of dtype ``kind`` may be text (object, string, categorical)."""
+    return pd.api.types.is_object_dtype(kind) or isinstance(
+        kind, pd.StringDtype | pd.CategoricalDtype
+    )

@@ -19,13 +19,23 @@ from typing import Any
 
 import duckdb
 
-from segml.contract import CONTRACT, CROSS_RULES, ColumnSpec, Severity, TableSpec
+from segml.contract import (
+    CONTRACT,
+    CROSS_RULES,
+    MIN_DATE,
+    ColumnSpec,
+    Severity,
+    TableSpec,
+    isolated_day_edges,
+)
 from segml.io import (
+    TableLocationError,
     TableMapping,
     TableSource,
     cast_sql,
     connect,
     locate_table,
+    path_kind,
     quote,
     register_table,
 )
@@ -66,12 +76,18 @@ class Issue:
 
 @dataclass
 class ValidationReport:
-    """The outcome of :func:`validate_folder`: issues, row counts and the files read."""
+    """The outcome of :func:`validate_folder`: issues, row counts and the files read.
+
+    ``absent_columns`` lists, per table read, the optional contract columns the extract lacks
+    (read as all missing); ``absent_tables`` the optional tables the folder lacks.
+    """
 
     folder: str
     issues: list[Issue] = field(default_factory=list)
     row_counts: dict[str, int] = field(default_factory=dict)
     files: dict[str, list[str]] = field(default_factory=dict)
+    absent_columns: dict[str, list[str]] = field(default_factory=dict)
+    absent_tables: list[str] = field(default_factory=list)
 
     @property
     def errors(self) -> list[Issue]:
@@ -89,11 +105,21 @@ class ValidationReport:
         return not self.errors
 
     def summary(self, errors_only: bool = False) -> str:
-        """A human-readable account, one line per issue."""
+        """A human-readable account, one line per issue, then what the extract lacks.
+
+        The absent optional tables and columns are listed unless ``errors_only``.
+        """
         shown = self.errors if errors_only else self.issues
         status = "valid" if self.ok else f"INVALID ({len(self.errors)} error(s))"
         lines = [f"{self.folder}: {status}, {len(self.warnings)} warning(s)"]
         lines += [f"  {i}" for i in shown]
+        if errors_only:
+            return "\n".join(lines)
+        if self.absent_tables:
+            lines.append(f"  absent optional tables: {', '.join(self.absent_tables)}")
+        cols = [f"{t}: {', '.join(c)}" for t, c in self.absent_columns.items() if c]
+        if cols:
+            lines.append("  absent optional columns (read as all missing): " + "; ".join(cols))
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -103,6 +129,8 @@ class ValidationReport:
             "ok": self.ok,
             "row_counts": self.row_counts,
             "files": self.files,
+            "absent_tables": self.absent_tables,
+            "absent_columns": self.absent_columns,
             "issues": [asdict(i) for i in self.issues],
         }
 
@@ -160,8 +188,12 @@ def _column_checks(col: ColumnSpec, ref: dt.date) -> list[tuple[str, str, str, S
         )
     if col.min is not None:
         checks.append(("min", f"{t} < {col.min}", f"values below {col.min:g}", "error"))
-    if col.max is not None:
-        checks.append(("max", f"{t} > {col.max}", f"values above {col.max:g}", "error"))
+    if col.max is not None:  # NaN is no value: the finite rule's (DuckDB sorts it above all)
+        above = f"{t} > {col.max}" + (f" AND NOT isnan({t})" if col.dtype == "float" else "")
+        checks.append(("max", above, f"values above {col.max:g}", "error"))
+    if col.dtype in ("date", "timestamp"):
+        early = f"dates before {MIN_DATE}, the contract's earliest date (placeholders or typos)"
+        checks.append(("too_early", f"{t} < DATE '{MIN_DATE}'", early, "error"))
     if col.not_future:
         bound = f"DATE '{ref + dt.timedelta(days=1)}'"
         checks.append(
@@ -182,11 +214,10 @@ def _example_strings(rows: list[tuple], key_names: list[str], value_name: str) -
     return tuple(out)
 
 
-def _check_table(
-    con: duckdb.DuckDBPyConnection, src: TableSource, ref: dt.date, report: ValidationReport
-) -> set[str]:
-    """Run the single-table checks; return the columns that are broken (type/null errors)."""
-    spec, name = src.spec, src.spec.name
+def _header_issues(src: TableSource, report: ValidationReport) -> None:
+    """Report missing required columns and the columns read under another spelling; record
+    the absent optional ones."""
+    name = src.spec.name
     found = ", ".join(src.source_columns[:30]) + (" …" if len(src.source_columns) > 30 else "")
     for col in src.missing:
         mapped = src.renamed.get(col)
@@ -199,10 +230,35 @@ def _check_table(
                 f"required column is missing from the extract{via}; columns found: {found}",
             )
         )
-    if src.case_matched:
-        pairs = ", ".join(f"{s!r} as {c!r}" for c, s in src.case_matched.items())
+    report.absent_columns[name] = list(src.absent)
+    case = {c: s for c, s in src.case_matched.items() if s.lower() == c.lower()}
+    loose = {c: s for c, s in src.case_matched.items() if c not in case}
+    if case:
+        pairs = ", ".join(f"{s!r} as {c!r}" for c, s in case.items())
         msg = f"columns read regardless of case: {pairs}"
         report.issues.append(Issue(name, None, "column_case", msg, severity="warning"))
+    if loose:
+        pairs = ", ".join(f"{s!r} as {c!r}" for c, s in loose.items())
+        msg = f"headers read without their surrounding spaces or control characters: {pairs}"
+        report.issues.append(Issue(name, None, "column_name", msg, severity="warning"))
+
+
+def _checked_sql(spec: TableSpec, raw_view: str) -> str:
+    """A subquery of every contract column twice: ``raw:<name>`` as read, ``typ:<name>`` typed."""
+    parts = ", ".join(
+        f"{quote(c.name)} AS {quote('raw:' + c.name)}, {cast_sql(quote(c.name), c)} AS "
+        f"{quote('typ:' + c.name)}"
+        for c in spec.columns
+    )
+    return f"(SELECT {parts} FROM {raw_view}) chk"
+
+
+def _check_table(
+    con: duckdb.DuckDBPyConnection, src: TableSource, ref: dt.date, report: ValidationReport
+) -> set[str]:
+    """Run the single-table checks; return the columns that are broken (type/null errors)."""
+    spec, name = src.spec, src.spec.name
+    _header_issues(src, report)
     n = con.execute(f"SELECT count(*) FROM {src.raw_view}").fetchall()[0][0]
     report.row_counts[name] = n
     if n == 0:
@@ -214,57 +270,109 @@ def _check_table(
     for col in spec.columns:
         if col.name in src.present:
             checks += [(col, *c) for c in _column_checks(col, ref)]
-    parts = ", ".join(
-        f"{quote(c.name)} AS {quote('raw:' + c.name)}, {cast_sql(quote(c.name), c)} AS "
-        f"{quote('typ:' + c.name)}"
-        for c in spec.columns
-    )
-    join = f"(SELECT {parts} FROM {src.raw_view}) chk"
+    join = _checked_sql(spec, src.raw_view)
     broken: set[str] = set(src.missing)
     if checks:
         aggs = ", ".join(f"count(*) FILTER (WHERE {cond})" for _, _, cond, _, _ in checks)
         counts = con.execute(f"SELECT {aggs} FROM {join}").fetchall()[0]
-        keys = [k for k in spec.primary_key]
         for (col, rule, cond, msg, sev), cnt in zip(checks, counts, strict=True):
             if not cnt:
                 continue
-            rows = con.execute(
-                f"SELECT {_keys_sql(spec)}, {quote('raw:' + col.name)} FROM {join} "
-                f"WHERE {cond} LIMIT {N_EXAMPLES}"
-            ).fetchall()
-            report.issues.append(
-                Issue(name, col.name, rule, msg, cnt, _example_strings(rows, keys, col.name), sev)
-            )
-            if rule in ("type", "not_null", "id_format", "future") and sev == "error":
+            ex = _examples(con, spec, join, col.name, cond)
+            report.issues.append(Issue(name, col.name, rule, msg, cnt, ex, sev))
+            if rule in _BREAKING and sev == "error":
                 broken.add(col.name)
-    pk = [k for k in spec.primary_key if k in src.present]
-    if len(pk) == len(spec.primary_key):
-        pk_sql = ", ".join(quote(k) for k in pk)
-        dup = con.execute(
-            f"SELECT count(*), sum(n) FROM (SELECT {pk_sql}, count(*) AS n FROM {src.view} "
-            f"GROUP BY ALL HAVING count(*) > 1)"
-        ).fetchall()[0]
-        if dup[0]:
-            rows = con.execute(
-                f"SELECT {pk_sql}, count(*) AS n FROM {src.view} GROUP BY ALL "
-                f"HAVING count(*) > 1 ORDER BY n DESC, {pk_sql} LIMIT {N_EXAMPLES}"
-            ).fetchall()
-            ex = tuple(
-                ", ".join(f"{k}={_fmt(v)}" for k, v in zip(pk, r[:-1], strict=True))
-                + f" ({r[-1]} times)"
-                for r in rows
-            )
-            report.issues.append(
-                Issue(
-                    name,
-                    ", ".join(pk),
-                    "duplicate_key",
-                    f"{dup[0]:,} key value(s) appear more than once",
-                    int(dup[1]),
-                    ex,
-                )
-            )
+    _isolated_dates(con, src, join, ref, report)
+    _duplicate_keys(con, src, report)
     return broken
+
+
+#: Rules whose errors make a column unusable by the rules across tables.
+_BREAKING = ("type", "not_null", "id_format", "future", "too_early")
+
+
+def _examples(
+    con: duckdb.DuckDBPyConnection, spec: TableSpec, join: str, column: str, cond: str
+) -> tuple[str, ...]:
+    """The first offending rows' keys and raw values, as ``key=... (column=...)``."""
+    rows = con.execute(
+        f"SELECT {_keys_sql(spec)}, {quote('raw:' + column)} FROM {join} "
+        f"WHERE {cond} LIMIT {N_EXAMPLES}"
+    ).fetchall()
+    return _example_strings(rows, list(spec.primary_key), column)
+
+
+def _isolated_dates(
+    con: duckdb.DuckDBPyConnection,
+    src: TableSource,
+    join: str,
+    ref: dt.date,
+    report: ValidationReport,
+) -> None:
+    """Warn of dates isolated from the bulk of their column (:func:`isolated_day_edges`).
+
+    Only the dates the contract accepts count (from :data:`MIN_DATE` to the reference date):
+    the others are errors already. A warning, not an error: a genuine record can be isolated
+    (an account kept from a migrated system), and the features only read a customer's own
+    records before the as-of date.
+    """
+    last = ref + dt.timedelta(days=1)
+    for col in src.spec.columns:
+        if col.dtype not in ("date", "timestamp") or col.name not in src.present:
+            continue
+        t = quote(f"typ:{col.name}")
+        day = f"CAST({t} AS DATE)"
+        ok = f"{t} >= DATE '{MIN_DATE}' AND {t} < DATE '{last}'"
+        hist = con.execute(
+            f"SELECT {day}, count(*) FROM {join} WHERE {ok} GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+        lo, hi = isolated_day_edges([d for d, _ in hist], [c for _, c in hist])
+        if lo is None and hi is None:
+            continue
+        outside = " OR ".join(
+            cond
+            for cond, edge in ((f"{day} < DATE '{lo}'", lo), (f"{day} > DATE '{hi}'", hi))
+            if edge is not None
+        )
+        cond = f"{ok} AND ({outside})"
+        cnt = sum(c for d, c in hist if (lo and d < lo) or (hi and d > hi))
+        bulk = f"{lo or hist[0][0]} … {hi or hist[-1][0]}"
+        msg = (
+            "dates far from all others: a gap wider than three times the middle half of the "
+            f"column's dates (and than a year) separates them from the rest, which run {bulk}; "
+            "placeholders or typos?"
+        )
+        ex = _examples(con, src.spec, join, col.name, cond)
+        report.issues.append(
+            Issue(src.spec.name, col.name, "isolated_date", msg, cnt, ex, "warning")
+        )
+
+
+def _duplicate_keys(
+    con: duckdb.DuckDBPyConnection, src: TableSource, report: ValidationReport
+) -> None:
+    """Report the primary key values that appear more than once."""
+    spec = src.spec
+    pk = [k for k in spec.primary_key if k in src.present]
+    if len(pk) != len(spec.primary_key):
+        return
+    pk_sql = ", ".join(quote(k) for k in pk)
+    dup = con.execute(
+        f"SELECT count(*), sum(n) FROM (SELECT {pk_sql}, count(*) AS n FROM {src.view} "
+        f"GROUP BY ALL HAVING count(*) > 1)"
+    ).fetchall()[0]
+    if not dup[0]:
+        return
+    rows = con.execute(
+        f"SELECT {pk_sql}, count(*) AS n FROM {src.view} GROUP BY ALL "
+        f"HAVING count(*) > 1 ORDER BY n DESC, {pk_sql} LIMIT {N_EXAMPLES}"
+    ).fetchall()
+    ex = tuple(
+        ", ".join(f"{k}={_fmt(v)}" for k, v in zip(pk, r[:-1], strict=True)) + f" ({r[-1]} times)"
+        for r in rows
+    )
+    msg = f"{dup[0]:,} key value(s) appear more than once"
+    report.issues.append(Issue(spec.name, ", ".join(pk), "duplicate_key", msg, int(dup[1]), ex))
 
 
 def validate_folder(
@@ -296,7 +404,12 @@ def validate_folder(
     mapping = dict(mapping or {})
     ref = _as_date(reference_date) if reference_date is not None else dt.date.today()
     report = ValidationReport(str(folder))
-    if not folder.is_dir():
+    try:
+        is_folder = path_kind(folder) == "dir"
+    except TableLocationError as exc:
+        report.issues.append(Issue("*", None, exc.rule, str(exc)))
+        return report
+    if not is_folder:
         report.issues.append(Issue("*", None, "missing_folder", f"{folder} is not a folder"))
         return report
     con = con or connect()
@@ -305,19 +418,14 @@ def validate_folder(
     for name, spec in CONTRACT.items():
         try:
             files = locate_table(folder, name, mapping.get(name))
-        except ValueError as exc:
-            report.issues.append(Issue(name, None, "ambiguous_table", str(exc)))
+        except TableLocationError as exc:
+            report.issues.append(Issue(name, None, exc.rule, str(exc)))
             continue
         if not files:
             if spec.required:
-                mapped = mapping.get(name)
-                where = (
-                    f"the mapping's file {mapped.file!r} is not in {folder} (or holds no "
-                    ".parquet or .csv parts)"
-                    if mapped is not None and mapped.file
-                    else f"no {name}.parquet or {name}.csv in {folder}"
-                )
-                report.issues.append(Issue(name, None, "missing_table", where))
+                report.issues.append(_missing_table(folder, name, mapping.get(name)))
+            else:
+                report.absent_tables.append(name)
             continue
         report.files[name] = [str(f) for f in files]
         try:
@@ -331,6 +439,17 @@ def validate_folder(
     with step("cross_table_rules"):
         _cross_rules(con, sources, broken, report)
     return report
+
+
+def _missing_table(folder: Path, name: str, mapped: TableMapping | None) -> Issue:
+    """The ``missing_table`` issue of a required table, naming where it was looked for."""
+    where = (
+        f"the mapping's file {mapped.file!r} is not in {folder} (or holds no .parquet or .csv "
+        "parts)"
+        if mapped is not None and mapped.file
+        else f"no {name}.parquet or {name}.csv in {folder}"
+    )
+    return Issue(name, None, "missing_table", where)
 
 
 def _cross_rules(

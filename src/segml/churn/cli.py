@@ -29,6 +29,19 @@ def _empty_dir(path: Path) -> bool:
     return path.is_dir() and not any(path.iterdir())
 
 
+def _check_model_out(model_out: Path | None, table: Path) -> None:
+    """Refuse ``--model-out`` before any work: the input, a file, a symbolic link loop, a
+    folder that cannot be created or is not empty (ValueError naming the option)."""
+    from segml.io import check_output_folder, check_output_path
+
+    if model_out is None:
+        return
+    check_output_path(model_out, {"--table": table}, "--model-out")
+    check_output_folder(model_out, "--model-out")
+    if model_out.exists() and not _empty_dir(model_out):
+        raise ValueError(f"--model-out {model_out} exists and is not an empty folder")
+
+
 def _json_safe(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {str(k): _json_safe(v) for k, v in obj.items()}
@@ -67,15 +80,17 @@ def churn_train_command(
 ) -> None:
     """Train and cross-validate the churn model on TABLE; report AUC, PR AUC, Brier per fold."""
     from segml.churn.crossval import fit_table_model, train_table
-    from segml.io import atomic_output_dir
+    from segml.io import atomic_output_dir, output_error
     from segml.tables import read_table
 
     if cv < 2:
         raise _fail(f"--cv must be at least 2, got {cv}", 2)
     if search < 0:
         raise _fail(f"--search must be 0 or more, got {search}", 2)
-    if model_out is not None and model_out.exists() and not _empty_dir(model_out):
-        raise _fail(f"--model-out {model_out} exists and is not an empty folder", 2)
+    try:
+        _check_model_out(model_out, table)
+    except ValueError as exc:
+        raise _fail(str(exc), 2) from exc
     try:
         df = read_table(table, text=[id])
     except ValueError as exc:
@@ -95,8 +110,11 @@ def churn_train_command(
         raise _fail(str(exc)) from exc
     info = result.to_dict()
     if model is not None and model_out is not None:
-        with atomic_output_dir(model_out, overwrite=True) as tmp:
-            model.save(tmp)
+        try:
+            with atomic_output_dir(model_out, overwrite=True) as tmp:
+                model.save(tmp)
+        except OSError as exc:  # a full disk: named, and no half-written folder is left
+            raise _fail(str(output_error(exc, model_out))) from exc
         info["model_out"] = str(model_out)
     if json_out:
         typer.echo(json.dumps(_json_safe(info), indent=2))

@@ -35,6 +35,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 
+from segml.boosters import SharedBooster, dmatrix, frame_array
 from segml.churn.calibration import Calibrator, fit_calibrator
 from segml.churn.tabular import TabularEncoder
 from segml.compute import leaf_weight, n_threads, xgb_device
@@ -296,6 +297,7 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
             verbose_eval=False,
         )
         self.best_iteration_ = int(self.booster_.best_iteration)
+        self._shared()  # the thread counts are set now, never while predicting
         raw_val = self._raw(xv)
         self.calibrator_: Calibrator = fit_calibrator(
             raw_val, y_val, self.calibration, seed=self.random_state
@@ -319,14 +321,21 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         return self
 
     # ------------------------------------------------------------------ prediction
+    def _shared(self) -> SharedBooster:
+        return SharedBooster.of(self, self.booster_, self.n_jobs, names=self.encoder_.columns_)
+
     def _raw(self, encoded: pd.DataFrame) -> np.ndarray:
-        d = self._dmatrix(encoded)
-        return self.booster_.predict(d, iteration_range=(0, self.best_iteration_ + 1))
+        names = list(self.encoder_.columns_)  # the booster's order (its names are not re-checked)
+        return self._raw_values(*frame_array(encoded[names]), names)
+
+    def _raw_values(self, values: np.ndarray, types: list[str], names: list[str]) -> np.ndarray:
+        d = dmatrix(values, names, types)
+        return self._shared().predict(d, iteration_range=(0, self.best_iteration_ + 1))
 
     def predict_raw(self, X: pd.DataFrame) -> np.ndarray:
         """Uncalibrated probabilities (the trees' output)."""
         check_is_fitted(self, "booster_")
-        return self._raw(self.encoder_.transform(X))
+        return self._raw_values(*self.encoder_.transform_array(X), list(self.encoder_.columns_))
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated probabilities, shape ``(n, 2)``: column 1 is the churn probability."""
@@ -368,7 +377,8 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         """Write ``model.ubj`` (xgboost native) and ``config.json`` into folder ``path``."""
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
-        self.booster_.save_model(str(folder / MODEL_FILE))
+        # written by Python, not xgboost: a full disk is an OSError naming its cause (ENOSPC)
+        (folder / MODEL_FILE).write_bytes(bytes(self.booster_.save_raw(raw_format="ubj")))
         text = json.dumps(self.config(), indent=2, allow_nan=True)
         (folder / CONFIG_FILE).write_text(text, encoding="utf-8")
         return folder
@@ -405,4 +415,5 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         model.classes_ = np.array([0, 1])
         model.feature_names_in_ = model.encoder_.feature_names_in_
         model.n_features_in_ = len(model.feature_names_in_)
+        model._shared()
         return model

@@ -33,6 +33,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
+from segml.boosters import numbers, positions
 from segml.segments.columns import ID_NAME_PATTERN, is_binary, is_numeric, show
 from segml.textcols import id_like, is_date_text, numeric_text, parse_numbers
 
@@ -312,35 +313,75 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
         ValueError
             Naming the columns ``fit`` used that ``X`` lacks.
         """
+        used = self._used(X)
+        out: dict[str, Any] = {}
+        for name in used:
+            out.update(self._encode(name, X[name]))
+        frame = pd.DataFrame(out, index=X.index)
+        return frame[self.columns_] if self.columns_ else frame
+
+    def transform_array(self, X: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+        """:meth:`transform`'s values as one float array, in :attr:`columns_` order, and
+        xgboost's feature types (``"c"``: a categorical, as its code; missing: NaN).
+
+        The same numbers without a pandas column per feature (the fast path of predictions).
+        """
+        used = self._used(X)
+        pos = {c: j for j, c in enumerate(self.columns_)}
+        out = np.full((len(X), len(self.columns_)), np.nan)
+        types = ["q"] * len(self.columns_)
+        kinds = X.dtypes.to_numpy()[positions(X.columns, used)]
+        is_num = dict(zip(used, map(pd.api.types.is_numeric_dtype, kinds), strict=True))
+        num = [c for c in used if self.roles_[c] == "numeric"]
+        flags = [c for c in used if self.roles_[c] == "boolean" and is_num[c]]  # float(x) is x
+        if num:
+            v = numbers(X, num)
+            out[:, [pos[c] for c in num]] = np.where(np.isfinite(v), v, np.nan)
+        if flags:
+            out[:, [pos[c] for c in flags]] = numbers(X, flags)
+        done = set(num) | set(flags)
+        for name in (c for c in used if c not in done):
+            if self.roles_[name] == "categorical":
+                lookup = {c: float(i) for i, c in enumerate(self.categories_[name])}
+                raw = X[name].to_numpy(dtype=object, na_value=None)
+                out[:, pos[name]] = [np.nan if v is None else lookup.get(_key(v), np.nan) for v in raw]  # fmt: skip
+                types[pos[name]] = "c"
+            else:
+                for col, v in self._encode(name, X[name]).items():
+                    out[:, pos[col]] = np.asarray(v, dtype=float)
+        return out, types
+
+    def _used(self, X: pd.DataFrame) -> list[str]:
         check_is_fitted(self, "roles_")
         used = [c for c, r in self.roles_.items() if r != "dropped"]
         missing = [c for c in used if c not in X.columns]
         if missing:
             raise ValueError(f"the table lacks column(s) the model uses: {missing}")
-        out: dict[str, Any] = {}
-        for name in used:
-            s, role = X[name], self.roles_[name]
-            if role == "numeric":
-                v = pd.to_numeric(s, errors="coerce").astype(float)
-                out[name] = v.where(np.isfinite(v))
-            elif role == "numeric_text":
-                v = parse_numbers(s)
-                out[name] = v.where(np.isfinite(v))
-            elif role == "boolean":
-                v = s.astype(object).map(lambda x: np.nan if pd.isna(x) else float(x))
-                out[name] = v.astype(float)
-            elif role == "categorical":
-                cats = self.categories_[name]
-                keys = s.map(_key).where(s.notna())
-                keys = keys.where(keys.isin(cats))  # unseen categories are missing
-                out[name] = pd.Categorical(keys, categories=cats)
-            else:
-                enc = self.encodings_[name]
-                keys = s.map(_key).where(s.notna())
-                out[f"{name}__freq"] = keys.map(enc["frequency"]).fillna(0.0).astype(float)
-                out[f"{name}__target"] = keys.map(enc["target"]).fillna(enc["prior"]).astype(float)
-        frame = pd.DataFrame(out, index=X.index)
-        return frame[self.columns_] if self.columns_ else frame
+        return used
+
+    def _encode(self, name: str, s: pd.Series) -> dict[str, Any]:
+        """The encoded column(s) of input column ``name``."""
+        role = self.roles_[name]
+        if role == "numeric":
+            v = pd.to_numeric(s, errors="coerce").astype(float)
+            return {name: v.where(np.isfinite(v))}
+        if role == "numeric_text":
+            v = parse_numbers(s)
+            return {name: v.where(np.isfinite(v))}
+        if role == "boolean":
+            v = s.astype(object).map(lambda x: np.nan if pd.isna(x) else float(x))
+            return {name: v.astype(float)}
+        if role == "categorical":
+            cats = self.categories_[name]
+            keys = s.map(_key).where(s.notna())
+            keys = keys.where(keys.isin(cats))  # unseen categories are missing
+            return {name: pd.Categorical(keys, categories=cats)}
+        enc = self.encodings_[name]
+        keys = s.map(_key).where(s.notna())
+        return {
+            f"{name}__freq": keys.map(enc["frequency"]).fillna(0.0).astype(float),
+            f"{name}__target": keys.map(enc["target"]).fillna(enc["prior"]).astype(float),
+        }
 
     # ------------------------------------------------------------------ persistence
     def to_dict(self) -> dict[str, Any]:

@@ -3,13 +3,15 @@
 :func:`clv_holdout` checks the log, splits it at the calibration end, fits the purchase model and
 Gamma-Gamma on the calibration period, predicts the holdout and scores the predictions; when
 the log reaches back far enough it also trains the supervised model out of time and scores it on
-the same customers and holdout.
+the same customers and holdout. Every model is scored beside the naive baselines
+(:func:`~segml.clv.holdout.naive_baselines`) and gets a verdict: whether it beats the best of
+them on MAE, RMSE and Spearman (:func:`~segml.clv.evaluate.naive_comparison`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +19,17 @@ import numpy as np
 import pandas as pd
 
 from segml.clv.comparison import SupervisedComparison, compare_supervised
-from segml.clv.evaluate import PurchaseMetrics, ValueMetrics, purchase_metrics, value_metrics
-from segml.clv.holdout import CalibrationHoldout, calibration_holdout
+from segml.clv.evaluate import (
+    MODEL_NAMES,
+    NAIVE_BASELINES,
+    NaiveComparison,
+    PurchaseMetrics,
+    ValueMetrics,
+    naive_comparison,
+    purchase_metrics,
+    value_metrics,
+)
+from segml.clv.holdout import CalibrationHoldout, calibration_holdout, last_window, naive_baselines
 from segml.clv.logfeatures import log_features, log_window_spend
 from segml.clv.model import ClvModel
 from segml.clv.plots import check_figures_dir, save_figures
@@ -56,6 +67,14 @@ class ClvHoldoutResult:
     annual_discount_rate : float
     figures : tuple of str
         PNG files written.
+    naive : DataFrame
+        Per customer, the naive forecasts (:func:`~segml.clv.holdout.naive_baselines`).
+    baselines : dict
+        ``{"purchases": {key: PurchaseMetrics}, "value": {key: ValueMetrics}}`` per naive
+        baseline, on every customer.
+    verdicts : dict of str to NaiveComparison
+        Per model (purchase model kind, ``probabilistic``, supervised objectives): against the
+        best naive on MAE, RMSE and Spearman, on the customers the model predicts.
     """
 
     split: CalibrationHoldout
@@ -67,6 +86,39 @@ class ClvHoldoutResult:
     supervised_skipped: str | None
     annual_discount_rate: float
     figures: tuple[str, ...]
+    naive: pd.DataFrame = field(default_factory=pd.DataFrame)
+    baselines: dict[str, dict[str, Any]] = field(default_factory=dict)
+    verdicts: dict[str, NaiveComparison] = field(default_factory=dict)
+
+    def _baselines_dict(self) -> dict[str, Any]:
+        split = self.split
+        start, end = last_window(split)
+        unit, period = split.unit.name, "week" if split.unit.freq == "W" else "day"
+        return {
+            "definitions": {
+                "naive_calibration_rate": (
+                    f"frequency / T × {split.holdout_length:g} {unit}s: repeat purchases per "
+                    f"{unit} from the first purchase to the calibration end, times the holdout "
+                    "length (0 where T = 0); value: also × monetary_value (mean repeat "
+                    "purchase), i.e. repeat spend per unit of time × holdout length"
+                ),
+                "naive_last_window": (
+                    f"purchase {period}s and spend from {start} to {end}: the "
+                    f"{(end - start).days + 1} days up to the calibration end, the holdout's "
+                    "length"
+                ),
+            },
+            "names": dict(NAIVE_BASELINES),
+            "last_window": {
+                "start": str(start),
+                "end": str(end),
+                "before_log_start": start < split.first_date,
+            },
+            **{
+                target: {k: v.to_dict() for k, v in metrics.items()}
+                for target, metrics in self.baselines.items()
+            },
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object ``segml clv fit --json`` prints."""
@@ -88,6 +140,8 @@ class ClvHoldoutResult:
                 "unit": split.unit.name,
                 "purchases": self.purchases.to_dict(),
                 "value": self.value.to_dict(),
+                "baselines": self._baselines_dict(),
+                "verdicts": {k: v.to_dict() for k, v in self.verdicts.items()},
             },
             "excluded": {
                 "spend_model": m.spend_.exclusions_.to_dict(),
@@ -131,8 +185,9 @@ class ClvHoldoutResult:
 
 
 def _supervised(
-    log: pd.DataFrame, split: CalibrationHoldout, probabilistic: np.ndarray, seed: int
+    log: pd.DataFrame, split: CalibrationHoldout, references: dict[str, np.ndarray], seed: int
 ) -> tuple[SupervisedComparison | None, str | None]:
+    """Train at ``calibration end − holdout days``; score on the holdout beside ``references``."""
     days = (split.observation_end - split.calibration_end).days
     cut = split.calibration_end - dt.timedelta(days=days)
     if (cut - split.first_date).days < days:
@@ -149,13 +204,11 @@ def _supervised(
     if (train_y > 0).sum() < 10:
         return None, f"only {int((train_y > 0).sum())} customers spent in the training window"
     test_X = log_features(log, split.calibration_end).reindex(split.summary.index)
-    naive = log_window_spend(log, cut + dt.timedelta(days=1), split.calibration_end, test_X.index)
     objectives = ("tweedie", "hurdle") if (train_y == 0).sum() >= 10 else ("tweedie",)
     cmp = compare_supervised(
         train_X, train_y, test_X, split.summary["holdout_spend"], target="holdout_spend",
         train_as_of=cut, predict_as_of=split.calibration_end, objectives=objectives,
-        references={"probabilistic": probabilistic, "naive_last_window": naive.to_numpy()},
-        seed=seed,
+        references=references, seed=seed,
     )  # fmt: skip
     return cmp, None
 
@@ -220,10 +273,14 @@ def clv_holdout(
     purchases = purchase_metrics(rfm["holdout_purchases"], hold["expected_purchases"])
     # customers without an expected spend (Gamma-Gamma, q <= 1) are left out and counted
     value = value_metrics(rfm["holdout_spend"], hold["expected_value"], leave_out_undefined=True)
+    naive = naive_baselines(log, split)
+    value_refs = {"probabilistic": hold["expected_value"].to_numpy()}
+    value_refs |= {k: naive[f"spend_{k}"].to_numpy() for k in NAIVE_BASELINES}
     cmp, skipped = None, "not requested"
     if supervised:  # the same purchases as the probabilistic model: refund periods left out
         purchases_log = log[split.purchase_rows] if split.purchase_rows is not None else log
-        cmp, skipped = _supervised(purchases_log, split, hold["expected_value"].to_numpy(), seed)
+        cmp, skipped = _supervised(purchases_log, split, value_refs, seed)
+    baselines, verdicts = _against_naive(split, naive, hold, cmp, model)
     if cmp is not None:
         pred["supervised_value"] = cmp.predictions[cmp.primary]
     figures: list[Path] = []
@@ -245,4 +302,38 @@ def clv_holdout(
         supervised_skipped=skipped,
         annual_discount_rate=annual_discount_rate,
         figures=tuple(str(p) for p in figures),
+        naive=naive,
+        baselines=baselines,
+        verdicts=verdicts,
     )
+
+
+def _against_naive(
+    split: CalibrationHoldout,
+    naive: pd.DataFrame,
+    hold: pd.DataFrame,
+    cmp: SupervisedComparison | None,
+    kind: str,
+) -> tuple[dict[str, dict[str, Any]], dict[str, NaiveComparison]]:
+    """The naive baselines' holdout metrics and every model's verdict against the best of them.
+
+    Returns ``({"purchases": {key: PurchaseMetrics}, "value": {key: ValueMetrics}}, verdicts)``;
+    verdict keys: the purchase model ``kind``, ``probabilistic`` and the supervised objectives.
+    """
+    s = split.summary
+    bought, spent = s["holdout_purchases"].to_numpy(), s["holdout_spend"].to_numpy()
+    refs = {t: {k: naive[f"{t}_{k}"].to_numpy() for k in NAIVE_BASELINES} for t in ("purchases", "spend")}  # fmt: skip
+    baselines: dict[str, dict[str, Any]] = {
+        "purchases": {k: purchase_metrics(bought, v) for k, v in refs["purchases"].items()},
+        "value": {k: value_metrics(spent, v) for k, v in refs["spend"].items()},
+    }
+    name = MODEL_NAMES.get(kind, kind)
+    verdicts = {
+        kind: naive_comparison(name, "purchases", bought, hold["expected_purchases"], refs["purchases"]),
+        "probabilistic": naive_comparison(
+            f"{name} + Gamma-Gamma", "spend", spent, hold["expected_value"], refs["spend"]
+        ),
+    }  # fmt: skip
+    for obj, pred in (cmp.predictions if cmp is not None else {}).items():
+        verdicts[obj] = naive_comparison(MODEL_NAMES.get(obj, obj), "spend", spent, pred, refs["spend"])  # fmt: skip
+    return baselines, verdicts

@@ -23,7 +23,13 @@ import typer
 
 from segml.clv.adapter import PURCHASE_PARAMS
 from segml.clv.holdout import LOG_FREQS
-from segml.io import atomic_file, check_can_create, check_output_path
+from segml.io import (
+    OutputError,
+    atomic_file,
+    check_output_file,
+    check_output_path,
+    output_error,
+)
 from segml.tables import read_table, row_labels
 
 OUT_SUFFIXES = {".csv", ".parquet"}
@@ -50,9 +56,7 @@ def check_outputs(
         if path is None:
             continue
         check_output_path(path, inputs, option=option)
-        if path.is_dir():
-            raise ValueError(f"{option} {path} is a folder: give a file name")
-        check_can_create(path, option)
+        check_output_file(path, option)
     if out is not None and save_model is not None:
         try:
             check_output_path(save_model, {"--out": out}, option="--save-model")
@@ -68,6 +72,30 @@ def check_outputs(
         for name in FIGURE_NAMES:
             check_output_path(figures / name, inputs, option="--figures")
         check_figures_dir(figures, "--figures")
+
+
+def _figure_stamps(figures: Path | None) -> dict[str, tuple[int, int] | None]:
+    """Inode and modification time of each figure file already in ``figures``."""
+    if figures is None:
+        return {}
+    from segml.clv.plots import FIGURE_NAMES
+
+    def stamp(path: Path) -> tuple[int, int] | None:
+        try:
+            st = path.stat()
+        except OSError:
+            return None
+        return st.st_ino, st.st_mtime_ns
+
+    return {name: stamp(figures / name) for name in FIGURE_NAMES}
+
+
+def _remove_new_figures(figures: Path | None, before: dict[str, tuple[int, int] | None]) -> None:
+    """Remove the figure files this command wrote (new or changed since ``before``)."""
+    now = _figure_stamps(figures)
+    for name, was in before.items():
+        if figures is not None and now[name] not in (None, was):
+            (figures / name).unlink(missing_ok=True)
 
 
 def summary_text(info: dict[str, Any]) -> str:
@@ -86,6 +114,15 @@ def summary_text(info: dict[str, Any]) -> str:
         f"({vm['aggregate_error']:+.1%}), normalised Gini {vm['gini_normalised']:.3f}, "
         f"decile MAPE {vm['decile_mape']:.1%}",
     ]
+    base = h.get("baselines", {})
+    for key, name in base.get("names", {}).items():
+        bp, bv = base["purchases"][key], base["value"][key]
+        lines.append(
+            f"  naive ({name}): purchases MAE {bp['mae']:.3f}, RMSE {bp['rmse']:.3f}, Spearman "
+            f"{bp['spearman']:.3f}; value MAE {bv['mae']:,.2f}, RMSE {bv['rmse']:,.2f}, "
+            f"Spearman {bv['spearman']:.3f}"
+        )
+    lines += [f"  {v['verdict']}" for v in h.get("verdicts", {}).values()]
     undefined = info["excluded"]["undefined_spend"]
     if undefined["customers"]:
         lines.append(
@@ -185,6 +222,7 @@ def clv_fit_command(
         raise _fail(str(exc), 2) from exc
     redirect = contextlib.redirect_stdout(sys.stderr) if json_out else contextlib.nullcontext()
     caught: list[str] = []
+    before = _figure_stamps(figures)
     try:
         raw = read_table(transactions, text=True)  # text: values quoted as written
         rows = row_labels(transactions, len(raw))
@@ -198,6 +236,9 @@ def clv_fit_command(
                 supervised=supervised, seed=seed, figures_dir=figures, source=str(transactions),
             )  # fmt: skip
         caught = [str(w.message) for w in seen if issubclass(w.category, UserWarning)]
+    except OutputError as exc:  # a figure: the disk full, named with the file
+        _remove_new_figures(figures, before)  # no half set of figures left behind
+        raise _fail(str(exc)) from exc
     except (ValueError, RuntimeError) as exc:
         text = str(exc)
         raise _fail(text if str(transactions) in text else f"{transactions}: {text}") from exc
@@ -216,7 +257,8 @@ def clv_fit_command(
     except OSError as exc:  # a disk full or a folder gone since the check: no half outputs
         for path in written:
             path.unlink(missing_ok=True)
-        raise _fail(f"cannot write the outputs: {exc}") from exc
+        failed = save_model if out is None or written else out
+        raise _fail(str(output_error(exc, failed))) from exc
     for w in caught:
         typer.echo(f"warning: {w}", err=True)
     if json_out:

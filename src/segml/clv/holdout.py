@@ -11,6 +11,9 @@ calibration end splits a week). A period whose net amount is negative (refunds e
 purchases, e.g. a return on a day without purchases) is not a purchase: its rows are left out
 of the RFM summary and of the holdout actuals, and counted (``amounts``). A period that nets to
 0 is a purchase of value 0 (CDNOW has such purchases).
+
+:func:`naive_baselines` gives the naive forecasts of the holdout that the models are scored
+against (:data:`segml.clv.evaluate.NAIVE_BASELINES`), from the same purchases.
 """
 
 from __future__ import annotations
@@ -23,11 +26,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from segml.clv.evaluate import calibration_rate
 from segml.clv.logcheck import ClvDataWarning, parse_day
 from segml.clv.value import TimeUnit
 from segml.features.rfm import rfm_summary
 
-__all__ = ["CalibrationHoldout", "calibration_holdout", "purchase_mask"]
+__all__ = [
+    "CalibrationHoldout",
+    "calibration_holdout",
+    "last_window",
+    "naive_baselines",
+    "purchase_mask",
+]
 
 #: Time units a transaction log can be summarised in (purchases counted per day or per week).
 LOG_FREQS = ("D", "W")
@@ -217,6 +227,57 @@ def calibration_holdout(
         amounts=amounts,
         purchase_rows=buys & (in_cal | in_hold),
     )
+
+
+def last_window(split: CalibrationHoldout) -> tuple[dt.date, dt.date]:
+    """First and last day of the window of the holdout's length (in days) that ends on the
+    calibration end: what a customer did there is the "last window" naive forecast."""
+    days = (split.observation_end - split.calibration_end).days
+    return split.calibration_end - dt.timedelta(days=days - 1), split.calibration_end
+
+
+def naive_baselines(log: pd.DataFrame, split: CalibrationHoldout) -> pd.DataFrame:
+    """Naive forecasts of each customer's holdout purchases and spend.
+
+    Parameters
+    ----------
+    log : DataFrame
+        The log ``split`` was made from (``customer_id, timestamp, amount``); its refund periods
+        (``split.purchase_rows``) are left out, as from the models.
+    split : CalibrationHoldout
+        From :func:`calibration_holdout`.
+
+    Returns
+    -------
+    DataFrame
+        Indexed like ``split.summary``: ``purchases_<key>`` and ``spend_<key>`` for each key of
+        :data:`~segml.clv.evaluate.NAIVE_BASELINES`:
+
+        * ``naive_calibration_rate`` — ``frequency / T × holdout_length`` purchases and
+          ``frequency × monetary_value / T × holdout_length`` spend
+          (:func:`~segml.clv.evaluate.calibration_rate`): calibration-period repeat purchases
+          and repeat spend per time unit since the first purchase, times the holdout length;
+        * ``naive_last_window`` — purchase periods (days, or weeks with ``freq="W"``) and
+          spend in :func:`last_window`, the days of the holdout's length up to the calibration
+          end (a window that starts before the log counts from the log's first day).
+    """
+    s, length = split.summary, split.holdout_length
+    out = pd.DataFrame(index=s.index)
+    out["purchases_naive_calibration_rate"] = calibration_rate(s["frequency"], s["T"], length)
+    out["spend_naive_calibration_rate"] = calibration_rate(
+        s["frequency"], s["T"], length, s["monetary_value"]
+    )
+    if split.purchase_rows is not None and len(split.purchase_rows) == len(log):
+        log = log[split.purchase_rows]
+    start, end = last_window(split)
+    stamp = log["timestamp"]
+    rows = log[(stamp >= pd.Timestamp(start)) & (stamp < pd.Timestamp(end) + pd.Timedelta(days=1))]
+    day = rows["timestamp"].dt.normalize()
+    period = day if split.unit.freq == "D" else (day - _MONDAY).dt.days // 7
+    by = rows.assign(period=period.to_numpy()).groupby("customer_id")
+    out["purchases_naive_last_window"] = by["period"].nunique().reindex(s.index, fill_value=0).astype(float)  # fmt: skip
+    out["spend_naive_last_window"] = by["amount"].sum().reindex(s.index, fill_value=0.0).astype(float)  # fmt: skip
+    return out
 
 
 def _amounts(

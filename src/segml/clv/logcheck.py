@@ -9,6 +9,7 @@ splits the checked log.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import re
 import warnings
 from collections.abc import Callable, Sequence
@@ -17,10 +18,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from segml.contract import MAX_MONEY, MIN_DATE, isolated_day_edges
 from segml.tables import offending_rows
 from segml.textcols import parse_numbers
 
-__all__ = ["ClvDataWarning", "check_log", "parse_day"]
+__all__ = ["ClvDataWarning", "check_dates", "check_log", "parse_day"]
 
 #: An ISO 8601 timestamp with a time and a UTC offset: (wall-clock part, offset).
 _OFFSET = re.compile(
@@ -117,6 +119,62 @@ def _mixed_zones(
     return ts
 
 
+def check_dates(
+    ts: pd.Series,
+    raw: pd.Series,
+    labels: Sequence[str],
+    where: str,
+    reference_date: dt.date | None = None,
+) -> None:
+    """Refuse dates in the future, before :data:`~segml.contract.MIN_DATE` or isolated.
+
+    Isolated dates (:func:`segml.contract.isolated_day_edges`: a gap wider than three times
+    the middle half of the log's dates, and than a year, separates them from all others) are
+    errors here, not warnings as in ``segml validate``: the log's first and last days set the
+    periods (the holdout ends on the last day by default, the supervised model needs history
+    before its training date), so one stray date would change every customer's numbers.
+
+    Parameters
+    ----------
+    ts : Series of datetime64
+        The parsed dates (no missing values).
+    raw : Series
+        The values as read, quoted in messages.
+    labels : sequence of str
+        Names of the rows, by 0-based position.
+    where : str
+        The file and column, for messages.
+    reference_date : date, optional
+        Dates after it are in the future; default tomorrow by the machine's clock.
+
+    Raises
+    ------
+    ValueError
+        Naming ``where``, the rule and the first offending rows with their values.
+    """
+    shown = raw.to_numpy(dtype=object)
+    ref = reference_date or dt.date.today() + dt.timedelta(days=1)
+    day = ts.dt.normalize()
+    if (bad := (day > pd.Timestamp(ref)).to_numpy()).any():
+        raise ValueError(f"{where} has dates in the future (after {ref}): {offending_rows(labels, shown, bad)}")  # fmt: skip
+    if (bad := (day < pd.Timestamp(MIN_DATE)).to_numpy()).any():
+        raise ValueError(
+            f"{where} has dates before {MIN_DATE} (placeholders such as 1899-12-30 or typos): "
+            f"{offending_rows(labels, shown, bad)}"
+        )
+    counts = day.value_counts().sort_index()
+    lo, hi = isolated_day_edges([d.date() for d in counts.index], counts.tolist())
+    if lo is None and hi is None:
+        return
+    bad = ((day < pd.Timestamp(lo or MIN_DATE)) | (day > pd.Timestamp(hi or ref))).to_numpy()
+    raise ValueError(
+        f"{where} has dates far from all others: {offending_rows(labels, shown, bad)}; the rest "
+        f"run {lo or counts.index[0].date()} … {hi or counts.index[-1].date()}, and a gap wider "
+        "than three times the middle half of the dates (and than a year) separates these from "
+        "them. They would stretch the calibration or holdout period: correct or remove these rows"
+    )
+
+
 def check_log(
     log: pd.DataFrame,
     customer_col: str,
@@ -125,6 +183,7 @@ def check_log(
     source: str = "transactions",
     date_format: str | None = None,
     row_label: Callable[[int], str] | None = None,
+    reference_date: dt.date | None = None,
 ) -> pd.DataFrame:
     """Check a transaction log and return it as ``customer_id, timestamp, amount``.
 
@@ -142,6 +201,9 @@ def check_log(
     row_label : callable, optional
         Name of the row at a 0-based position in messages (the CLI gives CSV line numbers);
         default ``"row 88 (0-based)"``.
+    reference_date : date, optional
+        Dates after it are in the future (default: tomorrow by the machine's clock, a day's
+        grace for logs written in a time zone ahead of the machine's).
 
     Returns
     -------
@@ -154,7 +216,9 @@ def check_log(
     ValueError
         Naming ``source``, the column and the offending values: missing columns, empty log,
         missing ids, missing or unparseable dates, time zones that cannot be told apart from
-        the text, missing or non-numeric amounts.
+        the text, dates in the future, before 1900 or isolated far from all others
+        (:func:`check_dates`), missing, non-numeric or oversized amounts (beyond
+        :data:`segml.contract.MAX_MONEY`).
 
     Warns
     -----
@@ -195,6 +259,7 @@ def check_log(
         ts = ts.dt.tz_localize(None)
     if (bad := ts.isna().to_numpy()).any():
         raise ValueError(f"{source}: column {date_col!r} is empty in {offending_rows(labels, raw.to_numpy(dtype=object), bad)}")  # fmt: skip
+    check_dates(ts, raw, labels, f"{source}: column {date_col!r}", reference_date)
     amount = log[amount_col]
     if not pd.api.types.is_numeric_dtype(amount) or pd.api.types.is_bool_dtype(amount):
         num = parse_numbers(amount)  # "3,659.52": thousands separators allowed
@@ -209,6 +274,12 @@ def check_log(
     if (bad := ~np.isfinite(amount.to_numpy())).any():
         raise ValueError(f"{source}: column {amount_col!r} is missing or infinite in {offending_rows(labels, amount.to_numpy(), bad)}")  # fmt: skip
     values = amount.to_numpy()
+    if (bad := np.abs(values) > MAX_MONEY).any():
+        raise ValueError(
+            f"{source}: column {amount_col!r} has amounts beyond ±{MAX_MONEY:g}, the largest the "
+            f"data contract accepts (no currency's amounts come near it): "
+            f"{offending_rows(labels, log[amount_col].to_numpy(dtype=object), bad)}"
+        )
     if (neg := values < 0).any():
         warnings.warn(
             f"{source}: column {amount_col!r} is negative in {offending_rows(labels, values, neg)} "

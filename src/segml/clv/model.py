@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from segml.clv.data import RFM_COLUMNS, check_rfm_frame
+from segml.clv.data import RFM_COLUMNS, as_rfm_arrays, check_rfm_frame
 from segml.clv.jsonable import JsonModel
 from segml.clv.purchase import PurchaseKind, PurchaseModel
 from segml.clv.spend import SpendModel
@@ -106,7 +106,9 @@ class ClvModel(JsonModel, BaseEstimator):
         """
         self._fitted()
         check_rfm_frame(rfm, "prediction input", (*RFM_COLUMNS, "monetary_value"))
-        x, tx, t = rfm["frequency"], rfm["recency"], rfm["T"]
+        # checked once, naming rows by their labels; the formulas then take plain arrays
+        x, tx, t = as_rfm_arrays(rfm["frequency"], rfm["recency"], rfm["T"], "prediction input",
+                                 allow_empty=True)  # fmt: skip
         spend = self.spend_.expected_spend(x, rfm["monetary_value"])
         purchases = self.purchase_.expected_purchases(horizon, x, tx, t)
         clv = discounted_clv(

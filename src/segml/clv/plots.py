@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 
 from segml.clv.evaluate import decile_table
 from segml.clv.purchase import PurchaseModel
-from segml.io import check_can_create
+from segml.io import atomic_file, check_can_create
 
 __all__ = [
     "FIGURE_NAMES",
@@ -65,8 +65,8 @@ def check_figures_dir(folder: str | os.PathLike[str], option: str = "figures fol
 
 
 def _save(fig: Figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    with atomic_file(path) as tmp:  # a full disk: segml.io.OutputError naming the PNG
+        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
     return path
 
 

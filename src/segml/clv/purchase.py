@@ -4,6 +4,12 @@
 penalizer when the optimiser fails and records every attempt, and predicts with segml's
 log-space formulas (:mod:`segml.clv.formulas`), finite for any frequency. Inputs are lifetimes'
 ``frequency, recency, T`` in one time unit of the caller's choice; ``time_unit`` records it.
+
+An optimiser stop without success is a failure only when it is not an optimum: the adapter
+verifies such a stop with segml's log-likelihood (a BLAS-free Nelder-Mead polish) and keeps it
+when the penalized log-likelihood cannot be raised by more than ``adapter.VERIFY_TOL``. BFGS
+stops that way on flat optima and at the no-drop-out boundary depending on the CPU's BLAS
+kernel; verified, whether a fit succeeds, and with which penalizer, no longer hinges on it.
 """
 
 from __future__ import annotations
@@ -140,7 +146,8 @@ class PurchaseModel(JsonModel, BaseEstimator):
     n_customers_ : int
         Customers fitted.
     fit_report_ : FitReport
-        Every attempt; ``fit_report_.retries`` > 0 means a penalizer was needed.
+        Every attempt; ``fit_report_.retries`` > 0 means a penalizer was needed. An attempt
+        whose optimiser stopped early but was verified says so in its ``message``.
 
     Examples
     --------
@@ -169,7 +176,10 @@ class PurchaseModel(JsonModel, BaseEstimator):
             raise ValueError(f"max_retries must be an integer >= 0, got {self.max_retries!r}")
 
     def fit(self, frequency: Any, recency: Any, T: Any) -> PurchaseModel:
-        """Fit by maximum likelihood, retrying with a penalizer when the optimiser fails.
+        """Fit by maximum likelihood, retrying with a penalizer when an attempt fails.
+
+        An attempt fails when lifetimes raises, or when its optimiser stops without success at a
+        point that is not verified as an optimum (:mod:`segml.clv.adapter`).
 
         Parameters
         ----------

@@ -14,7 +14,10 @@
   deviations from the current annual profit).
 * **Holdout** — when the data cover the label window, every prediction is scored against
   :func:`segml.features.labels.build_labels` (purchase days, spend, profit); otherwise the
-  metrics are reported as absent with the reason.
+  metrics are reported as absent with the reason. The naive baselines
+  (:data:`~segml.clv.evaluate.NAIVE_BASELINES`: calibration rate × the window's days, and the
+  last window of as many days up to the as-of date) are scored beside the models, and each
+  model gets a verdict against the best of them (:func:`~segml.clv.evaluate.naive_comparison`).
 """
 
 from __future__ import annotations
@@ -29,7 +32,15 @@ import pyarrow as pa
 
 from segml.clv.comparison import SupervisedComparison, compare_supervised
 from segml.clv.data import RFM_COLUMNS, check_rfm_frame
-from segml.clv.evaluate import decile_table, purchase_metrics, value_metrics
+from segml.clv.evaluate import (
+    MODEL_NAMES,
+    NAIVE_BASELINES,
+    calibration_rate,
+    decile_table,
+    naive_comparison,
+    purchase_metrics,
+    value_metrics,
+)
 from segml.clv.jsonable import jsonable
 from segml.clv.model import ClvModel
 from segml.clv.plots import check_figures_dir, save_figures
@@ -37,7 +48,7 @@ from segml.compute import sample_frame
 from segml.data import BankData
 from segml.features.build import build_features
 from segml.features.labels import build_labels, label_window
-from segml.features.spec import FeatureConfig, add_months
+from segml.features.spec import FeatureConfig, add_months, in_list, ts_lit
 from segml.progress import step
 from segml.stages import StageResult, active
 
@@ -68,12 +79,13 @@ def _supervised(
     months: int,
     cfg: FeatureConfig,
     holdout: pd.DataFrame | None,
-    probabilistic: np.ndarray,
+    spend_refs: dict[str, np.ndarray],
     seed: int,
     max_rows: int | None = None,
 ) -> tuple[dict[str, SupervisedComparison], dict[str, np.ndarray], str | None]:
     """Train at ``as_of − months`` (on a seeded sample of ``max_rows`` when there are more
-    customers); predict ``pop``; score on ``holdout`` when given.
+    customers); predict ``pop``; score on ``holdout`` when given, beside ``spend_refs`` (the
+    probabilistic model's and the naive predictions of holdout spend).
 
     Returns the comparisons by target, the per-customer predictions by column, and why the
     models were not trained (None when they were).
@@ -91,9 +103,6 @@ def _supervised(
     X_train, X_test = train.drop(columns=list(_LABELS), errors="ignore"), pop
     out: dict[str, SupervisedComparison] = {}
     preds: dict[str, np.ndarray] = {}
-    spend_refs = {"probabilistic": probabilistic}
-    if months == 12 and "amount_365d" in pop:
-        spend_refs["naive_last_year"] = pop["amount_365d"].fillna(0.0).to_numpy()
     y_spend = None if holdout is None else holdout["holdout_spend"]
     with step("supervised_spend", f"xgboost {'+'.join(SPEND_OBJECTIVES)}, {len(train):,} rows"):
         out["spend"] = compare_supervised(
@@ -117,6 +126,36 @@ def _supervised(
             )  # fmt: skip
         preds["clv_profit_pred"] = out["profit"].predictions["absoluteerror"]
     return out, preds, None
+
+
+def _naive(
+    bank: BankData, pop: pd.DataFrame, as_of: dt.date, days: float, cfg: FeatureConfig
+) -> pd.DataFrame:
+    """Naive forecasts of each active customer's purchase days and spend in the label window.
+
+    Columns ``purchases_<key>`` and ``spend_<key>`` for each key of
+    :data:`~segml.clv.evaluate.NAIVE_BASELINES`, aligned with ``pop``:
+    ``naive_calibration_rate`` from the feature table's RFM (``frequency / T × days``, × the
+    mean repeat-day amount ``monetary_value`` for spend; 0 without history) and
+    ``naive_last_window``: distinct days with customer-initiated transactions and their amount
+    in the ``days`` days up to ``as_of`` — what the labels count, one window earlier.
+    """
+    out = pd.DataFrame(index=pop.index)
+    x, t = pop["frequency"].to_numpy(dtype=float), pop["T"].to_numpy(dtype=float)
+    out["purchases_naive_calibration_rate"] = calibration_rate(x, t, days)
+    out["spend_naive_calibration_rate"] = calibration_rate(x, t, days, pop["monetary_value"])
+    lo = ts_lit(as_of - dt.timedelta(days=int(days) - 1))
+    hi = ts_lit(as_of + dt.timedelta(days=1))
+    window = bank.con.sql(
+        f"""SELECT customer_id, CAST(COUNT(DISTINCT CAST(timestamp AS DATE)) AS DOUBLE) AS days,
+        CAST(SUM(amount) AS DOUBLE) AS spend FROM transactions
+        WHERE timestamp >= {lo} AND timestamp < {hi} AND kind NOT IN {in_list(cfg.exclude_kinds)}
+        GROUP BY customer_id"""
+    ).df()
+    got = pop[["customer_id"]].merge(window, on="customer_id", how="left", validate="one_to_one")
+    out["purchases_naive_last_window"] = got["days"].fillna(0.0).to_numpy()
+    out["spend_naive_last_window"] = got["spend"].fillna(0.0).to_numpy()
+    return out
 
 
 def clv_stage(
@@ -207,16 +246,14 @@ def clv_stage(
     if labels is not None:
         holdout = pop[["customer_id"]].merge(labels, on="customer_id", how="left", validate="one_to_one")  # fmt: skip
         holdout = holdout.fillna({c: 0.0 for c in _LABELS if c in holdout}).set_index(pop.index)
+    spend_refs = {"probabilistic": table["expected_value"].to_numpy()}
+    naive = None
+    if holdout is not None:
+        with step("naive_baselines"):
+            naive = _naive(bank, pop, as_of, horizon, cfg)
+        spend_refs |= {k: naive[f"spend_{k}"].to_numpy() for k in NAIVE_BASELINES}
     sup, sup_preds, sup_skipped = _supervised(
-        bank,
-        pop,
-        as_of,
-        horizon_months,
-        cfg,
-        holdout,
-        table["expected_value"].to_numpy(),
-        seed,
-        max_train_rows,
+        bank, pop, as_of, horizon_months, cfg, holdout, spend_refs, seed, max_train_rows
     )
     for col in ("supervised_value", "clv_profit_pred"):  # same columns whether trained or not
         table[col] = sup_preds.get(col, np.full(len(pop), np.nan))
@@ -264,19 +301,8 @@ def clv_stage(
     m["clv.mean"] = float(table["clv"].mean())
     m["clv.undefined"] = float(undefined)
     m["holdout.available"] = float(holdout is not None)
-    if holdout is not None:
-        pm = purchase_metrics(holdout["holdout_purchase_days"], table["expected_purchases"])
-        evaluation["holdout"] = {"purchases": pm.to_dict()}
-        m.update({f"holdout.purchases.{k}": float(v) for k, v in pm.to_dict().items()})
-        for target, cmp in sup.items():
-            evaluation["holdout"][target] = cmp.to_dict()
-            m.update(cmp.flat_metrics(f"holdout.{target}"))
-        if not sup:  # still score the probabilistic value
-            vm = value_metrics(
-                holdout["holdout_spend"], table["expected_value"], leave_out_undefined=True
-            )
-            evaluation["holdout"]["spend"] = {"metrics": {"probabilistic": vm.scalars()}}
-            m.update({f"holdout.spend.probabilistic.{k}": v for k, v in vm.scalars().items()})
+    if holdout is not None and naive is not None:
+        evaluation["holdout"] = _score_holdout(holdout, table, naive, spend_refs, sup, model, m)
         deciles = []
         values = {"probabilistic": table["expected_value"].to_numpy()}
         values |= {k: v for k, v in sup_preds.items() if k == "supervised_value"}
@@ -297,6 +323,57 @@ def clv_stage(
         with step("figures"):
             _figures(Path(figures_dir), clv_model, rfm, pred, holdout, has, table, sup_preds)
     return res
+
+
+def _score_holdout(
+    holdout: pd.DataFrame,
+    table: pd.DataFrame,
+    naive: pd.DataFrame,
+    spend_refs: dict[str, np.ndarray],
+    sup: dict[str, SupervisedComparison],
+    kind: str,
+    m: dict[str, float],
+) -> dict[str, Any]:
+    """The ``holdout`` part of ``clv_evaluation.json``; adds the flat metrics to ``m``.
+
+    Purchase days: the purchase model and each naive baseline (``purchases``,
+    ``purchase_baselines``; metrics ``holdout.purchases.<metric>`` and
+    ``holdout.purchases.<baseline>.<metric>``); spend and profit: the supervised comparisons
+    (or, without them, the probabilistic model and the baselines); ``verdicts``: each model
+    against the best naive (metrics ``holdout.beats_naive.<model>.<metric>``, 1 or 0).
+    """
+    bought, spent = holdout["holdout_purchase_days"], holdout["holdout_spend"]
+    pm = purchase_metrics(bought, table["expected_purchases"])
+    out: dict[str, Any] = {"purchases": pm.to_dict(), "purchase_baselines": {}}
+    m.update({f"holdout.purchases.{k}": float(v) for k, v in pm.to_dict().items()})
+    refs = {k: naive[f"purchases_{k}"].to_numpy() for k in NAIVE_BASELINES}
+    for key, pred in refs.items():
+        out["purchase_baselines"][key] = purchase_metrics(bought, pred).to_dict()
+        m.update({f"holdout.purchases.{key}.{k}": float(v) for k, v in out["purchase_baselines"][key].items()})  # fmt: skip
+    for target, cmp in sup.items():
+        out[target] = cmp.to_dict()
+        m.update(cmp.flat_metrics(f"holdout.{target}"))
+    if not sup:  # still score the probabilistic value and the baselines
+        scores = {k: value_metrics(spent, v, leave_out_undefined=True).scalars() for k, v in spend_refs.items()}  # fmt: skip
+        out["spend"] = {"metrics": scores}
+        m.update({f"holdout.spend.{k}.{s}": v for k, d in scores.items() for s, v in d.items()})
+    naive_spend = {k: spend_refs[k] for k in NAIVE_BASELINES}
+    name = MODEL_NAMES.get(kind, kind)
+    verdicts = {
+        kind: naive_comparison(name, "purchases", bought, table["expected_purchases"], refs),
+        "probabilistic": naive_comparison(
+            f"{name} + Gamma-Gamma", "spend", spent, table["expected_value"], naive_spend
+        ),
+    }
+    if "spend" in sup:
+        for obj, pred in sup["spend"].predictions.items():
+            verdicts[obj] = naive_comparison(MODEL_NAMES.get(obj, obj), "spend", spent, pred, naive_spend)  # fmt: skip
+    out["verdicts"] = {k: v.to_dict() for k, v in verdicts.items()}
+    m.update(
+        {f"holdout.beats_naive.{k}.{metric}": float(b)
+         for k, v in verdicts.items() for metric, r in v.metrics.items() if (b := r["beats"]) is not None}
+    )  # fmt: skip
+    return out
 
 
 def _figures(

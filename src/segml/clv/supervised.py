@@ -27,6 +27,7 @@ import pandas as pd
 import xgboost as xgb
 from sklearn.base import BaseEstimator
 
+from segml.boosters import SharedBooster, category_codes, dmatrix, numbers
 from segml.clv.jsonable import JsonModel
 from segml.compute import n_threads, xgb_device
 from segml.features.build import DEMOGRAPHIC
@@ -150,6 +151,38 @@ class SupervisedCLV(JsonModel, BaseEstimator):
                 cols[c] = pd.to_numeric(s, errors="coerce").astype(float).to_numpy()
         return pd.DataFrame(cols, index=X.index)
 
+    def feature_array(self, X: pd.DataFrame) -> np.ndarray:
+        """The features of ``X`` as the float array the boosters read: the values of
+        :meth:`_matrix`, categoricals as their codes (unseen or missing: NaN)."""
+        have = set(X.columns)
+        missing = [c for c in self.feature_names_ if c not in have]
+        if missing:
+            raise ValueError(f"supervised CLV features lack column(s) {missing}")
+        out = np.empty((len(X), len(self.feature_names_)))
+        num = [j for j, c in enumerate(self.feature_names_) if c not in self.categories_]
+        out[:, num] = numbers(X, [self.feature_names_[j] for j in num])
+        for j, c in enumerate(self.feature_names_):
+            if c in self.categories_:
+                out[:, j] = category_codes(X[c], self.categories_[c])
+        return out
+
+    def feature_types(self) -> list[str]:
+        """xgboost's type of each feature: ``"c"`` categorical, ``"q"`` numeric."""
+        return ["c" if c in self.categories_ else "q" for c in self.feature_names_]
+
+    def dmatrix(self, X: pd.DataFrame) -> xgb.DMatrix:
+        """The boosters' DMatrix of ``X`` (see :func:`segml.boosters.dmatrix`)."""
+        return dmatrix(self.feature_array(X), self.feature_names_, self.feature_types())
+
+    def shared(self, name: str = "value") -> SharedBooster:
+        """Booster ``name`` configured for prediction from many threads (made at fit / load)."""
+        return SharedBooster.of(self, self.boosters_[name], self.n_jobs, name, self.feature_names_)
+
+    def _share(self) -> None:
+        """Configure every booster for prediction from many threads, once (fit, load)."""
+        for name in self.boosters_:
+            self.shared(name)
+
     def _params(self, objective: str) -> dict[str, Any]:
         params = {
             "objective": objective,
@@ -248,16 +281,17 @@ class SupervisedCLV(JsonModel, BaseEstimator):
         else:
             self.boosters_ = {"value": self._train(M, target, _XGB[self.objective], "value")}
         self.n_train_ = len(target)
+        self._share()
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Expected next-window value of each row of ``X``."""
         if not hasattr(self, "boosters_"):
             raise RuntimeError("this SupervisedCLV is not fitted yet: call fit() or load()")
-        d = xgb.DMatrix(self._matrix(X, fitting=False), enable_categorical=True)
+        d = self.dmatrix(X)
         if self.objective == "hurdle":
-            return self.boosters_["positive"].predict(d) * self.boosters_["amount"].predict(d)
-        return self.boosters_["value"].predict(d).astype(float) + self._base(X)
+            return self.shared("positive").predict(d) * self.shared("amount").predict(d)
+        return self.shared().predict(d).astype(float) + self._base(X)
 
     def _base(self, X: pd.DataFrame) -> np.ndarray | float:
         if self.baseline is None:
@@ -304,4 +338,5 @@ class SupervisedCLV(JsonModel, BaseEstimator):
                 booster = xgb.Booster()
                 booster.load_model(bytearray(json.dumps(raw).encode()))
                 model.boosters_[k] = booster
+            model._share()
         return model

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
+from segml.boosters import SharedBooster, category_codes, dmatrix, numbers
 from segml.churn.model import ChurnModel
 from segml.compute import n_threads, xgb_device
 from segml.explain.result import (
@@ -40,7 +41,6 @@ from segml.explain.treeshap import (
     batch_contributions,
     check_additivity,
     iter_contributions,
-    set_threads,
 )
 from segml.grades.scorecard import Scorecard
 from segml.segments.columns import is_numeric
@@ -170,10 +170,34 @@ class SegmentSurrogate:
                 cols[c] = pd.to_numeric(X[c], errors="coerce").astype(float).to_numpy()
         return pd.DataFrame(cols, index=X.index)
 
+    def __post_init__(self) -> None:
+        self.share()
+
+    def share(self) -> None:
+        """Configure the boosters for prediction from many threads, once (fit, load)."""
+        for i, b in enumerate(self.boosters):
+            SharedBooster.of(self, b, None, str(i), self.feature_names)
+
+    def array(self, X: pd.DataFrame) -> np.ndarray:
+        """:meth:`matrix` as a float array (categoricals as codes, unknown or missing: NaN)."""
+        have = set(X.columns)
+        missing = [c for c in self.feature_names if c not in have]
+        if missing:
+            raise ValueError(f"the table lacks the surrogate's column(s) {missing}")
+        out = np.empty((len(X), len(self.feature_names)))
+        num = [j for j, c in enumerate(self.feature_names) if c not in self.categories]
+        out[:, num] = numbers(X, [self.feature_names[j] for j in num])
+        for j, c in enumerate(self.feature_names):
+            if c in self.categories:
+                out[:, j] = category_codes(X[c], self.categories[c])
+        return out
+
     def margins(self, X: pd.DataFrame) -> np.ndarray:
         """Log-odds of each segment (columns in :attr:`segments` order) for each row."""
-        d = xgb.DMatrix(self.matrix(X), enable_categorical=True)
-        return np.column_stack([b.predict(d, output_margin=True) for b in self.boosters])
+        types = ["c" if c in self.categories else "q" for c in self.feature_names]
+        d = dmatrix(self.array(X), self.feature_names, types)
+        shared = [SharedBooster.of(self, b, None, str(i), self.feature_names) for i, b in enumerate(self.boosters)]  # fmt: skip
+        return np.column_stack([s.predict(d, output_margin=True) for s in shared])
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Predicted segment label of each row (the highest log-odds)."""
@@ -246,6 +270,7 @@ def fit_segment_surrogate(
     for c in range(len(classes)):
         d = xgb.DMatrix(M[~hold], label=(y[~hold] == c).astype(float), enable_categorical=True)
         sur.boosters.append(xgb.train(params, d, n_estimators, verbose_eval=False))
+    sur.share()
     pred = sur.margins(X).argmax(axis=1)
     sur.fidelity = float(np.mean(pred[hold] == y[hold])) if hold.any() else np.nan
     sur.fidelity_train = float(np.mean(pred[~hold] == y[~hold]))
@@ -275,7 +300,6 @@ def explain_segments(
         rows = np.flatnonzero(cls == c)
         if not len(rows):
             continue
-        set_threads(booster, None)
         contrib, margin, r = batch_contributions(
             booster, M.iloc[rows], tolerance=tolerance, what="segment surrogate"
         )

@@ -17,6 +17,7 @@ tested character for character against them), about 4 s for a million customers 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,6 +50,11 @@ class FeatureText:
 
 def feature_texts(names: list[str]) -> list[FeatureText]:
     """Display name, unit and facet group of each feature, from the catalogue."""
+    return list(_feature_texts(tuple(names)))
+
+
+@functools.lru_cache(maxsize=64)
+def _feature_texts(names: tuple[str, ...]) -> tuple[FeatureText, ...]:
     out = []
     for n in names:
         doc = CATALOGUE.get(n)
@@ -56,7 +62,7 @@ def feature_texts(names: list[str]) -> list[FeatureText]:
             out.append(FeatureText(n, n.replace("_", " "), "", n, n.replace("_", " ")))
         else:
             out.append(FeatureText(n, doc.display, doc.unit, doc.group, FACETS.get(doc.group, doc.display)))  # fmt: skip
-    return out
+    return tuple(out)
 
 
 def group_display(key: str) -> str:
@@ -173,28 +179,36 @@ def group_contributions(
     several : ndarray of bool, customers × groups
         Whether more than one member of the group contributed.
     """
-    texts = feature_texts(names)
+    groups, displays, members = _groups(tuple(names))
+    n = values.shape[0]
+    grouped = np.empty((n, len(groups)))
+    quoted = np.empty((n, len(groups)), dtype=np.int64)
+    several = np.zeros((n, len(groups)), dtype=bool)
+    for g, idx in enumerate(members):
+        if len(idx) == 1:
+            grouped[:, g] = values[:, idx[0]]
+            quoted[:, g] = idx[0]
+            continue
+        part = values[:, idx]
+        grouped[:, g] = part.sum(axis=1)
+        quoted[:, g] = idx[np.argmax(np.abs(part), axis=1)]
+        several[:, g] = (part != 0.0).sum(axis=1) > 1
+    return grouped, list(groups), list(displays), quoted, several
+
+
+@functools.lru_cache(maxsize=64)
+def _groups(names: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...], tuple[np.ndarray, ...]]:  # fmt: skip
+    """Group keys (first-seen order), their display names and their members' positions."""
     groups: list[str] = []
     displays: list[str] = []
     members: dict[str, list[int]] = {}
-    for i, t in enumerate(texts):
+    for i, t in enumerate(_feature_texts(names)):
         if t.group not in members:
             members[t.group] = []
             groups.append(t.group)
             displays.append(t.group_display)
         members[t.group].append(i)
-    n = values.shape[0]
-    grouped = np.empty((n, len(groups)))
-    quoted = np.empty((n, len(groups)), dtype=np.int64)
-    several = np.zeros((n, len(groups)), dtype=bool)
-    for g, key in enumerate(groups):
-        idx = np.asarray(members[key])
-        part = values[:, idx]
-        grouped[:, g] = part.sum(axis=1)
-        quoted[:, g] = idx[np.argmax(np.abs(part), axis=1)] if len(idx) > 1 else idx[0]
-        if len(idx) > 1:
-            several[:, g] = (part != 0.0).sum(axis=1) > 1
-    return grouped, groups, displays, quoted, several
+    return tuple(groups), tuple(displays), tuple(np.asarray(members[g]) for g in groups)
 
 
 def top_groups(grouped: np.ndarray, k: int) -> np.ndarray:
@@ -264,13 +278,13 @@ def reason_codes(
         engine = "duckdb" if impact.size >= DUCKDB_MIN_PHRASES else "python"
     render = _render_duckdb if engine == "duckdb" else _render_python
     slots = render(_Picked(explanation.output, raw, texts, groups, displays, feat, impact, multi))
-    out = pd.DataFrame({"customer_id": explanation.ids})
+    cols: dict[str, object] = {"customer_id": explanation.ids}
     keys = np.asarray(groups, dtype=object)
     for j in range(top.shape[1]):
-        out[f"{prefix}_{j + 1}"] = slots[j]
-        out[f"{prefix}_{j + 1}_driver"] = np.where(impact[:, j] != 0.0, keys[top[:, j]], None)
-        out[f"{prefix}_{j + 1}_impact"] = impact[:, j]
-    return out
+        cols[f"{prefix}_{j + 1}"] = slots[j]
+        cols[f"{prefix}_{j + 1}_driver"] = np.where(impact[:, j] != 0.0, keys[top[:, j]], None)
+        cols[f"{prefix}_{j + 1}_impact"] = impact[:, j]
+    return pd.DataFrame(cols)
 
 
 def _by_feature(feat: np.ndarray, impact: np.ndarray) -> list[np.ndarray]:

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from segml.compute import n_threads
+from segml.boosters import SharedBooster, configure
 from segml.progress import track
 
 __all__ = [
@@ -32,7 +32,6 @@ __all__ = [
     "batch_contributions",
     "check_additivity",
     "iter_contributions",
-    "set_threads",
     "tree_contributions",
     "treeshap_cost",
 ]
@@ -117,19 +116,26 @@ def check_additivity(
     return rep
 
 
-def _dmatrix(frame: pd.DataFrame) -> xgb.DMatrix:
+def _dmatrix(frame: pd.DataFrame | xgb.DMatrix) -> xgb.DMatrix:
+    if isinstance(frame, xgb.DMatrix):
+        return frame
     return xgb.DMatrix(frame, enable_categorical=True, missing=np.nan)
 
 
 def batch_contributions(
-    booster: xgb.Booster,
-    frame: pd.DataFrame,
+    booster: xgb.Booster | SharedBooster,
+    frame: pd.DataFrame | xgb.DMatrix,
     *,
     iteration_range: tuple[int, int] | None = None,
     tolerance: float = ADDITIVITY_TOLERANCE,
     what: str = "model",
 ) -> tuple[np.ndarray, np.ndarray, AdditivityReport]:
-    """Contributions (bias last), margin and additivity report of one batch of rows."""
+    """Contributions (bias last), margin and additivity report of one batch of rows.
+
+    ``frame``: the rows in the booster's feature order, or their DMatrix. The booster (or a
+    :class:`~segml.boosters.SharedBooster`) only predicts, never reconfigured, so many threads
+    may call this on one booster at once.
+    """
     kw = {} if iteration_range is None else {"iteration_range": iteration_range}
     d = _dmatrix(frame)
     contrib = booster.predict(d, pred_contribs=True, **kw)
@@ -139,11 +145,6 @@ def batch_contributions(
     margin = booster.predict(d, output_margin=True, **kw).astype(np.float64)
     rep = check_additivity(contrib[:, -1], contrib[:, :-1], margin, tolerance, what)
     return contrib, margin, rep
-
-
-def set_threads(booster: xgb.Booster, n_jobs: int | None) -> None:
-    """Let the booster predict on ``n_jobs`` threads (None: every core)."""
-    booster.set_param({"nthread": n_threads(n_jobs)})
 
 
 def iter_contributions(
@@ -177,7 +178,9 @@ def iter_contributions(
         Applied to each batch before it reaches xgboost (an encoder), so only one batch is
         ever encoded at a time.
     n_jobs : int, optional
-        Prediction threads (default: every core); contributions do not depend on it.
+        Prediction threads, on a private copy of the booster (default: the booster as it was
+        configured when fitted or loaded); contributions do not depend on it. The booster
+        itself is never reconfigured, so other threads may predict with it meanwhile.
 
     Yields
     ------
@@ -196,7 +199,8 @@ def iter_contributions(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    set_threads(booster, n_jobs)
+    if n_jobs is not None:
+        booster = configure(booster.copy(), n_jobs)
     for start in track(range(0, len(frame), batch_size), "TreeSHAP batches"):
         rows = slice(start, min(start + batch_size, len(frame)))
         part = frame.iloc[rows]

@@ -25,15 +25,11 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
+from segml.boosters import configure, dmatrix, numbers
 from segml.clv.jsonable import JsonModel
 from segml.clv.supervised import SupervisedCLV
-from segml.explain.result import VALUE_OUTPUT, ModelExplanation, build, concat, numeric_data
-from segml.explain.treeshap import (
-    ADDITIVITY_TOLERANCE,
-    batch_contributions,
-    check_additivity,
-    set_threads,
-)
+from segml.explain.result import VALUE_OUTPUT, ModelExplanation, build, concat
+from segml.explain.treeshap import ADDITIVITY_TOLERANCE, batch_contributions, check_additivity
 from segml.features.build import DEMOGRAPHIC
 
 __all__ = ["ACCOUNTING_LINES", "DEFAULT_MONOTONE", "ValueScoreModel"]
@@ -126,7 +122,8 @@ class ValueScoreModel(JsonModel, BaseEstimator):
     def _terms(self) -> dict[str, float]:
         return dict(ACCOUNTING_LINES if self.baseline is None else self.baseline)
 
-    def _linear(self, X: pd.DataFrame) -> np.ndarray:
+    def _lines(self, X: pd.DataFrame) -> np.ndarray:
+        """The baseline columns of ``X`` as floats, one column per term (missing: 0)."""
         terms = self._terms
         missing = [c for c in terms if c not in X.columns]
         if missing:
@@ -134,9 +131,14 @@ class ValueScoreModel(JsonModel, BaseEstimator):
                 f"the feature table lacks the value baseline column(s) {missing}; pass "
                 "baseline={} to model the value without them"
             )
+        lines = numbers(X, list(terms))
+        return np.where(np.isnan(lines), 0.0, lines)
+
+    def _linear(self, X: pd.DataFrame, lines: np.ndarray | None = None) -> np.ndarray:
+        lines = self._lines(X) if lines is None else lines
         out = np.zeros(len(X))
-        for c, coef in terms.items():
-            out += coef * pd.to_numeric(X[c], errors="coerce").fillna(0.0).to_numpy(dtype=float)
+        for j, coef in enumerate(self._terms.values()):
+            out += coef * lines[:, j]
         return out
 
     def _trees(self) -> SupervisedCLV:
@@ -205,7 +207,9 @@ class ValueScoreModel(JsonModel, BaseEstimator):
         """Exact explanations of the score, one :class:`ModelExplanation` per batch of rows.
 
         Only one batch is encoded and explained at a time, so memory is O(batch_size ×
-        features) beyond ``X`` itself. ``n_jobs``: TreeSHAP threads (default: every core).
+        features) beyond ``X`` itself. ``n_jobs``: TreeSHAP threads, on a private copy of the
+        booster (default: as configured when the model was fitted or loaded: every core, one
+        for a few rows). Nothing shared is changed, so many threads may explain at once.
 
         Raises
         ------
@@ -213,34 +217,35 @@ class ValueScoreModel(JsonModel, BaseEstimator):
             When base value + contributions differ from the score.
         """
         self._check()
-        trees = self.trees_
-        names = self.feature_names_
-        n_tree = len(trees.feature_names_)
-        index = {c: i for i, c in enumerate(names)}
-        mean_term = sum(coef * self.baseline_means_[c] for c, coef in self._terms.items())
-        ids = X[id_col].to_numpy() if id_col in X.columns else np.arange(len(X))
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        set_threads(self.booster, n_jobs)
+        trees, names, terms = self.trees_, self.feature_names_, self._terms
+        n_tree = len(trees.feature_names_)
+        where = [names.index(c) for c in terms]
+        means = np.array([self.baseline_means_[c] for c in terms])
+        mean_term = sum(coef * self.baseline_means_[c] for c, coef in terms.items())
+        ids = X[id_col].to_numpy() if id_col in X.columns else np.arange(len(X))
+        types = trees.feature_types()
+        own = None if n_jobs is None else configure(self.booster.copy(), n_jobs)
         for start in range(0, len(X), batch_size):
             rows = slice(start, min(start + batch_size, len(X)))
             part = X.iloc[rows]
-            matrix = trees._matrix(part, fitting=False)
+            data = trees.feature_array(part)
+            booster = own if own is not None else trees.shared()
             contrib, margin, _ = batch_contributions(
-                self.booster, matrix, tolerance=tolerance, what="value trees"
-            )
+                booster, dmatrix(data, trees.feature_names_, types), tolerance=tolerance,
+                what="value trees",
+            )  # fmt: skip
             values = np.zeros((len(contrib), len(names)))
             values[:, :n_tree] = contrib[:, :-1]
-            for c, coef in self._terms.items():
-                x = pd.to_numeric(part[c], errors="coerce").fillna(0.0).to_numpy(dtype=float)
-                values[:, index[c]] += coef * (x - self.baseline_means_[c])
-            score = self._linear(part) + margin
+            lines = self._lines(part)
+            for j, coef in enumerate(terms.values()):
+                values[:, where[j]] += coef * (lines[:, j] - means[j])
+            score = self._linear(part, lines) + margin
             base = float(contrib[0, -1]) + mean_term if len(contrib) else mean_term
             rep = check_additivity(base, values, score, tolerance, "value score")
-            data = numeric_data(matrix)
             if len(names) > n_tree:
-                extra = part[names[n_tree:]].apply(pd.to_numeric, errors="coerce")
-                data = np.column_stack([data, extra.to_numpy(dtype=float)])
+                data = np.column_stack([data, numbers(part, names[n_tree:])])
             yield build(values, base, score, data, names, ids[rows], VALUE_OUTPUT, rep)
 
     def explain(self, X: pd.DataFrame, **kwargs: Any) -> ModelExplanation:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -17,7 +18,8 @@ import pyarrow.parquet as pq
 
 from segml.contract import CONTRACT
 from segml.data import BankData
-from segml.features.families import ALL_FAMILIES, PROFIT_SQL, Family
+from segml.economics import data_kind
+from segml.features.families import ALL_FAMILIES, Family, profit_sql
 from segml.features.spec import AsOf, FeatureConfig, date_lit
 from segml.io import atomic_file
 
@@ -56,6 +58,7 @@ def feature_sql(as_of: dt.date, config: FeatureConfig | None = None) -> str:
     a = AsOf(as_of)
     base, base_cols = _base_sql(a)
     fams = families(as_of, config)
+    profit = profit_sql(config or FeatureConfig())
     ctes = [f"base AS ({base})"] + [f"f_{f.name} AS ({f.sql})" for f in fams]
     select = ["base.customer_id"] + [f"base.{c}" for c in base_cols]
     joins = []
@@ -68,7 +71,7 @@ def feature_sql(as_of: dt.date, config: FeatureConfig | None = None) -> str:
         joins.append(f"LEFT JOIN f_{f.name} ON f_{f.name}.customer_id = base.customer_id")
     body = f"SELECT {', '.join(select)} FROM base {' '.join(joins)}"
     return (
-        f"WITH {', '.join(ctes)} SELECT x.*, {PROFIT_SQL} AS profit_12m FROM ({body}) x "
+        f"WITH {', '.join(ctes)} SELECT x.*, {profit} AS profit_12m FROM ({body}) x "
         "ORDER BY x.customer_id"
     )
 
@@ -101,6 +104,18 @@ def ensure_optional_tables(con: duckdb.DuckDBPyConnection, present: tuple[str, .
         con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT {cols} WHERE FALSE")
 
 
+def for_bank(bank: BankData, config: FeatureConfig | None = None) -> FeatureConfig:
+    """``config`` with its economics resolved for ``bank``: ``economics.kind: auto`` becomes
+    the kind of the data (``dataset.json``, else inferred: :func:`segml.economics.data_kind`),
+    so a purchase log is valued by the margin on its purchases and a bank by its economics."""
+    cfg = config or FeatureConfig()
+    if cfg.economics.kind != "auto":
+        return cfg
+    ensure_optional_tables(bank.con, bank.tables)
+    kind, _ = data_kind(bank.folder, bank.con)
+    return replace(cfg, economics=cfg.economics.for_data(kind))
+
+
 #: Feature tables a bank keeps for reuse (the as-of date, a year and two years before it).
 FEATURE_CACHE_SIZE = 3
 
@@ -118,7 +133,8 @@ def build_features(
         Only records known on this date are used (timestamps before the following midnight,
         balance months completed by then, statements reported by then).
     config : FeatureConfig, optional
-        Windows, excluded kinds, channels and economics.
+        Windows, excluded kinds, channels and economics (``economics.kind: auto`` follows the
+        data: :func:`for_bank`).
 
     Returns
     -------
@@ -130,6 +146,7 @@ def build_features(
     """
     as_of = dt.date.fromisoformat(str(as_of)[:10])
     ensure_optional_tables(bank.con, bank.tables)
+    config = for_bank(bank, config)
     sql = feature_sql(as_of, config)
     if sql in bank.cache:  # the SQL text names the date and every setting
         return bank.cache[sql]

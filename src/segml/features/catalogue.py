@@ -107,7 +107,8 @@ def _catalogue() -> list[FeatureDoc]:
         _d("fee_income_12m", "profitability", "CNY/year", "fee income", "Fee transactions in the last 12 complete months."),
         _d("channel_cost_12m", "profitability", "CNY/year", "transaction cost", "Σ channel cost of every transaction in those months."),
         _d("service_cost_12m", "profitability", "CNY/year", "service cost", "Σ cost of complaints, surveys and service contacts in those months."),
-        _d("profit_12m", "profitability", "CNY/year", "annual profit", "Current annual profit: nii + fees − ECL − account, channel and service costs."),
+        _d("purchase_margin_12m", "profitability", "CNY/year", "margin on purchases", "Purchase logs only: purchase_margin × customer-initiated debits (purchases) in the last 12 complete months; the bank's lines are then 0 (segml.economics)."),
+        _d("profit_12m", "profitability", "CNY/year", "annual profit", "Current annual profit: nii + fees − ECL − account, channel and service costs; for a purchase log the margin on purchases."),
         _d("n_accounts_open", "holdings", "count", "open accounts", "Accounts open at t."),
         _d("n_products", "holdings", "count", "products held", "Distinct products open at t (breadth)."),
         _d("cross_sell_depth", "holdings", "count", "product families held", "Distinct product families (deposit, investment, lending) open at t."),
@@ -182,6 +183,9 @@ def _facet(name: str) -> str:
         return "satisfaction"
     return ""
 
+
+#: Columns the builder gives only for some data: the margin on purchases of a purchase log.
+CONDITIONAL_FEATURES: tuple[str, ...] = ("purchase_margin_12m",)
 
 CATALOGUE: dict[str, FeatureDoc] = {
     f.name: FeatureDoc(**{**f.__dict__, "facet": _facet(f.name)}) for f in _catalogue()

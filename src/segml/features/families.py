@@ -164,9 +164,18 @@ def balances(a: AsOf, cfg: FeatureConfig) -> list[Family]:
     return [_fam("balances", sql, cols, cols), _fam("relationship", rel, extra, extra)]
 
 
+#: The purchase log's profit line, added to :data:`PROFIT_SQL` when the economics value purchases.
+PURCHASE_LINE = "purchase_margin_12m"
+
+
 def profitability(a: AsOf, cfg: FeatureConfig) -> list[Family]:
-    """Current annual profit over the last 12 complete months (segml.economics definitions)."""
-    e = cfg.economics
+    """Current annual profit over the last 12 complete months (segml.economics definitions).
+
+    When the economics value purchases (a purchase log, ``economics.kind``), the bank's lines
+    are 0 and one more line, ``purchase_margin_12m``, holds the margin on the customer's
+    purchases (customer-initiated debits) in those months.
+    """
+    e = cfg.economics.bank_lines()
     m_end, m12 = date_lit(a.month_end), date_lit(a.months_back(12))
     spread = case_map("a.product", e.spread)
     lgd = case_map("a.product", e.lgd)
@@ -190,8 +199,10 @@ def profitability(a: AsOf, cfg: FeatureConfig) -> list[Family]:
         GROUP BY b_a.customer_id"""
     ch_cost = case_map("channel", {c: e.channel_cost[c] for c in CHANNELS})
     t_lo, t_hi = ts_lit(a.months_back(12)), ts_lit(a.month_end)
+    fee = "CASE WHEN kind = 'fee' THEN amount ELSE 0 END"
+    fee = "CAST(0 AS DOUBLE)" if cfg.economics.values_purchases else fee  # a retailer's: none
     tx = (
-        f"SELECT customer_id, SUM(CASE WHEN kind = 'fee' THEN amount ELSE 0 END) AS fee_income_12m, "
+        f"SELECT customer_id, SUM({fee}) AS fee_income_12m, "
         f"SUM({ch_cost}) AS channel_cost_12m FROM transactions "
         f"WHERE timestamp >= {t_lo} AND timestamp < {t_hi} GROUP BY customer_id"
     )
@@ -200,7 +211,7 @@ def profitability(a: AsOf, cfg: FeatureConfig) -> list[Family]:
         f"SELECT customer_id, SUM({ic}) AS service_cost_12m FROM interactions "
         f"WHERE timestamp >= {t_lo} AND timestamp < {t_hi} GROUP BY customer_id"
     )
-    return [
+    fams = [
         _fam(
             "margin",
             bal,
@@ -215,11 +226,27 @@ def profitability(a: AsOf, cfg: FeatureConfig) -> list[Family]:
         ),  # fmt: skip
         _fam("service_cost", inter, ["service_cost_12m"], ["service_cost_12m"]),
     ]
+    if cfg.economics.values_purchases:
+        margin = _dbl(f"{cfg.economics.purchase_margin!r}")
+        total = _dbl(f"SUM(CAST(amount AS {EXACT}))")
+        buys = (
+            f"SELECT customer_id, {margin} * {total} AS {PURCHASE_LINE} "
+            f"FROM transactions WHERE timestamp >= {t_lo} AND timestamp < {t_hi} "
+            f"AND direction = 'debit' AND kind NOT IN {in_list(cfg.exclude_kinds)} "
+            "GROUP BY customer_id"
+        )
+        fams.append(_fam("purchases", buys, [PURCHASE_LINE], [PURCHASE_LINE]))
+    return fams
 
 
 PROFIT_SQL = (
     "nii_12m + fee_income_12m - ecl_12m - account_cost_12m - channel_cost_12m - service_cost_12m"
 )
+
+
+def profit_sql(cfg: FeatureConfig) -> str:
+    """Annual profit as the sum of the lines :func:`profitability` gives under ``cfg``."""
+    return f"{PROFIT_SQL} + {PURCHASE_LINE}" if cfg.economics.values_purchases else PROFIT_SQL
 
 
 def holdings(a: AsOf, cfg: FeatureConfig) -> list[Family]:

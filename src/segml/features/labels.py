@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Literal
 import pyarrow as pa
 
 from segml.data import BankData
-from segml.features.build import ensure_optional_tables
-from segml.features.families import BALANCE_FAMILIES, FAMILIES, PROFIT_SQL, profitability
+from segml.features.build import ensure_optional_tables, for_bank
+from segml.features.families import BALANCE_FAMILIES, FAMILIES, profit_sql, profitability
 from segml.features.spec import (
     AsOf,
     FeatureConfig,
@@ -92,7 +92,7 @@ def build_labels(
         ``customer_id``, ``churned`` (0/1), ``holdout_purchase_days`` (distinct days with
         customer-initiated transactions in the window), ``holdout_spend`` (their amount) and,
         when the window is 12 months, ``holdout_profit`` (profit over it, same definition as
-        ``profit_12m``); under ``balance_runoff`` also ``balance_at_as_of`` and
+        ``profit_12m``: for a purchase log the margin on its purchases); under ``balance_runoff`` also ``balance_at_as_of`` and
         ``balance_at_window_end`` (relationship balances of the two months compared).
 
     Raises
@@ -101,11 +101,11 @@ def build_labels(
         If the data end before the label window does, for an unknown definition, or when
         ``balance_runoff`` lacks balances for the window's last complete month.
     """
-    cfg = config or FeatureConfig()
     as_of = dt.date.fromisoformat(str(as_of)[:10])
     start, end = label_window(as_of, horizon_months)
     con = bank.con
     ensure_optional_tables(con, bank.tables)
+    cfg = for_bank(bank, config)
     last = bank.last_transaction_date()
     if last is None or last < end:
         raise ValueError(
@@ -142,7 +142,7 @@ def build_labels(
                 f" LEFT JOIN ({f.sql}) p_{f.name} ON p_{f.name}.customer_id = c.customer_id"
             )
         parts = {c: f"COALESCE(p_{f.name}.{c}, 0)" for f in fams for c in f.columns}
-        expr = PROFIT_SQL
+        expr = profit_sql(cfg)
         for c, v in parts.items():
             expr = expr.replace(c, v)
         profit_cols = f", {expr} AS holdout_profit"

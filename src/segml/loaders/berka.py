@@ -36,7 +36,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -51,6 +51,7 @@ from segml.loaders.common import (
     shared_data_dir,
     write_table,
 )
+from segml.loaders.dataset import BANK, dataset_record, write_dataset_record
 from segml.tables import row_labels
 
 #: Transaction type -> contract direction.
@@ -298,6 +299,29 @@ def _balances(t: pd.DataFrame, counts: dict[str, int]) -> pd.DataFrame:
     return out
 
 
+#: Arrow types of the written tables' columns (:func:`segml.loaders.common.write_table`).
+_TYPES: dict[str, dict[str, list[str]]] = {
+    "customers": {"dates": ["open_date"], "ints": ["birth_year"]},
+    "accounts": {"dates": ["open_date"], "floats": ["interest_rate"]},
+    "transactions": {"timestamps": ["timestamp"], "floats": ["amount"]},
+    "balances": {"dates": ["month"], "floats": ["avg_balance"]},
+    "loan_status": {"floats": ["amount"], "ints": ["duration_months"]},
+}
+
+
+def _write(
+    out_dir: str | os.PathLike[str],
+    overwrite: bool,
+    tables: dict[str, pd.DataFrame],
+    record: dict[str, Any],
+) -> None:
+    """Write the tables as Parquet and ``dataset.json``, atomically (all or nothing)."""
+    with atomic_output_dir(out_dir, overwrite=overwrite) as tmp:
+        for name, df in tables.items():
+            write_table(df, tmp / f"{name}.parquet", **_TYPES[name])
+        write_dataset_record(tmp, record)
+
+
 def berka_to_bank(
     out_dir: str | os.PathLike[str],
     berka_dir: str | os.PathLike[str] | None = None,
@@ -323,7 +347,8 @@ def berka_to_bank(
     Returns
     -------
     Path
-        ``out_dir``.
+        ``out_dir``; its ``dataset.json`` records a ``bank`` from ``berka``, the transaction
+        file's name and SHA-256 (every input file's in ``input_files``) and the report.
     LoadReport
         ``rows_in``/``rows_out``: transactions read and written; ``dropped``:
         ``"table.reason"`` -> rows; ``counts``: rows written per table, loans per status,
@@ -370,6 +395,7 @@ def berka_to_bank(
         f"transactions read from {trans_file.name}"
         + (" (partial: earliest dates only)" if trans_file.name == PARTIAL_TRANS else ""),
         f"region = district {'name (A2)' if region_level == 'district' else 'region (A3)'}",
+        "rows_in and rows_out count transactions; dropped rows are counted per table.reason",
         "standing orders (order.asc) are instructions, not postings: the contract has no table "
         "for them",
         "loan status is written to loan_status.parquet (the contract has no table for it)",
@@ -452,31 +478,27 @@ def berka_to_bank(
 
     t = _transactions(trans, accounts[accounts["product"] == "current_account"], dropped, counts)
     balances = _balances(t, counts)
-    t = t[list(TX_COLUMNS)]
-
-    with atomic_output_dir(out_dir, overwrite=overwrite) as tmp:
-        counts["customers"] = write_table(
-            customers, tmp / "customers.parquet", dates=["open_date"], ints=["birth_year"]
-        )
-        counts["accounts"] = write_table(
-            accounts, tmp / "accounts.parquet", dates=["open_date"], floats=["interest_rate"]
-        )
-        counts["transactions"] = write_table(
-            t, tmp / "transactions.parquet", timestamps=["timestamp"], floats=["amount"]
-        )
-        counts["balances"] = write_table(
-            balances, tmp / "balances.parquet", dates=["month"], floats=["avg_balance"]
-        )
-        counts["loan_status"] = write_table(
-            loan_status.reset_index(drop=True),
-            tmp / "loan_status.parquet",
-            floats=["amount"],
-            ints=["duration_months"],
-        )
+    tables = {
+        "customers": customers,
+        "accounts": accounts,
+        "transactions": t[list(TX_COLUMNS)],
+        "balances": balances,
+        "loan_status": loan_status.reset_index(drop=True),
+    }
+    counts.update({name: len(df) for name, df in tables.items()})
     for product, n in accounts["product"].value_counts().sort_index().items():
         counts[f"accounts_{product}"] = int(n)
     counts["customers_female"] = int((customers["gender"] == "F").sum())
     counts["customers_male"] = int((customers["gender"] == "M").sum())
     counts["regions"] = int(customers["region"].nunique())
     report = LoadReport("berka", len(trans), len(t), dropped, tuple(notes), counts)
+    record = dataset_record(
+        BANK,
+        "berka",
+        report,
+        [trans_file, *(paths[f] for f in FILES)],
+        transactions_file=trans_file.name,
+        transactions_partial=trans_file.name == PARTIAL_TRANS,
+    )
+    _write(out_dir, overwrite, tables, record)
     return Path(out_dir), report

@@ -32,7 +32,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from segml.loaders.common import input_file, offending_rows, transaction_log_to_bank
+from segml.loaders.common import LoadReport, input_file, offending_rows, transaction_log_to_bank
+from segml.loaders.dataset import PURCHASE_LOG, dataset_record
 from segml.tables import open_text
 
 CDNOW_FILES = {"sample": "CDNOW_sample.txt", "master": "CDNOW_master.txt"}
@@ -230,7 +231,9 @@ def cdnow_to_bank(
 
     Every purchase becomes a debit ``purchase`` transaction over the ``online`` channel on
     account ``"A" + customer_id`` of product ``other``; see
-    :func:`segml.loaders.common.transaction_log_to_bank`.
+    :func:`segml.loaders.common.transaction_log_to_bank`. ``dataset.json`` records a purchase
+    log from ``cdnow``, the file's name and SHA-256 and a :class:`LoadReport` (nothing is
+    dropped; ``counts``: customers and purchases of $0).
 
     Parameters
     ----------
@@ -256,4 +259,19 @@ def cdnow_to_bank(
         When ``out_dir`` is not empty and ``overwrite`` is not set.
     """
     log = load_cdnow(kind, path=path)
-    return transaction_log_to_bank(log, out_dir, overwrite=overwrite)
+    src = cdnow_path(kind or "sample") if path is None else Path(path)
+    zero = int((log["amount"] == 0).sum())
+    report = LoadReport(
+        source="cdnow",
+        rows_in=len(log),
+        rows_out=len(log),
+        dropped={},
+        notes=(
+            "every purchase line is a transaction; rows are purchase lines (blank lines and "
+            "a header line are not counted)",
+            f"{zero:,} purchases of $0 are kept (the validator warns about zero amounts)",
+        ),
+        counts={"customers": int(log["customer_id"].nunique()), "zero_amount_purchases": zero},
+    )
+    record = dataset_record(PURCHASE_LOG, "cdnow", report, [src])
+    return transaction_log_to_bank(log, out_dir, overwrite=overwrite, dataset=record)

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from segml.contract import CHANNELS, PRODUCTS, TRANSACTION_KINDS
 from segml.io import atomic_output_dir
+from segml.loaders.dataset import PURCHASE_LOG, dataset_record, write_dataset_record
 from segml.tables import offending_rows, show_value
 from segml.textcols import parse_numbers
 
@@ -111,10 +112,38 @@ class LoadReport:
         out["notes"] = list(self.notes)
         return out
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LoadReport:
+        """The report of a dict written by :meth:`to_dict` (e.g. read from ``dataset.json``)."""
+        return cls(
+            source=str(data["source"]),
+            rows_in=int(data["rows_in"]),
+            rows_out=int(data["rows_out"]),
+            dropped={str(k): int(v) for k, v in dict(data.get("dropped") or {}).items()},
+            notes=tuple(str(n) for n in data.get("notes") or ()),
+            counts={str(k): int(v) for k, v in dict(data.get("counts") or {}).items()},
+        )
+
     @property
     def n_dropped(self) -> int:
         """Total number of input rows dropped."""
         return sum(self.dropped.values())
+
+    def summary(self) -> str:
+        """Readable lines: rows read and out, rows dropped per reason, other counts, notes."""
+        width = max((len(k) for k in [*self.dropped, *self.counts]), default=0)
+        lines = [
+            f"{self.source}: {self.rows_in:,} rows read, {self.rows_out:,} rows out, "
+            f"{self.n_dropped:,} rows dropped"
+        ]
+        if self.dropped:
+            lines.append("  dropped (each row under the first reason that applies):")
+            lines += [f"    {k:<{width}}  {v:>12,}" for k, v in self.dropped.items()]
+        if self.counts:
+            lines.append("  counts:")
+            lines += [f"    {k:<{width}}  {v:>12,}" for k, v in self.counts.items()]
+        lines += [f"  note: {note}" for note in self.notes]
+        return "\n".join(lines)
 
 
 def normalize_ids(values: pd.Series) -> pd.Series:
@@ -144,6 +173,8 @@ _CLI_WORDS = {
     "pass overwrite=True": "pass --overwrite",
     "pass path=": "pass --path",
     "pass berka_dir=": "pass --path",
+    "pass mapping=": "pass --mapping",
+    "the mapping file ": "--mapping ",
 }
 
 
@@ -279,6 +310,32 @@ def _squash(name: object) -> str:
     return re.sub(r"[^0-9a-z]", "", str(name).lower())
 
 
+def look_alikes(found: Iterable[object], wanted: Mapping[str, Iterable[str]]) -> list[str]:
+    """``"'Customer ID' to 'CustomerID'"`` for each wanted column that a found header resembles.
+
+    Parameters
+    ----------
+    found : iterable
+        The headers of the file.
+    wanted : mapping
+        Column to name in the message -> the names it may have (``{"CustomerID":
+        ("CustomerID", "Customer ID")}``); a header resembles a name when they agree once case,
+        spaces and punctuation are ignored.
+
+    Returns
+    -------
+    list of str
+        One ``"'<header>' to '<column>'"`` per wanted column with a look-alike.
+    """
+    squashed = {_squash(c): str(c) for c in found}
+    near = []
+    for column, names in wanted.items():
+        hit = next((squashed[_squash(n)] for n in names if _squash(n) in squashed), None)
+        if hit is not None:
+            near.append(f"{hit!r} to {column!r}")
+    return near
+
+
 def check_columns(
     columns: Iterable[object],
     required: Iterable[str],
@@ -310,8 +367,7 @@ def check_columns(
     if not missing:
         return
     text = f"{source} lacks the {what} column(s) {missing}"
-    squashed = {_squash(c): c for c in found}
-    near = [f"{squashed[_squash(c)]!r} to {c!r}" for c in missing if _squash(c) in squashed]
+    near = look_alikes(found, {c: (c,) for c in missing})
     if sep is not None and len(found) == 1 and len(missing) > 1:
         named = {";": "semicolons", ",": "commas", "\t": "tabs"}.get(sep, repr(sep))
         text += f": its header was read as one column {found[0]!r}; the file must be separated by {named}"  # fmt: skip
@@ -398,12 +454,14 @@ def transaction_log_to_bank(
     channel: str = "online",
     kind: str = "purchase",
     overwrite: bool = False,
+    dataset: Mapping[str, Any] | None = None,
 ) -> Path:
     """Turn a purchase log into a contract folder (customers, accounts, transactions).
 
     Each customer becomes a retail customer with one account (``"A"`` + customer id) of
     ``product``; every purchase becomes a debit transaction on that account. The relationship
-    and the account open on the day of the customer's first purchase.
+    and the account open on the day of the customer's first purchase. ``dataset.json`` records
+    that the folder holds a purchase log (see :mod:`segml.loaders.dataset`).
 
     Parameters
     ----------
@@ -422,6 +480,9 @@ def transaction_log_to_bank(
         Contract channel and transaction kind given to every transaction.
     overwrite : bool
         Replace a non-empty ``out_dir`` (refused otherwise).
+    dataset : mapping, optional
+        The ``dataset.json`` record (:func:`segml.loaders.dataset.dataset_record`, kind
+        ``"purchase_log"``); default: a purchase log of no named source.
 
     Returns
     -------
@@ -520,4 +581,5 @@ def transaction_log_to_bank(
             timestamps=["timestamp"],
             floats=["amount"],
         )
+        write_dataset_record(tmp, dataset or dataset_record(PURCHASE_LOG, None))
     return Path(out_dir)

@@ -139,6 +139,7 @@ def report_command(
     """Write the model-review pack (one self-contained HTML file) of a finished run."""
     from segml.clv.jsonable import jsonable
     from segml.config import ConfigError, load_config, project_root, resolve
+    from segml.io import output_error
     from segml.report.run_folder import (
         NoRunFolderError,
         RunNotFoundError,
@@ -149,7 +150,7 @@ def report_command(
     if run_id and latest:
         raise _fail("give --run-id or --latest, not both", 2)
     try:
-        cfg = load_config(config)
+        cfg = load_config(config, option="--config")
     except ConfigError as exc:
         raise _fail(str(exc), 2) from exc
     root = project_root(config)
@@ -185,8 +186,8 @@ def report_command(
         raise _fail(f"reference run: {exc}") from exc
     try:
         path = write_report(pack, target).resolve()
-    except OSError as exc:
-        raise _fail(f"could not write --out {target}: {exc}") from exc
+    except OSError as exc:  # a full disk: named, and the file left as it was
+        raise _fail(str(output_error(exc, target))) from exc
     logged = None
     if log:
         try:

@@ -178,9 +178,19 @@ def fairness_section(ctx: ReportContext) -> Section:
     results = []
     for attr in ATTRIBUTES:
         if attr not in frame:
-            sec.blocks.append(note(f"The features have no {attr} column."))
+            sec.blocks.append(note(f"Not available: the features have no {attr} column."))
+            continue
+        if not frame[attr].notna().any():
+            sec.blocks.append(
+                note(
+                    f"Not available: the data hold no {attr.replace('_', ' ')} for any tiered customer."
+                )
+            )
             continue
         ff = four_fifths(frame, attr)
+        if ff.empty:
+            sec.blocks.append(note(f"Not available: no {attr} group could be judged."))
+            continue
         results.append(ff)
         missing = int(frame[attr].isna().sum())
         sec.blocks.append(f"<h3>By {attr.replace('_', ' ')}</h3>")

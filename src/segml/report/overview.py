@@ -20,8 +20,13 @@ from segml.report.html import (
     note,
     table,
 )
+from segml.report.value import value_measure
+from segml.run_result import shorten
 
 __all__ = ["overview_section"]
+
+#: How the run's warning of a failed value check begins (``tiers.value_check: warn``).
+MEASURE_WARNING = "tiers: value measure check failed"
 
 
 def _add_months(day: dt.date, months: int) -> dt.date:
@@ -175,10 +180,12 @@ def _quality(ctx: ReportContext, sec: Section) -> list[str]:
             )
         )
     warnings = ctx.run.run.get("warnings") or []
-    if warnings:
-        first = warnings[0] if len(warnings[0]) <= 160 else warnings[0][:157] + "…"
-        more = f" (and {len(warnings) - 1} more)" if len(warnings) > 1 else ""
+    others = [w for w in warnings if not w.startswith(MEASURE_WARNING)]  # that one: above
+    if others:
+        first = shorten(others[0], 160)  # at a word boundary
+        more = f" (and {len(others) - 1} more)" if len(others) > 1 else ""
         sec.attention(f"the run raised a warning{more}: {first}")
+    if warnings:
         blocks.append("<h3>Warnings raised by the run</h3>" + bullets(warnings))
     return blocks
 
@@ -191,11 +198,16 @@ def overview_section(ctx: ReportContext) -> Section:
     as_of = str(run.run.get("as_of", ""))
     policy = run.json("tier_policy") or {}
     active = m.get("customers.active_at_as_of")
+    vm = value_measure(ctx)
+    message = (vm.get("check") or {}).get("message")
+    if message:  # tiers.value_check: warn let a failed check through: the first point
+        sec.attention(f"the tiers rank a value measure that failed its check: {message}")
+    by = f"{vm['measure']} ({vm.get('description')})" if vm else "next year's value"
     sec.reading.append(
         f"{card.title}: this pack reviews run {run.short_id} (config {cfg.get('name', '?')}), "
         f"which puts the {num(active)} customers active at {as_of} into the tiers "
         f"{', '.join(run.tier_labels) or '–'} of the {policy.get('name', '?')} policy "
-        f"(version {policy.get('version', '?')}) by next year's value."
+        f"(version {policy.get('version', '?')}) by {by}."
     )
     by_type = profile.get("customers_by_type") or {}
     horizon = int((cfg.get("labels") or {}).get("horizon_months", 12))

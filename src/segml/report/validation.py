@@ -70,13 +70,22 @@ CLV_MODELS = {
     "hurdle": "xgboost hurdle",
     "tweedie": "xgboost Tweedie",
     "naive_last_year": "last year's spend (baseline)",
+    "naive_calibration_rate": "naive: calibration rate × holdout",
+    "naive_last_window": "naive: last window",
     "absoluteerror": "xgboost, absolute error",
     "squarederror": "xgboost, squared error",
     "naive_profit_12m": "last year's profit (baseline)",
 }
 
 
-def _clv_rows(m: dict[str, float]) -> list[dict[str, Any]]:
+#: metrics whose verdict against the naive baselines makes a point for review
+VERDICT_NAMES = {"spearman": "Spearman", "mae": "MAE"}
+
+
+def _clv_rows(m: dict[str, float], purchase_model: str = "BG/NBD") -> list[dict[str, Any]]:
+    """Table rows of the CLV holdout metrics: spend and profit per model, purchase days of the
+    purchase model (``clv.holdout.purchases.<metric>``) and of each naive baseline
+    (``clv.holdout.purchases.<baseline>.<metric>``)."""
     rows = []
     for target in ("spend", "profit"):
         models = sorted({k.split(".")[3] for k in m if k.startswith(f"clv.holdout.{target}.")})
@@ -91,22 +100,53 @@ def _clv_rows(m: dict[str, float]) -> list[dict[str, Any]]:
                 }
             )
     p = "clv.holdout.purchases."
-    if any(k.startswith(p) for k in m):
+    parts = [(k.removeprefix(p).split("."), v) for k, v in m.items() if k.startswith(p)]
+    own = {k[0]: v for k, v in parts if len(k) == 1}
+    if own:
+        rows.append({"target": "purchases", "key": "purchase_model", "model": purchase_model, **own})  # fmt: skip
+    for base in sorted({k[0] for k, _ in parts if len(k) == 2}):
         rows.append(
             {
                 "target": "purchases",
-                "key": "bgnbd",
-                "model": "BG/NBD",
-                **{k.removeprefix(p): v for k, v in m.items() if k.startswith(p)},
+                "key": base,
+                "model": CLV_MODELS.get(base, base),
+                **{k[1]: v for k, v in parts if len(k) == 2 and k[0] == base},
             }
         )
     return rows
 
 
+def _verdicts(ctx: ReportContext, sec: Section) -> bool:
+    """Each model's verdict against the best naive baseline (``clv_evaluation.json``) as a
+    reading; a point for review for each model that does not beat it on Spearman or on MAE.
+    False when the run has no verdicts (runs before they were computed)."""
+    holdout = (ctx.run.json("clv_evaluation") or {}).get("holdout") or {}
+    verdicts = holdout.get("verdicts") or {}
+    for v in verdicts.values():
+        sec.reading.append(v["verdict"])
+        metrics = v.get("metrics") or {}
+        lost = [m for m in VERDICT_NAMES if (metrics.get(m) or {}).get("beats") is False]
+        if lost:
+            said = [
+                f"{VERDICT_NAMES[m]} {num(metrics[m]['model'])} vs "
+                f"{num(metrics[m]['best_naive'])} "
+                f"({CLV_MODELS.get(metrics[m]['baseline'], metrics[m]['baseline'])})"
+                for m in lost
+            ]
+            sec.attention(
+                f"CLV: {v['model']} does not beat the best naive baseline on "
+                f"{'purchase' if v['target'] == 'purchases' else v['target']} "
+                f"{' and '.join(VERDICT_NAMES[m] for m in lost)}: {'; '.join(said)}"
+            )
+    return bool(verdicts)
+
+
 def _clv(ctx: ReportContext, sec: Section) -> None:
     run, m = ctx.run, ctx.run.metrics
     sec.blocks.append("<h3>Customer lifetime value</h3>")
-    rows = _clv_rows(m)
+    config = run.json("clv_config") or {}
+    model_names = {"bgnbd": "BG/NBD", "pareto": "Pareto/NBD", "mbgnbd": "MBG/NBD"}
+    rows = _clv_rows(m, model_names.get(config.get("model"), "BG/NBD"))
     if not rows:
         sec.blocks.append(
             note(
@@ -114,9 +154,10 @@ def _clv(ctx: ReportContext, sec: Section) -> None:
             )
         )
         return
-    window = (run.json("clv_config") or {}).get("window") or ["?", "?"]
+    window = config.get("window") or ["?", "?"]
     spend = [r for r in rows if r["target"] == "spend" and r.get("spearman") is not None]
-    naive = next((r for r in spend if r["key"].startswith("naive")), None)
+    naives = [r for r in spend if r["key"].startswith("naive")]
+    naive = max(naives, key=lambda r: r["spearman"]) if naives else None
     models = [r for r in spend if not r["key"].startswith("naive")]
     if models:
         best = max(models, key=lambda r: r["spearman"])
@@ -126,15 +167,17 @@ def _clv(ctx: ReportContext, sec: Section) -> None:
             f"model ranks customers best, Spearman {num(best['spearman'], 2)}"
         )
         if naive:
-            text += f" (last year's spend: {num(naive['spearman'], 2)})"
+            name = naive["model"].removeprefix("naive: ")
+            text += f" (best naive, {name}: {num(naive['spearman'], 2)})"
         if prob:
             text += (
                 f"; the probabilistic model (BG/NBD + Gamma-Gamma) predicts total spend with an "
                 f"error of {pct(prob.get('aggregate_error'), 1)}"
             )
         sec.reading.append(text + ".")
-        if naive and best["spearman"] < naive["spearman"]:
-            sec.attention("no CLV model ranks next-year spend better than last year's spend")
+        has_verdicts = _verdicts(ctx, sec)
+        if not has_verdicts and naive and best["spearman"] < naive["spearman"]:
+            sec.attention("no CLV model ranks next-year spend better than the naive baseline")
     sec.blocks.append(
         table(
             rows,
@@ -147,6 +190,7 @@ def _clv(ctx: ReportContext, sec: Section) -> None:
                 ("decile_mape", "decile MAPE"),
                 ("aggregate_error", "total error"),
                 ("mae", "MAE"),
+                ("rmse", "RMSE"),
             ],
             fmt={"decile_mape": pct, "aggregate_error": lambda v: pct(v, 1)},
             caption="Holdout: predictions at the as-of date against the next 12 months",

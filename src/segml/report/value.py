@@ -13,7 +13,53 @@ from segml.report.figures import lorenz_chart, tier_share_chart
 from segml.report.fmt import money, num, pct
 from segml.report.html import Section, figure, figures, note, table
 
-__all__ = ["positive_top_share", "value_section"]
+__all__ = ["measure_block", "positive_top_share", "value_measure", "value_section"]
+
+
+def value_measure(ctx: ReportContext) -> dict[str, Any]:
+    """The run's value measure and its check (``run.json``, else ``value_measure.json``)."""
+    return ctx.run.run.get("value_measure") or ctx.run.json("value_measure") or {}
+
+
+def measure_block(ctx: ReportContext, sec: Section) -> None:
+    """What the tiers rank, why, and how it agrees with observed behaviour, per tier."""
+    vm = value_measure(ctx)
+    if not vm:
+        return
+    check = vm.get("check") or {}
+    sec.reading.append(
+        f"The tiers rank {vm.get('measure')}: {vm.get('description')}. It was chosen because "
+        f"{vm.get('reason')}; the data are a {str(vm.get('data_kind', '?')).replace('_', ' ')} "
+        f"({vm.get('data_kind_source', '?')}) and profit follows the "
+        f"{str(vm.get('economics', '?')).replace('_', ' ')} economics."
+    )
+    observed = check.get("observed") or {}
+    figures = "; ".join(
+        f"Spearman {num(r.get('spearman'), 2)} with {r.get('what')}" for r in observed.values()
+    )
+    if check.get("passed"):
+        sec.ok(f"the value measure agrees with observed behaviour ({figures})")
+        sec.reading.append(f"Check against observed behaviour: passed ({figures}).")
+    elif check.get("passed") is False:
+        problems = "; ".join(check.get("problems") or [])
+        sec.attention(f"the value measure {vm.get('measure')} disagrees with observed behaviour: {problems}")  # fmt: skip
+        sec.reading.append(f"Check against observed behaviour: FAILED ({figures}).")
+    else:
+        sec.reading.append(f"Check against observed behaviour: skipped ({check.get('skipped')}).")
+    rows = [
+        {"tier": t, **{k: r.get("tier_share", {}).get(t) for k, r in observed.items()},
+         **{f"{k}_mean": r.get("tier_mean", {}).get(t) for k, r in observed.items()}}
+        for t in ctx.run.tier_labels
+    ]  # fmt: skip
+    if observed and rows:
+        cols = [("tier", "tier")] + [(k, f"share of {r.get('what')}") for k, r in observed.items()]
+        cols += [(f"{k}_mean", f"per customer: {r.get('what')}") for k, r in observed.items()]
+        fmt = {k: (lambda v: pct(v, 1)) for k in observed} | {f"{k}_mean": money for k in observed}
+        sec.blocks.append(
+            table(
+                rows, cols, fmt=fmt, caption="Observed value by tier (tier by value, before rules)"
+            )
+        )
 
 
 def positive_top_share(values: np.ndarray, q: float) -> tuple[int, float]:
@@ -119,6 +165,7 @@ def value_section(ctx: ReportContext) -> Section:
         sec.reading.append("The run has no tiers (tiers.parquet is missing).")
         sec.attention("the run wrote no tiers")
         return sec
+    measure_block(ctx, sec)
     values = tiers["value"].to_numpy(dtype=float)
     conc = run.json("concentration") or {}
     k20, pos20 = positive_top_share(values, 0.2)

@@ -16,9 +16,9 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from segml.io import atomic_file, check_output_path
+from segml.io import atomic_file, check_output_file, check_output_path, output_error
 from segml.segments.cluster import METHODS
-from segml.tables import read_table
+from segml.tables import read_table, write_csv
 
 WRITERS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -29,11 +29,20 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 
 def write_assignments(frame: pd.DataFrame, out: Path) -> Path:
-    """Write ``frame`` to ``out`` (CSV or Parquet by suffix) atomically: temporary file, rename."""
+    """Write ``frame`` to ``out`` (CSV or Parquet by suffix) atomically: temporary file, rename.
+
+    A CSV goes through :func:`segml.tables.write_csv` (text a spreadsheet would run as a formula
+    gets a leading ``'``); Parquet keeps every value as it is.
+
+    Raises
+    ------
+    segml.io.OutputError
+        When the file system refuses (disk full, quota, read-only): names ``out`` and the cause.
+    """
     kind = WRITERS[out.suffix.lower()]
     with atomic_file(out) as tmp:
         if kind == "csv":
-            frame.to_csv(tmp, index=False)
+            write_csv(frame, tmp, index=False)
         else:
             frame.to_parquet(tmp, index=False)
     return out
@@ -100,6 +109,7 @@ def segment_command(
     if out is not None:
         try:
             check_output_path(out, {"--table": table})
+            check_output_file(out, "--out")
         except ValueError as exc:
             raise _fail(str(exc), 2) from exc
     try:
@@ -133,7 +143,10 @@ def segment_command(
         raise _fail(f"{table}: {exc}") from exc
     if out is not None:
         frame = result.assignments[[result.id_col, "segment"]]
-        write_assignments(frame, out)
+        try:
+            write_assignments(frame, out)
+        except OSError as exc:  # a full disk: named, and nothing half-written is left
+            raise _fail(str(output_error(exc, out))) from exc
     if json_out:
         info = result.to_dict()
         if out is not None:

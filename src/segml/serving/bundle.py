@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from segml.boosters import numbers, texts
 from segml.churn.model import ChurnModel
 from segml.clv.model import ClvModel
 from segml.explain.models import SegmentSurrogate
@@ -54,6 +55,23 @@ def output_columns(top_k: int) -> list[str]:
 
 
 OUTPUT_COLUMNS = output_columns(4)
+#: Output text columns that may be missing: kept as objects, so a missing value is None (JSON
+#: null) whatever the other rows of the request hold (pandas' text type would make it NaN when
+#: another row has text).
+OPTIONAL_TEXT = ("retention_action", "segment", "segment_name", "grade",
+                 *[f"reason_{j}" for j in range(1, 9)], "override_reason")  # fmt: skip
+
+
+def _optional_text(values: Any, index: pd.RangeIndex) -> pd.Series:
+    """Text values (or one for all: None) as an object Series whose missing values are None."""
+    if values is None or np.isscalar(values):
+        return pd.Series(np.full(len(index), values, dtype=object), index=index, dtype=object)
+    arr = np.asarray(values, dtype=object)
+    missing = pd.isna(arr)
+    if missing.any():
+        arr = arr.copy()
+        arr[missing] = None
+    return pd.Series(arr, index=index, dtype=object, copy=False)
 
 
 @dataclass
@@ -132,34 +150,39 @@ class TieringBundle:
         labels = np.asarray(self.policy.labels, dtype=object)
         by_value = self.tier_levels(exp.score)
         level, _, reasons = apply_rules(by_value, df, self.rules, list(self.policy.labels))
-        out = pd.DataFrame({"customer_id": df["customer_id"].to_numpy()})
-        out["tier"] = labels[level]
-        out["tier_by_value"] = labels[by_value]
-        out["value_score"] = exp.score
-        out["clv"] = self._clv(df)
+        tiers = labels[level]
         churn = (
             self.churn_model.predict_proba(df)[:, 1]
             if self.churn_model is not None
             else np.full(len(df), np.nan)
         )
-        out["churn_probability"] = churn
-        limit = np.array([self._playbook(t, "high_churn_risk", np.inf) for t in labels[level]], float)  # fmt: skip
+        limit = np.array([self._playbook(t, "high_churn_risk", np.inf) for t in tiers], float)
         high = np.nan_to_num(churn, nan=-np.inf) >= limit
-        out["high_churn_risk"] = high
-        actions = [self._playbook(t, "retention_action", None) for t in labels[level]]
-        out["retention_action"] = [a if h else None for a, h in zip(actions, high, strict=True)]
+        actions = [self._playbook(t, "retention_action", None) for t in tiers]
+        seg: Any = None
         if self.surrogate is not None:
             seg = self.surrogate.predict(df).astype(str)
-            out["segment"] = seg
-            out["segment_name"] = [self.segment_names.get(s) for s in seg]
-        else:
-            out["segment"] = out["segment_name"] = None
-        out["grade"] = self._grades(df)
+        out: dict[str, Any] = {
+            "customer_id": df["customer_id"].to_numpy(),
+            "tier": tiers,
+            "tier_by_value": labels[by_value],
+            "value_score": exp.score,
+            "clv": self._clv(df),
+            "churn_probability": churn,
+            "high_churn_risk": high,
+            "retention_action": [a if h else None for a, h in zip(actions, high, strict=True)],
+            "segment": seg,
+            "segment_name": None if seg is None else [self.segment_names.get(s) for s in seg],
+            "grade": self._grades(df),
+        }
         rc = reason_codes(exp, df, k=self.top_k)
         for j in range(1, self.top_k + 1):
             out[f"reason_{j}"] = rc[f"reason_{j}"].to_numpy() if f"reason_{j}" in rc else None
         out["override_reason"] = reasons
-        return out[[*output_columns(self.top_k), "override_reason"]]
+        index = pd.RangeIndex(len(df))
+        for c in (c for c in OPTIONAL_TEXT if c in out):  # missing: None (JSON null) always
+            out[c] = _optional_text(out[c], index)
+        return pd.DataFrame(out, index=index)
 
     def _playbook(self, tier: str, attr: str, default: Any) -> Any:
         p = self.playbooks.get(tier)
@@ -169,23 +192,24 @@ class TieringBundle:
         out = np.full(len(df), np.nan)
         if self.clv_model is None:
             return out
-        has = df["T"].notna().to_numpy()
+        rfm = numbers(df, ["frequency", "recency", "T", "monetary_value"])
+        has = ~np.isnan(rfm[:, 2])  # T: customers with a purchase
         out[:] = 0.0
         if has.any():
-            rfm = df.loc[has, ["customer_id", "frequency", "recency", "T", "monetary_value"]]
-            pred = self.clv_model.predict(rfm.set_index("customer_id"), self.clv_horizon_days,
-                                          annual_rate=self.clv_annual_rate)  # fmt: skip
+            ids = df["customer_id"].to_numpy()[has]
+            frame = pd.DataFrame(rfm[has], columns=["frequency", "recency", "T", "monetary_value"], index=ids)  # fmt: skip
+            pred = self.clv_model.predict(frame, self.clv_horizon_days, annual_rate=self.clv_annual_rate)  # fmt: skip
             out[has] = pred["clv"].to_numpy()
         return out
 
     def _grades(self, df: pd.DataFrame) -> list[str | None]:
         if self.scorecard is None:
             return [None] * len(df)
-        corp = df["customer_type"].astype(str) == "corporate"
+        corp = np.array([t == "corporate" for t in texts(df["customer_type"])], dtype=bool)
         grades: list[str | None] = [None] * len(df)
         if corp.any():
             g = grade_corporates(df[corp], self.scorecard)
-            for i, v in zip(np.flatnonzero(corp.to_numpy()), g["grade"].astype(str), strict=True):
+            for i, v in zip(np.flatnonzero(corp), g["grade"].astype(str), strict=True):
                 grades[i] = v
         return grades
 

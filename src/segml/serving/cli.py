@@ -8,6 +8,7 @@ column, rows or version); 2 bad usage.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -46,6 +47,18 @@ def _use_store(config: Path) -> str:
     return uri
 
 
+def _refusal(features: Path, exc: Exception, first: int, rows: int) -> str:
+    """The model's refusal of a chunk that starts at row ``first`` of ``features``: the rows it
+    names counted in the whole file (from 0), or the chunk's rows when it names none."""
+    from segml.serving.guards import RowsError
+
+    cause = exc.__cause__
+    if isinstance(cause, RowsError) and len(cause.rows):
+        return f"{features}: {cause.at(first)}"
+    message = getattr(exc, "message", str(exc))
+    return f"{features}, rows {first}-{first + rows - 1}: {message}"
+
+
 def score_command(
     model: Annotated[
         str, typer.Option("--model", help="Model URI, e.g. models:/segml-tiering@champion.")
@@ -66,6 +79,13 @@ def score_command(
         raise _fail(f"{out} exists; choose another --out", 2)
     if out.suffix.lower() not in (".parquet", ".pq"):
         raise _fail(f"--out must end in .parquet (scores are written as Parquet): {out}", 2)
+    from segml.io import check_output_file, check_output_path, output_error
+
+    try:
+        check_output_path(out, {"--features": features})
+        check_output_file(out, "--out")
+    except ValueError as exc:
+        raise _fail(str(exc), 2) from exc
     if not features.is_file():
         raise _fail(f"{features} not found")
     _use_store(config)
@@ -102,8 +122,7 @@ def score_command(
                 try:
                     pred = loaded.predict(frame)
                 except MlflowException as exc:
-                    first = done
-                    raise _fail(f"{features}, rows {first}-{first + len(frame) - 1}: {exc.message}") from exc  # fmt: skip
+                    raise _fail(_refusal(features, exc, done, len(frame))) from exc
                 table = pa.Table.from_pandas(pred, preserve_index=False)
                 if writer is None:
                     out.parent.mkdir(parents=True, exist_ok=True)
@@ -115,9 +134,12 @@ def score_command(
             writer.close()
             writer = None
             tmp.replace(out)
+    except OSError as exc:  # a full disk, a folder that vanished: name the path, no traceback
+        raise _fail(str(output_error(exc, out))) from exc
     finally:
         if writer is not None:
-            writer.close()
+            with contextlib.suppress(OSError):
+                writer.close()
         tmp.unlink(missing_ok=True)
     secs = time.perf_counter() - t1
     result = {"model": model, "features": str(features), "out": str(out), "rows": done,

@@ -4,8 +4,8 @@ The bundle (:class:`~segml.serving.bundle.TieringBundle`) takes the value score 
 tier thresholds of the run, the override rules and playbooks, the churn model, the CLV model,
 the segment surrogate and the scorecard. The stage re-scores the run's own tiered customers (a
 seeded sample of ``compute.export_check_rows``) with it (``scores.parquet``: what loading the
-registered model in another process must reproduce) and registers it as ``segml-tiering``
-with the alias ``challenger``.
+registered model in another process must reproduce) and registers it as ``segml-tiering``.
+The alias ``challenger`` is set by the run once it has ended FINISHED, never before.
 """
 
 from __future__ import annotations
@@ -100,7 +100,9 @@ def export_stage(
     with step("score_run_customers", f"{len(sample):,} of {len(pop):,} customers"):
         scores = bundle.predict(sample)
     with step("log_and_register"):
-        info = log_tiering_model(bundle, features, name=name, alias=alias)
+        # the alias waits for the run to end FINISHED (``Tracker.defer_alias``): a version of a
+        # run that may still fail never holds one
+        info = {**log_tiering_model(bundle, features, name=name, alias=None), "alias": alias}
     res = StageResult()
     res.tables["scores"] = scores
     res.documents["model_info.json"] = {

@@ -14,6 +14,7 @@ Bad input reaches the caller (and an HTTP client of ``mlflow models serve``) as 
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import warnings
 from importlib.metadata import PackageNotFoundError, requires, version
@@ -24,16 +25,24 @@ import mlflow
 import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, INVALID_PARAMETER_VALUE
 from mlflow.tracking import MlflowClient
 
 from segml.serving.bundle import TieringBundle
 from segml.serving.schema import ID_COLUMN
 
-__all__ = ["MODEL_NAME", "TieringModel", "log_tiering_model", "promote", "requirements"]
+__all__ = [
+    "MODEL_NAME",
+    "TieringModel",
+    "check_run_finished",
+    "log_tiering_model",
+    "promote",
+    "requirements",
+]
 
 MODEL_NAME = "segml-tiering"
 MODEL_CODE = Path(__file__).with_name("model_code.py")
+_log = logging.getLogger(__name__)
 
 
 class TieringModel(mlflow.pyfunc.PythonModel):
@@ -44,11 +53,28 @@ class TieringModel(mlflow.pyfunc.PythonModel):
         self.bundle = TieringBundle.load(context.artifacts["bundle"])
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:  # fmt: skip
-        """Tier, value score, CLV, churn probability, segment, grade and reason codes per row."""
+        """Tier, value score, CLV, churn probability, segment, grade and reason codes per row.
+
+        Thread-safe: the server's request threads share one model, which predict never changes
+        (thread counts are set when it is loaded: :mod:`segml.boosters`).
+
+        Raises
+        ------
+        MlflowException
+            ``INVALID_PARAMETER_VALUE`` (HTTP 400) naming the column and rows of an input the
+            contract refuses; ``INTERNAL_ERROR`` (HTTP 500) for anything else, with the error's
+            type only (its details and stack trace go to the server's log, not to the client).
+        """
         try:
             return self.bundle.predict(pd.DataFrame(model_input))
         except ValueError as exc:  # InputError, or a model refusing a value (names the column)
             raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from exc
+        except Exception as exc:
+            _log.exception("segml-tiering could not score a request")
+            raise MlflowException(
+                f"the model could not score this input ({type(exc).__name__}); the server's log "
+                "has the details", error_code=INTERNAL_ERROR,
+            ) from exc  # fmt: skip
 
 
 def requirements() -> list[str]:
@@ -150,12 +176,45 @@ def log_tiering_model(
         )
     client = MlflowClient()
     ver = str(info.registered_model_version)
+    if bundle.run_id:  # the segml run (parent of the export stage that logged it)
+        client.set_model_version_tag(name, ver, "segml.run_id", bundle.run_id)
     client.set_model_version_tag(name, ver, "features_version", bundle.features_version)
     client.set_model_version_tag(name, ver, "tier_policy", f"{bundle.policy.name} v{bundle.policy.version}")  # fmt: skip
     if alias:
         client.set_registered_model_alias(name, alias, ver)
     return {"model_uri": f"models:/{name}/{ver}", "name": name, "version": ver, "alias": alias,
             "run_id": info.run_id}  # fmt: skip
+
+
+def check_run_finished(client: MlflowClient, mv: Any) -> None:
+    """Refuse a model version whose run, or the segml run it belongs to, is not FINISHED.
+
+    Raises
+    ------
+    LookupError
+        Naming the version, the run and its state (and why it failed, when tagged).
+    """
+    ids = [mv.run_id] if mv.run_id else []
+    parent = (mv.tags or {}).get("segml.run_id")
+    try:
+        runs = [client.get_run(i) for i in ids]
+        parent = parent or (runs[0].data.tags.get("mlflow.parentRunId") if runs else None)
+        if parent and parent not in ids:
+            runs.append(client.get_run(parent))
+    except MlflowException as exc:
+        raise LookupError(f"{mv.name} version {mv.version}: its run cannot be found ({exc.message})") from exc  # fmt: skip
+    if not runs:
+        raise LookupError(f"{mv.name} version {mv.version} names no run: it cannot take an alias")
+    for run in runs:
+        state = run.info.status
+        if state != "FINISHED":
+            why = run.data.tags.get("segml.killed") or run.data.tags.get("error", "")
+            name = run.data.tags.get("mlflow.runName") or run.info.run_name or ""
+            raise LookupError(
+                f"{mv.name} version {mv.version} comes from run {run.info.run_id} ({name}), "
+                f"which is {state}{': ' + why[:300] if why else ''}; only a model of a "
+                "FINISHED run can take an alias"
+            )
 
 
 def promote(
@@ -171,7 +230,8 @@ def promote(
     Raises
     ------
     LookupError
-        When the model, the version or the source alias does not exist.
+        When the model, the version or the source alias does not exist, or the version's run
+        did not finish (:func:`check_run_finished`).
     """
     try:
         model = client.get_registered_model(name)
@@ -182,9 +242,10 @@ def promote(
             raise LookupError(f"{name} has no alias {source_alias!r} (aliases: {sorted(model.aliases)})")  # fmt: skip
         version = str(model.aliases[source_alias])
     try:
-        client.get_model_version(name, version)
+        mv = client.get_model_version(name, version)
     except MlflowException as exc:
         raise LookupError(f"{name} has no version {version}") from exc
+    check_run_finished(client, mv)
     previous = model.aliases.get(alias)
     client.set_registered_model_alias(name, alias, version)
     return {"name": name, "alias": alias, "version": str(version),

@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from segml.boosters import numbers, positions, texts
 from segml.contract import CREDIT_RATINGS, CUSTOMER_TYPES, GENDERS, INCOME_BANDS
 from segml.explain.value_model import ACCOUNTING_LINES
 from segml.features.build import AGE_BANDS
+from segml.serving.guards import Limits, RowsError, check_rfm
 
 if TYPE_CHECKING:
     from segml.serving.bundle import TieringBundle
@@ -37,14 +39,31 @@ DOMAINS: dict[str, tuple[str, ...]] = {
 }
 
 
-class InputError(ValueError):
-    """The input table breaks the model's contract (the message names column and rows)."""
+class InputError(RowsError):
+    """The input table breaks the model's contract (the message names column and rows).
+
+    ``rows`` (positions from 0, possibly empty) and ``column`` say where;
+    :meth:`~segml.serving.guards.RowsError.at` names the rows shifted (a chunk's offset).
+    """
+
+    def __init__(self, template: str, rows: Any = (), column: str | None = None) -> None:
+        super().__init__(template, rows, column)
 
 
-def _rows(mask: np.ndarray, limit: int = 5) -> str:
-    idx = np.flatnonzero(mask)
-    shown = ", ".join(map(str, idx[:limit])) + (", …" if len(idx) > limit else "")
-    return f"{len(idx)} row(s) (positions {shown})"
+def _refuse(template: str, mask: np.ndarray, column: str) -> InputError:
+    return InputError(template, np.flatnonzero(mask), column)
+
+
+def _no_nested(s: pd.Series, c: str) -> None:
+    """Refuse a list or an object (JSON can nest them) where a cell holds one value."""
+    if s.dtype != object or pd.api.types.infer_dtype(s, skipna=True) in _SCALAR_KINDS:
+        return
+    nested = np.array([not pd.api.types.is_scalar(v) for v in s.to_numpy(dtype=object)], dtype=bool)  # fmt: skip
+    if nested.any():
+        raise _refuse(f"column {c!r}, {{rows}}: a list or an object where one value is expected", nested, c)  # fmt: skip
+
+
+_SCALAR_KINDS = frozenset({"string", "empty", "integer", "floating", "mixed-integer-float", "boolean", "decimal"})  # fmt: skip
 
 
 @dataclass
@@ -58,65 +77,112 @@ class InputSchema:
         Categorical columns and the categories seen in training.
     required : list of str
         Columns that must not be missing (besides ``customer_id``).
+
+    The numeric columns' plausible ranges come from the data contract
+    (:class:`segml.serving.guards.Limits`, derived from the names when the schema is made).
     """
 
     numeric: list[str] = field(default_factory=list)
     categories: dict[str, list[str]] = field(default_factory=dict)
     required: list[str] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self._limits = Limits(self.numeric)
+        self._allowed = {c: frozenset(v) for c, v in self.categories.items()}
+
     @property
     def columns(self) -> list[str]:
         """Every input column, ``customer_id`` first."""
         return [ID_COLUMN, *sorted(self.categories), *sorted(self.numeric)]
 
+    @property
+    def limits(self) -> Limits:
+        """The numeric columns' bounds (:class:`segml.serving.guards.Limits`)."""
+        return self._limits
+
     def check(self, table: pd.DataFrame) -> pd.DataFrame:
         """A checked copy of ``table``: numeric columns as float, categoricals as text.
+
+        Columns the schema does not name are kept as they are. Safe to call from many threads.
 
         Raises
         ------
         InputError
-            Missing columns, non-numeric values in a numeric column, unknown categories,
-            missing values in a required column, missing or duplicate customer ids.
+            Missing columns, missing or duplicate customer ids, non-numeric, non-finite or
+            implausible values in a numeric column (:mod:`segml.serving.guards`), RFM columns
+            that contradict each other, unknown categories, missing values in a required
+            column. The message names the column and the rows (positions from 0).
         """
         if not isinstance(table, pd.DataFrame):
             raise InputError(f"expected a table (DataFrame), got {type(table).__name__}")
-        missing = [c for c in self.columns if c not in table.columns]
+        have = set(table.columns)
+        missing = [c for c in self.columns if c not in have]
         if missing:
             raise InputError(f"the input lacks column(s) {missing}")
-        df = table.reset_index(drop=True).copy()
-        ids = df[ID_COLUMN]
-        if ids.isna().any():
-            raise InputError(f"column {ID_COLUMN!r} is missing in {_rows(ids.isna().to_numpy())}")
-        if ids.duplicated().any():
-            dup = ids[ids.duplicated()].astype(str).unique()[:5].tolist()
-            raise InputError(f"column {ID_COLUMN!r} has duplicate ids {dup}")
-        for c in self.numeric:
-            s = df[c]
+        table = table.reset_index(drop=True)
+        ids = self._ids(table[ID_COLUMN])
+        values = self._numbers(table)
+        self._limits.check(values)
+        check_rfm({c: values[:, j] for j, c in enumerate(self.numeric) if c in RFM})
+        cols: dict[str, Any] = {ID_COLUMN: ids}
+        cols.update((c, self._category(table[c], c)) for c in self.categories)
+        where = {c: j for j, c in enumerate(self.numeric)}
+        for c in self.required:
+            if c in where:
+                na = np.isnan(values[:, where[c]])
+            else:
+                na = pd.isna(cols[c]) if c in cols else table[c].isna().to_numpy()
+            if na.any():
+                raise _refuse(f"column {c!r} must not be missing; it is in {{rows}}", na, c)
+        known = set(self.numeric) | set(cols)
+        parts = [pd.DataFrame(cols), pd.DataFrame(values, columns=self.numeric)]
+        extra = [c for c in table.columns if c not in known]
+        if extra:
+            parts.append(table[extra])
+        return pd.concat(parts, axis=1)
+
+    @staticmethod
+    def _ids(ids: pd.Series) -> pd.Series:
+        na = ids.isna().to_numpy()
+        if na.any():
+            raise _refuse(f"column {ID_COLUMN!r} is missing in {{rows}}", na, ID_COLUMN)
+        _no_nested(ids, ID_COLUMN)
+        dup = ids.duplicated().to_numpy()
+        if dup.any():
+            shown = ids[dup].astype(str).unique()[:5].tolist()
+            raise _refuse(f"column {ID_COLUMN!r} has duplicate ids {shown} in {{rows}}", dup, ID_COLUMN)  # fmt: skip
+        return ids
+
+    def _numbers(self, table: pd.DataFrame) -> np.ndarray:
+        """The numeric columns as one float array; text that is no number is refused."""
+        kinds = table.dtypes.to_numpy()[positions(table.columns, self.numeric)]
+        if all(pd.api.types.is_numeric_dtype(t) for t in kinds):
+            return numbers(table, self.numeric)
+        out = np.empty((len(table), len(self.numeric)))
+        for j, c in enumerate(self.numeric):
+            s = table[c]
+            _no_nested(s, c)
             num = pd.to_numeric(s, errors="coerce")
             bad = (num.isna() & s.notna()).to_numpy()
             if bad.any():
                 examples = s[bad].astype(str).unique()[:5].tolist()
-                raise InputError(f"column {c!r} must be numeric; {_rows(bad)} hold {examples}")
-            inf = np.isinf(num.to_numpy(dtype=float))
-            if inf.any():
-                raise InputError(f"column {c!r} has infinite values in {_rows(inf)}")
-            df[c] = num.astype(float)
-        for c, allowed in self.categories.items():
-            s = df[c]
-            text = s.astype(object).where(s.notna(), None).map(lambda v: v if v is None else str(v))
-            unknown = (text.notna() & ~text.isin(allowed)).to_numpy()
-            if unknown.any():
-                values = sorted(text[unknown].unique())[:5]
-                raise InputError(
-                    f"column {c!r} has unknown categor{'y' if len(values) == 1 else 'ies'} "
-                    f"{values} in {_rows(unknown)}; known: {allowed[:20]}"
-                )
-            df[c] = text
-        for c in self.required:
-            na = df[c].isna().to_numpy()
-            if na.any():
-                raise InputError(f"column {c!r} must not be missing; it is in {_rows(na)}")
-        return df
+                raise _refuse(f"column {c!r} must be numeric; {{rows}} hold {examples}", bad, c)
+            out[:, j] = num.to_numpy(dtype=float, na_value=np.nan)
+        return out
+
+    def _category(self, s: pd.Series, c: str) -> np.ndarray:
+        """``s`` as text (missing: None), refusing categories outside the allowed ones."""
+        _no_nested(s, c)
+        text = texts(s)
+        allowed = self._allowed[c]
+        unknown = np.array([v is not None and v not in allowed for v in text], dtype=bool)
+        if unknown.any():
+            values = sorted({text[i] for i in np.flatnonzero(unknown)})[:5]
+            raise _refuse(
+                f"column {c!r} has unknown categor{'y' if len(values) == 1 else 'ies'} "
+                f"{values} in {{rows}}; known: {self.categories[c][:20]}", unknown, c,
+            )  # fmt: skip
+        return np.array(text, dtype=object)
 
     def example(self, features: pd.DataFrame, n: int = 3) -> pd.DataFrame:
         """The first ``n`` rows of ``features`` in the schema's columns and types."""

@@ -5,11 +5,19 @@ A frozen, versioned :class:`TierPolicy` maps a value score to tiers — the rank
 share (:data:`ABC_POLICY`) or the customer pyramid with a ``lead`` tier for loss-makers
 (:data:`CUSTOMER_PYRAMID`). :func:`assign_tiers` applies it to a feature table with
 :class:`TierRule` overrides and each tier's :class:`Playbook`; :func:`tier_table`,
-:func:`concentration` and :func:`tier_migration` describe the result. See docs/tiers.md.
+:func:`concentration` and :func:`tier_migration` describe the result;
+:func:`choose_value_measure` and :func:`check_value_measure` choose the value to rank and check
+it against observed behaviour. See docs/tiers.md.
 """
 
 from segml.tiers.assign import SERVICE_COLUMNS, assign_tiers, tier_table
 from segml.tiers.concentration import Concentration, concentration, gini, lorenz_curve, top_share
+from segml.tiers.measure import (
+    ValueMeasure,
+    ValueMeasureError,
+    check_value_measure,
+    choose_value_measure,
+)
 from segml.tiers.migration import TierMigration, psi, psi_label, tier_migration
 from segml.tiers.playbooks import (
     DEFAULT_PLAYBOOKS,
@@ -54,10 +62,14 @@ __all__ = [
     "TierMigration",
     "TierPolicy",
     "TierRule",
+    "ValueMeasure",
+    "ValueMeasureError",
     "abc_policy",
     "apply_rules",
     "assign_tiers",
     "blend_value",
+    "check_value_measure",
+    "choose_value_measure",
     "concentration",
     "customer_pyramid_policy",
     "gini",
