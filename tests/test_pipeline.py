@@ -469,6 +469,12 @@ def test_row_caps_bind_on_a_larger_bank_and_every_customer_is_still_served(
     assert out["metrics"]["export.tier_agreement_with_run"] == 1.0
 
 
+def latest_parent(client: MlflowClient, exp: str, where: str):
+    """The newest parent (not a stage) run of ``exp`` that matches ``where``."""
+    runs = client.search_runs([exp], where, order_by=["start_time DESC"])
+    return next(x for x in runs if "mlflow.parentRunId" not in x.data.tags)
+
+
 @pytest.fixture()
 def full_disk(tmp_path: Path):
     """A 256 KiB tmpfs: room to start a run's output folder, not to finish it (needs root)."""
@@ -506,8 +512,7 @@ def test_a_full_disk_fails_the_run_and_leaves_no_model_behind(
     assert {mv.version for mv in client.search_model_versions(f"name = '{name}'")} == before
     assert client.get_registered_model(name).aliases == aliases
     exp = client.get_run(out["run_id"]).info.experiment_id
-    failed = client.search_runs([exp], "attributes.status = 'FAILED'", order_by=["start_time DESC"])
-    parent = next(x for x in failed if "mlflow.parentRunId" not in x.data.tags)
+    parent = latest_parent(client, exp, "attributes.status = 'FAILED'")
     assert parent.data.tags["segml.withdrawn_versions"].startswith(f"{name}/")
     export = client.search_runs([exp], f"tags.mlflow.parentRunId = '{parent.info.run_id}' "
                                        "and tags.`segml.stage` = 'export'")  # fmt: skip
@@ -536,8 +541,7 @@ def test_sigterm_stops_segml_run_cleanly(first_run: tuple[Path, dict]) -> None:
     assert set(runs.iterdir()) == before
     client = MlflowClient(out["tracking_uri"])
     exp = client.get_run(out["run_id"]).info.experiment_id
-    last = client.search_runs([exp], "tags.`segml.config_name` = 't'", order_by=["start_time DESC"])
-    parent = next(x for x in last if "mlflow.parentRunId" not in x.data.tags)
+    parent = latest_parent(client, exp, "tags.`segml.config_name` = 't'")
     assert parent.info.status == "FAILED" and "SIGTERM" in parent.data.tags["segml.killed"]
 
 
@@ -568,8 +572,7 @@ def test_contract_errors_reach_mlflow_pseudonymised(first_run, tmp_path) -> None
     assert any(v in r.stderr for v in raw)  # the user's own terminal names the real rows
     client = MlflowClient(out["tracking_uri"])
     exp = client.get_run(out["run_id"]).info.experiment_id
-    last = client.search_runs([exp], "attributes.status = 'FAILED'", order_by=["start_time DESC"])
-    parent = next(x for x in last if "mlflow.parentRunId" not in x.data.tags)
+    parent = latest_parent(client, exp, "attributes.status = 'FAILED'")
     logged = [parent.data.tags["error"]]
     logged.append(Path(client.download_artifacts(parent.info.run_id, "error.txt", str(tmp_path))).read_text())  # fmt: skip
     for child in client.search_runs([exp], f"tags.mlflow.parentRunId = '{parent.info.run_id}'"):

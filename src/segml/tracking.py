@@ -222,8 +222,7 @@ def tracked_run(cfg: RunConfig, root: Path, config_path: Path | None = None) -> 
     only after the run has ended FINISHED.
     """
     uri = tracking_uri(cfg.tracking, root)
-    # a bank's runs stay in the bank: no usage telemetry unless the user asked for it
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    # telemetry is off from ``import segml`` on (segml/__init__.py), before MLflow loads
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bars in logs
     mlflow.set_tracking_uri(uri)
     client = MlflowClient(uri)

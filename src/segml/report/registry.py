@@ -69,7 +69,6 @@ def store_exists(uri: str) -> bool:
 def _client(uri: str) -> Any:
     from mlflow.tracking import MlflowClient
 
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
@@ -150,7 +149,6 @@ def using_store(uri: str) -> Iterator[None]:
     """Point MLflow's global tracking and registry URIs at ``uri`` for the block, then restore."""
     import mlflow
 
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     before = os.environ.get("MLFLOW_TRACKING_URI"), os.environ.get("MLFLOW_REGISTRY_URI")
     tracking, registry = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
     mlflow.set_tracking_uri(uri)

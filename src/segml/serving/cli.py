@@ -41,7 +41,6 @@ def _use_store(config: Path) -> str:
     except ConfigError as exc:
         raise _fail(str(exc), 2) from exc
     uri = tracking_uri(cfg.tracking, project_root(config))
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(os.environ.get("MLFLOW_REGISTRY_URI") or uri)
     return uri
