@@ -454,6 +454,15 @@ def test_stage_falls_back_to_a_customer_split_and_refuses_too_short_history(
     assert split.mode == "customer_split" and "too short" in split.note
     with pytest.raises(ValueError, match="too short to train"):
         plan_split(AS_OF, 12, dt.date(2024, 6, 1), 12)
+    # a short history: the longest horizon it holds, down to the minimum (15 months: 3)
+    short = plan_split(dt.date(1994, 3, 31), 12, dt.date(1993, 1, 1), 12, 3)
+    assert (short.horizon_months, short.configured_horizon_months) == (3, 12)
+    assert (short.mode, short.validation_as_of) == ("customer_split", "1993-12-31")
+    assert short.note.startswith("horizon 3 months, not the configured 12: the history from 1993-01-01")  # fmt: skip
+    assert plan_split(dt.date(1994, 6, 30), 12, dt.date(1993, 1, 1), 12, 3).horizon_months == 6
+    assert plan_split(AS_OF, 12, dt.date(2020, 1, 1), 12, 3).horizon_months == 12
+    with pytest.raises(ValueError, match="no horizon down to 3 months fits either: a churn model needs at least 15 months"):  # fmt: skip
+        plan_split(dt.date(1994, 1, 31), 12, dt.date(1993, 1, 1), 12, 3)  # 13 months
     bank = load_bank(small_bank)
     features = build_features(bank, AS_OF).to_pandas()
     with pytest.raises(ValueError, match="churn_definition='closure'"):
@@ -627,3 +636,18 @@ def test_cli_on_online_retail_churn(tmp_path: Path) -> None:
     r = _cli("--table", str(f), "--id", "customer_id", "--target", "churned", "--json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["roc_auc"] > 0.7  # measured 0.745 (5 folds, seed 0)
+
+
+def test_a_definition_without_churners_names_the_ones_that_would(small_bank: Path) -> None:
+    from segml.churn.definitions import one_class_message
+
+    bank = load_bank(small_bank)
+    t = dt.date(2023, 12, 31)
+    frame = build_features(bank, t).to_pandas().assign(churned=0)
+    frame = frame[frame["is_active"] == 1]
+    text = one_class_message(bank, frame, t, 3, "closure", 90, 0.5, None)
+    assert text.startswith(f"closure finds no churner in the 3 months after {t} (0 of {len(frame):,} customers)")  # fmt: skip
+    assert "definitions that would train one: inactivity, 90 days (" in text
+    assert "180 days" not in text  # longer than the 3-month window: it counts what 90 days does
+    rate = float(build_labels(bank, t, 3, "inactivity", 90).to_pandas()["churned"].mean())
+    assert f"inactivity, 90 days ({rate:.1%} churn)" in text

@@ -877,6 +877,15 @@ def test_clv_stage_with_holdout(small_loaded, tmp_path):
     assert res.documents["clv_config.json"]["horizon_days"] == 365.0
     assert set(res.tables["clv_deciles"]["model"]) == {"probabilistic", "supervised_value", "clv_profit_pred"}  # fmt: skip
     assert len(list(tmp_path.glob("*.png"))) == 4
+    # validation one window earlier, on nothing after the as-of date: the verdict the tiers use
+    val = ev["validation"]
+    assert (val["as_of"], val["days"]) == ("2023-12-31", 366.0)  # 2024 is a leap year
+    assert val["spend"]["model"] == "BG/NBD + Gamma-Gamma" and val["fit_warnings"]
+    for metric in ("mae", "spearman"):
+        row = val["spend"]["metrics"][metric]
+        assert row["baseline"] in ("naive_calibration_rate", "naive_last_window")
+        assert m[f"validation.beats_naive.{metric}"] == float(row["beats"])
+    assert t["naive_spend_rate"].ge(0).all() and t["naive_spend_last_window"].notna().all()
 
 
 def test_clv_stage_without_holdout(small_loaded):
@@ -1142,7 +1151,8 @@ def test_review_pack_flags_a_model_that_does_not_beat_the_naive(tmp_path):
 
 @pytest.mark.slow
 def test_clv_stage_scores_the_naive_baselines(small_loaded):
-    from segml.clv.stage import _naive, clv_stage
+    from segml.clv.stage import clv_stage
+    from segml.clv.validation import naive_forecasts as _naive
     from segml.features.labels import build_labels
     from segml.features.spec import FeatureConfig
 
@@ -1197,3 +1207,22 @@ def test_online_retail_models_do_not_beat_the_best_naive():
         v = res.verdicts[key]
         assert v.n == 3355 and v.verdict.split(" on ")[0].endswith("does not beat the best naive")
         assert not any(v.beats(m) for m in ("mae", "rmse", "spearman"))
+
+
+def test_a_loss_to_the_naive_within_noise_is_told_apart_from_a_real_one():
+    from segml.clv.evaluate import naive_comparison
+    from segml.clv.noise import difference_interval
+
+    rng = np.random.default_rng(3)
+    y = rng.gamma(2.0, 50.0, 200)
+    close_a, close_b = y + rng.normal(0, 30, 200), y + rng.normal(0, 30, 200)
+    lo, hi = difference_interval(y, close_a, close_b, "spearman")
+    assert lo < 0 < hi  # two equally good forecasts: no evidence either way
+    assert difference_interval(y, close_a, close_b, "spearman") == (lo, hi)  # seeded
+    far = y + rng.normal(0, 150, 200)
+    assert difference_interval(y, close_a, far, "mae")[1] < 0  # clearly smaller errors
+    assert difference_interval(y, close_a, far, "spearman")[0] > 0
+    cmp = naive_comparison("m", "spend", y, close_a, {"naive_last_window": far}, intervals=True)
+    rows = cmp.to_dict()["metrics"]
+    assert rows["mae"]["significant"] and rows["mae"]["interval"][1] < 0 and rows["mae"]["beats"]
+    assert "interval" not in naive_comparison("m", "spend", y, close_a, {"n": far}).metrics["mae"]

@@ -478,3 +478,40 @@ def test_explain_reads_the_bank_through_the_runs_mapping(bank_copy: Path, tmp_pa
     late = customers[customers.open_date.astype(str) > AS_OF].iloc[0]
     err = _explain(run, late.customer_id, project / "experiments" / "configs" / "t.yaml")
     assert f"the relationship began on {late.open_date}" in err
+
+
+def test_explain_on_a_run_without_explanations_says_why_and_gives_the_tier(
+    bank_copy: Path, tmp_path: Path
+) -> None:
+    """A run whose tiers do not rank the value model's score has no reason codes: one line says
+    why (the run's own words) and where the customer was tiered — never a guess at a setting."""
+    run = _fake_run(tmp_path, bank_copy, str(bank_copy))
+    tiered = pd.read_parquet(run / "reason_codes.parquet")
+    for name in ("reason_codes", "explanations_value"):
+        (run / f"{name}.parquet").unlink()
+    tiered.assign(tier="key", value=1234.5).to_parquet(run / "tiers.parquet")
+    customer = str(tiered.customer_id.iloc[0])
+    record = json.loads((run / "run.json").read_text(encoding="utf-8"))
+    why = "the value model does not beat the naive forecast in validation (Spearman 0.50 vs 0.55)"
+    record["value_measure"] = {"measure": "profit_12m", "description": "current annual profit",
+                               "reason": f"tiers.value: auto; the value model ran; but {why}"}  # fmt: skip
+    (run / "run.json").write_text(json.dumps(record), encoding="utf-8")
+    err = _explain(run, customer)
+    assert err.count("\n") == 1, err  # one line
+    assert err.startswith(f"error: run {run.name} has no model to explain, so no reason codes: "
+                          f"the tiers rank profit_12m (current annual profit), not the value "
+                          f"model's score: {why}")  # fmt: skip
+    assert f"; customer {customer} is in tier key (profit_12m 1,234.50)" in err
+    record["warnings"] = ["no value model: 12 active customers at 2022-06-30; the value model "
+                          "needs 50"]  # fmt: skip
+    (run / "run.json").write_text(json.dumps(record), encoding="utf-8")
+    err = _explain(run, "C99999999")
+    assert (
+        "so no reason codes: the run has no value model (12 active customers at 2022-06-30" in err
+    )
+    assert "C99999999" not in err  # not tiered: the reason alone
+    config = json.loads((run / "config.yaml").read_text(encoding="utf-8"))
+    (run / "config.yaml").write_text(json.dumps({**config, "explain": {"enabled": False}}))
+    assert "so no reason codes: explain.enabled is off in the run's config" in _explain(
+        run, customer
+    )

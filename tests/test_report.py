@@ -422,8 +422,11 @@ def test_run_json_is_strict_and_the_summary_says_n_a(monkeypatch: pytest.MonkeyP
                            "churn.validation.roc_auc": 0.5994})  # fmt: skip
     text = result.summary()
     assert "clv:       fitted on 269 customers; no test labels after the as-of date" in text
-    assert "value:     out-of-time validation Spearman 0.961, tier agreement 84.0%" in text
-    assert "churn:     out-of-time validation ROC AUC 0.599; no test labels" in text
+    assert "value:     validation Spearman 0.961, tier agreement 84.0%" in text
+    assert "churn:     validation ROC AUC 0.599 (out of time); no test labels" in text
+    # a short history: a customer split and a derived horizon, said as such
+    result.metrics.update({"churn.split.out_of_time": 0.0, "churn.horizon_months": 3.0})
+    assert "ROC AUC 0.599 (a customer split, 3-month horizon); no test" in result.summary()
 
 
 def test_explain_json_is_strict_and_says_why_a_customer_was_not_tiered(project: dict) -> None:
@@ -585,3 +588,40 @@ def test_pack_renders_in_headless_chromium(chromium: str, pack: dict, tmp_path: 
 
     pixels = np.asarray(Image.open(shot).convert("L"))
     assert pixels.shape == (2000, 1280) and pixels.std() > 10  # rendered, not a blank page
+
+
+def test_segments_section_says_what_a_small_or_demographics_free_run_lacks(tmp_path: Path) -> None:
+    """A customer type too small to cluster is one unprofiled segment; no demographics means no
+    demographic cells; grades without a comparison say why — never a dash passed off as data."""
+    from html import unescape
+    from types import SimpleNamespace
+
+    from segml.report.segments import segments_section
+
+    run = tmp_path / "t-cccccccccccc"
+    run.mkdir()
+    record = {"run_id": "c" * 32, "as_of": "2024-12-31", "metrics": {}, "status": "FINISHED"}
+    (run / "run.json").write_text(json.dumps(record), encoding="utf-8")
+    pd.DataFrame({"segment": [0, 1, 2], "name": ["savers", "spenders", "all corporate customers"],
+                  "size": [60, 40, 12], "stratum": ["retail", "retail", "corporate"],
+                  "share": [0.6, 0.4, None], "value_share": [0.3, 0.7, None],
+                  "value_median": [100.0, 300.0, None]}).to_parquet(run / "segment_profiles.parquet")  # fmt: skip
+    pd.DataFrame({"segmentation": ["behavioural", "demographic"], "n_segments": [3, 1],
+                  "eta2_log_value": [0.5, 0.0]}).to_parquet(run / "segment_comparison.parquet")  # fmt: skip
+    pd.DataFrame({"customer_id": ["A", "B"], "grade": ["A", "BB"]}).to_parquet(
+        run / "grades.parquet"
+    )
+    skipped = {"skipped": "the training target has a single class (0 rows)"}
+    (run / "grading_comparison.json").write_text(json.dumps(skipped), encoding="utf-8")
+    sec = segments_section(SimpleNamespace(run=RunFolder(run)))  # type: ignore[arg-type]
+    text = unescape(" ".join(sec.reading) + " ".join(sec.blocks))
+    assert "The most valuable, 'spenders', holds 70%" in text  # not the unprofiled segment
+    assert "Not available: no share or value for 'all corporate customers' (12 corporate" in text
+    assert "all corporate customers: 12 customers, not profiled." in text
+    assert "a comparison with demographic cells is not available" in text
+    assert "1 demographic cells" not in text
+    assert "Not available: out-of-time grade validation — the training target has a single" in text
+    profiles = pd.read_parquet(run / "segment_profiles.parquet")
+    profiles.drop(columns=["share", "value_share"]).to_parquet(run / "segment_profiles.parquet")
+    sec = segments_section(SimpleNamespace(run=RunFolder(run)))  # type: ignore[arg-type]
+    assert "most valuable" not in " ".join(sec.reading)  # no crash, no claim

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from segml.data import load_bank
 from segml.features import build_features
+from segml.progress import reporting
 from segml.segments import (
     BEHAVIOURAL_COLUMNS,
     DEMOGRAPHIC_COLUMNS,
@@ -25,6 +26,7 @@ from segml.segments import (
     CustomerPreprocessor,
     MixedMixture,
     bic_elbow,
+    column_label,
     compare_segmentations,
     demographic_segments,
     deviations,
@@ -40,6 +42,7 @@ from segml.segments import (
     segment_table,
     select_k,
     shrink_shares,
+    trait_phrase,
 )
 from segml.segments.cli import segment_command
 from segml.synth import SynthConfig, generate
@@ -591,6 +594,239 @@ def test_notes_name_empty_segments_and_unstable_k() -> None:
     )  # fmt: skip
     assert any("no candidate k reproduces" in n for n in unstable.notes)
     assert "note: no candidate k" in unstable.summary()
+
+
+# ---------------------------------------------------------------- a table's own words
+
+CARD_COLUMNS = [
+    "CUST_ID", "BALANCE", "BALANCE_FREQUENCY", "PURCHASES", "ONEOFF_PURCHASES",
+    "INSTALLMENTS_PURCHASES", "CASH_ADVANCE", "PURCHASES_FREQUENCY", "ONEOFF_PURCHASES_FREQUENCY",
+    "PURCHASES_INSTALLMENTS_FREQUENCY", "CASH_ADVANCE_FREQUENCY", "CASH_ADVANCE_TRX",
+    "PURCHASES_TRX", "CREDIT_LIMIT", "PAYMENTS", "MINIMUM_PAYMENTS", "PRC_FULL_PAYMENT", "TENURE",
+]  # fmt: skip
+#: Groups of :func:`card_table`.
+REVOLVERS, FULL_PAYERS, CASH_ONLY, CASH_AND_PURCHASES, LIGHT = range(5)
+
+
+def card_table(n: int = 600, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """A table shaped like Kaggle's "Credit Card Dataset for Clustering", and its groups.
+
+    Revolvers (the largest group, near the population on most columns, never paying in full),
+    full-payer purchasers, cash-advance users without purchases, cash-advance users who also
+    buy, and light users.
+    """
+    rng = np.random.default_rng(seed)
+    g = rng.choice(5, size=n, p=[0.32, 0.22, 0.16, 0.14, 0.16])
+
+    def pick(*values: float) -> np.ndarray:
+        return np.choose(g, values)
+
+    def amount(*medians: float, sd: float = 0.4) -> np.ndarray:
+        return np.exp(np.log(pick(*medians)) + rng.normal(0, sd, n))
+
+    def freq(*means: float) -> np.ndarray:
+        return np.clip(pick(*means) + rng.normal(0, 0.08, n), 0.01, 1)
+
+    oneoff = amount(250, 1500, 30, 400, 100) * (rng.random(n) < pick(0.4, 0.9, 0.05, 0.6, 0.5))
+    inst = amount(600, 700, 20, 300, 60) * (rng.random(n) < pick(0.9, 0.7, 0.05, 0.6, 0.3))
+    cash_on = rng.random(n) < pick(0.15, 0.05, 1.0, 1.0, 0.05)
+    cash_freq = freq(0.1, 0.05, 0.5, 0.4, 0.08) * cash_on
+    full = np.where(g == FULL_PAYERS, rng.beta(6, 2, n), np.where(g == LIGHT, rng.beta(2, 3, n), 0))
+    full *= rng.random(n) < pick(0.0, 1.0, 0.05, 0.1, 0.6)
+    purchases = oneoff + inst
+    df = pd.DataFrame(
+        {
+            "CUST_ID": [f"C{10001 + i}" for i in range(n)],
+            "BALANCE": amount(1800, 500, 4500, 3500, 150, sd=0.5),
+            "BALANCE_FREQUENCY": freq(0.95, 0.85, 0.97, 0.95, 0.5),
+            "PURCHASES": purchases,
+            "ONEOFF_PURCHASES": oneoff,
+            "INSTALLMENTS_PURCHASES": inst,
+            "CASH_ADVANCE": amount(300, 200, 3000, 2000, 100) * cash_on,
+            "PURCHASES_FREQUENCY": freq(0.6, 0.9, 0.03, 0.5, 0.2) * (purchases > 0),
+            "ONEOFF_PURCHASES_FREQUENCY": freq(0.15, 0.6, 0.02, 0.3, 0.15) * (oneoff > 0),
+            "PURCHASES_INSTALLMENTS_FREQUENCY": freq(0.6, 0.5, 0.02, 0.3, 0.1) * (inst > 0),
+            "CASH_ADVANCE_FREQUENCY": cash_freq,
+            "CASH_ADVANCE_TRX": np.round(cash_freq * 20 * rng.uniform(0.8, 1.2, n)).astype(int),
+            "PURCHASES_TRX": np.round((purchases > 0) * amount(12, 35, 1, 10, 3)).astype(int),
+            "CREDIT_LIMIT": np.round(amount(4000, 7000, 5000, 5500, 2000, sd=0.3), -2),
+            "PAYMENTS": amount(1200, 2400, 3000, 2000, 300, sd=0.5),
+            "MINIMUM_PAYMENTS": amount(800, 200, 1300, 900, 150, sd=0.5),
+            "PRC_FULL_PAYMENT": np.round(full, 3),
+            "TENURE": np.where(rng.random(n) < 0.97, 12, rng.integers(6, 12, n)),
+        }
+    )
+    df.loc[rng.random(n) < 0.03, "MINIMUM_PAYMENTS"] = np.nan
+    assert list(df.columns) == CARD_COLUMNS
+    return df, g
+
+
+@pytest.fixture(scope="module")
+def card_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("cards")
+    df, _ = card_table()
+    df.to_csv(folder / "cards.csv", index=False)
+    return {"csv": folder / "cards.csv", "dir": folder}
+
+
+def majority_segment(labels: np.ndarray, groups: np.ndarray, group: int) -> int:
+    return int(pd.Series(labels[groups == group]).mode().iloc[0])
+
+
+def test_column_names_are_read_as_words() -> None:
+    said = {
+        col: [trait_phrase(column_label(col), d) for d in ("high", "low", "none")]
+        for col in CARD_COLUMNS[1:]
+    }
+    assert said["PURCHASES_INSTALLMENTS_FREQUENCY"][0] == "frequent instalment purchases"
+    assert said["ONEOFF_PURCHASES_FREQUENCY"][0] == "frequent one-off purchases"
+    assert said["INSTALLMENTS_PURCHASES"][0] == "high instalment purchases"
+    assert said["CASH_ADVANCE"] == ["high cash advance", "low cash advance", "no cash advances"]
+    assert said["CASH_ADVANCE_FREQUENCY"][0] == "frequent cash advances"
+    assert said["CASH_ADVANCE_TRX"][0] == "many cash advance transactions"  # a count
+    assert said["PURCHASES_TRX"][1] == "few purchase transactions"
+    assert said["PRC_FULL_PAYMENT"] == [  # a share
+        "high full payment share", "low full payment share", "no full payments",
+    ]  # fmt: skip
+    for phrases in said.values():  # no raw tokens: upper case, underscores, "prc", "trx"
+        for phrase in phrases:
+            assert phrase == phrase.lower() and "_" not in phrase, phrase
+            assert not {"prc", "trx", "oneoff"} & set(phrase.split()), phrase
+    # the units come from the name, whatever the table: counts, windows, shares, flags
+    assert column_label("n_tx_365d").subject == "transactions in 365 days"
+    assert column_label("numOrders").unit == "count"
+    assert column_label("pct_online").unit == "share"
+    assert column_label("is_premium", binary=True).unit == "flag"
+    assert trait_phrase(column_label("has_mortgage"), "low") == "without mortgage"
+    # columns about one thing share a topic: one speaks in a name
+    topics = {column_label(c).topic for c in ["CASH_ADVANCE", "CASH_ADVANCE_FREQUENCY"]}
+    assert topics == {column_label("CASH_ADVANCE_TRX").topic}
+
+
+def test_mainstream_only_near_the_mean_on_every_trait() -> None:
+    dev = pd.DataFrame(
+        {
+            "CREDIT_LIMIT": [0.2, 0.1, 0.9, -0.3],
+            "PRC_FULL_PAYMENT": [0.3, -0.45, 0.1, 0.2],
+            "BALANCE": [-0.4, 0.3, 0.6, -0.2],
+        }
+    )
+    absent = pd.DataFrame({"PRC_FULL_PAYMENT": [False, True, False, False]})
+    names = name_segments(dev, absent=absent)
+    assert names[1] == "no full payments"  # near the mean, but none of what 15%+ pay
+    assert names[2] == "high credit limit, high balance"  # strongest first, each >= 0.5 SD
+    # within 0.5 SD on every column: mainstream; two such are told apart by what differs most
+    assert names[0] == "mainstream customers (high credit limit)"
+    assert names[3] == "mainstream customers (low credit limit)"
+    # without the absences the second is near the mean everywhere (the old behaviour)
+    assert name_segments(dev)[1].startswith("mainstream customers")
+
+
+def test_equal_names_get_what_sets_each_apart() -> None:
+    dev = pd.DataFrame(
+        {
+            "CASH_ADVANCE": [1.5, 1.4, -0.5],
+            "CASH_ADVANCE_FREQUENCY": [1.2, 1.3, -0.5],  # same topic: never a second trait
+            "PURCHASES": [-1.4, -1.3, 0.6],
+            "BALANCE": [0.9, -0.2, 0.1],
+            "MINIMUM_PAYMENTS": [0.1, 0.8, 0.0],
+        }
+    )
+    names = name_segments(dev)
+    # the two cash-advance segments differ most in balance: said against the population
+    assert names[0] == "high cash advance, low purchases (high balance)"
+    assert names[1] == "high cash advance, low purchases (low balance)"
+    assert names[2] == "high purchases, low cash advance"
+
+
+@pytest.mark.parametrize("k", [4, 5])
+def test_credit_card_segments_are_named_in_words(k: int) -> None:
+    df, groups = card_table()
+    result = segment_table(df, "CUST_ID", k=k, n_bootstrap=2, sample_size=600)
+    labels, names = result.labels, result.names
+    assert adjusted_rand_score(groups, labels) > 0.6
+    assert len(set(names.values())) == result.k
+    for name in names.values():
+        assert name == name.lower() and "_" not in name, name
+    revolvers = names[majority_segment(labels, groups, REVOLVERS)]
+    assert "mainstream" not in revolvers and "no full payments" in revolvers
+    cash = [
+        s
+        for s in names
+        if pd.Series(groups[labels == s]).mode()[0] in (CASH_ONLY, CASH_AND_PURCHASES)
+    ]
+    assert len(cash) == k - 3 and all("cash advance" in names[s] for s in cash), names
+    assert "full payment share" in names[majority_segment(labels, groups, FULL_PAYERS)]
+
+
+def test_cli_value_share_and_mean(card_files: dict[str, Path]) -> None:
+    args = [str(card_files["csv"]), "--id", "CUST_ID", "--k", "5", "--value", "PAYMENTS"]
+    res = CliRunner().invoke(make_app(), [*args, "--json"])
+    assert res.exit_code == 0, res.output
+    payload = json.loads(res.stdout)
+    assert payload["value_column"] == "PAYMENTS"
+    profiles = payload["profiles"]
+    assert np.isclose(sum(p["value_share"] for p in profiles), 1.0)
+    for p in profiles:  # the mean per customer (PAYMENTS is never missing)
+        assert np.isclose(p["value_mean"], p["value_total"] / p["size"])
+    df, _ = card_table()
+    assert np.isclose(sum(p["value_total"] for p in profiles), df["PAYMENTS"].sum())
+    assert res.stderr == ""  # no progress unless stderr is a terminal or --progress is given
+    text = CliRunner().invoke(make_app(), args)
+    assert text.exit_code == 0, text.output
+    assert text.stdout.count("PAYMENTS share ") == 5 and ", mean " in text.stdout
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("NOPE", "no --value column 'NOPE' (numeric columns: BALANCE, BALANCE_FREQUENCY"),
+        ("CUST_ID", "the --value column 'CUST_ID' is not numeric, e.g. 'C10001'"),
+    ],
+)
+def test_cli_value_errors(card_files: dict[str, Path], value: str, message: str) -> None:
+    table = card_files["csv"]
+    res = CliRunner().invoke(make_app(), [str(table), "--id", "CUST_ID", "--value", value])
+    assert res.exit_code == 1
+    assert res.stdout == "" and "Traceback" not in res.output
+    error = res.stderr.strip()
+    assert len(error.splitlines()) == 1 and error.startswith(f"error: {table}: "), error
+    assert message in error
+
+
+def test_cli_progress_on_stderr_keeps_json_on_stdout(card_files: dict[str, Path]) -> None:
+    args = [str(card_files["csv"]), "--id", "CUST_ID", "--k", "3", "--json", "--progress"]
+    res = CliRunner().invoke(make_app(), args)
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["k"] == 3  # stdout: exactly one JSON object
+    lines = res.stderr.splitlines()
+    assert all(line.startswith("segment: ") for line in lines), lines
+    said = "\n".join(lines)
+    for stage in ("reading", "encoding (600 rows, 17 columns)", "fitting (k=3,", "profiling"):
+        assert f"segment: {stage}" in said, said
+    quiet = CliRunner().invoke(make_app(), [*args[:-1], "--no-progress"])
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+
+
+def test_progress_names_each_candidate_k() -> None:
+    df, _ = card_table(200)
+    said: list[str] = []
+    with reporting(said.append, bars=False):
+        segment_table(df, "CUST_ID", k_range=(2, 4), n_bootstrap=0, sample_size=200)
+    fits = [s for s in said if "fitting (" in s]
+    assert [s.split("(")[1].split(",")[:2] for s in fits] == [
+        ["k=2", " 1/3 of k=2..4"], ["k=3", " 2/3 of k=2..4"], ["k=4", " 3/3 of k=2..4"],
+    ]  # fmt: skip
+    assert said[0].strip().startswith("› encoding") and "profiling" in said[-1]
+
+
+def test_value_column_written_as_text_is_read() -> None:
+    df, _ = card_table(120)
+    df["PAYMENTS"] = [f"{v:,.2f}" for v in df["PAYMENTS"]]
+    result = segment_table(df, "CUST_ID", k=2, n_bootstrap=0, value_col="PAYMENTS")
+    assert np.isclose(result.profiles["value_share"].sum(), 1.0)
+    with pytest.raises(ValueError, match="no value column 'nope'"):
+        segment_table(df, "CUST_ID", k=2, value_col="nope")
 
 
 # ---------------------------------------------------------------- the synthetic personas

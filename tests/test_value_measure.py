@@ -154,6 +154,81 @@ def test_explicit_measures_and_the_value_score_fallback() -> None:
         choose_value_measure("nope", {"profit_12m"}, "bank", "inferred", "bank")
 
 
+def _verdict(model: tuple[float, float], naive: tuple[float, float], baseline: str) -> dict:
+    """A validation record as :func:`segml.stages.measure_validation` gives it."""
+    rows = {}
+    for i, (m, higher) in enumerate((("spearman", True), ("mae", False))):
+        beats = model[i] > naive[i] if higher else model[i] < naive[i]
+        rows[m] = {"model": model[i], "best_naive": naive[i], "baseline": baseline, "beats": beats}
+    return {"model": "BG/NBD + Gamma-Gamma", "metrics": rows, "window": "fitted at 2011-05-31",
+            "naive_columns": {"naive_calibration_rate": "naive_spend_rate",
+                              "naive_last_window": "naive_spend_last_window"}}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("model", "naive", "column"),
+    [
+        ((0.70, 90.0), (0.60, 100.0), "clv"),  # beats the naive on both: the model
+        ((0.55, 90.0), (0.60, 100.0), "naive_spend_rate"),  # loses on Spearman: the naive
+        ((0.70, 110.0), (0.60, 100.0), "naive_spend_rate"),  # loses on MAE: the naive
+    ],
+)
+def test_auto_takes_a_model_only_when_it_beats_the_best_naive(model, naive, column) -> None:
+    cols = {"clv", "profit_12m", "naive_spend_rate", "naive_spend_last_window"}
+    val = {"clv": _verdict(model, naive, "naive_calibration_rate")}
+    m = choose_value_measure("auto", cols, "purchase_log", "dataset.json", "purchase_log", 0.3, val)
+    assert m.column == column and m.validation["candidate"] == "clv"
+    if column == "clv":
+        assert (
+            m.validation["beats"] and "it beats the best naive forecast in validation" in m.reason
+        )
+        assert m.warnings == ()
+    else:
+        assert (m.basis, m.noun, m.validation["beats"]) == ("naive", "forecast purchases", False)
+        assert f"Spearman {model[0]:.3f} vs {naive[0]:.3f}" in m.reason
+        assert m.warnings[0].startswith("tiers: BG/NBD + Gamma-Gamma does not beat the naive forecast")  # fmt: skip
+    # a loss within the noise (the bootstrap interval of the difference holds 0) keeps the model
+    val["clv"]["metrics"]["spearman"] |= {"interval": [-0.2, 0.05], "significant": False}
+    val["clv"]["metrics"]["mae"] |= {"interval": [-30.0, 25.0], "significant": False}
+    m2 = choose_value_measure(
+        "auto", cols, "purchase_log", "dataset.json", "purchase_log", 0.3, val
+    )
+    if column != "clv":
+        assert m2.column == "clv" and "less than the noise of the comparison" in m2.reason
+        assert "95% interval" in m2.validation["within_noise"] and m2.warnings
+    val["clv"]["metrics"]["spearman"]["significant"] = True  # a clear loss: the naive
+    m3 = choose_value_measure(
+        "auto", cols, "purchase_log", "dataset.json", "purchase_log", 0.3, val
+    )
+    assert m3.column == column or model[0] > naive[0]
+    # named explicitly, a losing model is kept, with a warning
+    m = choose_value_measure("clv", cols, "purchase_log", "dataset.json", "purchase_log", 0.3, val)
+    assert m.column == "clv" and (m.warnings != ()) == (column != "clv")
+
+
+def test_measure_validation_reads_the_stages_verdicts() -> None:
+    from segml.stages import StageResult, measure_validation
+
+    spend = {"model": "BG/NBD + Gamma-Gamma",
+             "metrics": _verdict((0.5, 9.0), (0.6, 8.0), "naive_last_window")["metrics"]}  # fmt: skip
+    clv = StageResult(documents={"clv_evaluation.json": {"validation": {
+        "as_of": "2011-05-31", "days": 92.0, "spend": spend,
+        "naive_columns": {"naive_last_window": "naive_spend_last_window"}}}})  # fmt: skip
+    naive = {"metrics": {
+        "mae": {"model": 10.0, "best_naive": 12.0, "baseline": "naive_profit_12m", "beats": True},
+        "spearman": {"model": None, "best_naive": 0.8, "baseline": "naive_profit_12m", "beats": None}}}  # fmt: skip
+    value = StageResult(documents={"value_metrics.json": {
+        "train_as_of": "2023-12-31", "n_train": 300, "validation_naive_profit_12m": naive}})  # fmt: skip
+    got = measure_validation({"clv": clv, "value": value})
+    assert got["clv"]["window"] == "fitted at 2011-05-31, scored on the next 92 days"
+    assert got["value_score"]["metrics"]["mae"]["beats"] is True
+    assert got["value_score"]["window"] == "300 customers at 2023-12-31, a validation share"
+    m = choose_value_measure("auto", {"value_score", "clv", "profit_12m", "naive_spend_last_window"},
+                             "purchase_log", "x", "purchase_log", 0.3, got)  # fmt: skip
+    assert m.column == "value_score" and m.validation["beats"]  # MAE beats, Spearman undecided
+    assert measure_validation({}) == {}
+
+
 # ----------------------------------------------------------------------------- the guard
 def _customers(n: int = 400, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
@@ -251,7 +326,7 @@ def test_summary_names_the_measure_and_never_cuts_a_word() -> None:
     pop = _customers()
     tiers = assign_tiers(pop, DEFAULT_POLICY, value_col="old_profit")
     doc = check_value_measure(pop, tiers, DEFAULT_POLICY, _measure("old_profit"), mode="warn")
-    long = "no churn model: the history from 2010-12-01 is too short to train a 12-month churn model for 2011-12-09: the latest training snapshot, 2010-11-30, needs 12 months of history before it and a label window after it"  # fmt: skip
+    long = "no churn model: the history from 2010-12-01 is too short to train a 12-month churn model for 2011-12-09: the latest training snapshot, 2010-11-30, needs 12 months of history before it and a label window after it, and no earlier snapshot has a full year of history before it with a label window that ends by the as-of date"  # fmt: skip
     metrics = {"tiers.positive_value_share.most_important": 0.5, "tiers.positive_value_share.small": 0.1}  # fmt: skip
     text = _result(metrics=metrics, warnings=[doc["check"]["message"], long], value_measure=doc).summary()  # fmt: skip
     assert "share of old_profit by tier: most_important 50%, small 10%" in text
@@ -259,8 +334,10 @@ def test_summary_names_the_measure_and_never_cuts_a_word() -> None:
     assert "  check:     FAILED, tiered anyway (tiers.value_check: warn): Spearman -0." in text
     for line in text.splitlines():
         if line.startswith("  warning: "):
-            assert len(line) <= 211 and (line.endswith("…") or not line.endswith(" "))
-    assert "needs 12 months of history before it and a label…" in text  # cut between words
+            assert len(line) <= 331 and (line.endswith("…") or not line.endswith(" "))
+    cut = next(x for x in text.splitlines() if "no churn model" in x)
+    kept = cut.removeprefix("  warning: ").removesuffix("…")
+    assert cut.endswith("…") and long.startswith(kept) and long[len(kept)] == " "  # between words
     assert shorten("a " * 50, 20) == "a a a a a a a a a…" and shorten("short") == "short"
     plain = _result(metrics=metrics, warnings=[]).summary()
     assert "share of value by tier" in plain and "measure:" not in plain
@@ -320,7 +397,19 @@ def test_online_retail_tiers_rank_revenue_and_the_old_profit_fails(tmp_path: Pat
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     vm = out["value_measure"]
-    assert (vm["measure"], vm["data_kind"], vm["economics"]) == ("clv", "purchase_log", "purchase_log")  # fmt: skip
+    assert (vm["data_kind"], vm["economics"]) == ("purchase_log", "purchase_log")
+    # chosen by validation before the as-of date: CLV only if it beats the best naive forecast
+    val = vm["validation"]
+    assert val["candidate"] == "clv" and val["window"].startswith("fitted at 2011-05-31")
+    if val["beats"]:
+        assert vm["measure"] == "clv"
+    elif val.get("within_noise"):  # lost, but by less than the bootstrap noise: kept, and said
+        assert vm["measure"] == "clv" and "less than the noise of the comparison" in vm["reason"]
+        assert any("95% interval" in w for w in out["warnings"])
+    else:  # a clear loss (the full log): the tiers rank the naive forecast
+        assert vm["measure"] in ("naive_spend_rate", "naive_spend_last_window"), vm
+        assert vm["basis"] == "naive" and "does not beat the naive forecast in validation" in vm["reason"]  # fmt: skip
+        assert any("does not beat the naive forecast" in w for w in out["warnings"])
     assert vm["data_kind_source"] == "dataset.json says purchase_log" and vm["check"]["passed"]
     for key in ("trailing_purchases", "holdout_purchases"):  # the top tier buys the most
         means = vm["check"]["observed"][key]["tier_mean"]

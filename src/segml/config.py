@@ -215,7 +215,7 @@ class ExplainSection(_Frozen):
     enabled: bool = True
     top_k: int = Field(4, ge=1, le=20, description="Reason codes per customer.")
     batch_size: int = Field(100_000, ge=1, description="Rows per TreeSHAP batch.")
-    tolerance: float = Field(1e-6, gt=0, description="Additivity tolerance (relative).")
+    tolerance: float = Field(1e-5, gt=0, description="Additivity tolerance (relative).")
     examples_per_tier: int = Field(1, ge=0, description="Waterfall plots per tier.")
     surrogate: bool = Field(True, description="Explain segments with a surrogate classifier.")
 

@@ -61,6 +61,11 @@ class BankData:
         last = self.con.execute("SELECT max(timestamp) FROM transactions").fetchall()[0][0]
         return None if last is None else last.date()
 
+    def first_transaction_date(self) -> dt.date | None:
+        """The day of the earliest transaction (None when there is none)."""
+        first = self.con.execute("SELECT min(timestamp) FROM transactions").fetchall()[0][0]
+        return None if first is None else first.date()
+
     @staticmethod
     def remember(store: dict[str, Any], key: str, value: Any, size: int) -> Any:
         """Keep ``value`` under ``key`` in ``store`` (one of the caches), dropping the oldest

@@ -289,7 +289,7 @@ def run_pipeline(
         frame = with_predictions(frame, results)
         value_model = results["value"].models["value"] if "value" in results else None
         with tracker.stage("tiers") as st:
-            measure = value_measure(bank, frame.columns, cfg.tiers.value, fcfg.economics)
+            measure = value_measure(bank, frame.columns, cfg.tiers.value, fcfg.economics, results)
             warnings += measure.warnings
             value_col = measure.column
             say(f"tiers ({cfg.tiers.policy} on {value_col}: {measure.description})")
@@ -370,10 +370,10 @@ def run_pipeline(
                 info = results["export"].documents["model_info.json"]
                 if info.get("alias"):  # set once the run has FINISHED (tracked_run)
                     tracker.defer_alias(info["name"], info["version"], info["alias"])
-        if cfg.explain.enabled and (value_model is None or value_col != "value_score"):
-            warnings.append(
-                f"explain: tiers use {value_col!r}, not the value score model; no explanations"
-            )
+        if value_model is None or value_col != "value_score":
+            for stage, what in (("explain", "no explanations"), ("export", "no model exported")):
+                if getattr(cfg, stage).enabled:
+                    warnings.append(f"{stage}: tiers use {value_col!r}, not the value score model; {what}")  # fmt: skip
         out = run_output_dir(out_base, cfg.name, tracker.run_id)
         with atomic_output_dir(out) as tmp:
             for res in results.values():

@@ -109,7 +109,7 @@ class RunResult:
             lines.append(f"  clv:       fitted on {int(m['clv.customers']):,} customers; {scoring}")
         if "value.test.spearman" not in m and "value.validation.spearman" in m:
             lines.append(
-                "  value:     out-of-time validation Spearman "
+                "  value:     validation Spearman "
                 f"{fmt_metric(m['value.validation.spearman'], '.3f')}, tier agreement "
                 f"{fmt_metric(m.get('value.validation.tier_agreement'), '.1%')}; {scoring}"
             )
@@ -138,9 +138,11 @@ class RunResult:
                 f"Brier {fmt_metric(m.get('churn.test.brier'), '.4f')}"
             )
         elif "churn.validation.roc_auc" in m:
+            how = "out of time" if m.get("churn.split.out_of_time", 1.0) else "a customer split"
+            months = m.get("churn.horizon_months")
             lines.append(
-                "  churn:     out-of-time validation ROC AUC "
-                f"{fmt_metric(m['churn.validation.roc_auc'], '.3f')}; {scoring}"
+                f"  churn:     validation ROC AUC {fmt_metric(m['churn.validation.roc_auc'], '.3f')}"
+                f" ({how}{'' if months is None else f', {int(months)}-month horizon'}); {scoring}"
             )
         return lines
 
@@ -179,7 +181,7 @@ class RunResult:
                 -1, f"  model:     {self.model['model_uri']} (alias {self.model['alias']})"
             )
         lines += [f"  stage {k}: {v:.1f} s" for k, v in self.stage_seconds.items()]
-        lines += [f"  warning: {shorten(w)}" for w in self.warnings[:8]]
+        lines += [f"  warning: {shorten(w, 320)}" for w in self.warnings[:8]]
         if len(self.warnings) > 8:
             lines.append(f"  … and {len(self.warnings) - 8} more warning(s) in run.json")
         return "\n".join(lines)

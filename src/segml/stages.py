@@ -68,13 +68,46 @@ def tier_policy(name: str) -> TierPolicy:
 
 
 def value_measure(
-    bank: BankData, columns: Iterable[str], requested: str, economics: BankEconomics
+    bank: BankData,
+    columns: Iterable[str],
+    requested: str,
+    economics: BankEconomics,
+    results: dict[str, StageResult] | None = None,
 ) -> ValueMeasure:
     """What the tiers rank for ``tiers.value = requested`` on ``bank``, and why
-    (:func:`~segml.tiers.choose_value_measure` with the data's kind and resolved economics)."""
+    (:func:`~segml.tiers.choose_value_measure` with the data's kind, resolved economics and
+    the models' validation verdicts in ``results``: :func:`measure_validation`)."""
     kind, source = data_kind(bank.folder, bank.con)
     econ = economics.for_data(kind)
-    return choose_value_measure(requested, columns, kind, source, econ.kind, econ.purchase_margin)
+    return choose_value_measure(requested, columns, kind, source, econ.kind, econ.purchase_margin,
+                                measure_validation(results or {}))  # fmt: skip
+
+
+def measure_validation(results: dict[str, StageResult]) -> dict[str, dict[str, Any]]:
+    """Each value model's verdict against the best naive forecast, before the as-of date.
+
+    ``clv``: the CLV stage's backtest (``clv_evaluation.json`` ``validation``: the purchase
+    and spend models fitted one horizon earlier, scored on the window up to the as-of date
+    beside the naive forecasts). ``value_score``: the value model's validation customers,
+    the model against "next year's profit = this year's" (``value_metrics.json``). Each
+    metric carries the verdict and the bootstrap interval of the difference
+    (:func:`segml.clv.evaluate.naive_comparison`).
+    """
+    out: dict[str, dict[str, Any]] = {}
+    clv = results.get("clv")
+    backtest = (clv.documents.get("clv_evaluation.json") or {}).get("validation") if clv else None
+    if backtest and backtest.get("spend"):
+        out["clv"] = {"model": backtest["spend"]["model"], "metrics": backtest["spend"]["metrics"],
+                      "window": f"fitted at {backtest['as_of']}, scored on the next {backtest['days']:.0f} days",  # fmt: skip
+                      "naive_columns": backtest["naive_columns"]}  # fmt: skip
+    value = results.get("value")
+    doc = value.documents.get("value_metrics.json") if value else None
+    naive = (doc or {}).get("validation_naive_profit_12m")
+    if doc and naive:
+        out["value_score"] = {"model": "the value model", "metrics": naive["metrics"],
+                              "window": f"{doc['n_train']:,} customers at {doc['train_as_of']}, a validation share",  # fmt: skip
+                              "naive_columns": {"naive_profit_12m": "profit_12m"}}  # fmt: skip
+    return out
 
 
 def tiers_stage(

@@ -21,9 +21,9 @@ validation rows, so that they are comparable with the model's.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass
+import warnings
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -31,17 +31,34 @@ import pyarrow as pa
 
 from segml.churn.baseline import p_alive_baseline
 from segml.churn.calibration import fit_calibrator
+from segml.churn.definitions import one_class_message
 from segml.churn.metrics import calibration_table, classification_metrics, risk_deciles
 from segml.churn.plots import plot_calibration
 from segml.churn.search import fit_best
+from segml.churn.split import (
+    MIN_HORIZON_MONTHS,
+    ChurnHorizonWarning,
+    ChurnSplit,
+    plan_split,
+    snapshot_date,
+)
 from segml.compute import sample_frame
 from segml.data import BankData
-from segml.features.labels import CHURN_DEFINITIONS, ChurnDefinition, label_window
-from segml.features.spec import FeatureConfig, add_months
+from segml.features.labels import CHURN_DEFINITIONS, ChurnDefinition
+from segml.features.spec import FeatureConfig
 from segml.progress import step
 from segml.stages import StageResult
 
-__all__ = ["NOT_FEATURES", "ChurnSplit", "churn_stage", "plan_split", "snapshot_date"]
+__all__ = [
+    "MIN_HORIZON_MONTHS",
+    "ChurnHorizonWarning",
+    "NOT_FEATURES",
+    "ChurnSplit",
+    "churn_stage",
+    "plan_split",
+    "snapshot_date",
+]
+
 
 #: Feature-table columns never given to the model (key; constant 1 in the active population).
 NOT_FEATURES = ("customer_id", "is_active")
@@ -50,75 +67,30 @@ NOT_FEATURES = ("customer_id", "is_active")
 DEFAULT_EXCLUDE = ("gender",)
 
 
-def snapshot_date(as_of: dt.date, months_back: int) -> dt.date:
-    """The month end ``months_back`` months before the month after ``as_of``'s day."""
-    return add_months(as_of + dt.timedelta(days=1), -months_back) - dt.timedelta(days=1)
+def _labels_for(
+    bank: BankData,
+    as_of: dt.date,
+    horizon: int,
+    definition: str,
+    inactivity: int,
+    runoff: float,
+    config: FeatureConfig | None,
+) -> pa.Table | None:
+    """Test labels of a derived horizon after ``as_of`` (None when the data end first)."""
+    from segml.features.labels import build_labels
 
-
-@dataclass(frozen=True)
-class ChurnSplit:
-    """Dates and mode of the train / validation / test design (see the module docstring)."""
-
-    mode: str
-    train_as_of: str
-    validation_as_of: str
-    test_as_of: str
-    horizon_months: int
-    history_start: str
-    note: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON values."""
-        return asdict(self)
-
-
-def plan_split(
-    as_of: dt.date, horizon_months: int, history_start: dt.date, min_history_months: int = 12
-) -> ChurnSplit:
-    """Choose the snapshot dates for ``as_of``.
-
-    Raises
-    ------
-    ValueError
-        When even the validation snapshot *t − h* has less than ``min_history_months`` of
-        history.
-    """
-    t_val, t_train = snapshot_date(as_of, horizon_months), snapshot_date(as_of, 2 * horizon_months)
-    for t in (t_val, t_train):
-        assert label_window(t, horizon_months)[1] <= as_of, "a label window passes the as-of date"
-    earliest = add_months(history_start, min_history_months) - dt.timedelta(days=1)
-    common = {
-        "validation_as_of": str(t_val),
-        "test_as_of": str(as_of),
-        "horizon_months": horizon_months,
-        "history_start": str(history_start),
-    }
-    if t_train >= earliest:
-        note = (
-            f"out of time: train on {t_train}, validate on {t_val}, test on {as_of}; every "
-            f"training label window ends by {as_of}"
-        )
-        return ChurnSplit("out_of_time", str(t_train), note=note, **common)
-    if t_val >= earliest:
-        note = (
-            f"history from {history_start} is too short for a training snapshot at {t_train} "
-            f"(needs {min_history_months} months before it): the snapshot at {t_val} is split "
-            "by customer, 80% training and 20% validation; test on "
-            f"{as_of}"
-        )
-        return ChurnSplit("customer_split", str(t_val), note=note, **common)
-    raise ValueError(
-        f"the history from {history_start} is too short to train a {horizon_months}-month churn "
-        f"model for {as_of}: the latest training snapshot, {t_val}, needs {min_history_months} "
-        "months of history before it and a label window that ends by the as-of date"
-    )
+    try:
+        return build_labels(bank, as_of, horizon, cast(ChurnDefinition, definition), inactivity,
+                            config, runoff_share=runoff)  # fmt: skip
+    except ValueError:
+        return None
 
 
 def _history_start(bank: BankData) -> dt.date:
-    first = bank.con.execute("SELECT min(timestamp) FROM transactions").fetchall()[0][0]
+    first = bank.first_transaction_date()
     if first is None:
         raise ValueError(f"{bank.folder}: the transactions table is empty")
-    return first.date() if isinstance(first, dt.datetime) else first
+    return first
 
 
 def _snapshot(
@@ -256,13 +228,21 @@ def churn_stage(
     """
     as_of = dt.date.fromisoformat(str(as_of)[:10])
     _check_inputs(features, labels, as_of, definition)
-    split = plan_split(as_of, horizon_months, _history_start(bank), min_history_months)
+    split = plan_split(as_of, horizon_months, _history_start(bank), min_history_months,
+                       MIN_HORIZON_MONTHS)  # fmt: skip
+    if split.horizon_months != horizon_months:
+        warnings.warn(split.note.split(";")[0], ChurnHorizonWarning, stacklevel=2)
+        horizon_months = split.horizon_months
+        labels = _labels_for(bank, as_of, horizon_months, definition, inactivity_days, runoff_share, config)  # fmt: skip
     args = (horizon_months, definition, inactivity_days, runoff_share, config)
     t_val = dt.date.fromisoformat(split.validation_as_of)
     with step("snapshots", f"{split.train_as_of or 'customer split'}, {t_val}"):
         val = _snapshot(bank, t_val, *args)
         if split.mode == "out_of_time":
             train = _snapshot(bank, dt.date.fromisoformat(split.train_as_of), *args)
+    for frame, t in ((val, t_val), *([(train, split.train_as_of)] if split.mode == "out_of_time" else [])):  # fmt: skip
+        if frame["churned"].nunique() < 2:
+            raise ValueError(one_class_message(bank, frame, dt.date.fromisoformat(str(t)), *args))
     if split.mode != "out_of_time":
         from sklearn.model_selection import train_test_split
 
@@ -368,4 +348,5 @@ def churn_stage(
     res.metrics.update({f"size.{k}": float(v) for k, v in sizes.items()})
     res.metrics["model.best_iteration"] = float(model.best_iteration_)
     res.metrics["split.out_of_time"] = float(split.mode == "out_of_time")
+    res.metrics["horizon_months"] = float(split.horizon_months)
     return res

@@ -35,6 +35,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
+from segml.clv.noise import difference_interval
+
 __all__ = [
     "MODEL_NAMES",
     "NAIVE_BASELINES",
@@ -364,7 +366,13 @@ def verdict_sentence(model: str, target: str, metrics: dict[str, dict[str, Any]]
 
 
 def naive_comparison(
-    model: str, target: str, actual: Any, predicted: Any, baselines: dict[str, Any]
+    model: str,
+    target: str,
+    actual: Any,
+    predicted: Any,
+    baselines: dict[str, Any],
+    intervals: bool = False,
+    seed: int = 0,
 ) -> NaiveComparison:
     """Score a model and each naive baseline on the same customers; the verdict against the best.
 
@@ -379,6 +387,12 @@ def naive_comparison(
         are left out of the model's *and the baselines'* numbers.
     baselines : dict of str to array-like
         Naive predictions per customer, by key (:data:`NAIVE_BASELINES`).
+    intervals : bool
+        Add to each metric ``interval`` (the paired bootstrap 95% interval of the model's value
+        minus the best baseline's, :func:`segml.clv.noise.difference_interval`) and
+        ``significant`` (the interval excludes 0).
+    seed : int
+        Seeds the bootstrap.
 
     Returns
     -------
@@ -406,4 +420,8 @@ def naive_comparison(
             beats = bool(np.isfinite(value) and (value > ref if higher else value < ref))
         rows[m] = {"model": value, "best_naive": None if best is None else finite[best],
                    "baseline": best, "beats": beats}  # fmt: skip
+        if intervals and best is not None:
+            ref = np.asarray(baselines[best], dtype=float)[keep]
+            lo, hi = difference_interval(a[keep], p[keep], ref, m, seed=seed)
+            rows[m] |= {"interval": [lo, hi], "significant": bool(lo > 0 or hi < 0)}
     return NaiveComparison(model, target, int(keep.sum()), rows, naive, verdict_sentence(model, target, rows))  # fmt: skip

@@ -12,6 +12,11 @@
   labels of the window ending at ``as_of``, then applied to the features at ``as_of``: spend
   (Tweedie; a hurdle model is scored alongside) and, for 12-month windows, profit (least absolute
   deviations from the current annual profit).
+* **Validation** — the same purchase model fitted on the features at ``as_of − horizon`` is
+  scored on the window up to ``as_of`` beside the naive forecasts
+  (:func:`segml.clv.validation.backtest`): the verdict the tier measure is chosen by, as it
+  uses nothing after the as-of date. The naive forecasts at ``as_of`` are columns of the CLV
+  table (:data:`~segml.clv.validation.NAIVE_COLUMNS`).
 * **Holdout** — when the data cover the label window, every prediction is scored against
   :func:`segml.features.labels.build_labels` (purchase days, spend, profit); otherwise the
   metrics are reported as absent with the reason. The naive baselines
@@ -35,7 +40,6 @@ from segml.clv.data import RFM_COLUMNS, check_rfm_frame
 from segml.clv.evaluate import (
     MODEL_NAMES,
     NAIVE_BASELINES,
-    calibration_rate,
     decile_table,
     naive_comparison,
     purchase_metrics,
@@ -44,11 +48,12 @@ from segml.clv.evaluate import (
 from segml.clv.jsonable import jsonable
 from segml.clv.model import ClvModel
 from segml.clv.plots import check_figures_dir, save_figures
+from segml.clv.validation import NAIVE_COLUMNS, backtest, naive_forecasts
 from segml.compute import sample_frame
 from segml.data import BankData
 from segml.features.build import build_features
 from segml.features.labels import build_labels, label_window
-from segml.features.spec import FeatureConfig, add_months, in_list, ts_lit
+from segml.features.spec import FeatureConfig, add_months
 from segml.progress import step
 from segml.stages import StageResult, active
 
@@ -72,28 +77,35 @@ def _labels(bank: BankData, as_of: dt.date, months: int, cfg: FeatureConfig) -> 
         return None, str(exc)
 
 
+def _snapshot(
+    bank: BankData, as_of: dt.date, months: int, cfg: FeatureConfig
+) -> tuple[dt.date, pd.DataFrame, pd.DataFrame | None, str | None]:
+    """The features at ``t0 = as_of − months`` and the labels of ``(t0, as_of]`` (None, and
+    why, when the data do not reach back that far)."""
+    t0 = add_months(as_of + dt.timedelta(days=1), -months) - dt.timedelta(days=1)
+    with step("training_snapshot", str(t0)):
+        train_f = _frame(build_features(bank, t0, cfg))
+        train_l, why = _labels(bank, t0, months, cfg)
+    return t0, train_f, train_l, why
+
+
 def _supervised(
-    bank: BankData,
+    snapshot: tuple[dt.date, pd.DataFrame, pd.DataFrame | None, str | None],
     pop: pd.DataFrame,
     as_of: dt.date,
-    months: int,
-    cfg: FeatureConfig,
     holdout: pd.DataFrame | None,
     spend_refs: dict[str, np.ndarray],
     seed: int,
     max_rows: int | None = None,
 ) -> tuple[dict[str, SupervisedComparison], dict[str, np.ndarray], str | None]:
-    """Train at ``as_of − months`` (on a seeded sample of ``max_rows`` when there are more
-    customers); predict ``pop``; score on ``holdout`` when given, beside ``spend_refs`` (the
+    """Train on ``snapshot`` (:func:`_snapshot`; a seeded sample of ``max_rows`` customers when
+    there are more); predict ``pop``; score on ``holdout`` when given, beside ``spend_refs`` (the
     probabilistic model's and the naive predictions of holdout spend).
 
     Returns the comparisons by target, the per-customer predictions by column, and why the
     models were not trained (None when they were).
     """
-    t0 = add_months(as_of + dt.timedelta(days=1), -months) - dt.timedelta(days=1)
-    with step("training_snapshot", str(t0)):
-        train_f = _frame(build_features(bank, t0, cfg))
-        train_l, why = _labels(bank, t0, months, cfg)
+    t0, train_f, train_l, why = snapshot
     if train_l is None:
         return {}, {}, f"no training labels at {t0}: {why}"
     train = train_f.merge(train_l, on="customer_id", how="inner", validate="one_to_one")
@@ -126,36 +138,6 @@ def _supervised(
             )  # fmt: skip
         preds["clv_profit_pred"] = out["profit"].predictions["absoluteerror"]
     return out, preds, None
-
-
-def _naive(
-    bank: BankData, pop: pd.DataFrame, as_of: dt.date, days: float, cfg: FeatureConfig
-) -> pd.DataFrame:
-    """Naive forecasts of each active customer's purchase days and spend in the label window.
-
-    Columns ``purchases_<key>`` and ``spend_<key>`` for each key of
-    :data:`~segml.clv.evaluate.NAIVE_BASELINES`, aligned with ``pop``:
-    ``naive_calibration_rate`` from the feature table's RFM (``frequency / T × days``, × the
-    mean repeat-day amount ``monetary_value`` for spend; 0 without history) and
-    ``naive_last_window``: distinct days with customer-initiated transactions and their amount
-    in the ``days`` days up to ``as_of`` — what the labels count, one window earlier.
-    """
-    out = pd.DataFrame(index=pop.index)
-    x, t = pop["frequency"].to_numpy(dtype=float), pop["T"].to_numpy(dtype=float)
-    out["purchases_naive_calibration_rate"] = calibration_rate(x, t, days)
-    out["spend_naive_calibration_rate"] = calibration_rate(x, t, days, pop["monetary_value"])
-    lo = ts_lit(as_of - dt.timedelta(days=int(days) - 1))
-    hi = ts_lit(as_of + dt.timedelta(days=1))
-    window = bank.con.sql(
-        f"""SELECT customer_id, CAST(COUNT(DISTINCT CAST(timestamp AS DATE)) AS DOUBLE) AS days,
-        CAST(SUM(amount) AS DOUBLE) AS spend FROM transactions
-        WHERE timestamp >= {lo} AND timestamp < {hi} AND kind NOT IN {in_list(cfg.exclude_kinds)}
-        GROUP BY customer_id"""
-    ).df()
-    got = pop[["customer_id"]].merge(window, on="customer_id", how="left", validate="one_to_one")
-    out["purchases_naive_last_window"] = got["days"].fillna(0.0).to_numpy()
-    out["spend_naive_last_window"] = got["spend"].fillna(0.0).to_numpy()
-    return out
 
 
 def clv_stage(
@@ -202,7 +184,8 @@ def clv_stage(
     StageResult
         ``tables``: ``clv`` (one row per active customer: ``customer_id``,
         ``has_purchase_history``, ``p_alive``, ``expected_purchases``, ``expected_spend``,
-        ``expected_value``, ``clv``, ``supervised_value`` and ``clv_profit_pred`` (profit needs a
+        ``expected_value``, ``clv``, ``naive_spend_rate``, ``naive_spend_last_window`` (the naive
+        forecasts of spend over the horizon), ``supervised_value`` and ``clv_profit_pred`` (profit needs a
         12-month window starting on the 1st; both missing when not trained)) and
         ``clv_deciles`` (when the holdout is observed); ``documents``: ``clv_model.json`` (config
         and fitted parameters), ``clv_config.json``, ``clv_evaluation.json``,
@@ -246,14 +229,23 @@ def clv_stage(
     if labels is not None:
         holdout = pop[["customer_id"]].merge(labels, on="customer_id", how="left", validate="one_to_one")  # fmt: skip
         holdout = holdout.fillna({c: 0.0 for c in _LABELS if c in holdout}).set_index(pop.index)
+    with step("naive_baselines"):
+        naive = naive_forecasts(bank, pop, as_of, horizon, cfg)
+    for key, column in NAIVE_COLUMNS.items():  # the naive forecasts the tiers may rank on
+        table[column] = naive[f"spend_{key}"].to_numpy()
     spend_refs = {"probabilistic": table["expected_value"].to_numpy()}
-    naive = None
     if holdout is not None:
-        with step("naive_baselines"):
-            naive = _naive(bank, pop, as_of, horizon, cfg)
         spend_refs |= {k: naive[f"spend_{k}"].to_numpy() for k in NAIVE_BASELINES}
+    snapshot = _snapshot(bank, as_of, horizon_months, cfg)
+    validation: dict[str, Any] = {"skipped": f"no labels at {snapshot[0]}: {snapshot[3]}"}
+    if snapshot[2] is not None:
+        t0 = snapshot[0]
+        w0, w1 = label_window(t0, horizon_months)
+        days = float((w1 - w0).days + 1)
+        with step("backtest", f"{model} vs naive, window after {t0}"):
+            validation = backtest(bank, snapshot[1], snapshot[2], t0, days, model, cfg)
     sup, sup_preds, sup_skipped = _supervised(
-        bank, pop, as_of, horizon_months, cfg, holdout, spend_refs, seed, max_train_rows
+        snapshot, pop, as_of, holdout, spend_refs, seed, max_train_rows
     )
     for col in ("supervised_value", "clv_profit_pred"):  # same columns whether trained or not
         table[col] = sup_preds.get(col, np.full(len(pop), np.nan))
@@ -285,6 +277,7 @@ def clv_stage(
             "spend": clv_model.spend_.fit_report_.to_dict(),
         },
         "supervised_skipped": sup_skipped,
+        "validation": validation,
         "holdout": None if holdout is not None else {"absent": no_holdout},
     }
     m = res.metrics
@@ -301,7 +294,10 @@ def clv_stage(
     m["clv.mean"] = float(table["clv"].mean())
     m["clv.undefined"] = float(undefined)
     m["holdout.available"] = float(holdout is not None)
-    if holdout is not None and naive is not None:
+    for metric, row in ((validation.get("spend") or {}).get("metrics") or {}).items():
+        if row["beats"] is not None:
+            m[f"validation.beats_naive.{metric}"] = float(row["beats"])
+    if holdout is not None:
         evaluation["holdout"] = _score_holdout(holdout, table, naive, spend_refs, sup, model, m)
         deciles = []
         values = {"probabilistic": table["expected_value"].to_numpy()}

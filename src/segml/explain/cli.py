@@ -23,7 +23,13 @@ import typer
 
 from segml.run_result import fmt_metric
 
-__all__ = ["customer_explanation", "explain_command", "find_run_dir", "why_not_explained"]
+__all__ = [
+    "customer_explanation",
+    "explain_command",
+    "find_run_dir",
+    "no_explanations",
+    "why_not_explained",
+]
 
 REASONS = "reason_codes.parquet"
 CONTRIBUTIONS = "explanations_value.parquet"
@@ -55,12 +61,39 @@ def find_run_dir(run_id: str, runs_dir: Path) -> Path:
     if len(hits) != 1:
         names = [h.name for h in hits]
         raise FileNotFoundError(f"{len(hits)} run folders ({names}) for run {run_id} in {runs_dir}")
-    if not (hits[0] / REASONS).is_file():
-        raise FileNotFoundError(
-            f"{hits[0]} has no {REASONS}: the run had no explain stage (explain.enabled, "
-            "tiers.value: value_score)"
-        )
     return hits[0]
+
+
+def no_explanations(run_dir: Path, customer: str) -> str:
+    """Why the run in ``run_dir`` has no reason codes, and the customer's tier if it has one.
+
+    A run explains its tiers only when they rank the value model's score; otherwise (the
+    explain stage switched off, no value model, or tiers that rank another measure) the run's
+    config and ``run.json`` say why (:func:`segml.report.absent.why_absent`).
+
+    Returns
+    -------
+    str
+        ``"run <folder> has no model to explain, so no reason codes: <why>"``, followed by the
+        customer's tier and value when the run tiered the customer.
+    """
+    from segml.report.absent import why_absent
+    from segml.report.run_folder import RunFolder, RunNotFoundError
+
+    try:
+        folder = RunFolder(run_dir)
+    except RunNotFoundError as exc:
+        return f"{run_dir / REASONS} not found: not a run folder with explanations ({exc})"
+    text = f"run {run_dir.name} has no model to explain, so no reason codes: "
+    text += why_absent(folder, "explain")
+    tiers = run_dir / "tiers.parquet"
+    row = _row(tiers, customer) if tiers.is_file() else None
+    if row is not None:
+        measure = (folder.run.get("value_measure") or {}).get("measure") or "value"
+        value = row.get("value")
+        shown = f"{value:,.2f}" if isinstance(value, int | float) else "–"
+        text += f"; customer {customer} is in tier {row.get('tier')} ({measure} {shown})"
+    return text
 
 
 def _clean(v: Any) -> Any:
@@ -347,8 +380,8 @@ def explain_command(
             except NoRunFolderError as exc:  # the tracking store may know why: a failed run
                 note = tracked_run_note(tracking_uri(cfg.tracking, root), run_id, runs)
                 raise FileNotFoundError(note or str(exc)) from exc
-        elif not (run_dir / REASONS).is_file():
-            raise FileNotFoundError(f"{run_dir / REASONS} not found: not a run folder with explanations")  # fmt: skip
+        if not (run_dir / REASONS).is_file():
+            raise FileNotFoundError(no_explanations(run_dir, customer))
         d = customer_explanation(run_dir, customer, root)
     except ConfigError as exc:
         raise _fail(str(exc), 2) from exc

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
+from segml.clv.evaluate import naive_comparison
 from segml.explain.treeshap import treeshap_cost
 from segml.explain.value_model import ValueScoreModel
 from segml.tiers.policy import DEFAULT_POLICY, TierPolicy
@@ -66,6 +67,12 @@ class ValueSelection:
         The explanation budget (cost proxy units).
     n_fit, n_validation : int
         Customers the candidates were fitted and scored on.
+    naive : dict or None
+        The chosen candidate against the naive forecast "next year's value = this year's"
+        (``profit_12m`` of ``X``) on the same validation customers
+        (:class:`segml.clv.evaluate.NaiveComparison`, with bootstrap intervals): the model must
+        beat it, beyond the noise, to be the tiers' value measure
+        (:func:`segml.tiers.choose_value_measure`). None when ``X`` has no ``profit_12m``.
     """
 
     candidates: pd.DataFrame
@@ -74,6 +81,7 @@ class ValueSelection:
     n_fit: int
     n_validation: int
     max_cost: float | None = None
+    naive: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON values."""
@@ -83,6 +91,7 @@ class ValueSelection:
             "n_fit": self.n_fit,
             "n_validation": self.n_validation,
             "chosen": self.params,
+            "naive_profit_12m": self.naive,
             "candidates": self.candidates.to_dict(orient="records"),
         }
 
@@ -135,18 +144,19 @@ def select_value_model(
     rng = np.random.default_rng(seed)
     val = np.zeros(n, dtype=bool)
     val[rng.choice(n, size=max(10, int(round(validation_share * n))), replace=False)] = True
-    rows = []
+    rows, preds = [], []
     for depth in depths:
         model = ValueScoreModel(max_depth=depth, seed=seed, **params)
         model.fit(X[~val], target[~val])
         size = treeshap_cost(model.booster)
+        preds.append(model.predict(X[val]))
         rows.append(
             {
                 "max_depth": depth,
                 "trees": size["trees"],
                 "leaves": size["leaves"],
                 "cost": size["cost"],
-                **value_metrics(target[val], model.predict(X[val]), policy),
+                **value_metrics(target[val], preds[-1], policy),
             }
         )
     cand = pd.DataFrame(rows).drop(columns="n")
@@ -160,6 +170,11 @@ def select_value_model(
     chosen = int(ok.index[0])
     cand["chosen"] = cand.index == chosen
     chosen_params = {**params, "max_depth": int(cand.loc[chosen, "max_depth"]), "seed": seed}
+    naive = None
+    if "profit_12m" in X.columns:
+        last = pd.to_numeric(X["profit_12m"], errors="coerce").fillna(0.0).to_numpy(dtype=float)
+        naive = naive_comparison("the value model", "value", target[val], preds[chosen],
+                                 {"naive_profit_12m": last[val]}, intervals=True, seed=seed).to_dict()  # fmt: skip
     return ValueSelection(
-        cand, chosen_params, tolerance, int((~val).sum()), int(val.sum()), max_cost
+        cand, chosen_params, tolerance, int((~val).sum()), int(val.sum()), max_cost, naive
     )

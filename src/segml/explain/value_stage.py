@@ -103,6 +103,14 @@ def value_stage(
     train = active(train_f).merge(train_l[["customer_id", "holdout_profit"]], on="customer_id",
                                   how="inner", validate="one_to_one")  # fmt: skip
     if len(train) < 50:
+        start = bank.first_transaction_date()
+        if start is not None and start > t0:
+            raise ValueError(
+                f"the training snapshot {t0} ({horizon_months} months before the as-of date) is "
+                f"before the data start on {start}: the value model needs {horizon_months} months "
+                f"of outcome after a snapshot inside the data, so at least {horizon_months + 1} "
+                "months of history (docs/history.md)"
+            )
         raise ValueError(f"{len(train)} active customers at {t0}; the value model needs 50")
     available = len(train)
     train = sample_frame(train, max_train_rows, seed)
@@ -142,9 +150,13 @@ def value_stage(
         "max_depth": int(chosen["max_depth"]),
         "trees": float(chosen["trees"]),
         "validation": {k: float(chosen[k]) for k in ("mae", "rmse", "spearman", "tier_agreement")},
+        "validation_naive_profit_12m": selection.naive,
     }
     res.metrics.update({"model.max_depth": float(chosen["max_depth"]), "model.trees": float(chosen["trees"])})  # fmt: skip
     res.metrics.update({f"validation.{k}": v for k, v in doc["validation"].items()})  # type: ignore[union-attr]
+    for metric, row in ((selection.naive or {}).get("metrics") or {}).items():
+        if row["best_naive"] is not None and np.isfinite(row["best_naive"]):
+            res.metrics[f"validation.naive_profit_12m.{metric}"] = float(row["best_naive"])
     if labels is not None and "holdout_profit" in labels.column_names:
         lab = labels.select(["customer_id", "holdout_profit"]).to_pandas()
         test = scores.merge(lab, on="customer_id", how="inner", validate="one_to_one")

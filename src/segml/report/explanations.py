@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from segml.features.catalogue import CATALOGUE
+from segml.report.absent import not_available, why_absent
 from segml.report.context import ReportContext
 from segml.report.figures import embed_png
 from segml.report.fmt import money, num, pct
@@ -86,10 +87,8 @@ def explanations_section(ctx: ReportContext) -> Section:
     ex = run.json("explanations")
     contrib = run.table("explanations_value")
     if not ex or contrib is None:
-        sec.reading.append(
-            "The run has no explanations (explain.enabled is off or tiers do not use the value score)."
-        )
-        sec.attention("the run has no explanations of its tiers")
+        sec.reading.append(not_available(run, "explain"))
+        sec.attention(f"the run has no explanations of its tiers: {why_absent(run, 'explain')}")
         return sec
     value = ex.get("value") or {}
     add = value.get("additivity") or {}
@@ -110,15 +109,16 @@ def explanations_section(ctx: ReportContext) -> Section:
             f"{pct(top3.share.sum())}."
         )
     drivers = run.table("tier_drivers")
-    if drivers is not None and len(run.tier_labels) >= 2:
-        first, last = run.tier_labels[0], run.tier_labels[-1]
-        if first in drivers and last in drivers:
-            up = drivers.loc[drivers[first].idxmax()]
-            down = drivers.loc[drivers[last].idxmin()]
-            sec.reading.append(
-                f"In {first}, {up['driver']} lifts the score most ({money(up[first])} a year on "
-                f"average); in {last}, {down['driver']} holds it down most ({money(down[last])})."
-            )
+    labels = run.tier_labels if drivers is not None else []
+    filled = [t for t in labels if t in drivers and drivers[t].notna().any()]  # not an empty tier
+    if len(filled) >= 2:
+        first, last = filled[0], filled[-1]
+        up = drivers.loc[drivers[first].idxmax()]
+        down = drivers.loc[drivers[last].idxmin()]
+        sec.reading.append(
+            f"In {first}, {up['driver']} lifts the score most ({money(up[first])} a year on "
+            f"average); in {last}, {down['driver']} holds it down most ({money(down[last])})."
+        )
     churn = run.table("explanations_churn")
     cimp = (
         driver_importance(churn, ("customer_id", "churn_margin", "base_value"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from segml.report.absent import why_absent
 from segml.report.context import ReportContext
 from segml.report.figures import stage_chart
 from segml.report.html import Finding, Section, bullets, details, esc, figure, figures, keyvalues
@@ -19,9 +20,12 @@ def model_card_section(ctx: ReportContext) -> Section:
     model = run.model or {}
     commit, dirty = tags.get("git_commit", "unknown"), tags.get("git_dirty", "unknown")
     owners = ", ".join(card.owners)
+    if model:
+        what = f"{model.get('name')} version {model.get('version')}, trained"
+    else:
+        what = f"no model was exported ({why_absent(run, 'export')}); the tiers were made"
     sec.reading.append(
-        f"{card.title}: {model.get('name', 'no exported model')} version "
-        f"{model.get('version', '–')}, trained by run {run.run_id} at as-of date "
+        f"{card.title}: {what} by run {run.run_id} at as-of date "
         f"{run.run.get('as_of')} from commit {commit[:12]}"
         f"{' with uncommitted changes' if dirty == 'true' else ''}. "
         + (f"Owners: {owners}." if owners else "No owner is named.")
@@ -39,7 +43,7 @@ def model_card_section(ctx: ReportContext) -> Section:
         if k.startswith("version.")
     )
     pairs = [
-        ("model", f"{model.get('name', '–')} version {model.get('version', '–')}"),
+        ("model", f"{model['name']} version {model['version']}" if model else "none exported"),
         ("model URI", model.get("model_uri", "–")),
         ("aliases of this version", ", ".join(reg.this_aliases) or "none"),
         ("champion now", f"version {reg.champion_version}" if reg.champion_version else "none"),

@@ -6,6 +6,7 @@ import calendar
 import datetime as dt
 from typing import Any
 
+from segml.report.absent import run_warning
 from segml.report.context import ReportContext
 from segml.report.figures import population_chart
 from segml.report.fmt import num, pct
@@ -58,18 +59,33 @@ def _population(ctx: ReportContext) -> list[tuple[str, int]]:
     return [(label, n) for label, n in steps if n is not None]
 
 
-def _exclusions(ctx: ReportContext) -> list[dict[str, Any]]:
-    run, m, cfg = ctx.run, ctx.run.metrics, ctx.run.config
+def _left_out_customers(m: dict[str, float]) -> list[dict[str, Any]]:
+    """Customers the run does not tier: joined after the as-of date, or closed by it."""
     rows: list[dict[str, Any]] = []
     total, active = m.get("rows.customers"), m.get("customers.active_at_as_of")
-    if total is not None and active is not None:
+    known = m.get("features.rows", total)  # customers who joined by the as-of date
+    if total is not None and known is not None and total > known:
+        rows.append(
+            {
+                "what": "customers whose relationship began after the as-of date",
+                "n": int(total - known),
+                "why": "not tiered, scored or explained: the run looks at the bank as of that date",
+            }
+        )
+    if known is not None and active is not None:
         rows.append(
             {
                 "what": "customers whose relationship closed before the as-of date",
-                "n": int(total - active),
+                "n": int(known - active),
                 "why": "not tiered, scored or explained: tiers serve open relationships",
             }
         )
+    return rows
+
+
+def _exclusions(ctx: ReportContext) -> list[dict[str, Any]]:
+    run, m, cfg = ctx.run, ctx.run.metrics, ctx.run.config
+    rows = _left_out_customers(m)
     kinds = (cfg.get("features") or {}).get("exclude_kinds")
     if kinds:
         rows.append(
@@ -219,12 +235,17 @@ def overview_section(ctx: ReportContext) -> Section:
         end = _add_months(dt.date.fromisoformat(as_of), horizon).isoformat()
     except ValueError:
         end = "?"
+    no_labels = run_warning(run, "no labels: ")
     sec.reading.append(
         f"The data hold {num(m.get('rows.customers'))} customers "
         f"({', '.join(f'{num(v)} {k}' for k, v in by_type.items())}) and "
         f"{num(m.get('rows.transactions'))} transactions from {first} to {last}. Models see only "
         f"records known by {as_of} ({num(m.get('history_months_to_as_of'))} months of history); "
-        f"outcomes (profit, churn, spend) come from the {horizon} months after it, to {end}."
+        + (
+            f"outcomes (profit, churn, spend) come from the {horizon} months after it, to {end}."
+            if not no_labels
+            else f"no outcome after it is tested: {no_labels}."
+        )
     )
     total = m.get("rows.customers")
     if total and active is not None:
@@ -243,7 +264,11 @@ def overview_section(ctx: ReportContext) -> Section:
         ),
         ("history", f"{first} to {as_of} (features); {last} is the last record"),
         ("as-of date", as_of),
-        ("outcome window", f"{horizon} months after the as-of date, to {end}"),
+        (
+            "outcome window",
+            f"{horizon} months after the as-of date, to {end}"
+            + (" (not in the data: no outcome is tested)" if no_labels else ""),
+        ),
         ("churn definition", f"{labels.get('churn_definition', '?')}"),
         ("tiered population", f"{num(active)} customers active at {as_of}"),
     ]
@@ -255,6 +280,8 @@ def overview_section(ctx: ReportContext) -> Section:
             [{"region": k, "customers": v} for k, v in regions.items()],
             caption="Customers by region (all in the data)",
         )
+        if set(regions) - {"(none)"}
+        else note("Not available: customers by region — the data hold no region for any customer.")
         if regions
         else ""
     )

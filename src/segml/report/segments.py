@@ -6,6 +6,7 @@ from typing import Any
 
 import pandas as pd
 
+from segml.report.absent import not_available, run_warning
 from segml.report.context import ReportContext
 from segml.report.figures import grade_chart, segment_chart
 from segml.report.fmt import money, num, pct
@@ -15,12 +16,14 @@ __all__ = ["segments_section"]
 
 
 def _persona(p: dict[str, Any]) -> str:
+    if _share(p, "share") is None:
+        return f"{p.get('name', p.get('segment'))}: {num(p.get('size'))} customers, not profiled."
     bits = [
         f"{pct(p.get('share'))} of {p.get('stratum', 'its')} customers and "
         f"{pct(p.get('value_share'))} of their value, median value {money(p.get('value_median'))} a year"
     ]
     if pd.notna(p.get("median:n_tx_365d")):
-        bits.append(f"{num(p['median:n_tx_365d'])} transactions a year")
+        bits.append(f"{num(round(p['median:n_tx_365d']))} transactions a year")
     if pd.notna(p.get("median:aum_last")):
         bits.append(f"assets under management {money(p['median:aum_last'])}")
     if pd.notna(p.get("mix:digital_share")):
@@ -36,44 +39,85 @@ def _persona(p: dict[str, Any]) -> str:
     return f"{p.get('name', p.get('segment'))}: " + "; ".join(bits) + "."
 
 
+def _share(p: dict[str, Any], key: str) -> float | None:
+    """A profile's number, None when missing or NaN (a segment the run did not profile)."""
+    v = p.get(key)
+    return None if v is None or pd.isna(v) else float(v)
+
+
+def _segment_readings(prof: pd.DataFrame, sec: Section) -> None:
+    """The most valuable segment; a note for each segment the run left without numbers."""
+    recs = prof.to_dict("records")
+    valued = [p for p in recs if _share(p, "value_share") is not None]
+    text = (
+        f"{len(recs)} behavioural segments, clustered separately per customer type on behaviour "
+        "only (demographics describe them but are not clustered)."
+    )
+    if valued:
+        top = max(valued, key=lambda p: _share(p, "value_share") or 0.0)
+        text += (
+            f" The most valuable, '{top.get('name')}', holds {pct(top.get('value_share'))} of its "
+            f"type's value with {pct(top.get('share'))} of its customers."
+        )
+    sec.reading.append(text)
+    for p in recs:
+        if _share(p, "value_share") is None:
+            sec.blocks.append(
+                note(
+                    f"Not available: no share or value for '{p.get('name')}' "
+                    f"({num(p.get('size'))} {p.get('stratum', '')} customers): the run did not "
+                    "profile it (a customer type too small to cluster is one segment)."
+                )
+            )
+
+
+def _comparison(run: Any, sec: Section) -> None:
+    """How much of the variance of log value the segments and the demographic cells explain."""
+    comp = run.table("segment_comparison")
+    if comp is None or not {"segmentation", "eta2_log_value"} <= set(comp.columns):
+        return
+    eta = dict(zip(comp["segmentation"], comp["eta2_log_value"], strict=True))
+    n = dict(zip(comp["segmentation"], comp["n_segments"], strict=True))
+    eps: dict = {}
+    if "eps2_log_value" in comp.columns:  # runs before eps2 have eta2 only
+        eps = dict(zip(comp["segmentation"], comp["eps2_log_value"], strict=True))
+
+    def adjusted(name: str, words: str) -> str:
+        return f" ({pct(eps[name])} {words})" if name in eps else ""
+
+    if "behavioural" not in eta or "demographic" not in eta:
+        return
+    text = (
+        f"The {num(n['behavioural'])} behavioural segments explain "
+        f"{pct(eta['behavioural'])} of the variance of log value"
+        f"{adjusted('behavioural', 'adjusted for the number of segments')}; "
+    )
+    if (n["demographic"] or 0) > 1:
+        text += (
+            f"{num(n['demographic'])} demographic cells (age band × income band × region) "
+            f"explain {pct(eta['demographic'])}{adjusted('demographic', 'adjusted')}."
+        )
+    else:
+        text += (
+            "a comparison with demographic cells is not available: the data hold no age band, "
+            "income band or region to form them."
+        )
+    sec.reading.append(text)
+
+
 def _segments(ctx: ReportContext, sec: Section) -> None:
     run = ctx.run
     prof = run.table("segment_profiles")
     if prof is None:
-        sec.reading.append("The run has no behavioural segments (segments.enabled is off).")
+        sec.reading.append(not_available(run, "segments"))
         return
-    prof = (
-        prof.sort_values(["stratum", "value_share"], ascending=[True, False])
-        if "stratum" in prof
-        else prof
-    )
+    if "value_share" not in prof:
+        prof = prof.assign(value_share=float("nan"))
+    if "stratum" in prof:
+        prof = prof.sort_values(["stratum", "value_share"], ascending=[True, False])
     recs = prof.to_dict("records")
-    top = max(recs, key=lambda p: p.get("value_share") or 0)
-    sec.reading.append(
-        f"{len(recs)} behavioural segments, clustered separately per customer type on behaviour "
-        f"only (demographics describe them but are not clustered). The most valuable, "
-        f"'{top.get('name')}', holds {pct(top.get('value_share'))} of its type's value with "
-        f"{pct(top.get('share'))} of its customers."
-    )
-    comp = run.table("segment_comparison")
-    if comp is not None and {"segmentation", "eta2_log_value"} <= set(comp.columns):
-        eta = dict(zip(comp["segmentation"], comp["eta2_log_value"], strict=True))
-        n = dict(zip(comp["segmentation"], comp["n_segments"], strict=True))
-        eps: dict = {}
-        if "eps2_log_value" in comp.columns:  # runs before eps2 have eta2 only
-            eps = dict(zip(comp["segmentation"], comp["eps2_log_value"], strict=True))
-
-        def adjusted(name: str, words: str) -> str:
-            return f" ({pct(eps[name])} {words})" if name in eps else ""
-
-        if "behavioural" in eta and "demographic" in eta:
-            sec.reading.append(
-                f"The {num(n['behavioural'])} behavioural segments explain "
-                f"{pct(eta['behavioural'])} of the variance of log value"
-                f"{adjusted('behavioural', 'adjusted for the number of segments')}; "
-                f"{num(n['demographic'])} demographic cells (age band × income band × region) "
-                f"explain {pct(eta['demographic'])}{adjusted('demographic', 'adjusted')}."
-            )
+    _segment_readings(prof, sec)
+    _comparison(run, sec)
     fid = run.metric("explain.segments.surrogate_fidelity")
     if fid is not None:
         sec.reading.append(
@@ -88,8 +132,8 @@ def _segments(ctx: ReportContext, sec: Section) -> None:
             figure(
                 segment_chart(
                     names,
-                    [p.get("share") or 0 for p in recs],
-                    [p.get("value_share") or 0 for p in recs],
+                    [_share(p, "share") or 0.0 for p in recs],
+                    [_share(p, "value_share") or 0.0 for p in recs],
                 ),
                 "Segments: share of customers and of value within their customer type",
             )
@@ -119,10 +163,45 @@ def _segments(ctx: ReportContext, sec: Section) -> None:
                 "value_share": pct,
                 "value_median": money,
                 "median:aum_last": money,
+                "median:n_tx_365d": lambda v: num(None if pd.isna(v) else round(v)),
                 "mix:digital_share": pct,
             },
         )
     )
+
+
+def _grade_validation(run: Any, comp: dict[str, Any], sec: Section) -> None:
+    """The out-of-time check of the grades against credit events, or why there is none."""
+    if not comp or comp.get("skipped"):
+        why = comp.get("skipped") or run_warning(run, "no labels: ")
+        if not why and (run.config.get("grades") or {}).get("compare_model") is False:
+            why = "grades.compare_model is off"
+        sec.blocks.append(
+            note(f"Not available: out-of-time grade validation — {why or 'the run has none'}.")
+        )
+        return
+    ev = int(comp.get("n_eval_events") or 0)
+    split = str(comp.get("split", "")).removeprefix("out of time: ")
+    sec.reading.append(
+        f"Out of time ({split}), the scorecard ranks credit events with AUC "
+        f"{num(comp.get('auc_scorecard'), 2)}, the external credit rating alone "
+        f"{num(comp.get('auc_rating'), 2)} and an xgboost model {num(comp.get('auc_model'), 2)},"
+        f" on {num(comp.get('n_eval'))} clients with {ev} event(s)."
+    )
+    if ev == 0:
+        sec.blocks.append(
+            note(
+                "Not available: grade AUCs — no credit event among the "
+                f"{num(comp.get('n_eval'))} clients evaluated, so no ranking can be judged."
+            )
+        )
+    elif ev < 20:
+        ci = comp.get("auc_diff_ci") or [None, None]
+        sec.attention(
+            f"grade validation rests on {ev} credit event(s): the AUCs are uncertain "
+            f"(95% interval of the model − scorecard difference {num(ci[0], 2)} to "
+            f"{num(ci[1], 2)})"
+        )
 
 
 def _grades(ctx: ReportContext, sec: Section) -> None:
@@ -143,21 +222,7 @@ def _grades(ctx: ReportContext, sec: Section) -> None:
         f"scorecard (version {card.get('version', '?')}); {common} is the most common grade "
         f"({pct(counts.max() / len(grades))})."
     )
-    if comp:
-        ev = int(comp.get("n_eval_events") or 0)
-        sec.reading.append(
-            f"Out of time ({str(comp.get('split', '')).removeprefix('out of time: ')}), the scorecard ranks credit events with AUC "
-            f"{num(comp.get('auc_scorecard'), 2)}, the external credit rating alone "
-            f"{num(comp.get('auc_rating'), 2)} and an xgboost model {num(comp.get('auc_model'), 2)},"
-            f" on {num(comp.get('n_eval'))} clients with {ev} event(s)."
-        )
-        if ev < 20:
-            ci = comp.get("auc_diff_ci") or [None, None]
-            sec.attention(
-                f"grade validation rests on {ev} credit event(s): the AUCs are uncertain "
-                f"(95% interval of the model − scorecard difference {num(ci[0], 2)} to "
-                f"{num(ci[1], 2)})"
-            )
+    _grade_validation(run, comp, sec)
     sec.blocks.append(
         figures(
             figure(

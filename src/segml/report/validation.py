@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from segml.report.absent import not_available, run_warning
 from segml.report.context import ReportContext
 from segml.report.figures import embed_png, gains_chart
 from segml.report.fmt import money, num, pct, signed
-from segml.report.html import Section, figure, figures, note, table
+from segml.report.html import Section, esc, figure, figures, note, table
 
 __all__ = ["validation_section"]
 
@@ -19,29 +20,55 @@ CHURN_SETS = {
 }
 
 
-def _value(ctx: ReportContext, sec: Section) -> None:
-    vm = ctx.run.json("value_metrics")
-    sec.blocks.append("<h3>Value score (the score the tiers rank)</h3>")
-    if not vm:
-        sec.blocks.append(note("The run has no value score model (value.enabled is off)."))
-        return
+def _value_reading(ctx: ReportContext, sec: Section, vm: dict[str, Any]) -> None:
+    """What the value score was trained on and how it ranks held-out customers: on the test
+    (the year after the as-of date) or, when the data end at the as-of date, on validation."""
     test, naive = vm.get("test") or {}, vm.get("naive_profit_12m") or {}
-    sec.reading.append(
+    trained = (
         f"Value score: trained on features at {vm.get('train_as_of')} against the next year's "
-        f"profit and tested on the {num(test.get('n'))} customers active at "
-        f"{vm.get('predict_as_of')} against their actual profit afterwards. It ranks them with "
-        f"Spearman {num(test.get('spearman'))} (last year's profit: "
-        f"{num(naive.get('spearman'))}) and puts {pct(test.get('tier_agreement'), 1)} in the "
-        f"tier their actual profit gives (last year's profit: "
-        f"{pct(naive.get('tier_agreement'), 1)})."
+        "profit"
     )
+    if test:
+        sec.reading.append(
+            f"{trained} and tested on the {num(test.get('n'))} customers active at "
+            f"{vm.get('predict_as_of')} against their actual profit afterwards. It ranks them "
+            f"with Spearman {num(test.get('spearman'))} (last year's profit: "
+            f"{num(naive.get('spearman'))}) and puts {pct(test.get('tier_agreement'), 1)} in the "
+            f"tier their actual profit gives (last year's profit: "
+            f"{pct(naive.get('tier_agreement'), 1)})."
+        )
+    else:
+        why = run_warning(ctx.run, "no labels: ") or "the run has no profit after the as-of date"
+        test = vm.get("validation") or {}
+        naive = vm.get("validation_naive_profit_12m") or {}
+        sec.reading.append(
+            f"{trained}. Not tested: {why}. On a held-out validation share of the training "
+            f"customers it ranks them with Spearman {num(test.get('spearman'))} (last year's "
+            f"profit: {num(naive.get('spearman'))}) and puts "
+            f"{pct(test.get('tier_agreement'), 1)} in the tier their actual profit gives (last "
+            f"year's profit: {pct(naive.get('tier_agreement'), 1)})."
+        )
     if (test.get("spearman") or 0) < (naive.get("spearman") or 0):
         sec.attention("the value score ranks next year's profit worse than last year's profit")
+
+
+def _value(ctx: ReportContext, sec: Section) -> None:
+    vm = ctx.run.json("value_metrics")
+    measure = (ctx.run.run.get("value_measure") or {}).get("measure") or "value_score"
+    ranks = "the score the tiers rank" if measure == "value_score" else f"the tiers rank {measure}"
+    sec.blocks.append(f"<h3>Value score ({esc(ranks)})</h3>")
+    if not vm:
+        sec.blocks.append(note(not_available(ctx.run, "value")))
+        return
+    _value_reading(ctx, sec, vm)
+    test, naive = vm.get("test") or {}, vm.get("naive_profit_12m") or {}
     rows = [
         {"set": "test: value score", **test},
         {"set": "test: last year's profit (baseline)", **naive},
         {"set": "validation: value score", **(vm.get("validation") or {})},
+        {"set": "validation: last year's profit", **(vm.get("validation_naive_profit_12m") or {})},
     ]
+    rows = [r for r in rows if len(r) > 1]  # a set the run did not evaluate is left out
     sec.blocks.append(
         table(
             rows,
@@ -148,11 +175,11 @@ def _clv(ctx: ReportContext, sec: Section) -> None:
     model_names = {"bgnbd": "BG/NBD", "pareto": "Pareto/NBD", "mbgnbd": "MBG/NBD"}
     rows = _clv_rows(m, model_names.get(config.get("model"), "BG/NBD"))
     if not rows:
-        sec.blocks.append(
-            note(
-                "The run has no CLV holdout evaluation (clv.enabled is off, or no holdout window)."
-            )
-        )
+        no_labels = run_warning(run, "no labels: ")
+        if no_labels and (run.config.get("clv") or {}).get("enabled") is not False:
+            sec.blocks.append(note(f"Not available: no holdout window: {no_labels}."))
+        else:
+            sec.blocks.append(note(not_available(run, "clv")))
         return
     window = config.get("window") or ["?", "?"]
     spend = [r for r in rows if r["target"] == "spend" and r.get("spearman") is not None]
@@ -224,43 +251,54 @@ def _gains(ctx: ReportContext) -> str | None:
     return gains_chart(df["churned"].to_numpy(), curves)
 
 
+def _churn_reading(ctx: ReportContext, sec: Section, cm: dict[str, Any]) -> None:
+    """Churn on the test snapshot or, without test labels (data that end at the as-of date), on
+    the validation snapshot, against the P(alive) baseline; and the fall from training."""
+    mets, split, cal = cm.get("metrics") or {}, cm.get("split") or {}, cm.get("calibration") or {}
+    key = "test" if mets.get("test") else "validation"
+    ev, base, train = (
+        mets.get(key) or {},
+        mets.get("baseline_p_alive") or {},
+        mets.get("train") or {},
+    )
+    lead = f"Churn (definition: {cm.get('definition')}): "
+    if key != "test":
+        why = run_warning(ctx.run, "no labels: ") or "the run has no labels after the as-of date"
+        lead += f"not tested ({why}); "
+    sec.reading.append(
+        f"{lead}on the {CHURN_SETS[key]} {split.get(f'{key}_as_of', '')} "
+        f"({num(ev.get('n'))} customers, {pct(ev.get('positive_rate'), 1)} churned), ROC AUC "
+        f"{num(ev.get('roc_auc'))} against {num(base.get('roc_auc'))} for the P(alive) "
+        f"baseline; the 10% riskiest customers hold {pct(ev.get('capture_top10'))} of churners "
+        f"(lift {num(ev.get('lift_top10'), 1)})."
+    )
+    sec.reading.append(
+        f"Calibration ({cal.get('method', '?')}): mean predicted probability "
+        f"{pct(ev.get('mean_prediction'), 1)} against {pct(ev.get('positive_rate'), 1)} "
+        f"observed; expected calibration error {num(ev.get('ece'))}, Brier score "
+        f"{num(ev.get('brier'))} (baseline {num(base.get('brier'))})."
+    )
+    auc, base_auc, train_auc = ev.get("roc_auc"), base.get("roc_auc"), train.get("roc_auc")
+    if auc is not None and base_auc is not None and auc <= base_auc:
+        sec.attention(
+            f"the churn model does not beat the P(alive) baseline on the {CHURN_SETS[key]}"
+        )
+    if auc is not None and train_auc is not None and train_auc - auc > 0.1:
+        sec.attention(
+            f"churn ROC AUC falls from {num(train_auc)} on the training snapshot to {num(auc)} "
+            f"on the {CHURN_SETS[key]} ({signed(auc - train_auc)})"
+        )
+
+
 def _churn(ctx: ReportContext, sec: Section) -> None:
     run = ctx.run
     cm = run.json("churn_metrics")
     sec.blocks.append("<h3>Churn</h3>")
     if not cm:
-        sec.blocks.append(note("The run has no churn model (churn.enabled is off)."))
+        sec.blocks.append(note(not_available(run, "churn")))
         return
-    mets = cm.get("metrics") or {}
-    test, base, train = (
-        mets.get("test") or {},
-        mets.get("baseline_p_alive") or {},
-        mets.get("train") or {},
-    )
-    split = cm.get("split") or {}
-    cal = cm.get("calibration") or {}
-    sec.reading.append(
-        f"Churn (definition: {cm.get('definition')}): on the test snapshot {split.get('test_as_of', '')} "
-        f"({num(test.get('n'))} customers, {pct(test.get('positive_rate'), 1)} churned), ROC AUC "
-        f"{num(test.get('roc_auc'))} against {num(base.get('roc_auc'))} for the P(alive) "
-        f"baseline; the 10% riskiest customers hold {pct(test.get('capture_top10'))} of churners "
-        f"(lift {num(test.get('lift_top10'), 1)})."
-    )
-    sec.reading.append(
-        f"Calibration ({cal.get('method', '?')}): mean predicted probability "
-        f"{pct(test.get('mean_prediction'), 1)} against {pct(test.get('positive_rate'), 1)} "
-        f"observed; expected calibration error {num(test.get('ece'))}, Brier score "
-        f"{num(test.get('brier'))} (baseline {num(base.get('brier'))})."
-    )
-    auc, base_auc = test.get("roc_auc"), base.get("roc_auc")
-    if auc is not None and base_auc is not None and auc <= base_auc:
-        sec.attention("the churn model does not beat the P(alive) baseline on the test snapshot")
-    gap = (train.get("roc_auc") or 0) - (test.get("roc_auc") or 0)
-    if gap > 0.1:
-        sec.attention(
-            f"churn ROC AUC falls from {num(train.get('roc_auc'))} on the training "
-            f"snapshot to {num(test.get('roc_auc'))} on the test snapshot ({signed(-gap)})"
-        )
+    _churn_reading(ctx, sec, cm)
+    mets, split = cm.get("metrics") or {}, cm.get("split") or {}
     rows = [{"set": label, **(mets.get(k) or {})} for k, label in CHURN_SETS.items() if mets.get(k)]
     sec.blocks.append(
         table(
@@ -280,18 +318,26 @@ def _churn(ctx: ReportContext, sec: Section) -> None:
         )
     )
     sec.blocks.append(note(split.get("note", "")))
+    gains = _gains(ctx)
     sec.blocks.append(
         figures(
             figure(
                 embed_png(run.figure("churn/churn_calibration.png")),
-                "Churn: calibration on the test snapshot",
+                f"Churn: calibration on the {'test' if mets.get('test') else 'validation'} snapshot",
             ),
             figure(
-                _gains(ctx),
+                gains,
                 "Churn: share of churners found by contacting the riskiest customers first",
-            ),
+            )
+            if gains
+            else "",
         )
     )
+    if gains is None:
+        why = (
+            run_warning(run, "no labels: ") or "no customer of the run churned after the as-of date"
+        )
+        sec.blocks.append(note(f"Not available: the churn gains chart — {why}."))
 
 
 def validation_section(ctx: ReportContext) -> Section:

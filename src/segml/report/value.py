@@ -83,14 +83,23 @@ def _rule_text(policy: dict[str, Any], i: int, tier: str) -> str:
     return f"ranked {lo:.0%}–{hi:.0%} of {who} by value"
 
 
+def _ranges(ctx: ReportContext) -> dict[str, dict[str, Any]]:
+    """Each tier's range of the ranked value: the explained thresholds, else ``tiers.parquet``
+    (a run whose tiers rank another measure than the value score has no explanations)."""
+    run = ctx.run
+    thresholds = ((run.json("explanations") or {}).get("value") or {}).get("thresholds", [])
+    tiers = run.table("tiers")
+    if thresholds or tiers is None or not {"tier_by_value", "value"} <= set(tiers.columns):
+        return {t["tier"]: t for t in thresholds}
+    by = tiers.groupby(tiers["tier_by_value"].astype(str))["value"].agg(["min", "max"])
+    return {str(k): {"min_score": r["min"], "max_score": r["max"]} for k, r in by.iterrows()}
+
+
 def _tier_rows(ctx: ReportContext) -> list[dict[str, Any]]:
     run = ctx.run
     policy = run.json("tier_policy") or {}
     tt = run.table("tier_table")
-    ranges = {
-        t["tier"]: t
-        for t in ((run.json("explanations") or {}).get("value") or {}).get("thresholds", [])
-    }
+    ranges = _ranges(ctx)
     rows = []
     by_tier = {} if tt is None else {str(r["tier"]): r for r in tt.to_dict("records")}
     for i, tier in enumerate(run.tier_labels):
@@ -184,6 +193,8 @@ def value_section(ctx: ReportContext) -> Section:
         f"positive value."
     )
     rows = _tier_rows(ctx)
+    measure = value_measure(ctx).get("measure") or "value_score"
+    ranked = "the value score" if measure == "value_score" else measure
     parts = [
         f"{r['tier']} {pct(r['customer_share'], 1)} of customers, {pct(r['positive_value_share'])} of positive value"
         for r in rows
@@ -196,9 +207,7 @@ def value_section(ctx: ReportContext) -> Section:
         sec.attention(f"tier(s) {', '.join(empty)} hold no customer")
     sec.blocks.append(
         figures(
-            figure(
-                lorenz_chart(values, pos20), "Lorenz curve of the value score (tiered customers)"
-            ),
+            figure(lorenz_chart(values, pos20), f"Lorenz curve of {ranked} (tiered customers)"),
             figure(
                 tier_share_chart(
                     [r["tier"] for r in rows],
@@ -214,8 +223,13 @@ def value_section(ctx: ReportContext) -> Section:
     sec.blocks.append(
         note(
             f"Policy {policy.get('name', '?')} version {policy.get('version', '?')} "
-            f"(kind {policy.get('kind', '?')}); score ranges are those of this run (the exported "
-            "model tiers a new customer by these thresholds). A customer is flagged for retention "
+            f"(kind {policy.get('kind', '?')}); score ranges are those of this run "
+            + (
+                "(the exported model tiers a new customer by these thresholds). "
+                if run.model
+                else "(the run exported no model). "
+            )
+            + "A customer is flagged for retention "
             "when the churn probability is at or above the tier's high-risk threshold."
         )
     )
@@ -225,7 +239,7 @@ def value_section(ctx: ReportContext) -> Section:
             [
                 ("tier", "tier"),
                 ("rule", "policy rule"),
-                ("scores", "value score range (CNY/year)"),
+                ("scores", f"{measure.replace('_', ' ')} range (CNY/year)"),
                 ("customers", "customers"),
                 ("customer_share", "share of customers"),
                 ("positive_value_share", "share of positive value"),

@@ -3,7 +3,8 @@
 :func:`segment_table` encodes a table (:class:`CustomerPreprocessor`), clusters it with k chosen
 by bootstrap stability, BIC and silhouette (:class:`AutoKCluster`, :func:`select_k`; models:
 :class:`MixedMixture`, Gaussian mixture, k-means), profiles the segments and names them from
-the data. :func:`segment_customers` does it on segml's customer feature table;
+the data, in the table's own words (:func:`name_segments`, :func:`column_label`).
+:func:`segment_customers` does it on segml's customer feature table;
 :func:`demographic_segments` is the traditional age × income × region baseline and
 :func:`persona_report` checks both against the synthetic personas. See ``docs/segments.md``.
 """
@@ -30,20 +31,24 @@ from segml.segments.baseline import (
 from segml.segments.cluster import AutoKCluster, bic_elbow, make_segmenter, select_k
 from segml.segments.columns import classify_columns
 from segml.segments.mixture import MixedMixture
+from segml.segments.naming import NAME_RULES, name_segments, segment_traits
 from segml.segments.preprocess import CustomerPreprocessor
-from segml.segments.profiles import NAME_RULES, deviations, name_segments, profile_segments
+from segml.segments.profiles import absences, deviations, profile_segments
 from segml.segments.strata import StratifiedSegmenter, segment_strata
+from segml.segments.wording import column_label, trait_phrase
 
 __all__ = [
     "BEHAVIOURAL_COLUMNS",
     "DEMOGRAPHIC_COLUMNS",
     "NAME_RULES",
     "AutoKCluster",
+    "absences",
     "bic_elbow",
     "CustomerPreprocessor",
     "MixedMixture",
     "SegmentationResult",
     "classify_columns",
+    "column_label",
     "compare_segmentations",
     "customer_population",
     "demographic_segments",
@@ -60,5 +65,7 @@ __all__ = [
     "shrink_shares",
     "StratifiedSegmenter",
     "segment_table",
+    "segment_traits",
     "select_k",
+    "trait_phrase",
 ]

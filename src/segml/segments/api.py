@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
-import math
 import re
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from sklearn.pipeline import Pipeline
 
+from segml.progress import step
 from segml.segments.cluster import Method, make_segmenter
-from segml.segments.columns import as_frame, show
-from segml.segments.profiles import (
-    deviations,
-    find_value_column,
-    name_segments,
-    profile_segments,
-)
+from segml.segments.columns import as_frame, is_binary, is_numeric, show
+from segml.segments.naming import name_segments
+from segml.segments.profiles import absences, deviations, find_value_column, profile_segments
+from segml.segments.result import SegmentationResult
+from segml.textcols import numeric_text
+
+__all__ = [
+    "BEHAVIOURAL_COLUMNS",
+    "DEMOGRAPHIC_COLUMNS",
+    "SegmentationResult",
+    "segment_table",
+    "value_numbers",
+]
 
 #: Demographic columns (as in segml.features.build.DEMOGRAPHIC): described, never clustered.
 DEMOGRAPHIC_COLUMNS = ("region", "gender", "age", "age_band", "income_band", "occupation")
@@ -57,140 +61,6 @@ BEHAVIOURAL_COLUMNS = (
     "has_corporate_loan",
     "has_trade_finance",
 )
-
-
-def _json_safe(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
-@dataclass
-class SegmentationResult:
-    """Everything a segmentation produced, for people (``summary``) and machines (``to_dict``).
-
-    Attributes
-    ----------
-    id_col : str
-        The identifier column.
-    assignments : DataFrame
-        One row per customer: the id, ``segment`` (0 = largest) and ``segment_name``.
-    k : int
-        Number of segments.
-    method : str
-        ``"mixed"``, ``"gmm"`` or ``"kmeans"``.
-    scores : DataFrame
-        Per candidate k: silhouette, BIC, inertia, stability (± std) and which was selected.
-    profiles : DataFrame
-        Per segment: name, size, share, value, medians, holding rates, channel mix.
-    names : dict of int to str
-        Segment names.
-    deviations : DataFrame
-        Per segment and column: deviation from the population in standard deviations.
-    excluded : dict of str to str
-        Columns not used, with the reason.
-    missing : DataFrame
-        Columns with missing values: count, share and what was done.
-    features : list of str
-        Input columns the segmentation used.
-    value_col : str or None
-        Value column profiled.
-    pipeline : sklearn.pipeline.Pipeline
-        The fitted preprocessing + clustering pipeline (``predict`` on new rows).
-    notes : list of str
-        What a reader should know about the result: fewer segments than asked for, or no
-        candidate k that reproduces across resamples.
-    """
-
-    id_col: str
-    assignments: pd.DataFrame
-    k: int
-    method: str
-    scores: pd.DataFrame
-    profiles: pd.DataFrame
-    names: dict[int, str]
-    deviations: pd.DataFrame
-    excluded: dict[str, str]
-    missing: pd.DataFrame
-    features: list[str]
-    value_col: str | None
-    pipeline: Pipeline | Any = field(repr=False)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def labels(self) -> np.ndarray:
-        """Segment of each row, in the input order."""
-        return self.assignments["segment"].to_numpy()
-
-    def predict(self, data: Any) -> np.ndarray:
-        """Segments of new customers (same columns as the fitted table)."""
-        return self.pipeline.predict(as_frame(data))
-
-    def profile_records(self) -> list[dict[str, Any]]:
-        """One dict per segment: name, size, share, value, medians, holding rates, channel mix."""
-        out = []
-        for _, row in self.profiles.iterrows():
-            rec: dict[str, Any] = {"segment": int(row["segment"]), "name": row["name"]}
-            groups: dict[str, dict[str, Any]] = {}
-            for key, value in row.items():
-                kind, sep, col = str(key).partition(":")
-                if sep:
-                    label = {"rate": "holding_rates", "mix": "channel_mix", "top": "top"}
-                    groups.setdefault(label.get(kind, kind + "s"), {})[col] = value
-                elif key not in ("segment", "name"):
-                    rec[str(key)] = value
-            rec["size"] = int(rec["size"])
-            rec.update(groups)
-            seg = row["segment"]
-            top = self.deviations.loc[seg].dropna() if seg in self.deviations.index else pd.Series()
-            top = top.reindex(top.abs().sort_values(ascending=False).index[:5])
-            rec["distinctive"] = {str(k): round(float(v), 2) for k, v in top.items()}
-            out.append(rec)
-        return out
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready summary (NaN becomes null)."""
-        return _json_safe(
-            {
-                "k": self.k,
-                "method": self.method,
-                "n_rows": len(self.assignments),
-                "id_column": self.id_col,
-                "value_column": self.value_col,
-                "features": self.features,
-                "scores": self.scores.to_dict(orient="records"),
-                "profiles": self.profile_records(),
-                "excluded": self.excluded,
-                "missing": self.missing.to_dict(orient="records"),
-                "notes": self.notes,
-            }
-        )
-
-    def summary(self) -> str:
-        """A few readable lines: k and how it was chosen, then each segment."""
-        lines = [f"{len(self.assignments):,} rows -> {self.k} segments ({self.method})"]
-        cols = [c for c in ("k", "silhouette", "bic", "stability", "selected") if c in self.scores]
-        lines.append(self.scores[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-        for _, row in self.profiles.iterrows():
-            value = (
-                f", value share {row['value_share']:.1%}"
-                if "value_share" in row and pd.notna(row["value_share"])
-                else ""
-            )
-            lines.append(
-                f"  {int(row['segment'])}: {row['name']:<40s} {int(row['size']):>8,} "
-                f"({row['share']:.1%}{value})"
-            )
-        if self.excluded:
-            lines.append(f"excluded: {', '.join(self.excluded)}")
-        lines += [f"note: {n}" for n in self.notes]
-        return "\n".join(lines)
 
 
 def _select_columns(
@@ -251,8 +121,10 @@ def segment_table(
         Columns never used. Default: the demographic columns present
         (:data:`DEMOGRAPHIC_COLUMNS`), which are still described in the profiles.
     value_col : str, None or "auto", default "auto"
-        Customer value for the value share; ``"auto"`` takes the first of
-        :data:`segml.segments.profiles.VALUE_CANDIDATES` present.
+        Customer value for the value share and mean (``value_share``, ``value_mean`` in the
+        profiles); ``"auto"`` takes the first of
+        :data:`segml.segments.profiles.VALUE_CANDIDATES` present. Numbers written as text
+        (``"3,659.52"``) are read.
     k_range, n_bootstrap, sample_size, min_stability, k_rule
         Passed to :class:`segml.segments.AutoKCluster` (``k_rule``: the elbow of the BIC among
         the stable k, or ``"bic"`` its lowest; see :func:`segml.segments.select_k`).
@@ -269,41 +141,29 @@ def segment_table(
     Raises
     ------
     ValueError
-        When ``id_col`` is absent, missing or duplicated, or when no column is usable.
+        When ``id_col`` is absent, missing or duplicated, when the value column is absent or
+        not numeric, or when no column is usable.
+
+    Notes
+    -----
+    Under :func:`segml.progress.reporting` the steps are announced as they start: encoding,
+    fitting (once per candidate k) and profiling.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_wine
+    >>> wine = load_wine(as_frame=True).data.reset_index(names="wine_id")
+    >>> result = segment_table(wine, "wine_id", k=3, n_bootstrap=0)
+    >>> result.k, len(set(result.names.values()))
+    (3, 3)
     """
     df = as_frame(data).rename(columns=str)
-    if id_col not in df.columns:
-        raise ValueError(f"no id column {id_col!r}; the table has {list(df.columns)[:20]}")
-    ids = df[id_col]
-    if ids.isna().any():
-        rows = _rows(np.flatnonzero(ids.isna().to_numpy()))
-        raise ValueError(
-            f"the id column {id_col!r} is missing in {int(ids.isna().sum())} rows ({rows})"
-        )
-    if ids.duplicated().any():
-        twice = ids.duplicated(keep=False).to_numpy()
-        shown = [
-            f"{show(v)} at {_rows(np.flatnonzero(twice & (ids == v).to_numpy()))}"
-            for v in ids[ids.duplicated()].drop_duplicates().iloc[:3]
-        ]
-        raise ValueError(
-            f"the id column {id_col!r} repeats values ({'; '.join(shown)}): need one row each"
-        )
-    if len(df) < 3:
-        raise ValueError(f"need at least 3 rows to segment, got {len(df)}")
+    ids = _checked_ids(df, id_col)
     vcol = find_value_column(df) if value_col == "auto" else value_col
-    if vcol is not None and vcol not in df.columns:
-        raise ValueError(f"no value column {vcol!r}")
+    if vcol is not None:
+        df = df.assign(**{vcol: value_numbers(df, vcol)})
     chosen, outside = _select_columns(df, id_col, columns)
-    if exclude is None:
-        demo = [c for c in DEMOGRAPHIC_COLUMNS if c in chosen]
-        exclude_reasons = dict.fromkeys(demo, DEMOGRAPHIC_REASON)
-    else:
-        exclude_reasons = {
-            c: DEMOGRAPHIC_REASON if c in DEMOGRAPHIC_COLUMNS else "excluded by the caller"
-            for c in exclude
-            if c in df.columns
-        }
+    exclude_reasons = _exclude_reasons(df, chosen, exclude)
     pipe = make_segmenter(
         method,
         k,
@@ -316,10 +176,12 @@ def segment_table(
         fit_size=fit_size,
         k_rule=k_rule,
     )
+    prep, cluster = pipe.named_steps["prep"], pipe.named_steps["cluster"]
     with warnings.catch_warnings(record=True) as caught:  # reported once each, as notes
         warnings.simplefilter("always")
-        pipe.fit(df[chosen])
-    prep, cluster = pipe.named_steps["prep"], pipe.named_steps["cluster"]
+        with step("encoding", f"{len(df):,} rows, {len(chosen)} columns"):
+            encoded = prep.fit_transform(df[chosen])  # as pipe.fit: the steps fitted in place
+        cluster.fit(encoded)  # a step per candidate k
     labels = np.asarray(cluster.labels_)
     excluded = {id_col: "identifier (the id column)", **outside}
     for col, reason in prep.excluded_.items():
@@ -327,15 +189,13 @@ def segment_table(
     for col in DEMOGRAPHIC_COLUMNS:
         if col in df.columns and col not in chosen and exclude is None:
             excluded[col] = DEMOGRAPHIC_REASON
-    used = prep.numeric_columns_ + prep.binary_columns_ + prep.categorical_columns_
-    used = [c for c in chosen if c in used]
-    describe = [c for c in df.columns if c in exclude_reasons or c in DEMOGRAPHIC_COLUMNS]
-    describe = [c for c in describe if c not in used and c != id_col]
-    if vcol is not None and vcol not in used + describe:
-        describe.append(vcol)
-    dev = deviations(df, labels, used + describe)
-    names = name_segments(dev, used, vcol)
-    profiles = profile_segments(df, labels, used, vcol, describe)
+    used, describe = _used_and_described(df, id_col, chosen, prep, exclude_reasons, vcol)
+    with step("profiling", f"{len(np.unique(labels))} segments"):
+        df = _as_read(df, used + describe)
+        dev = deviations(df, labels, used + describe)
+        absent = absences(df, labels, used + describe)
+        names = name_segments(dev, used, vcol, absent, prep.binary_columns_)
+        profiles = profile_segments(df, labels, used, vcol, describe)
     profiles.insert(1, "name", profiles["segment"].map(names))
     assignments = pd.DataFrame({id_col: ids.to_numpy(), "segment": labels})
     assignments["segment_name"] = assignments["segment"].map(names)
@@ -356,6 +216,112 @@ def segment_table(
         notes=_notes(k, int(cluster.k_), len(np.unique(labels)), cluster.scores_, min_stability)
         + _warned(caught),
     )
+
+
+def _exclude_reasons(
+    df: pd.DataFrame, chosen: list[str], exclude: Sequence[str] | None
+) -> dict[str, str]:
+    """Columns never clustered, with the reason: the demographic ones by default."""
+    if exclude is None:
+        demo = [c for c in DEMOGRAPHIC_COLUMNS if c in chosen]
+        return dict.fromkeys(demo, DEMOGRAPHIC_REASON)
+    return {
+        c: DEMOGRAPHIC_REASON if c in DEMOGRAPHIC_COLUMNS else "excluded by the caller"
+        for c in exclude
+        if c in df.columns
+    }
+
+
+def _used_and_described(
+    df: pd.DataFrame,
+    id_col: str,
+    chosen: list[str],
+    prep: Any,
+    exclude_reasons: dict[str, str],
+    vcol: str | None,
+) -> tuple[list[str], list[str]]:
+    """The columns the fitted preprocessor used, and those only described in the profiles
+    (left out, demographic, or the value column)."""
+    used = prep.numeric_columns_ + prep.binary_columns_ + prep.categorical_columns_
+    used = [c for c in chosen if c in used]
+    describe = [c for c in df.columns if c in exclude_reasons or c in DEMOGRAPHIC_COLUMNS]
+    describe = [c for c in describe if c not in used and c != id_col]
+    if vcol is not None and vcol not in used + describe:
+        describe.append(vcol)
+    return used, describe
+
+
+def _checked_ids(df: pd.DataFrame, id_col: str) -> pd.Series:
+    """The id column, once checked: present, never missing, unique; and enough rows."""
+    if id_col not in df.columns:
+        raise ValueError(f"no id column {id_col!r}; the table has {list(df.columns)[:20]}")
+    ids = df[id_col]
+    if ids.isna().any():
+        rows = _rows(np.flatnonzero(ids.isna().to_numpy()))
+        raise ValueError(
+            f"the id column {id_col!r} is missing in {int(ids.isna().sum())} rows ({rows})"
+        )
+    if ids.duplicated().any():
+        twice = ids.duplicated(keep=False).to_numpy()
+        shown = [
+            f"{show(v)} at {_rows(np.flatnonzero(twice & (ids == v).to_numpy()))}"
+            for v in ids[ids.duplicated()].drop_duplicates().iloc[:3]
+        ]
+        raise ValueError(
+            f"the id column {id_col!r} repeats values ({'; '.join(shown)}): need one row each"
+        )
+    if len(df) < 3:
+        raise ValueError(f"need at least 3 rows to segment, got {len(df)}")
+    return ids
+
+
+def value_numbers(df: pd.DataFrame, col: str, what: str = "value column") -> pd.Series:
+    """The value column as numbers (numbers written as text, ``"3,659.52"``, are read).
+
+    Parameters
+    ----------
+    df : DataFrame
+        The table.
+    col : str
+        The value column.
+    what : str, default "value column"
+        How messages call it (``"--value column"`` on the command line).
+
+    Returns
+    -------
+    Series
+
+    Raises
+    ------
+    ValueError
+        Naming the column, when it is absent or not numeric (with a value that is not a
+        number) and, for both, a few of the numeric columns the table has.
+
+    Examples
+    --------
+    >>> value_numbers(pd.DataFrame({"spend": ["1,200.50", "3"]}), "spend").tolist()
+    [1200.5, 3.0]
+    """
+    numeric = [str(c) for c in df.columns if is_numeric(df[c]) and not is_binary(df[c])]
+    others = f"numeric columns: {', '.join(numeric[:8])}{' ...' if len(numeric) > 8 else ''}"
+    if col not in df.columns:
+        raise ValueError(f"no {what} {col!r} ({others})")
+    s = df[col]
+    if is_numeric(s):
+        return s
+    parsed = numeric_text(s)
+    if parsed is None:
+        text = s.dropna().astype(str)
+        bad = text[pd.to_numeric(text, errors="coerce").isna()]
+        example = f", e.g. {show(bad.iloc[0])}" if len(bad) else ""
+        raise ValueError(f"the {what} {col!r} is not numeric{example} ({others})")
+    return parsed
+
+
+def _as_read(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Numbers written as text (``"3,659.52"``) as numbers, as the preprocessor reads them."""
+    parsed = {c: p for c in columns if (p := numeric_text(df[c])) is not None}
+    return df.assign(**parsed) if parsed else df
 
 
 def _warned(caught: list[warnings.WarningMessage], limit: int = 3) -> list[str]:

@@ -2,7 +2,9 @@
 
 :func:`segment_command` is a typer command function; ``segml.cli`` registers it. Exit codes as
 the rest of the command line: 0 success; 1 the table cannot be read or segmented (the message
-names the file or column); 2 bad usage (``--k``, ``--out`` suffix, ``--method``).
+names the file or column: the id, ``--by``, ``--exclude`` or ``--value`` column); 2 bad usage
+(``--k``, ``--out`` suffix, ``--method``). Progress (each step, each candidate k) goes to
+stderr when it is a terminal, or with ``--progress``; ``--no-progress`` silences it.
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ import contextlib
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import pandas as pd
 import typer
 
 from segml.io import atomic_file, check_output_file, check_output_path, output_error
 from segml.segments.cluster import METHODS
+from segml.segments.result import SegmentationResult
 from segml.tables import read_table, write_csv
 
 WRITERS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -46,6 +49,20 @@ def write_assignments(frame: pd.DataFrame, out: Path) -> Path:
         else:
             frame.to_parquet(tmp, index=False)
     return out
+
+
+def _say(message: str) -> None:
+    """A progress line on stderr: ``segment: fitting (k=3, 2/9 of k=2..10, 8,950 rows)``."""
+    typer.echo(f"segment: {message.strip().removeprefix('›').strip()}", err=True)
+
+
+def _progress(wanted: bool | None) -> contextlib.AbstractContextManager[None]:
+    """Announce the steps on stderr: when asked, or by default when stderr is a terminal."""
+    from segml.progress import reporting
+
+    if wanted is None:
+        wanted = sys.stderr.isatty()
+    return reporting(_say, bars=False) if wanted else contextlib.nullcontext()
 
 
 def _parse_k(k: str) -> int | str:
@@ -88,11 +105,24 @@ def segment_command(
         str | None,
         typer.Option(help="Segment each value of this column separately (e.g. customer_type)."),
     ] = None,
+    value: Annotated[
+        str | None,
+        typer.Option(
+            "--value",
+            help="Numeric column of customer value: each segment's share of its total and its "
+            "mean per customer (default: profit_12m, value, clv, ... when present).",
+        ),
+    ] = None,
+    progress: Annotated[
+        bool | None,
+        typer.Option(
+            "--progress/--no-progress",
+            help="Progress on stderr (default: when stderr is a terminal).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Segment the customers of TABLE by behaviour; name and profile each segment."""
-    from segml.segments.api import DEMOGRAPHIC_COLUMNS, segment_table
-    from segml.segments.strata import segment_strata
-
     if (table_arg is None) == (table_opt is None):
         raise _fail("give the customer table once: --table FILE (or as the argument)", 2)
     table = table_arg if table_arg is not None else table_opt
@@ -112,35 +142,11 @@ def segment_command(
             check_output_file(out, "--out")
         except ValueError as exc:
             raise _fail(str(exc), 2) from exc
-    try:
-        df = read_table(table, text=[id])
-    except ValueError as exc:
-        raise _fail(str(exc)) from exc
-    if id not in df.columns:
-        shown = ", ".join(map(str, list(df.columns)[:15]))
-        raise _fail(f"{table} has no id column {id!r} (columns: {shown})")
-    if by is not None and by not in df.columns:
-        shown = ", ".join(map(str, list(df.columns)[:15]))
-        raise _fail(f"{table} has no --by column {by!r} (columns: {shown})")
-    unknown = [c for c in exclude or [] if c not in df.columns]
-    if unknown:
-        shown = ", ".join(map(str, list(df.columns)[:15]))
-        raise _fail(f"{table} has no --exclude column(s) {unknown} (columns: {shown})")
+    options = {"k": k_value, "method": method, "seed": seed, "exclude": exclude, "by": by}
     # keep stdout for the one JSON object: anything a library prints goes to stderr
     redirect = contextlib.redirect_stdout(sys.stderr) if json_out else contextlib.nullcontext()
-    try:
-        with redirect:
-            options = {
-                "method": method,
-                "exclude": [*DEMOGRAPHIC_COLUMNS, *exclude] if exclude else None,
-                "seed": seed,
-            }
-            if by is None:
-                result = segment_table(df, id, k_value, **options)
-            else:
-                result = segment_strata(df, id, by, k_value, **options)
-    except ValueError as exc:
-        raise _fail(f"{table}: {exc}") from exc
+    with _progress(progress), redirect:
+        result = _read_and_segment(table, id, value, **options)
     if out is not None:
         frame = result.assignments[[result.id_col, "segment"]]
         try:
@@ -156,3 +162,51 @@ def segment_command(
         typer.echo(result.summary())
         if out is not None:
             typer.echo(f"wrote {out}: {len(result.assignments):,} customers")
+
+
+def _read_and_segment(
+    table: Path,
+    id: str,
+    value: str | None,
+    *,
+    k: int | str,
+    method: str,
+    seed: int,
+    exclude: list[str] | None,
+    by: str | None,
+) -> SegmentationResult:
+    """Read the table, check the columns named on the command line, segment it."""
+    from segml.progress import step
+    from segml.segments.api import DEMOGRAPHIC_COLUMNS, segment_table, value_numbers
+    from segml.segments.strata import segment_strata
+
+    try:
+        with step("reading", str(table)):
+            df = read_table(table, text=[id])
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    shown = ", ".join(map(str, list(df.columns)[:15]))
+    if id not in df.columns:
+        raise _fail(f"{table} has no id column {id!r} (columns: {shown})")
+    if by is not None and by not in df.columns:
+        raise _fail(f"{table} has no --by column {by!r} (columns: {shown})")
+    unknown = [c for c in exclude or [] if c not in df.columns]
+    if unknown:
+        raise _fail(f"{table} has no --exclude column(s) {unknown} (columns: {shown})")
+    if value is not None:
+        try:  # checked before the long fit
+            value_numbers(df, value, "--value column")
+        except ValueError as exc:
+            raise _fail(f"{table}: {exc}") from exc
+    options: dict[str, Any] = {
+        "method": method,
+        "exclude": [*DEMOGRAPHIC_COLUMNS, *exclude] if exclude else None,
+        "seed": seed,
+        "value_col": "auto" if value is None else value,
+    }
+    try:
+        if by is None:
+            return segment_table(df, id, k, **options)
+        return segment_strata(df, id, by, k, **options)
+    except ValueError as exc:
+        raise _fail(f"{table}: {exc}") from exc

@@ -22,7 +22,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from segml.compute import sample_rows
-from segml.progress import track
+from segml.progress import step, track
 from segml.segments.mixture import MixedMixture
 from segml.segments.preprocess import CustomerPreprocessor
 
@@ -230,6 +230,29 @@ class AutoKCluster(ClusterMixin, BaseEstimator):
         aris = [adjusted_rand_score(a, b) for a, b in combinations(predictions, 2)]
         return float(np.mean(aris)), float(np.std(aris))
 
+    def _score(
+        self, X: np.ndarray, k: int, common: np.ndarray, dense: np.ndarray, fitted: dict
+    ) -> dict[str, Any]:
+        """Fit candidate ``k`` (kept in ``fitted``) and score it."""
+        model = self._make(k, self.random_state).fit(X)
+        labels = model.predict(X)
+        fitted[k] = (model, labels)
+        n_labels = len(np.unique(labels[common]))
+        sil = (
+            float(silhouette_score(dense, labels[common])) if 1 < n_labels < len(common) else np.nan
+        )
+        stab, stab_sd = (
+            self._stability(X, k, common) if self.n_bootstrap >= 2 and k > 1 else (np.nan,) * 2
+        )
+        return {
+            "k": k,
+            "silhouette": sil,
+            "bic": float(model.bic(X)) if hasattr(model, "bic") else np.nan,
+            "inertia": float(getattr(model, "inertia_", np.nan)),
+            "stability": stab,
+            "stability_std": stab_sd,
+        }
+
     def fit(self, X: Any, y: Any = None) -> AutoKCluster:
         """Fit every candidate k, score it and keep the chosen one.
 
@@ -259,29 +282,10 @@ class AutoKCluster(ClusterMixin, BaseEstimator):
         common = np.sort(rng.choice(len(X), size=min(len(X), self.sample_size), replace=False))
         dense = np.nan_to_num(X[common], nan=0.0)
         rows, fitted = [], {}
-        for k in track(self._candidates(len(X)), "segment models (k)"):
-            model = self._make(k, self.random_state).fit(X)
-            labels = model.predict(X)
-            fitted[k] = (model, labels)
-            n_labels = len(np.unique(labels[common]))
-            sil = (
-                float(silhouette_score(dense, labels[common]))
-                if 1 < n_labels < len(common)
-                else np.nan
-            )
-            stab, stab_sd = (
-                self._stability(X, k, common) if self.n_bootstrap >= 2 and k > 1 else (np.nan,) * 2
-            )
-            rows.append(
-                {
-                    "k": k,
-                    "silhouette": sil,
-                    "bic": float(model.bic(X)) if hasattr(model, "bic") else np.nan,
-                    "inertia": float(getattr(model, "inertia_", np.nan)),
-                    "stability": stab,
-                    "stability_std": stab_sd,
-                }
-            )
+        ks = self._candidates(len(X))
+        for i, k in enumerate(track(ks, "segment models (k)"), 1):
+            with step("fitting", _fit_detail(ks, i, len(X))):
+                rows.append(self._score(X, k, common, dense, fitted))
         scores = pd.DataFrame(rows)
         self.k_ = (
             int(scores["k"].iloc[0])
@@ -313,6 +317,14 @@ class AutoKCluster(ClusterMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = self.method == "mixed"
         return tags
+
+
+def _fit_detail(ks: list[int], i: int, n_rows: int) -> str:
+    """What a fitting step says: ``k=4, 3/7 of k=2..8, 9,000 rows``."""
+    k = ks[i - 1]
+    if len(ks) == 1:
+        return f"k={k}, {n_rows:,} rows"
+    return f"k={k}, {i}/{len(ks)} of k={ks[0]}..{ks[-1]}, {n_rows:,} rows"
 
 
 def make_segmenter(

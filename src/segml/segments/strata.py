@@ -17,6 +17,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from segml.progress import step
 from segml.segments.api import SegmentationResult, segment_table
 from segml.segments.columns import as_frame
 
@@ -109,7 +110,8 @@ def segment_strata(
         if len(sub) < MIN_STRATUM_ROWS:
             parts.append((key, None, sub))
             continue
-        res = segment_table(sub.drop(columns=[by]), id_col, k, columns=columns, **options)
+        with step("stratum", f"{by} = {key}, {len(sub):,} rows"):
+            res = segment_table(sub.drop(columns=[by]), id_col, k, columns=columns, **options)
         parts.append((key, res, sub))
     return _combine(df, id_col, by, parts)
 

@@ -22,6 +22,7 @@ import pandas as pd
 from scipy.stats import rankdata
 
 from segml.tiers.policy import TierPolicy
+from segml.tiers.validated import NAIVE_DESCRIPTIONS, beats_naive, by_validation, figures
 
 __all__ = [
     "CHECK_MODES",
@@ -56,7 +57,8 @@ class ValueMeasure:
     requested : str
         ``tiers.value`` as configured (``auto``, ``value_score``, a column …).
     basis : str
-        ``bank_profit``, ``purchase_margin``, ``clv`` or ``column`` (a column of the user's).
+        ``bank_profit``, ``purchase_margin``, ``clv``, ``naive`` (a naive forecast, chosen
+        because no model beat it in validation) or ``column`` (a column of the user's).
     noun : str
         What a tier's share is a share of ("profit", "purchase margin", "CLV", the column).
     description : str
@@ -69,6 +71,10 @@ class ValueMeasure:
         The economics behind profit: ``bank`` or ``purchase_log``.
     warnings : tuple of str
         What the run should say about the choice (a fallback).
+    validation : dict or None
+        The model's verdict against the best naive forecast that the choice weighed
+        (``candidate``, ``model``, ``window``, ``metrics`` as in
+        :class:`segml.clv.evaluate.NaiveComparison`, ``beats``, ``naive_columns``).
     """
 
     column: str
@@ -81,6 +87,7 @@ class ValueMeasure:
     data_kind_source: str
     economics: str
     warnings: tuple[str, ...] = field(default=())
+    validation: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields (``measure`` is the column)."""
@@ -103,6 +110,8 @@ def _describe(column: str, economics: str, margin: float) -> tuple[str, str, str
         return "bank_profit", "profit", "current annual profit, bank economics"
     if column == "clv":
         return "clv", "CLV", "predicted customer lifetime value of purchases, CLV stage"
+    if column in NAIVE_DESCRIPTIONS:
+        return "naive", "forecast purchases", NAIVE_DESCRIPTIONS[column]
     return "column", column, f"the column {column}"
 
 
@@ -113,6 +122,7 @@ def choose_value_measure(
     data_kind_source: str,
     economics: str,
     purchase_margin: float = 0.3,
+    validation: dict[str, dict[str, Any]] | None = None,
 ) -> ValueMeasure:
     """The column the tiers rank for ``tiers.value = requested``, and why.
 
@@ -133,6 +143,15 @@ def choose_value_measure(
         The run's resolved economics (``bank`` or ``purchase_log``).
     purchase_margin : float
         The margin of the purchase-log economics (for the description).
+    validation : dict, optional
+        Per model column (``value_score``, ``clv``), its verdict against the best naive
+        forecast in validation, before the as-of date (``model``, ``window``, ``metrics``,
+        ``naive_columns``: the column of each naive forecast). Under ``auto`` a model that
+        does not beat the best naive on both MAE and Spearman gives way to that naive
+        forecast (the one best on Spearman), and the reason and a warning say so — unless each
+        metric it loses on loses by less than the noise (the metric's bootstrap interval of the
+        difference, ``interval``/``significant``, holds 0): then it is kept, with a warning. A
+        model named explicitly is kept, with a warning when it loses.
 
     Raises
     ------
@@ -160,9 +179,17 @@ def choose_value_measure(
         )
     else:
         column, reason = requested, f"tiers.value: {requested}, as configured"
+    checked = (validation or {}).get(column)
+    if requested == "auto":
+        column, reason, more, record = by_validation(column, reason, checked, cols)
+        warnings += more
+    else:
+        record = None if checked is None else {**checked, "candidate": column, "beats": beats_naive(checked)}  # fmt: skip
+        if record is not None and record["beats"] is False:
+            warnings.append(f"tiers: {checked['model']} does not beat the naive forecast in validation ({figures(checked)}); tiering on it as configured")  # fmt: skip
     basis, noun, description = _describe(column, economics, purchase_margin)
     return ValueMeasure(column, requested, basis, noun, description, reason, data_kind,
-                        data_kind_source, economics, tuple(warnings))  # fmt: skip
+                        data_kind_source, economics, tuple(warnings), record)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- the guard
@@ -227,7 +254,8 @@ def _reference_check(
     by_tier = pd.Series(observed).groupby(tiers.astype(str).to_numpy())
     total = float(observed.sum())
     shares = {t: float(by_tier.sum().get(t, 0.0) / total) if total else None for t in policy.labels}  # fmt: skip
-    means = {t: float(by_tier.mean().get(t, np.nan)) for t in policy.labels}
+    held = by_tier.mean()
+    means = {t: float(held[t]) if t in held.index else None for t in policy.labels}  # None: empty
     top, bottom = _top_bottom(tiers, policy)
     doc = {"what": what, "spearman": rho, "tier_share": shares, "tier_mean": means,
            "top_tier": top, "bottom_tier": bottom}  # fmt: skip
