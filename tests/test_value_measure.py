@@ -398,6 +398,7 @@ def test_online_retail_tiers_rank_revenue_and_the_old_profit_fails(tmp_path: Pat
     out = json.loads(r.stdout)
     vm = out["value_measure"]
     assert (vm["data_kind"], vm["economics"]) == ("purchase_log", "purchase_log")
+    assert "labels: a purchase log has no account closures, so the closure churn definition counts no churner; set labels.churn_definition: inactivity" in out["warnings"]  # fmt: skip
     # chosen by validation before the as-of date: CLV only if it beats the best naive forecast
     val = vm["validation"]
     assert val["candidate"] == "clv" and val["window"].startswith("fitted at 2011-05-31")

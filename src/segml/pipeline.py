@@ -24,6 +24,7 @@ from segml.compute import device_default, require_device, thread_default
 from segml.config import ConfigError, RunConfig, resolve
 from segml.contract import CONTRACT
 from segml.data import load_bank
+from segml.economics import data_kind
 from segml.explain.stage import explain_stage
 from segml.explain.value_stage import value_stage
 from segml.features import write_features
@@ -214,6 +215,11 @@ def run_pipeline(
                 labels = None
                 warnings.append(f"no labels: {exc}")
                 st.params({"skipped": str(exc)[:500]})
+            if cfg.labels.churn_definition == "closure" and data_kind(bank.folder, bank.con)[0] == "purchase_log":  # fmt: skip
+                warnings.append(
+                    "labels: a purchase log has no account closures, so the closure churn "
+                    "definition counts no churner; set labels.churn_definition: inactivity"
+                )
         frame = features.to_pandas()
         results: dict[str, StageResult] = {}
         figures = Path(scratch)  # stage figures, copied into the output folder

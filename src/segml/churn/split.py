@@ -114,16 +114,16 @@ def _split(
     }
     if t_train >= earliest:
         note = (
-            f"out of time: train on {t_train}, validate on {t_val}, test on {as_of}; every "
-            f"training label window ends by {as_of}"
+            f"out of time: train on {t_train}, validate on {t_val}, test on the window after "
+            f"{as_of} when the data reach past it; every training label window ends by {as_of}"
         )
         return ChurnSplit("out_of_time", str(t_train), note=note, **common)
     if t_val >= earliest:
         note = (
             f"history from {history_start} is too short for a training snapshot at {t_train} "
             f"(needs {min_history_months} months before it): the snapshot at {t_val} is split "
-            "by customer, 80% training and 20% validation; test on "
-            f"{as_of}"
+            "by customer, 80% training and 20% validation; test on the window after "
+            f"{as_of} when the data reach past it"
         )
         return ChurnSplit("customer_split", str(t_val), note=note, **common)
     raise ValueError(
