@@ -16,17 +16,19 @@ import shutil
 import stat
 import tempfile
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import yaml
 
 from segml.contract import CONTRACT, ColumnSpec, TableSpec
 from segml.tables import csv_header, csv_separator
+
+T = TypeVar("T")
 
 #: File name endings recognised for a table, in order of preference.
 SUFFIXES = (".parquet", ".csv", ".csv.gz", ".csv.zst", ".tsv")
@@ -112,6 +114,18 @@ def read_yaml(path: str | os.PathLike[str], where: str) -> Any:
     return parse_yaml(text, where)
 
 
+def checked(raw: Any, check: Callable[[Any], T], where: str) -> T:
+    """``check(raw)`` (an empty file: ``check({})``), its one-line error prefixed with ``where``.
+
+    The one place a parsed YAML document (a mapping file, a column mapping) is checked and its
+    error located: ``check`` says what is wrong, ``where`` which file or option.
+    """
+    try:
+        return check({} if raw is None else raw)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+
+
 def load_mapping(
     source: str | os.PathLike[str] | Mapping | None, option: str | None = None
 ) -> dict[str, TableMapping]:
@@ -135,11 +149,7 @@ def load_mapping(
     if isinstance(source, Mapping):
         return _table_mappings(source)
     where = f"{option} {source}" if option else f"mapping file {source}"
-    raw = read_yaml(source, where)
-    try:
-        return _table_mappings({} if raw is None else raw)
-    except ValueError as exc:
-        raise ValueError(f"{where}: {exc}") from None
+    return checked(read_yaml(source, where), _table_mappings, where)
 
 
 def _table_mappings(raw: object) -> dict[str, TableMapping]:

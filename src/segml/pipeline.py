@@ -207,6 +207,7 @@ def run_pipeline(
             st.params({"features_version": FEATURES_VERSION, "engine": cfg.features.engine})
             st.metrics({"rows": features.num_rows, "columns": features.num_columns})
         warnings = hygiene + [str(w) for w in bank.report.warnings]
+        kind = data_kind(bank.folder, bank.con)  # purchase log or bank, and how that is known
         with tracker.stage("labels") as st:
             try:
                 labels = labels_for_run(bank, as_of, cfg)
@@ -215,7 +216,7 @@ def run_pipeline(
                 labels = None
                 warnings.append(f"no labels: {exc}")
                 st.params({"skipped": str(exc)[:500]})
-            if cfg.labels.churn_definition == "closure" and data_kind(bank.folder, bank.con)[0] == "purchase_log":  # fmt: skip
+            if cfg.labels.churn_definition == "closure" and kind[0] == "purchase_log":
                 warnings.append(
                     "labels: a purchase log has no account closures, so the closure churn "
                     "definition counts no churner; set labels.churn_definition: inactivity"
@@ -295,7 +296,7 @@ def run_pipeline(
         frame = with_predictions(frame, results)
         value_model = results["value"].models["value"] if "value" in results else None
         with tracker.stage("tiers") as st:
-            measure = value_measure(bank, frame.columns, cfg.tiers.value, fcfg.economics, results)
+            measure = value_measure(kind, frame.columns, cfg.tiers.value, fcfg.economics, results)
             warnings += measure.warnings
             value_col = measure.column
             say(f"tiers ({cfg.tiers.policy} on {value_col}: {measure.description})")

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from segml.data import BankData
-from segml.economics import BankEconomics, data_kind
+from segml.economics import BankEconomics
 from segml.features.spec import add_months
 from segml.grades import DEFAULT_SCORECARD, GRADES, compare_scorecard_model, grade_corporates
 from segml.segments import (
@@ -68,16 +68,17 @@ def tier_policy(name: str) -> TierPolicy:
 
 
 def value_measure(
-    bank: BankData,
+    kind: tuple[str, str],
     columns: Iterable[str],
     requested: str,
     economics: BankEconomics,
     results: dict[str, StageResult] | None = None,
 ) -> ValueMeasure:
-    """What the tiers rank for ``tiers.value = requested`` on ``bank``, and why
-    (:func:`~segml.tiers.choose_value_measure` with the data's kind, resolved economics and
-    the models' validation verdicts in ``results``: :func:`measure_validation`)."""
-    kind, source = data_kind(bank.folder, bank.con)
+    """What the tiers rank for ``tiers.value = requested``, and why
+    (:func:`~segml.tiers.choose_value_measure` with the data's ``kind`` and how it is known —
+    :func:`segml.economics.data_kind` —, the resolved economics and the models' validation
+    verdicts in ``results``: :func:`measure_validation`)."""
+    kind, source = kind
     econ = economics.for_data(kind)
     return choose_value_measure(requested, columns, kind, source, econ.kind, econ.purchase_margin,
                                 measure_validation(results or {}))  # fmt: skip

@@ -89,6 +89,23 @@ def _snapshot(
     return t0, train_f, train_l, why
 
 
+def _validation(
+    bank: BankData,
+    snapshot: tuple[dt.date, pd.DataFrame, pd.DataFrame | None, str | None],
+    months: int,
+    model: str,
+    cfg: FeatureConfig,
+) -> dict[str, Any]:
+    """The purchase model against the naive forecasts on the window after the snapshot
+    (:func:`segml.clv.validation.backtest`), or why there is none."""
+    t0, features, labels, why = snapshot
+    if labels is None:
+        return {"skipped": f"no labels at {t0}: {why}"}
+    w0, w1 = label_window(t0, months)
+    with step("backtest", f"{model} vs naive, window after {t0}"):
+        return backtest(bank, features, labels, t0, float((w1 - w0).days + 1), model, cfg)
+
+
 def _supervised(
     snapshot: tuple[dt.date, pd.DataFrame, pd.DataFrame | None, str | None],
     pop: pd.DataFrame,
@@ -237,13 +254,7 @@ def clv_stage(
     if holdout is not None:
         spend_refs |= {k: naive[f"spend_{k}"].to_numpy() for k in NAIVE_BASELINES}
     snapshot = _snapshot(bank, as_of, horizon_months, cfg)
-    validation: dict[str, Any] = {"skipped": f"no labels at {snapshot[0]}: {snapshot[3]}"}
-    if snapshot[2] is not None:
-        t0 = snapshot[0]
-        w0, w1 = label_window(t0, horizon_months)
-        days = float((w1 - w0).days + 1)
-        with step("backtest", f"{model} vs naive, window after {t0}"):
-            validation = backtest(bank, snapshot[1], snapshot[2], t0, days, model, cfg)
+    validation = _validation(bank, snapshot, horizon_months, model, cfg)
     sup, sup_preds, sup_skipped = _supervised(
         snapshot, pop, as_of, holdout, spend_refs, seed, max_train_rows
     )

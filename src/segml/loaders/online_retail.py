@@ -36,7 +36,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from segml.io import read_yaml
+from segml.io import checked, read_yaml
 from segml.loaders.common import (
     LoadReport,
     check_filled,
@@ -158,10 +158,7 @@ def load_column_mapping(
     else:
         where = f"{option} {source}" if option else f"the mapping file {source}"
         raw = read_yaml(source, where)
-    try:
-        return _column_mapping({} if raw is None else raw)
-    except ValueError as exc:
-        raise ValueError(f"{where}: {exc}") from None
+    return checked(raw, _column_mapping, where)
 
 
 def _column_mapping(raw: object) -> dict[str, str]:
