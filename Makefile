@@ -9,6 +9,10 @@ UV_VERSION := 0.13.9
 STAMP  := $(VENV)/.segml-installed
 CONFIG ?= experiments/configs/default.yaml
 PYTEST_ARGS ?=
+# two pytest-xdist workers, a test file per worker at a time (its module fixtures run once);
+# PYTEST_WORKERS=0 runs the tests in one process
+PYTEST_WORKERS ?= 2
+PYTEST_XDIST = $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
 # no usage telemetry from MLflow in a bank's environment
 export MLFLOW_DISABLE_TELEMETRY ?= true
 export DO_NOT_TRACK ?= 1
@@ -52,7 +56,12 @@ report: $(STAMP)
 ## test: set up, then run the whole test suite (slow and spark tests included)
 .PHONY: test
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
+
+## test-fast: the tests not marked slow, for iteration (under 3 minutes; docs/testing.md)
+.PHONY: test-fast
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_XDIST) -m "not slow" $(PYTEST_ARGS)
 
 ## lint: ruff lint and format check
 .PHONY: lint

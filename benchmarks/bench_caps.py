@@ -19,14 +19,14 @@ from pathlib import Path
 
 from common import write_results
 
-from segml.churn.stage import churn_stage
-from segml.config import RunConfig
 from segml.data import load_bank
-from segml.explain.value_stage import value_stage
 from segml.features import build_features
 from segml.features.labels import build_labels
-from segml.run_steps import prepare_synthetic
-from segml.stages import tier_policy
+from segml.run.config import RunConfig
+from segml.run.stages.churn import churn_stage
+from segml.run.stages.data import prepare_synthetic
+from segml.run.stages.tiers import tier_policy
+from segml.run.stages.value import value_stage
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE.parent / "data" / "raw" / "synthetic"

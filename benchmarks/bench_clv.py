@@ -46,7 +46,7 @@ CHILD_BANK = """
 import json, resource, sys, time, warnings, datetime as dt
 from segml.data import load_bank
 from segml.features import build_features
-from segml.clv.stage import clv_stage
+from segml.run.stages.clv import clv_stage
 warnings.simplefilter("ignore")
 bank = load_bank(sys.argv[1], reference_date="2030-01-01")
 as_of = dt.date(2024, 12, 31)

@@ -1,6 +1,6 @@
 """Benchmark segml.explain: exact reason codes for many customers, against shap.TreeExplainer.
 
-The value score model (:class:`segml.explain.ValueScoreModel`) is trained out of time on the
+The value score model (:class:`segml.value.ValueScoreModel`) is trained out of time on the
 synthetic bank: features of the customers active at 2023-12-31, target ``holdout_profit`` of the
 next 12 months. The population explained is the customers active at 2024-12-31, tiled to
 ``--rows`` customers (fresh unique ``customer_id`` values, numeric non-0/1 columns multiplied by
@@ -111,8 +111,9 @@ CHILD_MODEL = """
 import json, sys, time, warnings
 warnings.simplefilter("ignore")
 import pandas as pd
-from segml.explain import ValueScoreModel, treeshap_cost
-from segml.explain.selection import select_value_model
+from segml.explain import treeshap_cost
+from segml.value import ValueScoreModel
+from segml.value.selection import select_value_model
 cfg = json.loads(sys.argv[1])
 X = pd.read_parquet(cfg["train"])
 y = X.pop(cfg["target"]).to_numpy(dtype=float)
@@ -134,8 +135,9 @@ CHILD_TRADEOFF = """
 import json, sys, time, warnings
 warnings.simplefilter("ignore")
 import numpy as np, pandas as pd, xgboost as xgb
-from segml.explain import ValueScoreModel, treeshap_cost
-from segml.explain.selection import select_value_model, value_metrics
+from segml.explain import treeshap_cost
+from segml.value import ValueScoreModel
+from segml.value.selection import select_value_model, value_metrics
 cfg = json.loads(sys.argv[1])
 X = pd.read_parquet(cfg["train"])
 y = X.pop(cfg["target"]).to_numpy(dtype=float)
@@ -199,7 +201,7 @@ CHILD_REASONS = """
 import json, os, resource, sys, time, warnings
 warnings.simplefilter("ignore")
 import pandas as pd, pyarrow as pa, pyarrow.parquet as pq
-from segml.explain import ValueScoreModel
+from segml.value import ValueScoreModel
 from segml.explain.reasons import reason_codes
 cfg = json.loads(sys.argv[1])
 clock = time.perf_counter
@@ -270,7 +272,7 @@ CHILD_BASELINE = """
 import json, resource, sys, time, warnings
 warnings.simplefilter("ignore")
 import pandas as pd, pyarrow as pa, pyarrow.parquet as pq, shap, xgboost as xgb
-from segml.explain import ValueScoreModel
+from segml.value import ValueScoreModel
 cfg = json.loads(sys.argv[1])
 clock = time.perf_counter
 model = ValueScoreModel.load(cfg["model"])

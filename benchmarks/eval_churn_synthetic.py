@@ -1,7 +1,7 @@
 """The churn model against the synthetic bank's truth: Bayes-optimal AUC and the feature ceiling.
 
 For each bank size and seed, the synthetic bank is generated (cached under data/raw/synthetic,
-as ``segml run`` does) and :func:`segml.churn.evaluate.evaluate_synthetic` runs the churn stage
+as ``segml run`` does) and :func:`segml.run.evaluate.evaluate_synthetic` runs the churn stage
 (closure, 12 months — the definition the generator's truth uses) and compares, on the same
 held-out customers:
 
@@ -23,9 +23,9 @@ from pathlib import Path
 
 from common import run_grid
 
-from segml.churn.evaluate import evaluate_synthetic
-from segml.config import RunConfig
-from segml.run_steps import prepare_synthetic
+from segml.run.config import RunConfig
+from segml.run.evaluate import evaluate_synthetic
+from segml.run.stages.data import prepare_synthetic
 
 
 def evaluate(customers: int, seed: int, cache: Path) -> dict:

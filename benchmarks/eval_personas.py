@@ -27,10 +27,10 @@ from pathlib import Path
 import pandas as pd
 from common import run_grid
 
-from segml.config import RunConfig
 from segml.data import load_bank
 from segml.features import build_features
-from segml.run_steps import prepare_synthetic
+from segml.run.config import RunConfig
+from segml.run.stages.data import prepare_synthetic
 from segml.segments import persona_report, segment_customers
 
 

@@ -23,6 +23,7 @@ data_dir = None  # or a folder of contract tables (Parquet or CSV; relative to t
 customers = None  # synthetic bank size (None: synthetic.customers)
 seed = None  # None: the config's seed
 as_of = None  # features use records up to this date (None: the config's, else the data's end)
+run_id = None  # a finished segml run to study (id, prefix or "latest"): its bank, config, features
 
 # %% [markdown]
 # # 01 · The data: contract, quality, and how value is spread
@@ -50,8 +51,8 @@ from segml.tiers import concentration, plot_lorenz, top_share
 from segml.validate import validate_folder
 
 cfg = nb.study_config(config, customers=customers, seed=seed, as_of=as_of)
-seed = cfg.seed
-study = nb.open_bank(cfg, data_dir)
+study = nb.open_study(cfg, data_dir, run_id)  # a run's: its bank, as-of date and features
+seed = study.config.seed
 print(study.describe())
 
 # %% [markdown]
@@ -183,7 +184,8 @@ print(
 # ## Record the run
 
 # %%
-with nb.research_run("01_data", cfg, {"customers": customers, "seed": seed}) as run:
+params = {"customers": customers, "seed": seed, "run_id": study.run and study.run.run_id}
+with nb.research_run("01_data", cfg, params) as run:
     run.json(study.to_dict(), "bank.json")
     run.json(report.to_dict(), "validation.json")
     run.metrics(profile.metrics())

@@ -23,6 +23,7 @@ data_dir = None  # or a folder of contract tables (Parquet or CSV; relative to t
 customers = None  # synthetic bank size (None: synthetic.customers)
 seed = None  # None: the config's seed
 as_of = None  # features use records up to this date (None: the config's, else the data's end)
+run_id = None  # a finished segml run to study (id, prefix or "latest"): its bank, config, features
 history_quarters = 8  # as-of dates compared, one per quarter back from as_of
 
 # %% [markdown]
@@ -48,8 +49,8 @@ from segml.features.catalogue import CATALOGUE
 from segml.grades import roc_auc
 
 cfg = nb.study_config(config, customers=customers, seed=seed, as_of=as_of)
-seed = cfg.seed
-study = nb.open_bank(cfg, data_dir)
+study = nb.open_study(cfg, data_dir, run_id)  # a run: its bank, as-of, features, labels
+cfg, seed = study.config, study.config.seed
 features = study.features()
 active = features[features["is_active"] == 1]
 print(study.describe())

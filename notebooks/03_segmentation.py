@@ -23,6 +23,7 @@ data_dir = None  # or a folder of contract tables (Parquet or CSV; relative to t
 customers = None  # synthetic bank size (None: synthetic.customers)
 seed = None  # None: the config's seed
 as_of = None  # features use records up to this date (None: the config's, else the data's end)
+run_id = None  # a finished segml run to study (id, prefix or "latest"): its bank, config, features
 k = None  # segments per customer type, or "auto" (stability, then BIC); None: segments.k
 k_max = 10  # largest k tried when k is "auto"
 n_bootstrap = 4  # bootstrap resamples per k for the stability score
@@ -57,8 +58,8 @@ from segml.segments import (
 
 cfg = nb.study_config(config, customers=customers, seed=seed, as_of=as_of,
                       overrides=nb.given({"segments.k": k}))  # fmt: skip
-k, seed = cfg.segments.k, cfg.seed
-study = nb.open_bank(cfg, data_dir)
+study = nb.open_study(cfg, data_dir, run_id)  # a run's: its bank, as-of date and features
+k, seed = study.config.segments.k if k is None else k, study.config.seed
 features = study.features()
 print(study.describe())
 seg = segment_customers(features, k, seed=seed, k_range=(2, k_max), n_bootstrap=n_bootstrap)

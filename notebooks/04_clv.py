@@ -25,6 +25,7 @@ seed = None  # None: the config's seed
 as_of = None  # features use records up to this date (None: the config's, else the data's end)
 model = None  # bgnbd | pareto | mbgnbd (None: clv.model)
 annual_discount_rate = None  # for the discounted CLV (None: clv.annual_discount_rate)
+run_id = None  # a finished segml run to study (id, prefix or "latest"); None: compute one now
 
 # %% [markdown]
 # # 04 · Customer lifetime value: probabilistic vs supervised, on a holdout year
@@ -32,42 +33,28 @@ annual_discount_rate = None  # for the discounted CLV (None: clv.annual_discount
 # **Question.** How well can we predict next year's activity and value of each customer, and
 # does a supervised model on the point-in-time features beat the classic BG/NBD + Gamma-Gamma?
 #
-# **What we do.** `segml.clv.stage.clv_stage` fits the purchase model and Gamma-Gamma on
-# customer-initiated transactions up to the as-of date (weeks as the time unit, an explicit
-# annual discount rate), trains xgboost out of time (features a year before the as-of date,
-# target = the following year), and scores both on the horizon after the as-of date
-# (`labels.horizon_months`, 12 by default), which no model saw. Method and metric
+# **What we do.** We study the CLV step of a finished `segml run` (`run_id`, opened with
+# `segml.open_run`, nothing recomputed; without one, `nb.study_run` runs the pipeline on the
+# config with the CLV step only and opens that run). The step fits the purchase model and
+# Gamma-Gamma on customer-initiated transactions up to the as-of date (weeks as the time unit,
+# an explicit annual discount rate), trains xgboost out of time (features a year before the
+# as-of date, target = the following year), and scores both on the horizon after the as-of
+# date (`labels.horizon_months`, 12 by default), which no model saw. Method and metric
 # definitions: `docs/clv.md`.
 
 # %%
-import json
-import tempfile
-from pathlib import Path
-
 import pandas as pd
 from IPython.display import display
 
 from segml import notebook as nb
-from segml.clv.stage import clv_stage
 
 overrides = nb.given({"clv.model": model, "clv.annual_discount_rate": annual_discount_rate})
 cfg = nb.study_config(config, customers=customers, seed=seed, as_of=as_of, overrides=overrides)
-model, annual_discount_rate, seed = cfg.clv.model, cfg.clv.annual_discount_rate, cfg.seed
-study = nb.open_bank(cfg, data_dir)
-features = study.features()
-figures = Path(tempfile.mkdtemp(prefix="segml-clv-"))
-result = clv_stage(
-    study.bank,
-    features,
-    study.as_of,
-    cfg.labels.horizon_months,
-    model,
-    annual_discount_rate,
-    seed,
-    figures,
-    config=cfg.features.feature_config(),
-)
-print(study.describe())
+studied = nb.study_run(cfg, run_id, steps=("clv",), data_dir=data_dir)
+clv = studied.clv
+model, seed = clv.model_name, studied.config.seed
+annual_discount_rate = studied.config.clv.annual_discount_rate
+print(studied.describe())
 
 # %% [markdown]
 # ## Fitted parameters
@@ -76,9 +63,7 @@ print(study.describe())
 # the convergence retries and the frequency–spend independence check Gamma-Gamma assumes.
 
 # %% tags=["params"]
-params = {k[len("params.") :]: v for k, v in result.metrics.items() if k.startswith("params.")}
-checks = {k: v for k, v in result.metrics.items() if k.startswith(("retries.", "independence."))}
-pd.Series({**params, **checks}, name="value").round(4).to_frame()
+pd.concat([clv.params(), clv.checks()]).round(4).to_frame()
 
 # %% [markdown]
 # ## Holdout: predicted vs actual
@@ -87,12 +72,7 @@ pd.Series({**params, **checks}, name="value").round(4).to_frame()
 # per predictor: aggregate error, MAE, RMSE, Spearman, normalised Gini, decile MAPE.
 
 # %% tags=["holdout"]
-holdout = result.documents["clv_evaluation.json"].get("holdout", {})
-rows = {("purchases", model): holdout["purchases"]} if "purchases" in holdout else {}
-for target in ("spend", "profit"):
-    for name, metrics in holdout.get(target, {}).get("metrics", {}).items():
-        rows[(target, name)] = metrics
-holdout = pd.DataFrame.from_dict(rows, orient="index")
+holdout = clv.holdout()
 if holdout.empty:
     print("The data end at the as-of date: no holdout to score (predictions only).")
 else:
@@ -105,7 +85,7 @@ else:
 # P(alive) by frequency and recency, and predicted vs actual value by decile.
 
 # %% tags=["figures"]
-pngs = nb.show_figures(figures)
+pngs = nb.show_figures(clv.figures())
 
 # %% [markdown]
 # ## Customers
@@ -114,12 +94,12 @@ pngs = nb.show_figures(figures)
 # the supervised predictions of value and profit.
 
 # %% tags=["customers"]
-clv = result.tables["clv"]
-clv.describe().T.round(2)
+clv.scores.describe().T.round(2)
 
 # %%
-with nb.research_run("04_clv", cfg, {"customers": customers, "seed": seed, "model": model}) as run:
-    run.metrics(result.metrics)
-    run.json(json.loads(json.dumps(result.documents, default=str)), "clv_documents.json")
-    run.figures(figures)
+params = {"customers": customers, "seed": seed, "model": model, "run_id": studied.run_id}
+with nb.research_run("04_clv", cfg, params) as run:
+    run.metrics(clv.metrics.to_dict())
+    run.json(clv.evaluation, "clv_evaluation.json")
+    run.figures(clv.figure_dir)
 print(f"logged run {run.run_id} to {run.tracking_uri}")

@@ -25,6 +25,7 @@ seed = None  # None: the config's seed
 as_of = None  # features use records up to this date (None: the config's, else the data's end)
 definition = None  # closure | inactivity | balance_runoff (None: labels.churn_definition)
 search = None  # hyper-parameter candidates tried on validation (None: churn.search)
+run_id = None  # a finished segml run to study (id, prefix or "latest"); None: compute one now
 
 # %% [markdown]
 # # 05 · Churn: an honestly validated model, its calibration, and the P(alive) baseline
@@ -32,41 +33,33 @@ search = None  # hyper-parameter candidates tried on validation (None: churn.sea
 # **Question.** Which active customers will close their relationship in the next year, how
 # well can we rank them, and are the probabilities right?
 #
-# **What we do.** `segml.churn.stage.churn_stage` trains xgboost on the snapshot two years
-# before the as-of date (labels from the year after it), stops early and calibrates on the
-# snapshot one year before (labels ending at the as-of date), and tests on the as-of date's
-# customers against the year after it — no label window used for fitting reaches past the
-# as-of date. BG/NBD 1 − P(alive) is scored on the same customers as a baseline. On the
-# synthetic bank, the true churn probability gives the best AUC any model could reach.
+# **What we do.** We study the churn step of a finished `segml run` (`run_id`, opened with
+# `segml.open_run`, nothing recomputed; without one, `nb.study_run` runs the pipeline on the
+# config with the churn step only and opens that run). The step trains xgboost on the
+# snapshot two years before the as-of date (labels from the year after it), stops early and
+# calibrates on the snapshot one year before (labels ending at the as-of date), and tests on
+# the as-of date's customers against the year after it — no label window used for fitting
+# reaches past the as-of date. BG/NBD 1 − P(alive) is scored on the same customers as a
+# baseline. On the synthetic bank, the true churn probability gives the best AUC any model
+# could reach.
 # Details: `docs/churn.md`.
 
 # %%
-import tempfile
-from pathlib import Path
-
 import pandas as pd
 from IPython.display import display
 
 from segml import notebook as nb
 from segml.churn.evaluate import bayes_reference
-from segml.churn.stage import churn_stage
 
 overrides = nb.given({"labels.churn_definition": definition, "churn.search": search})
 cfg = nb.study_config(config, customers=customers, seed=seed, as_of=as_of, overrides=overrides)
-definition, search, seed = cfg.labels.churn_definition, cfg.churn.search, cfg.seed
-study = nb.open_bank(cfg, data_dir)
-features = study.features()
-fcfg = cfg.features.feature_config()
-labels = study.labels()  # None when the data end before the test window does
-if labels is None:
+studied = nb.study_run(cfg, run_id, steps=("churn",), data_dir=data_dir)
+churn = studied.churn
+definition, search, seed = churn.definition, studied.config.churn.search, studied.config.seed
+tested = studied.has("labels")  # False when the data end before the test window does
+if not tested:
     print("The model is trained and scored, not tested.")
-figures = Path(tempfile.mkdtemp(prefix="segml-churn-"))
-result = churn_stage(
-    study.bank, features, labels, study.as_of, cfg.labels.horizon_months, definition,
-    cfg.labels.inactivity_days, seed, figures, runoff_share=cfg.labels.runoff_share,
-    search=search, config=fcfg,
-)  # fmt: skip
-print(study.describe())
+print(studied.describe())
 
 # %% [markdown]
 # ## Validation metrics: model vs P(alive), train / validation / test
@@ -75,7 +68,7 @@ print(study.describe())
 # riskiest decile (what a retention campaign gets), expected calibration error.
 
 # %% tags=["metrics"]
-pd.DataFrame(result.documents["churn_metrics.json"]["metrics"]).T.round(4)
+churn.metrics_table().round(4)
 
 # %% [markdown]
 # ## Calibration
@@ -83,8 +76,9 @@ pd.DataFrame(result.documents["churn_metrics.json"]["metrics"]).T.round(4)
 # Mean predicted probability vs observed churn rate per bin on the test customers.
 
 # %% tags=["calibration"]
-display(result.tables["churn_calibration"].round(4))
-nb.show_figures(figures)
+print(f"calibration: {churn.calibration_method}")
+display(churn.calibration.round(4))
+nb.show_figures(churn.figures())
 
 # %% [markdown]
 # ## Against the truth (synthetic bank only)
@@ -93,23 +87,23 @@ nb.show_figures(figures)
 # the Bayes-optimal reference.
 
 # %% tags=["bayes"]
-truth = study.ground_truth()
-if truth is None or labels is None:
+truth = nb.ground_truth(studied.data_dir)
+if truth is None or not tested:
     print("No ground truth for this bank (or no test labels): skipped.")
     reference = None
 elif definition != "closure":  # the generator's churn probability is of closure
     print(f"The ground truth's churn is closure, not {definition!r}: skipped.")
     reference = None
 else:
-    reference = bayes_reference(truth, result.tables["churn_scores"])
+    reference = bayes_reference(truth, churn.scores)
     display(pd.Series(reference.__dict__, name="value").to_frame())
 
 # %%
 params = {"customers": customers, "seed": seed, "definition": definition, "search": search}
-with nb.research_run("05_churn", cfg, params) as run:
-    run.metrics(result.metrics)
-    run.json(result.documents.get("churn_metrics.json", {}), "churn_metrics.json")
+with nb.research_run("05_churn", cfg, params | {"run_id": studied.run_id}) as run:
+    run.metrics(churn.metrics.to_dict())
+    run.table(churn.metrics_table(), "churn_metrics.csv")
     if reference is not None:
         run.metrics({"auc_bayes": reference.auc_bayes, "auc_gap": reference.auc_gap})
-    run.figures(figures)
+    run.figures(churn.figure_dir)
 print(f"logged run {run.run_id} to {run.tracking_uri}")

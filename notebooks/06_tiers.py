@@ -26,6 +26,7 @@ as_of = None  # features use records up to this date (None: the config's, else t
 policy = None  # studied in detail: pyramid | abc | customer_pyramid (None: tiers.policy)
 migration_months = None  # compare with the tiers this long before (None: tiers.migration_months)
 value = "profit_12m"  # value column: a feature (segml run uses value_score, docs/explain.md)
+run_id = None  # a finished segml run to study (id, prefix or "latest"); None: compute one now
 
 # %% [markdown]
 # # 06 · Value tiers: policies, overrides, playbooks and migration
@@ -35,42 +36,30 @@ value = "profit_12m"  # value column: a feature (segml run uses value_score, doc
 # rules change and why, what service does each tier receive, and how much do tiers move from
 # one year to the next?
 #
-# **What we do.** Tier the active customers on a value score column (`value`: current annual
-# profit here; `segml run` tiers on the explained value score model, see docs/explain.md) with `segml.tiers.assign_tiers` under each built-in policy,
+# **What we do.** Study a finished `segml run` (`run_id`, opened with `segml.open_run`, nothing
+# recomputed; without one, `nb.study_run` runs the pipeline on the config with the value model
+# and its explanations and opens that run). Tier its active customers on a value score
+# column (`value`: current annual profit here; `segml run` tiers on the explained value score
+# model, see docs/explain.md) with `segml.tiers.assign_tiers` under each built-in policy,
 # apply the config's override rules (`tiers.rules`), read the tier table with its playbooks,
-# and compare with the tiers a year earlier (`tier_migration`: migration matrix and PSI). On
+# and read how the run's tiers moved against a year earlier (migration matrix and PSI). On
 # the synthetic bank we check the tiers against the true ones.
 
 # %%
-import tempfile
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
 
 from segml import notebook as nb
-from segml.explain.plots import example_customers, plot_global, plot_tier_drivers, plot_waterfalls
-from segml.explain.reasons import reason_codes
-from segml.explain.thresholds import threshold_report
-from segml.explain.value_stage import value_stage
-from segml.profile import profile_bank
-from segml.run_steps import earlier_features
-from segml.stages import active
-from segml.tiers import (
-    BUILTIN_POLICIES,
-    PLAYBOOK_COLUMNS,
-    assign_tiers,
-    tier_migration,
-    tier_table,
-)
+from segml.tiers import BUILTIN_POLICIES, PLAYBOOK_COLUMNS, assign_tiers, tier_table
 
 overrides = nb.given({"tiers.policy": policy, "tiers.migration_months": migration_months})
 cfg = nb.study_config(config, customers=customers, seed=seed, as_of=as_of, overrides=overrides)
-policy, migration_months, seed = cfg.tiers.policy, cfg.tiers.migration_months, cfg.seed
-study = nb.open_bank(cfg, data_dir)
-population = active(study.features())
-print(study.describe())
+studied = nb.study_run(cfg, run_id, steps=("value", "explain"), data_dir=data_dir)
+run_cfg = studied.config
+policy, migration_months, seed = run_cfg.tiers.policy, run_cfg.tiers.migration_months, run_cfg.seed
+population = studied.active_features()
+print(studied.describe())
 print(f"{len(population):,} active customers tiered on {value!r}")
 
 # %% [markdown]
@@ -110,8 +99,8 @@ fig_policies.tight_layout()
 # `floor` and `set` move the tier) and every customer keeps the reasons that applied.
 
 # %% tags=["rules"]
-pol = BUILTIN_POLICIES[cfg.tiers.policy]
-rules = cfg.tiers.tier_rules()
+pol = BUILTIN_POLICIES[policy]
+rules = run_cfg.tiers.tier_rules()
 tiers = assign_tiers(population, pol, rules, value_col=value)
 moved = tiers["tier"] != tiers["tier_by_value"]
 rule_counts = pd.DataFrame(
@@ -142,34 +131,31 @@ table.set_index("tier")[list(PLAYBOOK_COLUMNS)]
 # %% [markdown]
 # ## Migration against a year earlier
 #
-# The same policy and rules at an earlier as-of date; rows are the earlier tier (`new`: not
-# yet a customer), columns the later one (`lost`: no longer active). The PSI measures how
-# much the distribution of the value score moved (< 0.1 stable, 0.1–0.25 moderate, > 0.25
-# major).
+# The run's tiers (its policy and rules, on the measure the run ranks) against the tiers of an
+# earlier as-of date; rows are the earlier tier (`new`: not yet a customer), columns the later
+# one (`lost`: no longer active). The PSI measures how much the distribution of the ranked
+# measure moved (< 0.1 stable, 0.1–0.25 moderate, > 0.25 major).
 
 # %% tags=["migration"]
-start = profile_bank(study.bank, study.as_of).history_start
-earlier_date, earlier = earlier_features(study.bank, study.as_of, cfg, start)
-migration = None
-if earlier is None:  # as segml run does: no migration without a year of history before it
+tiering = studied.tiering
+migration = tiering.migration
+if migration is None:  # as segml run does: no migration without a year of history before it
     print(
-        f"skipped: the history from {start} is too short for features "
-        f"{migration_months} months before {study.as_of} (or tiers.migration_months is 0)"
+        f"skipped: the run compared with no earlier tiers (the history is too short for tiers "
+        f"{migration_months} months before {studied.as_of}, or tiers.migration_months is 0)"
     )
 else:
-    before = assign_tiers(active(earlier), pol, rules, value_col=value)
-    migration = tier_migration(before, tiers, order=list(pol.labels))
     fig_migration, ax = plt.subplots(figsize=(7, 4.5))
-    rates = migration.transition_rates()
-    nb.plot_heatmap(rates, ax, cmap="Blues", center=None, title=f"{earlier_date} → {study.as_of}")
+    title = f"{migration.earlier} → {studied.as_of}"
+    nb.plot_heatmap(tiering.migration_rates(), ax, cmap="Blues", center=None, title=title)
     fig_migration.tight_layout()
     print(
         f"of {migration.n_both:,} customers tiered at both dates {migration.stay_rate:.0%} kept "
         f"their tier, {migration.upgrade_rate:.0%} moved up, {migration.downgrade_rate:.0%} "
-        f"down; {migration.n_new:,} are new, {migration.n_lost:,} left; "
-        f"PSI of {value} {migration.psi:.3f} ({migration.psi_label})"
+        f"down; {migration.n_new:,} are new, {migration.n_lost:,} left; PSI of "
+        f"{tiering.measure.get('measure')} {migration.psi:.3f} ({migration.psi_label})"
     )
-    display(migration.counts.rename_axis(index="before", columns="after"))
+    display(tiering.migration_counts().rename_axis(index="before", columns="after"))
 
 # %% [markdown]
 # **What we see.** The diagonal of the transition rates holds most customers: tiers are
@@ -187,8 +173,8 @@ else:
 # today's value predicts next year's.
 
 # %% tags=["truth"]
-truth = study.ground_truth()
-if truth is None or cfg.tiers.policy != "pyramid" or value != "profit_12m":
+truth = nb.ground_truth(studied.data_dir)
+if truth is None or policy != "pyramid" or value != "profit_12m":
     print("skipped: needs the synthetic ground truth, the pyramid policy and profit_12m")
     agreement = {}
 else:
@@ -214,36 +200,24 @@ else:
 #
 # `segml run` tiers on the **value score** rather than last year's profit: current profit by its
 # accounting lines plus an xgboost model of next year's change, trained out of time, its size
-# chosen by validation against the cost of explaining it (docs/explain.md). We fit it as the run
-# does, tier on it, and decompose every customer's score exactly with TreeSHAP: base value +
-# contributions = the score the policy ranks.
+# chosen by validation against the cost of explaining it (docs/explain.md). The run tiered on
+# it and decomposed every customer's score exactly with TreeSHAP: base value + contributions =
+# the score the policy ranks. We read the model's selection, its test and its explanations.
 
 # %% tags=["value-model"]
-labels_after = study.labels()  # None when the data end at the as-of date: no test metrics
-value_run = value_stage(
-    study.bank, study.features(), labels_after, study.as_of, cfg.labels.horizon_months,
-    cfg.value, pol, seed, config=cfg.features.feature_config(),
-    max_train_rows=cfg.compute.max_train_rows,
-)  # fmt: skip
-value_model = value_run.models["value"]
-scored = population.merge(value_run.tables["value_scores"], on="customer_id", validate="1:1")
-explained = value_model.explain(scored)
-value_tiers = pol.assign(explained.score)
+value_model, explained = studied.value, studied.explanations
 print(
-    f"depth {value_model.max_depth}, {int(value_run.metrics['model.trees'])} trees; "
-    f"additivity error ≤ {explained.additivity.max_abs_error:.2g} on scores up to "
-    f"{explained.additivity.scale:,.0f}"
+    f"depth {value_model.max_depth}, {value_model.trees} trees; additivity error ≤ "
+    f"{explained.additivity_max_error:.2g} on scores up to "
+    f"{explained.contributions['value_score'].abs().max():,.0f}"
 )
-metrics_doc = value_run.documents["value_metrics.json"]
-if "test" in metrics_doc:
-    display(pd.DataFrame({k: metrics_doc[k] for k in ("test", "naive_profit_12m")}).T.round(3))
-pd.DataFrame(value_run.documents["value_selection.json"]["candidates"]).round(3)
+tested = value_model.test()  # empty when the data end at the as-of date
+if not tested.empty:
+    display(tested.round(3))
+value_model.candidates().round(3)
 
 # %% tags=["drivers"]
-drivers_dir = Path(tempfile.mkdtemp(prefix="segml-06-"))
-plot_global(explained, drivers_dir, max_display=12)
-plot_tier_drivers(explained, value_tiers, list(pol.labels), drivers_dir)
-nb.show_figures(drivers_dir)
+nb.show_figures(explained.figures("importance") + explained.figures("tier_drivers"))
 
 # %% [markdown]
 # **What we see.** The accounting lines dominate the score — net interest and AUM income above
@@ -252,20 +226,14 @@ nb.show_figures(drivers_dir)
 # average is pulled up by the few customers who hold most of the value.
 
 # %% tags=["reason-codes"]
-codes = reason_codes(explained, scored, k=cfg.explain.top_k)
-thresholds = threshold_report(explained, pol)
-examples_rows = [i for rows in example_customers(explained.score, value_tiers, list(pol.labels)).values() for i in rows]  # fmt: skip
-columns = ["tier_by_value", "threshold_below", "gap_to_next", "lifted_by", "held_back_by"]
-example_table = pd.concat(
-    [thresholds.loc[examples_rows, ["customer_id", *columns]],
-     codes.loc[examples_rows, [f"reason_{j}" for j in range(1, cfg.explain.top_k + 1)]]], axis=1,
-)  # fmt: skip
-example_table.assign(value_score=explained.score[examples_rows]).set_index("customer_id")
+codes = explained.examples(tiering.labels)  # each tier's median customer
+reasons = [f"reason_{j}" for j in range(1, run_cfg.explain.top_k + 1)]
+columns = ["tier_by_value", "value_score", "threshold_below", "gap_to_next", "lifted_by",
+           "held_back_by", *reasons]  # fmt: skip
+codes.set_index("customer_id")[[c for c in columns if c in codes]]
 
 # %% tags=["waterfalls"]
-waterfall_dir = Path(tempfile.mkdtemp(prefix="segml-06-"))
-plot_waterfalls(explained, value_tiers, list(pol.labels), waterfall_dir, per_tier=1)
-nb.show_figures(waterfall_dir)
+nb.show_figures(explained.figures("waterfall"))
 
 # %% [markdown]
 # **What we see.** Each example customer — the median customer of each tier — is explained in
@@ -277,21 +245,19 @@ nb.show_figures(waterfall_dir)
 # ## Record the run
 
 # %%
-params = {"customers": customers, "seed": seed, "policy": policy}
+params = {"customers": customers, "seed": seed, "policy": policy, "run_id": studied.run_id}
 with nb.research_run("06_tiers", cfg, params | {"migration_months": migration_months}) as run:
     run.json(pol.to_dict(), "tier_policy.json")
     run.json([r.to_dict() for r in rules], "tier_rules.json")
     run.table(table, "tier_table.csv")
     run.metrics({"overridden": int(moved.sum())})
     if migration is not None:
-        run.table(migration.counts, "tier_migration_counts.csv")
+        run.table(tiering.migration_counts(), "tier_migration_counts.csv")
         run.metrics(migration.summary(), prefix="migration.")
         run.figure(fig_migration, "migration.png")
     run.metrics(agreement, prefix="agreement.")
-    run.metrics({"additivity_max_error": explained.additivity.max_abs_error}, prefix="explain.")
-    run.metrics(
-        {k: v for k, v in value_run.metrics.items() if k.startswith("test.")}, prefix="value."
-    )
-    run.table(codes.loc[examples_rows], "example_reason_codes.csv")
+    run.metrics({"additivity_max_error": explained.additivity_max_error}, prefix="explain.")
+    run.metrics(value_model.metrics.under("test").to_dict(), prefix="value.test.")
+    run.table(codes, "example_reason_codes.csv")
     run.figure(fig_policies, "policies.png")
 print(f"logged run {run.run_id} to {run.tracking_uri}")

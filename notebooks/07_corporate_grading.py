@@ -23,6 +23,7 @@ data_dir = None  # or a folder of contract tables (Parquet or CSV; relative to t
 customers = None  # synthetic bank size (None: synthetic.customers)
 seed = None  # None: the config's seed
 as_of = None  # features use records up to this date (None: the config's, else the data's end)
+run_id = None  # a finished segml run to study (id, prefix or "latest"): its bank, config, features
 n_boot = 200  # bootstrap resamples for the interval of the AUC difference
 
 # %% [markdown]
@@ -50,8 +51,8 @@ from segml.grades import DEFAULT_SCORECARD, compare_scorecard_model, grade_corpo
 from segml.profile import profile_bank
 
 cfg = nb.study_config(config, customers=customers, seed=seed, as_of=as_of)
-seed = cfg.seed
-study = nb.open_bank(cfg, data_dir)
+study = nb.open_study(cfg, data_dir, run_id)  # a run's: its bank, as-of date and features
+seed = study.config.seed
 grades = grade_corporates(study.features(), DEFAULT_SCORECARD)
 print(study.describe())
 print(

@@ -24,6 +24,7 @@ seed = 7  # seed of the sample and of the segmentation
 k = "auto"  # number of segments, or "auto"
 k_max = 8  # largest k tried when k is "auto"
 n_bootstrap = 4  # bootstrap resamples per k for the stability score
+run_id = None  # a finished segml run on this log's contract folder: its features, not rebuilt
 
 # %% [markdown]
 # # 08 · Real data: the Online Retail log through the same method
@@ -49,10 +50,10 @@ import pandas as pd
 from IPython.display import display
 
 from segml import notebook as nb
-from segml.config import project_root, resolve
 from segml.features import rfm_summary
 from segml.loaders import load_online_retail, transaction_log_to_bank
 from segml.loaders.online_retail import customer_countries, online_retail_path
+from segml.run.config import project_root, resolve
 from segml.segments import segment_table
 from segml.tiers import concentration, plot_lorenz, top_share
 
@@ -85,14 +86,16 @@ print(f"{log['customer_id'].nunique():,} customers, {len(log):,} invoices studie
 #
 # One retail customer per CustomerID (region = their country), one account, one `purchase`
 # transaction per invoice; the folder passes the same validator as a bank's extract. The
-# as-of date is the last day of the log.
+# as-of date is the last day of the log. Given a `run_id` (a `segml run` on such a folder,
+# `segml convert online-retail`), the run's folder, as-of date and features are studied.
 
 # %% tags=["bank"]
 cfg = nb.study_config(config, seed=seed, overrides={"as_of": None})
-folder = transaction_log_to_bank(
-    log, resolve(project_root(), out_dir), region=customer_countries(log), overwrite=True
-)
-study = nb.open_bank(cfg, folder)
+if run_id is None:
+    folder = transaction_log_to_bank(
+        log, resolve(project_root(), out_dir), region=customer_countries(log), overwrite=True
+    )
+study = nb.open_study(cfg, folder if run_id is None else None, run_id)
 features = study.features()
 print(study.describe())
 

@@ -30,11 +30,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from segml.cli import app
+from segml.cli.main import app
 from segml.loaders import shared_data_dir
 from segml.synth import SynthConfig, generate
-from test_pipeline import segml
-from test_report import NO_STORE_ENV, SECTIONS, chromium, strict_json  # noqa: F401  (chromium: a fixture)
+from support import NO_STORE_ENV, SECTIONS, segml, strict_json
 
 AS_OF = "2024-12-31"
 #: Settings of stages that are not the point, for speed; every stage still runs.
@@ -388,7 +387,7 @@ def render_packs(browser: str, packs: dict[str, Path], tmp: Path) -> dict[str, A
 
 
 @pytest.fixture(scope="module")
-def rendered(chromium: str, matrix: Matrix, tmp_path_factory: pytest.TempPathFactory) -> dict:  # noqa: F811
+def rendered(chromium: str, matrix: Matrix, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Every shape's pack as the browser saw it (a shape skipped for its data is left out)."""
     packs = {}
     for name in matrix.names:

@@ -23,10 +23,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from segml.cli import app
+from segml.cli.main import app
 from segml.io import OutputError, atomic_file, atomic_output_dir, output_error
 from segml.tables import spreadsheet_safe
-from test_pipeline import make_project
+from support import make_project
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = REPO / "experiments" / "configs" / "small.yaml"
@@ -324,7 +324,7 @@ def test_a_symbolic_link_loop_is_named(
 
 
 def test_a_link_loop_as_output_dir_or_report_is_named(places: dict[str, Path]) -> None:
-    from segml.report.cli import check_report_out
+    from segml.cli.report import check_report_out
 
     loop = places["dir"] / "loop"
     with pytest.raises(ValueError, match=r"--out .*loop/x.html: a symbolic link loop"):
@@ -439,6 +439,7 @@ def only_the_filler(full: Path) -> bool:
     return [p.name for p in full.rglob("*") if not p.is_dir()] == ["filler"]
 
 
+@pytest.mark.slow
 def test_full_disk_is_named_and_leaves_nothing(full_disk: Path, tmp_path: Path) -> None:
     table, log = write_table(tmp_path / "t.csv"), write_log(tmp_path / "log.csv")
     cases = [
@@ -622,6 +623,7 @@ def _python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_importing_segml_turns_mlflow_telemetry_off_before_mlflow_starts() -> None:
     r = _python(
         "import os, segml, mlflow\n"

@@ -58,9 +58,9 @@ POPULATION = CACHE / f"explain_population_{BANK.name}_n20000_seed1_j0.05.parquet
 def prepare(out: Path) -> None:
     """Write model.json, population.parquet, value_train.parquet and churn_train.parquet."""
     from segml.data import load_bank
-    from segml.explain import ValueScoreModel
     from segml.features import build_features
     from segml.features.labels import build_labels
+    from segml.value import ValueScoreModel
 
     for need in (MODEL, POPULATION, BANK):
         if not need.exists():
@@ -122,7 +122,7 @@ def fit_runs(inputs: Path, device: str, rows: int) -> dict[str, float]:
 
     from segml.churn.model import ChurnModel
     from segml.compute import device_default
-    from segml.explain import ValueScoreModel
+    from segml.value import ValueScoreModel
 
     out = {}
     value = tile_frame(pd.read_parquet(inputs / "value_train.parquet"), rows, 2, 0.05)
@@ -154,7 +154,7 @@ def fit_runs(inputs: Path, device: str, rows: int) -> dict[str, float]:
 def run(args: argparse.Namespace) -> None:
     import xgboost as xgb
 
-    from segml.explain import ValueScoreModel
+    from segml.value import ValueScoreModel
 
     warnings.simplefilter("ignore")
     args.out.mkdir(parents=True, exist_ok=True)

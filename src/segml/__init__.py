@@ -13,4 +13,13 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "open_run"]
+
+
+def __getattr__(name: str) -> object:
+    """``segml.open_run``, imported on first use so that ``import segml`` stays light."""
+    if name == "open_run":
+        from segml.run.open import open_run
+
+        return open_run
+    raise AttributeError(f"module 'segml' has no attribute {name!r}")

@@ -1,5 +1,5 @@
 """``python -m segml`` runs the command line."""
 
-from segml.cli import main
+from segml.cli.main import main
 
 main()

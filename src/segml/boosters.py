@@ -14,6 +14,13 @@ ms on one thread, 30 ms on two on a loaded 2-core machine). :meth:`SharedBooster
 gives a one-thread copy below :data:`SINGLE_THREAD_ROWS` rows; concurrent requests then run in
 parallel instead of fighting over the cores. Thread counts never change a prediction.
 
+**Training.** :func:`tree_params` writes the native parameters every segml booster shares
+(histogram trees, seed, threads, device, monotone constraints), :func:`estimator_params` the
+same for xgboost's scikit-learn estimators, :func:`frame_dmatrix` the DMatrix of a frame (and
+labels), :func:`train` one training run with optional early stopping on validation rows, and
+:func:`booster_to_json` / :func:`booster_from_json` a booster as plain JSON (no pickles).
+:func:`treeshap_cost` counts what explaining a booster costs.
+
 **Float matrices.** :func:`category_codes` and :func:`frame_array` turn a table into the float
 array xgboost reads (a categorical as its category's position, missing or unknown as NaN: what
 xgboost reads from a pandas categorical), and :func:`dmatrix` builds the DMatrix from it with
@@ -23,26 +30,36 @@ same to the bit (tested).
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from segml.compute import n_threads
+from segml.compute import n_threads, xgb_device
 
 __all__ = [
     "SINGLE_THREAD_ROWS",
     "SharedBooster",
+    "booster_from_json",
+    "booster_to_json",
     "category_codes",
+    "coded_array",
     "configure",
     "dmatrix",
+    "estimator_params",
     "frame_array",
+    "frame_dmatrix",
     "is_number_kind",
     "numbers",
     "positions",
     "texts",
     "threads_for",
+    "train",
+    "tree_params",
+    "treeshap_cost",
 ]
 
 #: Inputs of fewer rows are predicted, and their DMatrix built, on one thread.
@@ -170,6 +187,27 @@ def numbers(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
     return np.column_stack(cols) if cols else np.zeros((len(frame), 0))
 
 
+def coded_array(
+    frame: pd.DataFrame, names: list[str], categories: Mapping[str, list[str]], lacks: str
+) -> np.ndarray:
+    """Columns ``names`` of ``frame`` as the float array a booster reads: numbers as numbers,
+    the columns of ``categories`` as their category's position (unseen or missing: NaN).
+
+    Raises ``ValueError`` (``lacks`` followed by the list) when ``frame`` lacks any of them.
+    """
+    have = set(frame.columns)
+    missing = [c for c in names if c not in have]
+    if missing:
+        raise ValueError(f"{lacks} {missing}")
+    out = np.empty((len(frame), len(names)))
+    num = [j for j, c in enumerate(names) if c not in categories]
+    out[:, num] = numbers(frame, [names[j] for j in num])
+    for j, c in enumerate(names):
+        if c in categories:
+            out[:, j] = category_codes(frame[c], categories[c])
+    return out
+
+
 def frame_array(frame: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     """A float array of ``frame`` (categoricals as their codes, NaN when missing) and the
     xgboost feature types (``"c"`` categorical, ``"q"`` numeric)."""
@@ -191,3 +229,149 @@ def dmatrix(values: np.ndarray, names: list[str], types: list[str]) -> xgb.DMatr
         values, feature_names=list(names), feature_types=list(types), enable_categorical=True,
         missing=np.nan, nthread=threads_for(len(values)),
     )  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- training
+def tree_params(
+    objective: str,
+    *,
+    seed: int,
+    n_jobs: int | None = None,
+    device: str | None = None,
+    monotone: Sequence[int] | None = None,
+    **params: Any,
+) -> dict[str, Any]:
+    """Native xgboost parameters of a segml booster: histogram trees, seeded.
+
+    Parameters
+    ----------
+    objective : str
+        xgboost objective (``"binary:logistic"``, ``"reg:tweedie"`` ...).
+    seed : int
+        The booster's seed.
+    n_jobs : int, optional
+        Threads (None: :func:`segml.compute.n_threads`).
+    device : str, optional
+        ``"cuda"`` or ``"cpu"`` (None: :func:`segml.compute.xgb_device`'s default; the CPU sets
+        no ``device`` at all).
+    monotone : sequence of int, optional
+        One sign per feature (-1, 0, 1), written as ``monotone_constraints``; None: none.
+    **params
+        The model's own parameters (``eta``, ``max_depth`` ...); a None value is left out.
+
+    Returns
+    -------
+    dict
+        Parameters for :func:`train`.
+    """
+    out = {"objective": objective, **params, "tree_method": "hist", "seed": seed}
+    out["nthread"] = n_threads(n_jobs)
+    if dev := xgb_device(device):
+        out["device"] = dev
+    if monotone is not None:
+        out["monotone_constraints"] = "(" + ",".join(str(int(s)) for s in monotone) + ")"
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def estimator_params(params: Mapping[str, Any], n_jobs: int | None = None) -> dict[str, Any]:
+    """``params`` for an ``xgboost.XGBClassifier`` / ``XGBRegressor``, threads and device set.
+
+    ``n_jobs`` in ``params`` wins over the argument; either goes through
+    :func:`segml.compute.n_threads`. ``device`` defaults to :func:`segml.compute.xgb_device`.
+    """
+    out = dict(params)
+    out["n_jobs"] = n_threads(out.get("n_jobs", n_jobs))
+    out.setdefault("device", xgb_device())
+    return out
+
+
+def frame_dmatrix(frame: pd.DataFrame | np.ndarray, label: Any = None) -> xgb.DMatrix:
+    """The DMatrix of ``frame`` (pandas categoricals as categories, NaN missing), with labels."""
+    return xgb.DMatrix(frame, label=label, enable_categorical=True, missing=np.nan)
+
+
+def train(
+    params: Mapping[str, Any],
+    dtrain: xgb.DMatrix,
+    rounds: int,
+    *,
+    valid: xgb.DMatrix | None = None,
+    early_stopping_rounds: int | None = None,
+    evals_result: dict[str, Any] | None = None,
+) -> xgb.Booster:
+    """``rounds`` boosting rounds on ``dtrain``, silently; early-stopped on ``valid`` if given.
+
+    Parameters
+    ----------
+    params : mapping
+        Native parameters (:func:`tree_params`).
+    dtrain : DMatrix
+        Training rows and labels.
+    rounds : int
+        Boosting rounds (the most, with early stopping).
+    valid : DMatrix, optional
+        Validation rows (named ``"validation"`` in ``evals_result``).
+    early_stopping_rounds : int, optional
+        Stop after this many rounds without improvement on ``valid``.
+    evals_result : dict, optional
+        Filled with the validation metric per round.
+
+    Returns
+    -------
+    xgboost.Booster
+        With ``best_iteration`` set when early-stopped.
+    """
+    evals = None if valid is None else [(valid, "validation")]
+    return xgb.train(
+        dict(params), dtrain, num_boost_round=rounds, evals=evals,
+        early_stopping_rounds=early_stopping_rounds, evals_result=evals_result, verbose_eval=False,
+    )  # fmt: skip
+
+
+def booster_to_json(booster: xgb.Booster) -> Any:
+    """The booster as xgboost's JSON model, parsed (plain dicts and lists)."""
+    return json.loads(bytes(booster.save_raw("json")))
+
+
+def booster_from_json(raw: Any) -> xgb.Booster:
+    """The booster written by :func:`booster_to_json`."""
+    booster = xgb.Booster()
+    booster.load_model(bytearray(json.dumps(raw).encode()))
+    return booster
+
+
+def treeshap_cost(booster: xgb.Booster, iteration_range: tuple[int, int] | None = None) -> dict[str, float]:  # fmt: skip
+    """Size of a tree ensemble and its TreeSHAP cost proxy Σ leaves × depth² over the trees.
+
+    TreeSHAP walks every leaf's path once per row and does O(depth) work per step, so its time
+    per row grows with trees × leaves × depth²; the proxy is deterministic, unlike a timing.
+    """
+    df = booster.trees_to_dataframe()
+    if iteration_range is not None:
+        df = df[(df["Tree"] >= iteration_range[0]) & (df["Tree"] < iteration_range[1])]
+    if df.empty:
+        return {"trees": 0.0, "leaves": 0.0, "max_depth": 0.0, "cost": 0.0}
+    leaves = df[df["Feature"] == "Leaf"].groupby("Tree").size()
+    depth = _tree_depths(df)
+    cost = float((leaves * depth.reindex(leaves.index).clip(lower=1) ** 2).sum())
+    return {
+        "trees": float(df["Tree"].nunique()),
+        "leaves": float(leaves.sum()),
+        "max_depth": float(depth.max()),
+        "cost": cost,
+    }
+
+
+def _tree_depths(df: pd.DataFrame) -> pd.Series:
+    """Depth of each tree (root-only tree: 0) from ``trees_to_dataframe``."""
+    out = {}
+    for tree, t in df.groupby("Tree"):
+        children = dict(zip(t["ID"], zip(t["Yes"], t["No"], strict=True), strict=True))
+        depth, frontier = 0, [f"{tree}-0"]
+        while True:
+            nxt = [c for n in frontier for c in children.get(n, ()) if isinstance(c, str)]
+            if not nxt:
+                break
+            depth, frontier = depth + 1, nxt
+        out[tree] = depth
+    return pd.Series(out, dtype=float)

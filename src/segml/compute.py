@@ -5,7 +5,7 @@ on a GPU where there is one:
 
 * **Threads.** xgboost's ``hist`` trees and TreeSHAP use every core by default
   (:func:`n_threads`). Results do not depend on the thread count: xgboost builds the same trees
-  and the same contributions with 1 or many threads (tests/test_compute.py checks it bit for
+  and the same contributions with 1 or many threads (tests/core/test_compute.py checks it bit for
   bit), so a run stays deterministic on any machine.
 * **Device.** ``compute.device: cuda`` makes every xgboost model train and compute TreeSHAP
   on the GPU (:func:`xgb_device`, set for a run by :func:`device_default`); :func:`require_device`

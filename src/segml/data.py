@@ -7,7 +7,6 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pandas as pd
@@ -28,20 +27,10 @@ class BankData:
     folder: Path
     con: duckdb.DuckDBPyConnection
     report: ValidationReport
-    #: Results of deterministic queries kept for reuse (e.g. feature tables by their SQL):
-    #: several stages need the features at the same earlier dates.
-    cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-    #: Label tables by their SQL (small: one row per customer, a few columns); several stages
-    #: need the labels of the same window.
-    label_cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     #: The bank's file/column/code names, as validated.
     mapping: Mapping[str, TableMapping] | None = field(default=None, repr=False, compare=False)
-    #: Where :func:`segml.features.build_features` computes: ``"duckdb"`` here, or
-    #: ``"spark"`` (the same definitions on the Spark master ``spark_master``).
-    engine: str = "duckdb"
     #: DuckDB's memory limit as the bank was opened (None: DuckDB's default).
     memory_limit: str | None = None
-    spark_master: str = "local[*]"
 
     @property
     def tables(self) -> tuple[str, ...]:
@@ -66,25 +55,14 @@ class BankData:
         first = self.con.execute("SELECT min(timestamp) FROM transactions").fetchall()[0][0]
         return None if first is None else first.date()
 
-    @staticmethod
-    def remember(store: dict[str, Any], key: str, value: Any, size: int) -> Any:
-        """Keep ``value`` under ``key`` in ``store`` (one of the caches), dropping the oldest
-        entries beyond ``size``; return ``value``."""
-        while len(store) >= size:
-            store.pop(next(iter(store)))
-        store[key] = value
-        return value
-
     def release_memory(self) -> None:
-        """Drop the cached query results and give DuckDB's buffers back to the system.
+        """Give DuckDB's buffers back to the system.
 
         DuckDB keeps the memory of finished queries for reuse, up to its limit (on a
         1M-customer bank ~1.6 GB after a feature build); lowering the limit for a moment makes
         it evict them. Later queries still run (they allocate again). Nothing is lost: the
         files are the source of truth.
         """
-        self.cache.clear()
-        self.label_cache.clear()
         try:
             self.con.execute("SET memory_limit = '64MB'")
         except duckdb.Error:  # pinned buffers above it: keep what cannot go

@@ -596,7 +596,7 @@ def remove_stale_temporaries(folder: str | os.PathLike[str]) -> list[str]:
     on the folders it writes to. Entries of live processes are left alone. Returns the names
     removed.
     """
-    from segml.runstate import process_alive
+    from segml.processes import process_alive
 
     root = Path(folder)
     if not root.is_dir():

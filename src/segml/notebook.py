@@ -1,10 +1,16 @@
 """Helpers for the research notebooks (``notebooks/NN_*.py``): the studied bank and the run record.
 
-Every notebook starts from its parameters cell (size, seed, config), opens a bank with
-:func:`study_config` and :func:`open_bank` — the synthetic bank of the config, generated and
-cached exactly as ``segml run`` does, or a folder of contract tables — and ends by logging what
-it found to MLflow with :func:`research_run`, through :mod:`segml.tracking` (the embedded store
-``experiments/mlflow.db`` unless ``MLFLOW_TRACKING_URI`` is set). The few plots several
+Every notebook starts from its parameters cell (size, seed, config, ``run_id``). Given a
+``run_id``, it studies that finished ``segml run`` (:func:`segml.open_run`), nothing recomputed:
+:func:`open_study` opens the run's bank with the run's config, as-of date, features and labels,
+and :func:`study_run` hands the notebooks that study a step (CLV, churn, value and tiers) the
+:class:`~segml.run.open.FinishedRun`. Without one, :func:`open_study` opens the config's bank
+(:func:`open_bank`: the synthetic bank, generated and cached exactly as ``segml run`` does, or a
+folder of contract tables) and :func:`study_run` runs the pipeline on the config with only the
+steps the notebook studies, then opens that run: both ways study the same typed run. Each
+notebook ends by logging what it found to MLflow with :func:`research_run`, through
+:mod:`segml.run.tracking` (the embedded store ``experiments/mlflow.db`` unless
+``MLFLOW_TRACKING_URI`` is set). The few plots several
 notebooks draw live here too. Nothing here is needed by the pipeline; nothing runs at import.
 """
 
@@ -18,6 +24,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,20 +33,23 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from segml.config import RunConfig, load_config, project_root, resolve
 from segml.contract import CONTRACT
 from segml.data import BankData, load_bank
-from segml.features import build_features
-from segml.features.labels import labels_for_run
-from segml.features.spec import add_months
+from segml.dates import months_before as months_before  # notebooks: nb.months_before
+from segml.features import Snapshots
+from segml.jsonio import jsonable
 from segml.profile import default_as_of
+from segml.run.config import RunConfig, load_config, project_root, resolve
+from segml.run.stages.labels import labels_for_run
+from segml.run.tracking import StageRun, Tracker, tracked_run
 from segml.synth import MANIFEST
 from segml.tables import write_csv
-from segml.tracking import StageRun, Tracker, tracked_run
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+
+    from segml.run.open import FinishedRun
 
 #: MLflow experiment of the notebooks: the config's experiment with this suffix.
 EXPERIMENT_SUFFIX = "-notebooks"
@@ -68,11 +78,11 @@ def study_config(
         Further ``section.key -> value`` pairs (e.g. ``{"tiers.policy": "abc"}``; wrap them in
         :func:`given` so that a notebook parameter left at None keeps the config's value).
     root : Path, optional
-        Project root (default: :func:`segml.config.project_root` from the working directory).
+        Project root (default: :func:`segml.run.config.project_root` from the working directory).
 
     Raises
     ------
-    segml.config.ConfigError
+    segml.run.config.ConfigError
         When the file is missing or a key or value does not fit (the message names the key).
     """
     sets: dict[str, Any] = dict(overrides or {})
@@ -104,37 +114,61 @@ class StudyBank:
         The configuration the bank was opened with.
     generated : bool
         True when this call generated the synthetic bank (False: reused or a given folder).
+    run : FinishedRun, optional
+        The finished run studied (:func:`open_study` with a run id): its features and labels at
+        the as-of date are read from the run, not rebuilt.
     """
 
     bank: BankData
     as_of: dt.date
     config: RunConfig
     generated: bool = False
+    run: FinishedRun | None = None
 
     @property
     def folder(self) -> Path:
         """The bank's folder."""
         return self.bank.folder
 
+    @cached_property
+    def snapshots(self) -> Snapshots:
+        """Features and labels at any date of this bank, with the config's feature settings
+        and engine (built once each: :class:`segml.features.snapshots.Snapshots`)."""
+        from segml.run.stages.features import run_snapshots
+
+        return run_snapshots(self.bank, self.config)
+
     def features(self, as_of: dt.date | str | None = None) -> pd.DataFrame:
-        """The customer feature table at ``as_of`` (default: the study's as-of date)."""
+        """The customer feature table at ``as_of`` (default: the study's as-of date; the run's
+        table when a run is studied)."""
         when = self.as_of if as_of is None else as_of
-        return build_features(self.bank, when, self.config.features.feature_config()).to_pandas()
+        if self.run is not None and str(when) == str(self.run.as_of):
+            return self.run.features.copy()
+        return self.snapshots.frame(when)
 
     def labels(self, as_of: dt.date | str | None = None) -> pa.Table | None:
         """Labels of the window after ``as_of`` (default: the study's) by the config's
         definition, horizon and economics; None, with the reason printed, when the data end
         before that window does (a scoring-time extract)."""
+        from segml.run.outcomes import StepNotInRunError
+
+        if self.run is not None and (as_of is None or str(as_of) == str(self.run.as_of)):
+            try:
+                return pa.Table.from_pandas(self.run.labels, preserve_index=False)
+            except StepNotInRunError as exc:
+                print(f"No labels after the as-of date: {exc}")
+                return None
         try:
-            return labels_for_run(self.bank, self.as_of if as_of is None else as_of, self.config)
+            return labels_for_run(
+                self.snapshots, self.as_of if as_of is None else as_of, self.config
+            )
         except ValueError as exc:
             print(f"No labels after the as-of date: {exc}")
             return None
 
     def ground_truth(self) -> pd.DataFrame | None:
         """The synthetic bank's ground truth (for evaluation only), or None for other banks."""
-        path = self.folder / GROUND_TRUTH
-        return pd.read_parquet(path) if path.is_file() else None
+        return ground_truth(self.folder)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready facts: folder, as-of date, rows per table, validation warnings."""
@@ -149,10 +183,17 @@ class StudyBank:
         }
 
     def describe(self) -> str:
-        """One line: where the bank is, its size and its as-of date."""
+        """One line: where the bank is, its size and its as-of date (and the run studied)."""
         d = self.to_dict()
         rows = ", ".join(f"{k} {v:,}" for k, v in d["row_counts"].items())
-        return f"{d['folder']} (as of {d['as_of']}): {rows}; {d['warnings']} warning(s)"
+        run = f"; run {self.run.short_id}" if self.run is not None else ""
+        return f"{d['folder']} (as of {d['as_of']}): {rows}; {d['warnings']} warning(s){run}"
+
+
+def ground_truth(folder: str | os.PathLike[str]) -> pd.DataFrame | None:
+    """The synthetic bank's ground truth in ``folder`` (evaluation only), or None."""
+    path = Path(folder) / GROUND_TRUTH
+    return pd.read_parquet(path) if path.is_file() else None
 
 
 def open_bank(
@@ -184,7 +225,7 @@ def open_bank(
     elif cfg.data.source == "folder":
         folder = resolve(root, cfg.data.path)  # type: ignore[assignment]
     else:  # the pipeline module pulls in every stage: import it only to generate a bank
-        from segml.pipeline import prepare_synthetic
+        from segml.run.stages.data import prepare_synthetic
 
         cache = resolve(root, cfg.synthetic.cache_dir)
         assert cache is not None
@@ -197,9 +238,124 @@ def open_bank(
     return StudyBank(bank, as_of or default_as_of(bank), cfg, generated)
 
 
-def months_before(as_of: dt.date, months: int) -> dt.date:
-    """The day ``months`` months before ``as_of``, month ends kept (2024-12-31 -> 2023-12-31)."""
-    return add_months(as_of + dt.timedelta(days=1), -months) - dt.timedelta(days=1)
+def open_study(
+    cfg: RunConfig,
+    data_dir: str | os.PathLike[str] | None = None,
+    run_id: str | None = None,
+    *,
+    root: Path | None = None,
+) -> StudyBank:
+    """The bank a notebook studies: a finished run's, or the config's.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        From :func:`study_config`; with ``run_id`` only its ``output.dir`` and tracking store
+        are used (where the run is found).
+    data_dir : path, optional
+        As for :func:`open_bank` (ignored with ``run_id``: the run's own bank is studied).
+    run_id : str, optional
+        A finished run's id (or a prefix, or ``"latest"``): its bank, config and as-of date,
+        and its features and labels read from its folder (:attr:`StudyBank.run`).
+    root : Path, optional
+        Project root for relative paths.
+
+    Examples
+    --------
+    >>> cfg = study_config("experiments/configs/notebooks.yaml")  # doctest: +SKIP
+    >>> study = open_study(cfg, run_id="86b06bc6f1c3")  # doctest: +SKIP
+    >>> study.features().equals(study.run.features)  # doctest: +SKIP
+    True
+    """
+    if run_id is None:
+        return open_bank(cfg, data_dir, root=root)
+    from segml.run.open import open_run
+
+    root = root or project_root()
+    run = open_run(run_id, config=cfg, root=root)
+    rcfg = run.config
+    bank = load_bank(run.data_dir, resolve(root, rcfg.data.mapping), rcfg.data.reference_date)
+    return StudyBank(bank, run.as_of, rcfg, False, run)
+
+
+#: The steps of ``segml run`` a notebook can switch off when it computes a run of its own.
+SWITCHABLE = ("clv", "churn", "value", "segments", "explain")
+
+
+def study_run(
+    cfg: RunConfig,
+    run_id: str | None = None,
+    *,
+    steps: Sequence[str] = (),
+    data_dir: str | os.PathLike[str] | None = None,
+    root: Path | None = None,
+) -> FinishedRun:
+    """The finished run a notebook studies: ``run_id``'s, or one computed now on ``cfg``.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        From :func:`study_config`.
+    run_id : str, optional
+        A finished run (id, prefix or ``"latest"``), opened with :func:`segml.open_run`:
+        nothing is recomputed. None: run the pipeline in this process on ``cfg`` with only
+        ``steps`` of :data:`SWITCHABLE` switched on (tiers and grades always run; the
+        grading comparison only with ``"grades"``; no model is exported), logged in the
+        notebooks' experiment, and open that run.
+    steps : sequence of str
+        The steps the notebook studies (``("clv",)``, ``("value", "explain")`` …).
+    data_dir : path, optional
+        A folder of contract tables to run on instead of the config's data.
+    root : Path, optional
+        Project root (runs are written under its ``output.dir``).
+
+    Examples
+    --------
+    >>> cfg = study_config("experiments/configs/notebooks.yaml", customers=600)  # doctest: +SKIP
+    >>> run = study_run(cfg, steps=("churn",))  # doctest: +SKIP
+    >>> run.churn.metrics_table()  # doctest: +SKIP
+    """
+    from segml.run.open import open_run
+
+    root = root or project_root()
+    if run_id is not None:
+        return open_run(run_id, config=cfg, root=root)
+    from segml.run.pipeline import run_pipeline
+
+    unknown = set(steps) - {*SWITCHABLE, "grades"}
+    if unknown:
+        raise ValueError(f"steps {sorted(unknown)} cannot be chosen; choose from {SWITCHABLE}")
+    sets: dict[str, Any] = {f"{s}.enabled": s in steps for s in SWITCHABLE}
+    sets |= {"export.enabled": False, "grades.compare_model": "grades" in steps,
+             "tracking.experiment": cfg.tracking.experiment + EXPERIMENT_SUFFIX}  # fmt: skip
+    if data_dir is not None:
+        sets |= {"data.source": "folder", "data.path": str(resolve(root, str(data_dir)))}
+    raw = cfg.model_dump(mode="json")
+    for key, value in sets.items():
+        section, leaf = key.split(".")
+        raw[section][leaf] = value
+    run_cfg = RunConfig.model_validate(raw)
+    with _pyplot_state_kept():  # the run's figures (shap's among them) leave pyplot as it was
+        result = run_pipeline(run_cfg, root)
+    return open_run(result.run_id, config=run_cfg, root=root)
+
+
+@contextmanager
+def _pyplot_state_kept() -> Iterator[None]:
+    """Leave matplotlib's interactive mode as a notebook needs it after the block.
+
+    Jupyter's inline backend switches interactive mode on when pyplot first loads it; a first
+    use inside the run (under ``plt.ioff()``, as shap's plots need) would undo that on the way
+    out, and the notebook's later figures would not show.
+    """
+    import matplotlib
+
+    interactive = matplotlib.is_interactive()
+    try:
+        yield
+    finally:
+        inline = "inline" in str(matplotlib.get_backend(auto_select=False) or "")
+        matplotlib.interactive(interactive or inline)
 
 
 def contract_overview(bank: BankData | None = None) -> pd.DataFrame:
@@ -310,24 +466,11 @@ def plot_k_selection(scores: pd.DataFrame, axes: Sequence[Axes]) -> None:
 
 
 # ----------------------------------------------------------------------------- tracking
-def _json_ready(obj: Any) -> Any:
-    """``obj`` with NumPy scalars as Python numbers, non-finite floats as None, keys as text."""
-    if isinstance(obj, Mapping):
-        return {str(k): _json_ready(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_json_ready(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return None
-    return obj if isinstance(obj, str | int | float | bool | type(None)) else str(obj)
-
-
 class ResearchRun:
     """Logging of one notebook run: parameters, metrics, JSON, tables and figures.
 
     Everything goes to the MLflow run opened by :func:`research_run`, through
-    :class:`segml.tracking.StageRun`.
+    :class:`segml.run.tracking.StageRun`.
     """
 
     def __init__(self, tracker: Tracker, stage: StageRun, notebook: str):
@@ -347,7 +490,7 @@ class ResearchRun:
 
     def json(self, obj: Any, name: str) -> None:
         """Log a JSON artifact (NaN and infinities written as null)."""
-        self._stage.json(_json_ready(obj), name)
+        self._stage.json(jsonable(obj), name)
 
     def table(self, frame: pd.DataFrame, name: str) -> None:
         """Log a table as ``tables/<name>`` (Parquet if the name ends in .parquet, else CSV:
@@ -380,7 +523,7 @@ def research_run(
     root: Path | None = None,
     experiment: str | None = None,
 ) -> Iterator[ResearchRun]:
-    """An MLflow run for one notebook, opened by :func:`segml.tracking.tracked_run`.
+    """An MLflow run for one notebook, opened by :func:`segml.run.tracking.tracked_run`.
 
     The run is named after the notebook and tagged ``segml.notebook``, in the experiment
     ``<config experiment>-notebooks``; it carries the resolved config, git state and package
@@ -411,11 +554,15 @@ def research_run(
         yield run
 
 
-def show_figures(folder: str | Path) -> list[Path]:
-    """Display every PNG under ``folder`` (e.g. a stage's ``figures_dir``) in the notebook."""
+def show_figures(figures: str | Path | Sequence[Path]) -> list[Path]:
+    """Display every PNG under a folder (a run step's ``figure_dir``), or the PNGs given (a
+    step's ``figures()``), in the notebook."""
     from IPython.display import Image, display
 
-    pngs = sorted(Path(folder).rglob("*.png"))
+    if isinstance(figures, str | Path):
+        pngs = sorted(Path(figures).rglob("*.png"))
+    else:
+        pngs = [Path(f) for f in figures]
     for png in pngs:
         print(png.name)
         display(Image(filename=str(png)))

@@ -1,10 +1,10 @@
-"""Churn models that work on any customer table, and the churn stage of ``segml run``.
+"""Churn models that work on any customer table: the model, its encoder, calibration and metrics.
 
 :class:`ChurnModel` is an xgboost classifier with early stopping and calibration on held-out
 validation rows (:mod:`segml.churn.calibration`) over any columns (:class:`TabularEncoder`);
-:func:`train_table` cross-validates it on a table (``segml churn train``, :mod:`.cli`);
-:mod:`segml.churn.stage` trains it out of time on the bank's own history, tests it at the
-as-of date next to the BG/NBD P(alive) baseline and scores the customers;
+:func:`train_table` cross-validates it on a table (``segml churn train``, :mod:`segml.cli.churn`);
+(the run's :mod:`segml.run.stages.churn` trains it out of time on the bank's own history, tests it at the
+as-of date next to the BG/NBD P(alive) baseline and scores the customers);
 :mod:`segml.churn.metrics` holds the validator's metrics and :mod:`segml.churn.evaluate` the
 comparison with the synthetic bank's true churn probabilities. See ``docs/churn.md``.
 """

@@ -16,7 +16,8 @@ import pandas as pd
 import pyarrow.compute as pc
 
 from segml.data import BankData
-from segml.features.labels import ChurnDefinition, build_labels, label_window
+from segml.features.labels import ChurnDefinition, label_window
+from segml.features.snapshots import Snapshots
 from segml.features.spec import FeatureConfig
 
 __all__ = ["ALTERNATIVES", "one_class_message"]
@@ -32,7 +33,7 @@ def _definition(definition: str, inactivity: int | None) -> str:
 
 
 def one_class_message(
-    bank: BankData,
+    bank: BankData | Snapshots,
     frame: pd.DataFrame,
     t: dt.date,
     horizon: int,
@@ -62,8 +63,8 @@ def one_class_message(
         if same or (days is not None and days > (end - start).days + 1):
             continue
         try:
-            lab = build_labels(bank, t, horizon, cast(ChurnDefinition, alt), days or inactivity,
-                               config, runoff_share=runoff)  # fmt: skip
+            lab = Snapshots.of(bank, config).labels(t, horizon, cast(ChurnDefinition, alt),
+                                                    days or inactivity, runoff)  # fmt: skip
         except ValueError:  # e.g. balance_runoff without balances
             continue
         rate = float(pc.mean(lab["churned"]).as_py() or 0.0) if lab.num_rows else 0.0

@@ -6,7 +6,7 @@ the 12 months after the as-of date (``ground_truth.parquet``: ``churn_probabilit
 *Bayes-optimal* AUC — that of the true probability against the realised label on the same
 customers, the best any score can do. :func:`feature_ceiling` measures how much of that the
 features can reach at all: a model fitted to the *true* log hazard (not the noisy label) on
-the features, cross-fitted, scored by AUC against the label. :func:`evaluate_synthetic` runs
+the features, cross-fitted, scored by AUC against the label. :func:`segml.run.evaluate.evaluate_synthetic` runs
 the churn stage on a synthetic bank folder and returns both.
 
 The ground-truth label is closure (all accounts closed in the window): compare models trained
@@ -15,10 +15,7 @@ with ``definition="closure"`` only.
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import os
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -26,10 +23,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from segml.boosters import estimator_params
 from segml.churn.metrics import classification_metrics
-from segml.compute import n_threads, xgb_device
 
-__all__ = ["BayesReference", "bayes_reference", "evaluate_synthetic", "feature_ceiling"]
+__all__ = ["BayesReference", "bayes_reference", "feature_ceiling"]
 
 
 @dataclass(frozen=True)
@@ -180,16 +177,11 @@ def feature_ceiling(
     oof = np.zeros(len(m))
     for fit_idx, test_idx in KFold(folds, shuffle=True, random_state=seed).split(x):
         reg = xgb.XGBRegressor(
-            n_estimators=600,
-            learning_rate=0.03,
-            max_depth=4,
-            subsample=0.8,
-            colsample_bytree=0.8,
-            enable_categorical=True,
-            random_state=seed,
-            n_jobs=n_threads(),
-            device=xgb_device(),
-        )
+            **estimator_params(
+                {"n_estimators": 600, "learning_rate": 0.03, "max_depth": 4, "subsample": 0.8,
+                 "colsample_bytree": 0.8, "enable_categorical": True, "random_state": seed}
+            )
+        )  # fmt: skip
         reg.fit(x.iloc[fit_idx], target[fit_idx])
         oof[test_idx] = reg.predict(x.iloc[test_idx])
     r2 = 1.0 - np.mean((target - oof) ** 2) / np.var(target)
@@ -199,55 +191,3 @@ def feature_ceiling(
         "auc_ceiling": classification_metrics(y, oof)["roc_auc"],
         "auc_bayes": classification_metrics(y, m["churn_probability"].to_numpy())["roc_auc"],
     }
-
-
-def evaluate_synthetic(
-    folder: str | os.PathLike[str], seed: int = 42, ceiling: bool = True, search: int = 4
-) -> dict[str, Any]:
-    """Run the churn stage on a synthetic bank (closure, 12 months) and compare with the truth.
-
-    Parameters
-    ----------
-    folder : path
-        A bank written by :func:`segml.synth.generate` (with ``ground_truth.parquet`` and
-        ``synth_manifest.json``).
-    seed : int
-        Stage seed.
-    ceiling : bool
-        Also compute :func:`feature_ceiling`.
-    search : int
-        Search candidates of the stage.
-
-    Returns
-    -------
-    dict
-        ``as_of``, ``stage_seconds``, ``metrics`` (the stage's), ``split``, ``bayes``
-        (:class:`BayesReference` as a dict) and, with ``ceiling``, ``feature_ceiling``.
-    """
-    from segml.churn.stage import churn_stage
-    from segml.data import load_bank
-    from segml.features import build_features
-    from segml.features.labels import build_labels
-
-    root = Path(folder)
-    manifest = json.loads((root / "synth_manifest.json").read_text(encoding="utf-8"))
-    as_of = dt.date.fromisoformat(manifest["calendar"]["as_of"])
-    bank = load_bank(root)
-    features = build_features(bank, as_of).to_pandas()
-    labels = build_labels(bank, as_of, 12, "closure")
-    start = time.perf_counter()
-    res = churn_stage(bank, features, labels, as_of, 12, "closure", 90, seed=seed, search=search)
-    seconds = time.perf_counter() - start
-    out: dict[str, Any] = {
-        "as_of": str(as_of),
-        "stage_seconds": seconds,
-        "metrics": res.metrics,
-        "split": res.documents["churn_metrics.json"]["split"],
-        "bayes": bayes_reference(
-            root / "ground_truth.parquet", res.tables["churn_scores"]
-        ).to_dict(),
-    }
-    if ceiling:
-        active = features[features["is_active"] == 1]
-        out["feature_ceiling"] = feature_ceiling(active, root / "ground_truth.parquet", seed=seed)
-    return out

@@ -2,7 +2,9 @@
 
 The estimator follows the scikit-learn contract (``fit``/``predict_proba``/``predict``,
 parameters in ``__init__``, fitted attributes ending in ``_``) on a pandas DataFrame of any
-columns, which :class:`~segml.churn.tabular.TabularEncoder` encodes (categoricals natively).
+columns, which :class:`~segml.churn.tabular.TabularEncoder` encodes (categoricals natively), or
+on any 2-D array-like, whose columns are read by position as ``x0 … x{n-1}``
+(:mod:`segml.tableinput`). The labels are 0/1.
 
 The smallest leaf is set in rows relative to the data, not in xgboost's hessian units:
 ``min_child_share`` (default 4%) of the rarer class's training rows, converted to
@@ -35,10 +37,12 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 
-from segml.boosters import SharedBooster, dmatrix, frame_array
+from segml.boosters import SharedBooster, dmatrix, frame_array, frame_dmatrix, train, tree_params
 from segml.churn.calibration import Calibrator, fit_calibrator
 from segml.churn.tabular import TabularEncoder
-from segml.compute import leaf_weight, n_threads, xgb_device
+from segml.churn.target import check_labels
+from segml.compute import leaf_weight
+from segml.tableinput import TableInput
 
 __all__ = ["CONFIG_FILE", "MODEL_FILE", "ChurnModel"]
 
@@ -47,21 +51,7 @@ CONFIG_FILE = "config.json"
 FORMAT = "segml.churn.ChurnModel/1"
 
 
-def _labels(y: Any, what: str) -> np.ndarray:
-    arr = np.asarray(y)
-    if arr.ndim != 1:
-        raise ValueError(f"{what} must be 1-D, got shape {arr.shape}")
-    try:
-        out = arr.astype(float)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{what} must be 0/1, got values such as {arr[:3].tolist()}") from exc
-    bad = np.unique(out[~np.isin(out, (0.0, 1.0))])
-    if len(bad):
-        raise ValueError(f"{what} must be 0/1, found {bad[:5].tolist()}")
-    return out.astype(np.int64)
-
-
-class ChurnModel(ClassifierMixin, BaseEstimator):
+class ChurnModel(TableInput, ClassifierMixin, BaseEstimator):
     """xgboost churn classifier with early stopping and calibration on validation rows.
 
     Parameters
@@ -113,9 +103,10 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
     classes_ : ndarray
         ``[0, 1]``.
     feature_names_in_ : ndarray of str
-        Input columns seen in ``fit``.
+        Input columns seen in ``fit`` (only when ``X`` was a DataFrame with text column
+        names; an array's columns are ``x0 … x{n-1}``, read by position).
     n_features_in_ : int
-        Their number.
+        The number of input columns.
     fit_info_ : dict
         Rows and positives of the training and validation parts, how validation was made,
         the smallest leaf (``min_child_rows`` and the ``min_child_weight`` given to xgboost),
@@ -166,6 +157,12 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         self.device = device
         self.min_child_share = min_child_share
 
+    def __sklearn_tags__(self) -> Any:
+        """scikit-learn's tags: binary labels (0/1) only, missing values are data."""
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        return tags
+
     # ------------------------------------------------------------------ helpers
     def _min_child(self, y: np.ndarray) -> tuple[float, float | None]:
         """xgboost's ``min_child_weight`` for training labels ``y``, and the leaf size in rows.
@@ -181,57 +178,55 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         return leaf_weight(y, self.min_child_share)
 
     def _xgb_params(self, columns: list[str], min_child_weight: float) -> dict[str, Any]:
-        params: dict[str, Any] = {
-            "objective": "binary:logistic",
-            "eval_metric": "logloss",
-            "tree_method": "hist",
-            "eta": self.learning_rate,
-            "max_depth": self.max_depth,
-            "min_child_weight": min_child_weight,
-            "subsample": self.subsample,
-            "colsample_bytree": self.colsample_bytree,
-            "lambda": self.reg_lambda,
-            "alpha": self.reg_alpha,
-            "gamma": self.gamma,
-            "max_bin": self.max_bin,
-            "max_cat_to_onehot": 4,
-            "seed": self.random_state,
-            "nthread": n_threads(self.n_jobs),
-        }
-        if device := xgb_device(self.device):
-            params["device"] = device
+        signs = None
         if self.monotone:
             unknown = sorted(set(self.monotone) - set(columns))
             if unknown:
                 raise ValueError(f"monotone names column(s) the model does not use: {unknown}")
             signs = [int(np.sign(self.monotone.get(c, 0))) for c in columns]
-            params["monotone_constraints"] = "(" + ",".join(map(str, signs)) + ")"
-        return params
-
-    @staticmethod
-    def _dmatrix(frame: pd.DataFrame, label: np.ndarray | None = None) -> Any:
-        import xgboost as xgb
-
-        return xgb.DMatrix(frame, label=label, enable_categorical=True, missing=np.nan)
+        return tree_params(
+            "binary:logistic",
+            seed=self.random_state,
+            n_jobs=self.n_jobs,
+            device=self.device,
+            monotone=signs,
+            eval_metric="logloss",
+            eta=self.learning_rate,
+            max_depth=self.max_depth,
+            min_child_weight=min_child_weight,
+            subsample=self.subsample,
+            colsample_bytree=self.colsample_bytree,
+            alpha=self.reg_alpha,
+            gamma=self.gamma,
+            max_bin=self.max_bin,
+            max_cat_to_onehot=4,
+            **{"lambda": self.reg_lambda},
+        )
 
     # ------------------------------------------------------------------ fitting
     def fit(
         self,
-        X: pd.DataFrame,
+        X: Any,
         y: Any,
-        X_val: pd.DataFrame | None = None,
+        X_val: Any = None,
         y_val: Any = None,
     ) -> ChurnModel:
         """Fit the trees on ``X``, early-stop and calibrate on ``X_val`` (or a held-out share).
 
         Parameters
         ----------
-        X : DataFrame
-            Training rows (any columns; see :class:`~segml.churn.tabular.TabularEncoder`).
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Training rows (any columns; see :class:`~segml.churn.tabular.TabularEncoder`); an
+            array's columns are read by position, as ``x0 … x{n-1}``.
         y : array of 0/1
             Their labels.
-        X_val, y_val : DataFrame and array, optional
+        X_val, y_val : DataFrame (or array-like, as ``X``) and array, optional
             Validation rows, e.g. a later snapshot (out of time). Both or neither.
+
+        Returns
+        -------
+        ChurnModel
+            The fitted model.
 
         Raises
         ------
@@ -240,11 +235,8 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
             usable (the message lists why each was dropped), or ``min_child_share`` is outside
             [0, 1].
         """
-        import xgboost as xgb
-
-        if not isinstance(X, pd.DataFrame):
-            raise TypeError(f"X must be a pandas DataFrame, got {type(X).__name__}")
-        y = _labels(y, "y")
+        X = self._fit_table(X)
+        y = check_labels(y, "y")
         if len(y) != len(X):
             raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
         if (X_val is None) != (y_val is None):
@@ -265,7 +257,8 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
             X, X_val, y, y_val = X.iloc[tr], X.iloc[va], y[tr], y[va]
             how = f"stratified random {self.validation_fraction:.0%} of the rows"
         else:
-            y_val = _labels(y_val, "y_val")
+            X_val = self._table(X_val)
+            y_val = check_labels(y_val, "y_val")
             if len(y_val) != len(X_val):
                 raise ValueError(f"X_val has {len(X_val)} rows but y_val has {len(y_val)}")
         for part, lab in (("training", y), ("validation", y_val)):
@@ -285,16 +278,14 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
             why = "; ".join(f"{c}: {r}" for c, r in self.encoder_.dropped().items())
             raise ValueError(f"no usable column ({why})")
         xv = self.encoder_.transform(X_val)
-        dtrain, dval = self._dmatrix(xt, y), self._dmatrix(xv, y_val)
         evals: dict[str, Any] = {}
-        self.booster_ = xgb.train(
+        self.booster_ = train(
             self._xgb_params(list(xt.columns), min_child_weight),
-            dtrain,
-            num_boost_round=self.n_estimators,
-            evals=[(dval, "validation")],
+            frame_dmatrix(xt, y),
+            self.n_estimators,
+            valid=frame_dmatrix(xv, y_val),
             early_stopping_rounds=self.early_stopping_rounds,
             evals_result=evals,
-            verbose_eval=False,
         )
         self.best_iteration_ = int(self.booster_.best_iteration)
         self._shared()  # the thread counts are set now, never while predicting
@@ -304,8 +295,6 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         )
         curve = evals["validation"]["logloss"]
         self.classes_ = np.array([0, 1])
-        self.feature_names_in_ = self.encoder_.feature_names_in_
-        self.n_features_in_ = len(self.feature_names_in_)
         self.fit_info_ = {
             "n_train": len(y),
             "train_positives": int(y.sum()),
@@ -332,17 +321,19 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         d = dmatrix(values, names, types)
         return self._shared().predict(d, iteration_range=(0, self.best_iteration_ + 1))
 
-    def predict_raw(self, X: pd.DataFrame) -> np.ndarray:
+    def predict_raw(self, X: Any) -> np.ndarray:
         """Uncalibrated probabilities (the trees' output)."""
         check_is_fitted(self, "booster_")
+        X = self._table(X)
         return self._raw_values(*self.encoder_.transform_array(X), list(self.encoder_.columns_))
 
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+    def predict_proba(self, X: Any) -> np.ndarray:
         """Calibrated probabilities, shape ``(n, 2)``: column 1 is the churn probability."""
-        p = self.calibrator_.transform(self.predict_raw(X))
+        raw = self.predict_raw(X)  # first: an unfitted model raises NotFittedError
+        p = self.calibrator_.transform(raw)
         return np.column_stack([1.0 - p, p])
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
+    def predict(self, X: Any) -> np.ndarray:
         """1 where the calibrated churn probability is at least 0.5."""
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(np.int64)
 
@@ -371,7 +362,7 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
             "fit_info": self.fit_info_,
             "calibration": self.calibrator_.to_dict(),
             "encoder": self.encoder_.to_dict(),
-        }
+        } | ({} if hasattr(self, "feature_names_in_") else {"n_features_in": self.n_features_in_})
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write ``model.ubj`` (xgboost native) and ``config.json`` into folder ``path``."""
@@ -413,7 +404,10 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         model.encoder_ = TabularEncoder.from_dict(cfg["encoder"])
         model.fit_info_ = dict(cfg["fit_info"])
         model.classes_ = np.array([0, 1])
-        model.feature_names_in_ = model.encoder_.feature_names_in_
-        model.n_features_in_ = len(model.feature_names_in_)
+        if "n_features_in" in cfg:  # fitted on an array: columns by position
+            model.n_features_in_ = int(cfg["n_features_in"])
+        else:
+            model.feature_names_in_ = model.encoder_.feature_names_in_
+            model.n_features_in_ = len(model.feature_names_in_)
         model._shared()
         return model

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from segml.boosters import treeshap_cost
 from segml.churn.model import ChurnModel
-from segml.explain.treeshap import treeshap_cost
 
 __all__ = ["SEARCH_SPACE", "candidate_params", "fit_best"]
 
@@ -84,7 +84,7 @@ def fit_best(
     (ChurnModel, list of dict)
         The selected fitted model, and one record per candidate: its parameters,
         ``validation_logloss``, ``best_iteration``, its size (``trees``, ``leaves``) and
-        TreeSHAP cost proxy (``treeshap_cost``, :func:`segml.explain.treeshap_cost`), and
+        TreeSHAP cost proxy (``treeshap_cost``, :func:`segml.boosters.treeshap_cost`), and
         ``selected``.
     """
     trials: list[dict[str, Any]] = []

@@ -1,6 +1,6 @@
 """The churn model's split design: its horizon and snapshot dates, fitted to the history.
 
-See :mod:`segml.churn.stage` for the design (*t* = as-of date, *h* = horizon): train at
+See :mod:`segml.run.stages.churn` for the design (*t* = as-of date, *h* = horizon): train at
 *t − 2h*, validate at *t − h*, test at *t*; a customer split of *t − h* when *t − 2h* has
 too little history before it; and, on a short history, a shorter horizon down to
 :data:`MIN_HORIZON_MONTHS` (docs/churn.md, "Months of history").
@@ -12,8 +12,8 @@ import datetime as dt
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from segml.dates import add_months, months_before
 from segml.features.labels import label_window
-from segml.features.spec import add_months
 
 __all__ = ["MIN_HORIZON_MONTHS", "ChurnHorizonWarning", "ChurnSplit", "plan_split", "snapshot_date"]
 
@@ -27,9 +27,8 @@ class ChurnHorizonWarning(UserWarning):
 MIN_HORIZON_MONTHS = 3
 
 
-def snapshot_date(as_of: dt.date, months_back: int) -> dt.date:
-    """The month end ``months_back`` months before the month after ``as_of``'s day."""
-    return add_months(as_of + dt.timedelta(days=1), -months_back) - dt.timedelta(days=1)
+#: The month end ``months_back`` months before ``as_of`` (:func:`segml.dates.months_before`).
+snapshot_date = months_before
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,11 @@
   of a training row comes from the other folds (``fit_transform`` cross-fits over 5 folds), so
   a row never sees its own label; other rows get the mean over all training rows.
 
-:func:`binary_target` turns a target column into 0/1 (``positive`` names the positive class).
+:func:`binary_target` (:mod:`segml.churn.target`) turns a target column into 0/1 (``positive``
+names the positive class).
+
+Like every segml model of a customer table, the encoder also takes a 2-D array-like: its
+columns are read as ``x0 … x{n-1}`` (:mod:`segml.tableinput`).
 """
 
 from __future__ import annotations
@@ -34,112 +38,15 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
 from segml.boosters import numbers, positions
-from segml.segments.columns import ID_NAME_PATTERN, is_binary, is_numeric, show
-from segml.textcols import id_like, is_date_text, numeric_text, parse_numbers
+from segml.churn.target import POSITIVE_WORDS, binary_target, category_key
+from segml.columns import is_binary, is_numeric, unusable_reason
+from segml.tableinput import TableInput
+from segml.textcols import id_like, numeric_text, parse_numbers
 
 __all__ = ["POSITIVE_WORDS", "TabularEncoder", "binary_target"]
 
-#: Text values read as the positive class of a two-valued target when ``positive`` is not given.
-POSITIVE_WORDS = frozenset(
-    {
-        "1",
-        "1.0",
-        "true",
-        "t",
-        "yes",
-        "y",
-        "churn",
-        "churned",
-        "churner",
-        "left",
-        "exited",
-        "attrited",
-        "closed",
-        "lost",
-        "bad",
-        "default",
-        "defaulted",
-        "positive",
-        "pos",
-    }
-)
 
-
-def _key(value: Any) -> str:
-    """A category's key: its text, with integral floats written as integers."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value)
-
-
-def binary_target(
-    values: pd.Series, positive: str | None = None, name: str = "target"
-) -> tuple[np.ndarray, dict[str, Any]]:
-    """0/1 target from a column; rows with a missing target are the caller's to drop first.
-
-    Parameters
-    ----------
-    values : Series
-        The target, without missing values.
-    positive : str, optional
-        The positive class, compared as text with each value (``1`` and ``1.0`` both match
-        ``"1"``). Needed when the column has more than two values (positive vs the rest) or
-        two text values neither or both of which is in :data:`POSITIVE_WORDS`.
-    name : str
-        Column name for messages.
-
-    Returns
-    -------
-    (ndarray of int, dict)
-        The labels, and ``{"column", "positive", "negative", "rule"}`` describing the mapping.
-
-    Raises
-    ------
-    ValueError
-        Naming the column and its values when the target has one class, when ``positive`` is
-        not one of its values, or when the positive class is ambiguous.
-    """
-    keys = values.map(_key).astype(object)
-    counts = keys.value_counts()
-    seen = list(counts.index)
-    shown = ", ".join(repr(v) for v in seen[:10]) + (" ..." if len(seen) > 10 else "")
-    if len(seen) < 2:
-        raise ValueError(f"target column {name!r} has a single class ({shown}): nothing to predict")
-    if positive is not None:
-        if str(positive) not in counts.index:
-            raise ValueError(
-                f"--positive {positive!r} is not a value of target column {name!r} "
-                f"(values: {shown})"
-            )
-        pos, rule = str(positive), "named by the caller"
-    elif len(seen) > 2:
-        raise ValueError(
-            f"target column {name!r} has {len(seen)} values ({shown}): name the positive class "
-            "with --positive"
-        )
-    elif set(seen) == {"0", "1"}:
-        pos, rule = "1", "0/1 target"
-    elif pd.api.types.is_bool_dtype(values):
-        pos, rule = "True", "boolean target"
-    else:
-        hits = [v for v in seen if v.strip().lower() in POSITIVE_WORDS]
-        if len(hits) != 1:
-            raise ValueError(
-                f"target column {name!r} has two values ({shown}) and which is positive is "
-                "ambiguous: name it with --positive"
-            )
-        pos, rule = hits[0], f"{hits[0]!r} read as the positive class"
-    y = (keys == pos).to_numpy(dtype=np.int64)
-    if y.sum() in (0, len(y)):  # pragma: no cover - guarded by the count check above
-        raise ValueError(f"target column {name!r} has a single class after mapping")
-    negative = [v for v in seen if v != pos]
-    info = {"column": name, "positive": pos, "negative": negative[:20], "rule": rule}
-    return y, info
-
-
-class TabularEncoder(TransformerMixin, BaseEstimator):
+class TabularEncoder(TableInput, TransformerMixin, BaseEstimator):
     """Encode a customer table for xgboost and report what happened to every column.
 
     Parameters
@@ -194,19 +101,9 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
         n_unique = int(nonnull.nunique())
         if name in {str(c) for c in self.exclude}:
             return "dropped", "dropped by the caller"
-        if len(nonnull) == 0:
-            return "dropped", "all values missing"
-        if ID_NAME_PATTERN.search(name):
-            return "dropped", "id-like: the name marks an identifier"
-        if pd.api.types.is_datetime64_any_dtype(s) or isinstance(
-            s.dtype, pd.PeriodDtype | pd.IntervalDtype
-        ):
-            return "dropped", "date/time: derive durations or counts from it first"
-        if n_unique <= 1:
-            return "dropped", f"constant: every non-missing value is {show(nonnull.iloc[0])}"
+        if (why := unusable_reason(s, name, constant_first=True)) is not None:
+            return "dropped", why
         numeric = is_numeric(s)
-        if not numeric and is_date_text(nonnull):
-            return "dropped", "date/time text: derive durations or counts from it first"
         # Numbers written as text are judged as the numbers they hold, before the id-like check
         # below: amounts such as "3,659.52" are nearly all distinct, as an identifier is.
         parsed = None if numeric else numeric_text(s)
@@ -238,14 +135,27 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
         te = (s + self.smoothing * prior) / (c + self.smoothing)
         return {str(k): float(v) for k, v in te.items()}
 
-    def fit(self, X: pd.DataFrame, y: np.ndarray | None = None) -> TabularEncoder:
-        """Learn roles, categories and encodings from the training rows ``X`` (labels ``y``)."""
+    def fit(self, X: Any, y: np.ndarray | None = None) -> TabularEncoder:
+        """Learn roles, categories and encodings from the training rows ``X`` (labels ``y``).
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            The training rows (an array's columns are named ``x0 … x{n-1}``).
+        y : array of 0/1, optional
+            Their labels (needed to encode high-cardinality text).
+
+        Returns
+        -------
+        TabularEncoder
+            The fitted encoder.
+        """
         self._fit(X, y)
         return self
 
-    def _fit(self, X: pd.DataFrame, y: np.ndarray | None) -> None:
-        if not isinstance(X, pd.DataFrame):
-            raise TypeError(f"X must be a pandas DataFrame, got {type(X).__name__}")
+    def _fit(self, X: Any, y: np.ndarray | None) -> pd.DataFrame:
+        X = self._fit_table(X)
+        y = None if y is None else np.asarray(y)
         if y is not None and len(y) != len(X):
             raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
         n = len(X)
@@ -254,8 +164,6 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
         self.categories_: dict[str, list[str]] = {}
         self.encodings_: dict[str, dict[str, Any]] = {}
         self.columns_: list[str] = []
-        self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
-        self.n_features_in_ = len(X.columns)
         for col in X.columns:
             name, s = str(col), X[col]
             role, detail = self._role(s, name, n)
@@ -266,11 +174,11 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
             if role == "dropped":
                 continue
             if role == "categorical":
-                keys = s.dropna().map(_key)
+                keys = s.dropna().map(category_key)
                 self.categories_[name] = sorted(keys.unique().tolist())
                 self.columns_.append(name)
             elif role == "high_cardinality":
-                keys = s.map(_key).where(s.notna())
+                keys = s.map(category_key).where(s.notna())
                 yy = np.asarray(y, dtype=float)
                 prior = float(yy.mean())
                 freq = keys.value_counts(normalize=True)
@@ -282,11 +190,12 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
                 self.columns_ += [f"{name}__freq", f"{name}__target"]
             else:
                 self.columns_.append(name)
+        return X
 
-    def fit_transform(self, X: pd.DataFrame, y: np.ndarray | None = None, **_: Any) -> pd.DataFrame:
+    def fit_transform(self, X: Any, y: np.ndarray | None = None, **_: Any) -> pd.DataFrame:
         """Fit, then encode ``X`` with cross-fitted target means for its own rows."""
-        self._fit(X, y)
-        out = self.transform(X)
+        X = self._fit(X, y)
+        out = self._transform(X)
         if not self.encodings_:
             return out
         yy = np.asarray(y, dtype=float)
@@ -295,7 +204,7 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
             return out
         folds = StratifiedKFold(k, shuffle=True, random_state=self.random_state)
         for name, enc in self.encodings_.items():
-            keys = X[name].map(_key).where(X[name].notna())
+            keys = X[name].map(category_key).where(X[name].notna())
             col = np.full(len(X), enc["prior"])
             for fit_idx, oof_idx in folds.split(np.zeros(len(yy)), yy):
                 prior = float(yy[fit_idx].mean())
@@ -305,7 +214,7 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
         return out
 
     # ------------------------------------------------------------------ transform
-    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+    def transform(self, X: Any) -> pd.DataFrame:
         """Encode ``X`` (the columns seen in ``fit``; extra columns are ignored).
 
         Raises
@@ -313,6 +222,10 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
         ValueError
             Naming the columns ``fit`` used that ``X`` lacks.
         """
+        check_is_fitted(self, "roles_")
+        return self._transform(self._table(X))
+
+    def _transform(self, X: pd.DataFrame) -> pd.DataFrame:
         used = self._used(X)
         out: dict[str, Any] = {}
         for name in used:
@@ -326,6 +239,8 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
 
         The same numbers without a pandas column per feature (the fast path of predictions).
         """
+        check_is_fitted(self, "roles_")
+        X = self._table(X)
         used = self._used(X)
         pos = {c: j for j, c in enumerate(self.columns_)}
         out = np.full((len(X), len(self.columns_)), np.nan)
@@ -344,7 +259,7 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
             if self.roles_[name] == "categorical":
                 lookup = {c: float(i) for i, c in enumerate(self.categories_[name])}
                 raw = X[name].to_numpy(dtype=object, na_value=None)
-                out[:, pos[name]] = [np.nan if v is None else lookup.get(_key(v), np.nan) for v in raw]  # fmt: skip
+                out[:, pos[name]] = [np.nan if v is None else lookup.get(category_key(v), np.nan) for v in raw]  # fmt: skip
                 types[pos[name]] = "c"
             else:
                 for col, v in self._encode(name, X[name]).items():
@@ -373,11 +288,11 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
             return {name: v.astype(float)}
         if role == "categorical":
             cats = self.categories_[name]
-            keys = s.map(_key).where(s.notna())
+            keys = s.map(category_key).where(s.notna())
             keys = keys.where(keys.isin(cats))  # unseen categories are missing
             return {name: pd.Categorical(keys, categories=cats)}
         enc = self.encodings_[name]
-        keys = s.map(_key).where(s.notna())
+        keys = s.map(category_key).where(s.notna())
         return {
             f"{name}__freq": keys.map(enc["frequency"]).fillna(0.0).astype(float),
             f"{name}__target": keys.map(enc["target"]).fillna(enc["prior"]).astype(float),
@@ -389,20 +304,21 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "roles_")
         return {
             "params": {**self.get_params(), "exclude": [str(c) for c in self.exclude]},
-            "feature_names_in": self.feature_names_in_.tolist(),
+            "feature_names_in": self._input_columns(),
             "report": self.report_,
             "roles": self.roles_,
             "categories": self.categories_,
             "encodings": self.encodings_,
             "columns": self.columns_,
-        }
+        } | ({} if hasattr(self, "feature_names_in_") else {"n_features_in": self.n_features_in_})
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> TabularEncoder:
         """Rebuild a fitted encoder from :meth:`to_dict`."""
         enc = cls(**state["params"])
-        enc.feature_names_in_ = np.asarray(state["feature_names_in"], dtype=object)
-        enc.n_features_in_ = len(enc.feature_names_in_)
+        enc.n_features_in_ = int(state.get("n_features_in", len(state["feature_names_in"])))
+        if "n_features_in" not in state:  # fitted on a DataFrame with these column names
+            enc.feature_names_in_ = np.asarray(state["feature_names_in"], dtype=object)
         enc.report_ = list(state["report"])
         enc.roles_ = dict(state["roles"])
         enc.categories_ = {k: list(v) for k, v in state["categories"].items()}

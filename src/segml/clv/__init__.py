@@ -1,10 +1,10 @@
-"""Customer lifetime value: purchase and spend models, discounted CLV, evaluation, CLI and stage.
+"""Customer lifetime value: purchase and spend models, discounted CLV and its evaluation.
 
 lifetimes estimates the BG/NBD, Pareto/NBD, MBG/NBD and Gamma-Gamma models behind
 :mod:`segml.clv.adapter`; segml validates the inputs, retries failed fits with a penalizer,
 predicts with overflow-free formulas (:mod:`segml.clv.formulas`) and discounts on explicit time
 units (:mod:`segml.clv.value`). :func:`clv_holdout` runs the whole method on any transaction
-log (``segml clv fit``); :func:`segml.clv.stage.clv_stage` is the ``segml run`` stage.
+log (``segml clv fit``); :func:`segml.run.stages.clv.clv_stage` is the ``segml run`` stage.
 """
 
 from typing import TYPE_CHECKING, Any

@@ -13,10 +13,11 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from segml.clv.data import RFM_COLUMNS, as_rfm_arrays, check_rfm_frame
-from segml.clv.jsonable import JsonModel
 from segml.clv.purchase import PurchaseKind, PurchaseModel
 from segml.clv.spend import SpendModel
 from segml.clv.value import TimeUnit, discounted_clv
+from segml.jsonio import JsonModel
+from segml.tableinput import check_fitted
 
 __all__ = ["PREDICTION_COLUMNS", "ClvModel"]
 
@@ -87,8 +88,7 @@ class ClvModel(JsonModel, BaseEstimator):
         return self
 
     def _fitted(self) -> None:
-        if not hasattr(self, "purchase_"):
-            raise RuntimeError("this ClvModel is not fitted yet: call fit() or load()")
+        check_fitted(self, "purchase_", "this ClvModel is not fitted yet: call fit() or load()")
 
     def predict(
         self, rfm: pd.DataFrame, horizon: float, annual_rate: float = 0.1, step: float | None = None

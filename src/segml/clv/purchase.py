@@ -24,7 +24,8 @@ from sklearn.base import BaseEstimator
 from segml.clv import formulas
 from segml.clv.adapter import PURCHASE_PARAMS, EstimateAttempt, fit_purchase
 from segml.clv.data import as_rfm_arrays
-from segml.clv.jsonable import JsonModel
+from segml.jsonio import JsonModel
+from segml.tableinput import check_fitted
 
 __all__ = [
     "ClvConvergenceWarning",
@@ -216,8 +217,7 @@ class PurchaseModel(JsonModel, BaseEstimator):
         return self
 
     def _fitted(self) -> dict[str, float]:
-        if not hasattr(self, "params_"):
-            raise RuntimeError("this PurchaseModel is not fitted yet: call fit() or load()")
+        check_fitted(self, "params_", "this PurchaseModel is not fitted yet: call fit() or load()")
         return self.params_
 
     def p_alive(self, frequency: Any, recency: Any, T: Any) -> np.ndarray:

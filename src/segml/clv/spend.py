@@ -20,8 +20,9 @@ from sklearn.base import BaseEstimator
 
 from segml.clv import formulas
 from segml.clv.adapter import SPEND_PARAMS, EstimateAttempt, fit_gamma_gamma
-from segml.clv.jsonable import JsonModel
 from segml.clv.purchase import FitReport, run_with_retries
+from segml.jsonio import JsonModel
+from segml.tableinput import check_fitted
 from segml.tables import offending_rows
 
 __all__ = [
@@ -249,8 +250,7 @@ class SpendModel(JsonModel, BaseEstimator):
         does not exist (``p x + q <= 1``, only when ``q <= 1``); the others (no repeat
         purchase, or non-positive mean spend) get :attr:`population_mean_`. Never negative.
         """
-        if not hasattr(self, "params_"):
-            raise RuntimeError("this SpendModel is not fitted yet: call fit() or load()")
+        check_fitted(self, "params_", "this SpendModel is not fitted yet: call fit() or load()")
         x, m = self._arrays(frequency, monetary_value, "spend prediction input")
         keep = (x > 0) & (m > 0)
         out = np.full(len(x), self.population_mean_)

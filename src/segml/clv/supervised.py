@@ -19,7 +19,6 @@ left out by default, as elsewhere in segml.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal
 
 import numpy as np
@@ -27,11 +26,19 @@ import pandas as pd
 import xgboost as xgb
 from sklearn.base import BaseEstimator
 
-from segml.boosters import SharedBooster, category_codes, dmatrix, numbers
-from segml.clv.jsonable import JsonModel
-from segml.compute import n_threads, xgb_device
-from segml.features.build import DEMOGRAPHIC
-from segml.segments.columns import is_numeric
+from segml.boosters import (
+    SharedBooster,
+    booster_from_json,
+    booster_to_json,
+    coded_array,
+    dmatrix,
+    frame_dmatrix,
+    train,
+    tree_params,
+)
+from segml.columns import DEMOGRAPHIC, is_numeric
+from segml.jsonio import JsonModel
+from segml.tableinput import TableInput, check_fitted
 
 __all__ = ["OBJECTIVES", "SupervisedCLV"]
 
@@ -43,7 +50,7 @@ MODEL_FORMAT = "segml.clv.SupervisedCLV/1"
 _NON_FEATURES = ("customer_id",)
 
 
-class SupervisedCLV(JsonModel, BaseEstimator):
+class SupervisedCLV(TableInput, JsonModel, BaseEstimator):
     """Gradient-boosted model of next-window customer value.
 
     Parameters
@@ -83,6 +90,10 @@ class SupervisedCLV(JsonModel, BaseEstimator):
     n_rounds_ : dict of str to int
         Rounds chosen per booster (``"value"``, or ``"positive"`` and ``"amount"``).
     boosters_ : dict of str to xgboost.Booster
+    n_features_in_ : int
+        The number of input columns (an array's are named ``x0 … x{n-1}``).
+    feature_names_in_ : ndarray of str
+        The input columns, when ``fit`` got a DataFrame with text column names.
     """
 
     JSON_INDENT = None  # boosters: one compact line
@@ -154,17 +165,8 @@ class SupervisedCLV(JsonModel, BaseEstimator):
     def feature_array(self, X: pd.DataFrame) -> np.ndarray:
         """The features of ``X`` as the float array the boosters read: the values of
         :meth:`_matrix`, categoricals as their codes (unseen or missing: NaN)."""
-        have = set(X.columns)
-        missing = [c for c in self.feature_names_ if c not in have]
-        if missing:
-            raise ValueError(f"supervised CLV features lack column(s) {missing}")
-        out = np.empty((len(X), len(self.feature_names_)))
-        num = [j for j, c in enumerate(self.feature_names_) if c not in self.categories_]
-        out[:, num] = numbers(X, [self.feature_names_[j] for j in num])
-        for j, c in enumerate(self.feature_names_):
-            if c in self.categories_:
-                out[:, j] = category_codes(X[c], self.categories_[c])
-        return out
+        lacks = "supervised CLV features lack column(s)"
+        return coded_array(X, self.feature_names_, self.categories_, lacks)
 
     def feature_types(self) -> list[str]:
         """xgboost's type of each feature: ``"c"`` categorical, ``"q"`` numeric."""
@@ -184,27 +186,24 @@ class SupervisedCLV(JsonModel, BaseEstimator):
             self.shared(name)
 
     def _params(self, objective: str) -> dict[str, Any]:
-        params = {
-            "objective": objective,
-            "eta": self.learning_rate,
-            "max_depth": self.max_depth,
-            "min_child_weight": self.min_child_weight,
-            "subsample": self.subsample,
-            "colsample_bytree": self.colsample_bytree,
-            "seed": self.seed,
-            "nthread": n_threads(self.n_jobs),
-            "tree_method": "hist",
-            "max_cat_to_onehot": 8,
-            "base_score": 0.0 if self.baseline else None,
-            "device": xgb_device(self.device),
-        }
-        params = {k: v for k, v in params.items() if v is not None}
         signs = self.monotone_signs()
-        if any(signs):
-            params["monotone_constraints"] = "(" + ",".join(map(str, signs)) + ")"
-        if objective == "reg:tweedie":
-            params["tweedie_variance_power"] = self.tweedie_variance_power
-        return params
+        return tree_params(
+            objective,
+            seed=self.seed,
+            n_jobs=self.n_jobs,
+            device=self.device,
+            monotone=signs if any(signs) else None,
+            eta=self.learning_rate,
+            max_depth=self.max_depth,
+            min_child_weight=self.min_child_weight,
+            subsample=self.subsample,
+            colsample_bytree=self.colsample_bytree,
+            max_cat_to_onehot=8,
+            base_score=0.0 if self.baseline else None,
+            tweedie_variance_power=self.tweedie_variance_power
+            if objective == "reg:tweedie"
+            else None,
+        )
 
     def monotone_signs(self) -> list[int]:
         """The monotone constraint of each feature column (0 where none), in feature order."""
@@ -222,21 +221,30 @@ class SupervisedCLV(JsonModel, BaseEstimator):
         params = self._params(objective)
         rounds = self.n_estimators
         if val.any():
-            dtr = xgb.DMatrix(M[~val], label=y[~val], enable_categorical=True)
-            dva = xgb.DMatrix(M[val], label=y[val], enable_categorical=True)
-            probe = xgb.train(
-                params, dtr, self.n_estimators, evals=[(dva, "validation")],
-                early_stopping_rounds=30, verbose_eval=False,
+            probe = train(
+                params, frame_dmatrix(M[~val], y[~val]), self.n_estimators,
+                valid=frame_dmatrix(M[val], y[val]), early_stopping_rounds=30,
             )  # fmt: skip
             rounds = int(probe.best_iteration) + 1
         self.n_rounds_[name] = rounds
-        dall = xgb.DMatrix(M, label=y, enable_categorical=True)
-        return xgb.train(params, dall, rounds, verbose_eval=False)
+        return train(params, frame_dmatrix(M, y), rounds)
 
     # --- estimator -------------------------------------------------------------------------
 
-    def fit(self, X: pd.DataFrame, y: Any) -> SupervisedCLV:
+    def fit(self, X: Any, y: Any) -> SupervisedCLV:
         """Fit on features ``X`` (one row per customer) and next-window values ``y``.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            The features (an array's columns are named ``x0 … x{n-1}``).
+        y : array-like of shape (n_samples,)
+            The values of the next window.
+
+        Returns
+        -------
+        SupervisedCLV
+            The fitted model.
 
         Raises
         ------
@@ -247,6 +255,7 @@ class SupervisedCLV(JsonModel, BaseEstimator):
         """
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
+        X = self._fit_table(X)
         if self.baseline is not None:
             if self.objective in ("tweedie", "hurdle"):
                 raise ValueError(f"a baseline needs an additive objective, not {self.objective!r}")
@@ -284,10 +293,10 @@ class SupervisedCLV(JsonModel, BaseEstimator):
         self._share()
         return self
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        """Expected next-window value of each row of ``X``."""
-        if not hasattr(self, "boosters_"):
-            raise RuntimeError("this SupervisedCLV is not fitted yet: call fit() or load()")
+    def predict(self, X: Any) -> np.ndarray:
+        """Expected next-window value of each row of ``X`` (a DataFrame or an array-like)."""
+        check_fitted(self, "boosters_", "this SupervisedCLV is not fitted yet: call fit() or load()")  # fmt: skip
+        X = self._table(X)
         d = self.dmatrix(X)
         if self.objective == "hurdle":
             return self.shared("positive").predict(d) * self.shared("amount").predict(d)
@@ -314,10 +323,11 @@ class SupervisedCLV(JsonModel, BaseEstimator):
                 "categories": self.categories_,
                 "n_rounds": self.n_rounds_,
                 "n_train": self.n_train_,
-                "boosters": {
-                    k: json.loads(bytes(b.save_raw("json"))) for k, b in self.boosters_.items()
-                },
+                "boosters": {k: booster_to_json(b) for k, b in self.boosters_.items()},
             }
+            if hasattr(self, "n_features_in_") and not hasattr(self, "feature_names_in_"):
+                # fitted on an array: its columns are read by position
+                out["n_features_in"] = self.n_features_in_
         return out
 
     @classmethod
@@ -333,10 +343,8 @@ class SupervisedCLV(JsonModel, BaseEstimator):
             model.categories_ = {k: list(v) for k, v in doc["categories"].items()}
             model.n_rounds_ = dict(doc["n_rounds"])
             model.n_train_ = int(doc["n_train"])
-            model.boosters_ = {}
-            for k, raw in doc["boosters"].items():
-                booster = xgb.Booster()
-                booster.load_model(bytearray(json.dumps(raw).encode()))
-                model.boosters_[k] = booster
+            model.boosters_ = {k: booster_from_json(raw) for k, raw in doc["boosters"].items()}
+            if "n_features_in" in doc:
+                model.n_features_in_ = int(doc["n_features_in"])
             model._share()
         return model

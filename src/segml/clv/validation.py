@@ -25,8 +25,8 @@ import pandas as pd
 from segml.clv.evaluate import MODEL_NAMES, NAIVE_BASELINES, calibration_rate, naive_comparison
 from segml.clv.model import ClvModel
 from segml.data import BankData
+from segml.features.build import active
 from segml.features.spec import FeatureConfig, in_list, ts_lit
-from segml.stages import active
 
 __all__ = ["MIN_BACKTEST", "NAIVE_COLUMNS", "backtest", "naive_forecasts"]
 

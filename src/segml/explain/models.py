@@ -25,9 +25,16 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from segml.boosters import SharedBooster, category_codes, dmatrix, numbers
+from segml.boosters import (
+    SharedBooster,
+    coded_array,
+    dmatrix,
+    frame_dmatrix,
+    train,
+    tree_params,
+)
 from segml.churn.model import ChurnModel
-from segml.compute import n_threads, xgb_device
+from segml.columns import is_numeric
 from segml.explain.result import (
     CHURN_OUTPUT,
     GRADE_OUTPUT,
@@ -43,7 +50,6 @@ from segml.explain.treeshap import (
     iter_contributions,
 )
 from segml.grades.scorecard import Scorecard
-from segml.segments.columns import is_numeric
 
 __all__ = [
     "SegmentSurrogate",
@@ -180,17 +186,8 @@ class SegmentSurrogate:
 
     def array(self, X: pd.DataFrame) -> np.ndarray:
         """:meth:`matrix` as a float array (categoricals as codes, unknown or missing: NaN)."""
-        have = set(X.columns)
-        missing = [c for c in self.feature_names if c not in have]
-        if missing:
-            raise ValueError(f"the table lacks the surrogate's column(s) {missing}")
-        out = np.empty((len(X), len(self.feature_names)))
-        num = [j for j, c in enumerate(self.feature_names) if c not in self.categories]
-        out[:, num] = numbers(X, [self.feature_names[j] for j in num])
-        for j, c in enumerate(self.feature_names):
-            if c in self.categories:
-                out[:, j] = category_codes(X[c], self.categories[c])
-        return out
+        lacks = "the table lacks the surrogate's column(s)"
+        return coded_array(X, self.feature_names, self.categories, lacks)
 
     def margins(self, X: pd.DataFrame) -> np.ndarray:
         """Log-odds of each segment (columns in :attr:`segments` order) for each row."""
@@ -253,23 +250,13 @@ def fit_segment_surrogate(
     rng = np.random.default_rng(seed)
     hold = np.zeros(len(y), dtype=bool)
     hold[rng.choice(len(y), size=int(round(holdout_share * len(y))), replace=False)] = True
-    params = {
-        "objective": "binary:logistic",
-        "max_depth": max_depth,
-        "eta": 0.2,
-        "subsample": 0.8,
-        "colsample_bytree": 0.8,
-        "min_child_weight": 2.0,
-        "tree_method": "hist",
-        "seed": seed,
-        "nthread": n_threads(n_jobs),
-        "max_cat_to_onehot": 8,
-    }
-    if device := xgb_device():
-        params["device"] = device
+    params = tree_params(
+        "binary:logistic", seed=seed, n_jobs=n_jobs, max_depth=max_depth, eta=0.2, subsample=0.8,
+        colsample_bytree=0.8, min_child_weight=2.0, max_cat_to_onehot=8,
+    )  # fmt: skip
     for c in range(len(classes)):
-        d = xgb.DMatrix(M[~hold], label=(y[~hold] == c).astype(float), enable_categorical=True)
-        sur.boosters.append(xgb.train(params, d, n_estimators, verbose_eval=False))
+        d = frame_dmatrix(M[~hold], (y[~hold] == c).astype(float))
+        sur.boosters.append(train(params, d, n_estimators))
     sur.share()
     pred = sur.margins(X).argmax(axis=1)
     sur.fidelity = float(np.mean(pred[hold] == y[hold])) if hold.any() else np.nan

@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from segml.compute import n_threads
 from segml.explain.result import OutputSpec
+from segml.money import money_sql
 
 __all__ = ["EXACT_BELOW", "UNIT_CODES", "render_phrases"]
 
@@ -41,16 +42,6 @@ UNIT_CODES = {
 }
 
 
-def _money(col: str) -> str:
-    a = f"abs({col})"
-    return (
-        f"(CASE WHEN {col} < 0 THEN '−' ELSE '' END) || '¥' || "
-        f"CASE WHEN {a} >= 1e9 THEN format('{{:.1f}}', {a} / 1e9) || 'B' "
-        f"WHEN {a} >= 1e6 THEN format('{{:.1f}}', {a} / 1e6) || 'M' "
-        f"ELSE format('{{:,.0f}}', {a}) END"
-    )
-
-
 def _value(col: str) -> str:
     """SQL for :func:`~segml.explain.reasons.format_value` of a non-missing number."""
     plain = (
@@ -60,8 +51,8 @@ def _value(col: str) -> str:
         f"ELSE format('{{:.3g}}', {col}) END"
     )
     return f"""CASE unit
-        WHEN 1 THEN {_money(col)}
-        WHEN 2 THEN {_money(col)} || ' a year'
+        WHEN 1 THEN {money_sql(col)}
+        WHEN 2 THEN {money_sql(col)} || ' a year'
         WHEN 3 THEN CASE WHEN {col} >= 0.5 THEN 'yes' ELSE 'no' END
         WHEN 4 THEN format('{{:.0f}}', {col} * 100) || '%'
         WHEN 5 THEN format('{{:,.0f}}', {col}) || ' ' || unit_name
@@ -75,7 +66,7 @@ def _value(col: str) -> str:
 def _contribution(col: str, output: OutputSpec) -> str:
     """SQL for :func:`~segml.explain.reasons.format_contribution` (without its tail)."""
     if output.unit in ("CNY", "CNY/year"):
-        return f"(CASE WHEN {col} >= 0 THEN '+' ELSE '' END) || {_money(col)}"
+        return f"(CASE WHEN {col} >= 0 THEN '+' ELSE '' END) || {money_sql(col)}"
     spec = "{:+.1f}" if output.unit == "points" else "{:+.2f}"
     return f"replace(format('{spec}', {col}), '-', '−')"
 

@@ -27,6 +27,7 @@ import shap
 
 from segml.explain.reasons import feature_texts, format_value, group_contributions
 from segml.explain.result import ModelExplanation
+from segml.money import signed_compact
 
 __all__ = ["MAX_POINTS", "example_customers", "plot_dependence", "plot_global", "plot_tier_drivers", "plot_waterfalls", "tier_driver_table"]  # fmt: skip
 
@@ -207,18 +208,6 @@ def tier_driver_table(
     return table
 
 
-def _compact(v: float) -> str:
-    """A heatmap cell: ``+1.7M``, ``−21.1k``, ``+262``, ``+3.1``, ``−0.12``."""
-    if not np.isfinite(v):
-        return "–"
-    a = abs(v)
-    body = (f"{a / 1e6:.1f}M" if a >= 1e6 else f"{a / 1e3:.1f}k" if a >= 1e4
-            else f"{a:,.0f}" if a >= 9.95 else f"{a:.1f}" if a >= 1 else f"{a:.2f}")  # fmt: skip
-    return (
-        body if float(body.rstrip("kM").replace(",", "")) == 0 else ("+" if v > 0 else "−") + body
-    )
-
-
 def _norm(vals: np.ndarray) -> Any:
     """Symmetric colour scale, logarithmic beyond the smaller values (contributions are heavy-tailed)."""
     from matplotlib.colors import SymLogNorm
@@ -262,7 +251,7 @@ def plot_tier_drivers(
         img = ax.imshow(vals, cmap="RdBu_r", norm=norm, aspect="auto")
         for (i, j), v in np.ndenumerate(vals):
             dark = np.isfinite(v) and abs(float(norm(v)) - 0.5) > 0.3
-            ax.text(j, i, _compact(v), ha="center", va="center", fontsize=9,
+            ax.text(j, i, signed_compact(v), ha="center", va="center", fontsize=9,
                     color="white" if dark else "black")  # fmt: skip
         ax.set_xticks(range(len(order)), [f"{o}\n(n={int((t == o).sum()):,})" for o in order])
         ax.set_yticks(range(len(table)), list(table.index))

@@ -29,6 +29,7 @@ import pandas as pd
 from segml.explain.phrases import EXACT_BELOW, render_phrases
 from segml.explain.result import ModelExplanation, OutputSpec
 from segml.features.catalogue import CATALOGUE, FACETS
+from segml.money import money
 
 __all__ = ["DEFAULT_TOP_K", "FeatureText", "feature_texts", "format_value", "group_contributions", "reason_codes"]  # fmt: skip
 
@@ -73,16 +74,6 @@ def group_display(key: str) -> str:
     return doc.display if doc is not None else key.replace("_", " ")
 
 
-def _money(v: float) -> str:
-    a = abs(v)
-    sign = "−" if v < 0 else ""
-    if a >= 1e9:
-        return f"{sign}¥{a / 1e9:.1f}B"
-    if a >= 1e6:
-        return f"{sign}¥{a / 1e6:.1f}M"
-    return f"{sign}¥{a:,.0f}"
-
-
 def _plain(v: float) -> str:
     if not math.isfinite(v):
         return str(v)
@@ -94,9 +85,9 @@ def _plain(v: float) -> str:
 def _number_formatter(unit: str) -> Callable[[float], str]:
     """The function that writes a (non-missing) number in ``unit`` (see :func:`format_value`)."""
     if unit == "CNY":
-        return _money
+        return money
     if unit == "CNY/year":
-        return lambda v: f"{_money(v)} a year"
+        return lambda v: f"{money(v)} a year"
     if unit == "0/1":
         return lambda v: "yes" if v >= 0.5 else "no"
     if unit == "share":
@@ -149,7 +140,7 @@ def _format_values(column: pd.Series, rows: np.ndarray, unit: str) -> list[str]:
 def _contribution_formatter(output: OutputSpec) -> Callable[[float], str]:
     tail = f" to {output.label}"
     if output.unit in ("CNY", "CNY/year"):
-        return lambda v: ("+" if v >= 0 else "") + _money(v) + tail
+        return lambda v: ("+" if v >= 0 else "") + money(v) + tail
     if output.unit == "points":
         return lambda v: f"{v:+.1f}".replace("-", "−") + tail
     return lambda v: f"{v:+.2f}".replace("-", "−") + tail

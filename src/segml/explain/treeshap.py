@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from segml.boosters import SharedBooster, configure
+from segml.boosters import SharedBooster, configure, frame_dmatrix
 from segml.progress import track
 
 __all__ = [
@@ -33,7 +33,6 @@ __all__ = [
     "check_additivity",
     "iter_contributions",
     "tree_contributions",
-    "treeshap_cost",
 ]
 
 #: Allowed |bias + Σ contributions − output|, relative to the largest |output| (at least 1).
@@ -117,9 +116,7 @@ def check_additivity(
 
 
 def _dmatrix(frame: pd.DataFrame | xgb.DMatrix) -> xgb.DMatrix:
-    if isinstance(frame, xgb.DMatrix):
-        return frame
-    return xgb.DMatrix(frame, enable_categorical=True, missing=np.nan)
+    return frame if isinstance(frame, xgb.DMatrix) else frame_dmatrix(frame)
 
 
 def batch_contributions(
@@ -233,40 +230,3 @@ def tree_contributions(
     contrib = np.vstack(parts) if parts else np.zeros((0, n_cols))
     margin = np.concatenate(margins) if margins else np.zeros(0)
     return contrib, margin, report
-
-
-def treeshap_cost(booster: xgb.Booster, iteration_range: tuple[int, int] | None = None) -> dict[str, float]:  # fmt: skip
-    """Size of a tree ensemble and its TreeSHAP cost proxy Σ leaves × depth² over the trees.
-
-    TreeSHAP walks every leaf's path once per row and does O(depth) work per step, so its time
-    per row grows with trees × leaves × depth²; the proxy is deterministic, unlike a timing.
-    """
-    df = booster.trees_to_dataframe()
-    if iteration_range is not None:
-        df = df[(df["Tree"] >= iteration_range[0]) & (df["Tree"] < iteration_range[1])]
-    if df.empty:
-        return {"trees": 0.0, "leaves": 0.0, "max_depth": 0.0, "cost": 0.0}
-    leaves = df[df["Feature"] == "Leaf"].groupby("Tree").size()
-    depth = _tree_depths(df)
-    cost = float((leaves * depth.reindex(leaves.index).clip(lower=1) ** 2).sum())
-    return {
-        "trees": float(df["Tree"].nunique()),
-        "leaves": float(leaves.sum()),
-        "max_depth": float(depth.max()),
-        "cost": cost,
-    }
-
-
-def _tree_depths(df: pd.DataFrame) -> pd.Series:
-    """Depth of each tree (root-only tree: 0) from ``trees_to_dataframe``."""
-    out = {}
-    for tree, t in df.groupby("Tree"):
-        children = dict(zip(t["ID"], zip(t["Yes"], t["No"], strict=True), strict=True))
-        depth, frontier = 0, [f"{tree}-0"]
-        while True:
-            nxt = [c for n in frontier for c in children.get(n, ()) if isinstance(c, str)]
-            if not nxt:
-                break
-            depth, frontier = depth + 1, nxt
-        out[tree] = depth
-    return pd.Series(out, dtype=float)

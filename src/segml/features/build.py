@@ -13,9 +13,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from segml.columns import DEMOGRAPHIC
 from segml.contract import CONTRACT
 from segml.data import BankData
 from segml.economics import data_kind
@@ -23,8 +25,6 @@ from segml.features.families import ALL_FAMILIES, Family, profit_sql
 from segml.features.spec import AsOf, FeatureConfig, date_lit
 from segml.io import atomic_file
 
-#: Demographic and geographic columns: kept apart so fairness checks can exclude or audit them.
-DEMOGRAPHIC = ("region", "gender", "age", "age_band", "income_band", "occupation")
 AGE_BANDS = ((25, "18-24"), (35, "25-34"), (45, "35-44"), (55, "45-54"), (65, "55-64"))
 
 
@@ -116,12 +116,13 @@ def for_bank(bank: BankData, config: FeatureConfig | None = None) -> FeatureConf
     return replace(cfg, economics=cfg.economics.for_data(kind))
 
 
-#: Feature tables a bank keeps for reuse (the as-of date, a year and two years before it).
-FEATURE_CACHE_SIZE = 3
-
-
 def build_features(
-    bank: BankData, as_of: dt.date | str, config: FeatureConfig | None = None
+    bank: BankData,
+    as_of: dt.date | str,
+    config: FeatureConfig | None = None,
+    *,
+    engine: str = "duckdb",
+    spark_master: str = "local[*]",
 ) -> pa.Table:
     """The feature table at ``as_of`` from a validated bank, computed in DuckDB (or Spark).
 
@@ -135,34 +136,33 @@ def build_features(
     config : FeatureConfig, optional
         Windows, excluded kinds, channels and economics (``economics.kind: auto`` follows the
         data: :func:`for_bank`).
+    engine : {"duckdb", "spark"}
+        ``"spark"``: the same SQL runs on Spark (:mod:`segml.features.spark`, master
+        ``spark_master``) and the result takes DuckDB's column types.
 
     Returns
     -------
     pyarrow.Table
-        One row per customer known at ``as_of`` (see docs/features.md for every column). The
-        same bank, date and config return the same (immutable) table from ``bank.cache``
-        rather than querying again. With ``bank.engine == "spark"`` the same SQL runs on
-        Spark (:mod:`segml.features.spark`) and the result takes DuckDB's column types.
+        One row per customer known at ``as_of`` (see docs/features.md for every column).
+        :class:`segml.features.snapshots.Snapshots` keeps the tables it built for reuse.
     """
     as_of = dt.date.fromisoformat(str(as_of)[:10])
     ensure_optional_tables(bank.con, bank.tables)
     config = for_bank(bank, config)
     sql = feature_sql(as_of, config)
-    if sql in bank.cache:  # the SQL text names the date and every setting
-        return bank.cache[sql]
-    if getattr(bank, "engine", "duckdb") == "spark":
-        table = _on_spark(bank, as_of, config, sql)
-    else:
-        table = bank.con.sql(sql).to_arrow_table()
-    return bank.remember(bank.cache, sql, table, FEATURE_CACHE_SIZE)
+    if engine == "spark":
+        return _on_spark(bank, as_of, config, sql, spark_master)
+    return bank.con.sql(sql).to_arrow_table()
 
 
-def _on_spark(bank: BankData, as_of: dt.date, config: FeatureConfig | None, sql: str) -> pa.Table:
+def _on_spark(
+    bank: BankData, as_of: dt.date, config: FeatureConfig | None, sql: str, master: str
+) -> pa.Table:
     """The feature table computed by Spark, cast to the types DuckDB gives the same SQL."""
     from segml.features.spark import build_features_spark, spark_session
 
     schema = bank.con.sql(f"SELECT * FROM ({sql}) LIMIT 0").to_arrow_table().schema
-    sdf = build_features_spark(spark_session(bank.spark_master), bank.folder, as_of, config, bank.mapping)  # fmt: skip
+    sdf = build_features_spark(spark_session(master), bank.folder, as_of, config, bank.mapping)
     frame = sdf.toPandas()
     return pa.Table.from_pandas(frame[schema.names], preserve_index=False).cast(schema)
 
@@ -172,3 +172,8 @@ def write_features(table: pa.Table, out: str | os.PathLike[str]) -> Path:
     with atomic_file(out) as tmp:
         pq.write_table(table, tmp)
     return Path(out)
+
+
+def active(features: pd.DataFrame) -> pd.DataFrame:
+    """Customers whose relationship is open at the as-of date (the tiered population)."""
+    return features[features["is_active"] == 1].reset_index(drop=True)

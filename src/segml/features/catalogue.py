@@ -39,7 +39,23 @@ def _d(name: str, family: str, unit: str, display: str, definition: str, **kw: b
 
 
 def _catalogue() -> list[FeatureDoc]:
-    out = [
+    """Every feature's documentation, family by family (this order is the catalogue's)."""
+    return [
+        *_customer_docs(),
+        *_rfm_docs(),
+        *_window_docs(),
+        *_channel_docs(),
+        *_balance_docs(),
+        *_profitability_docs(),
+        *_holdings_docs(),
+        *_service_docs(),
+        *_corporate_docs(),
+    ]
+
+
+def _customer_docs() -> list[FeatureDoc]:
+    """Key, customer, demographic and corporate-profile features."""
+    return [
         _d("customer_id", "key", "", "customer", "Customer key."),
         _d("customer_type", "customer", "", "customer type", "retail or corporate."),
         _d("is_active", "customer", "0/1", "active", "1 if the relationship is open at t."),
@@ -53,8 +69,12 @@ def _catalogue() -> list[FeatureDoc]:
         _d("industry", "corporate", "", "industry", "Corporate: industry."),
         _d("employees", "corporate", "persons", "employees", "Corporate: employees."),
     ]
+
+
+def _rfm_docs() -> list[FeatureDoc]:
+    """Family *rfm*: recency, frequency and spend of customer-initiated activity."""
     rfm = "Customer-initiated transactions (kinds other than fee, interest, salary, pension, loan_repayment) up to t, one per calendar day (lifetimes' definitions, freq D)"
-    out += [
+    return [
         _d("frequency", "rfm", "days", "repeat purchase days", f"{rfm}: number of days with activity after the first one."),
         _d("recency", "rfm", "days", "recency", f"{rfm}: days from the first to the last active day (0 if none)."),
         _d("T", "rfm", "days", "customer age (T)", f"{rfm}: days from the first active day to t; empty if none."),
@@ -64,22 +84,37 @@ def _catalogue() -> list[FeatureDoc]:
         _d("gap_std_days", "rfm", "days", "spread of gaps", "Sample standard deviation of those gaps."),
         _d("n_tx_total", "rfm", "count", "transactions to date", "Customer-initiated transactions up to t."),
     ]  # fmt: skip
+
+
+def _window_docs() -> list[FeatureDoc]:
+    """Family *windows*: activity over trailing windows and its trend."""
+    out: list[FeatureDoc] = []
     for w in (30, 90, 365):
         out += [
             _d(f"n_tx_{w}d", "windows", "count", f"transactions in {w} days", f"Customer-initiated transactions in the {w} days up to t."),
             _d(f"amount_{w}d", "windows", "CNY", f"amount in {w} days", "Their summed amount (credits and debits)."),
         ]  # fmt: skip
-    out += [
+    return out + [
         _d("n_tx_prev_90d", "windows", "count", "transactions in the previous 90 days", "Customer-initiated transactions 180 to 91 days before t."),
         _d("amount_prev_90d", "windows", "CNY", "amount in the previous 90 days", "Their summed amount."),
         _d("tx_trend_90d", "windows", "log ratio", "activity trend", "ln((1 + n_tx_90d) / (1 + n_tx_prev_90d)): above 0 means rising."),
         _d("amount_trend_90d", "windows", "log ratio", "amount trend", "ln((1 + amount_90d) / (1 + amount_prev_90d))."),
+    ]  # fmt: skip
+
+
+def _channel_docs() -> list[FeatureDoc]:
+    """Family *channel*: where the customer transacts."""
+    return [
         _d("digital_share", "channel", "share", "digital share", "Share of the last 365 days' customer-initiated transactions on mobile or online; empty if none."),
         _d("branch_share", "channel", "share", "branch reliance", "Share of them in a branch."),
         _d("atm_share", "channel", "share", "ATM share", "Share of them at an ATM."),
         _d("pos_share", "channel", "share", "card-payment share", "Share of them at a point of sale."),
         _d("branch_tx_365d", "channel", "count", "branch transactions", "Branch transactions in the last 365 days."),
     ]  # fmt: skip
+
+
+def _balance_docs() -> list[FeatureDoc]:
+    """Family *balances*: balances per product family, AUM and the relationship total."""
     kinds = {
         "last": ("CNY", "balance last month", "Sum of the family's monthly average balances in the last complete month."),
         "avg_3m": ("CNY", "3-month average balance", "Mean monthly total over the last 3 complete months (missing months count 0)."),
@@ -87,6 +122,7 @@ def _catalogue() -> list[FeatureDoc]:
         "peak_12m": ("CNY", "12-month peak balance", "Highest monthly total in the last 12 complete months."),
         "trend": ("log ratio", "balance trend", "ln((1 + 3-month average) / (1 + average of the 3 months before))."),
     }  # fmt: skip
+    out: list[FeatureDoc] = []
     for f in BALANCE_FAMILIES:
         for k, (unit, disp, text) in kinds.items():
             out.append(
@@ -98,9 +134,15 @@ def _catalogue() -> list[FeatureDoc]:
                     f"{f.capitalize()} products: {text}",
                 )
             )
-    out += [
+    return out + [
         _d("aum_last", "balances", "CNY", "assets under management", "Deposit + investment balances, last complete month."),
         _d("relationship_balance", "balances", "CNY", "total relationship balance", "Deposits + investments + loans outstanding, last complete month."),
+    ]  # fmt: skip
+
+
+def _profitability_docs() -> list[FeatureDoc]:
+    """Family *profitability*: the lines of the customer's annual profit."""
+    return [
         _d("nii_12m", "profitability", "CNY/year", "net interest and AUM income", "Σ monthly balance × product spread / 12 over the last 12 complete months (segml.economics)."),
         _d("ecl_12m", "profitability", "CNY/year", "expected credit loss", "Σ lending balance × PD × LGD / 12; PD from the latest known credit rating, else the product's average."),
         _d("account_cost_12m", "profitability", "CNY/year", "account servicing cost", "Account-months × cost per account-month."),
@@ -109,6 +151,12 @@ def _catalogue() -> list[FeatureDoc]:
         _d("service_cost_12m", "profitability", "CNY/year", "service cost", "Σ cost of complaints, surveys and service contacts in those months."),
         _d("purchase_margin_12m", "profitability", "CNY/year", "margin on purchases", "Purchase logs only: purchase_margin × customer-initiated debits (purchases) in the last 12 complete months; the bank's lines are then 0 (segml.economics)."),
         _d("profit_12m", "profitability", "CNY/year", "annual profit", "Current annual profit: nii + fees − ECL − account, channel and service costs; for a purchase log the margin on purchases."),
+    ]  # fmt: skip
+
+
+def _holdings_docs() -> list[FeatureDoc]:
+    """Family *holdings*: accounts and products held, and tenure per product family."""
+    out = [
         _d("n_accounts_open", "holdings", "count", "open accounts", "Accounts open at t."),
         _d("n_products", "holdings", "count", "products held", "Distinct products open at t (breadth)."),
         _d("cross_sell_depth", "holdings", "count", "product families held", "Distinct product families (deposit, investment, lending) open at t."),
@@ -134,7 +182,12 @@ def _catalogue() -> list[FeatureDoc]:
                 f"Months since the first {f} product opened; empty if never.",
             )
         )
-    out += [
+    return out
+
+
+def _service_docs() -> list[FeatureDoc]:
+    """Family *service*: complaints, satisfaction and service contacts."""
+    return [
         _d("complaints_total", "service", "count", "complaints", "Complaints up to t."),
         _d("complaints_365d", "service", "count", "complaints this year", "Complaints in the 365 days up to t."),
         _d("complaints_unresolved", "service", "count", "unresolved complaints", "Complaints not resolved by t (resolved_at ≥ t+1 or open)."),
@@ -143,6 +196,12 @@ def _catalogue() -> list[FeatureDoc]:
         _d("service_contacts_365d", "service", "count", "service contacts", "Service contacts in the 365 days up to t."),
         _d("branch_contacts_365d", "service", "count", "branch contacts", "Interactions in a branch in the 365 days up to t."),
         _d("satisfaction_last", "service", "0-10", "latest satisfaction", "Score of the latest survey up to t."),
+    ]  # fmt: skip
+
+
+def _corporate_docs() -> list[FeatureDoc]:
+    """Family *corporate*: the latest known financial statement and credit record."""
+    return [
         _d("fin_revenue", "corporate", "CNY", "revenue", "Latest statement known at t (report_date ≤ t; fiscal year end + 120 days if no report_date)."),
         _d("fin_total_assets", "corporate", "CNY", "total assets", "Latest known statement."),
         _d("fin_leverage", "corporate", "ratio", "leverage", "Total liabilities / total assets."),
@@ -155,7 +214,6 @@ def _catalogue() -> list[FeatureDoc]:
         _d("fin_credit_rating", "corporate", "", "credit rating", "Latest known rating."),
         _d("fin_statement_age_days", "corporate", "days", "statement age", "Days from the statement becoming known to t."),
     ]  # fmt: skip
-    return out
 
 
 #: Features that are facets of one thing (several windows of one balance, say): explanations

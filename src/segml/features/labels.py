@@ -16,17 +16,17 @@ at ``t`` can churn only by closure).
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import pyarrow as pa
 
 from segml.data import BankData
+from segml.dates import add_months
 from segml.features.build import ensure_optional_tables, for_bank
 from segml.features.families import BALANCE_FAMILIES, FAMILIES, profit_sql, profitability
 from segml.features.spec import (
     AsOf,
     FeatureConfig,
-    add_months,
     case_map,
     date_lit,
     in_list,
@@ -44,13 +44,6 @@ def label_window(as_of: dt.date, horizon_months: int) -> tuple[dt.date, dt.date]
     if end is None:
         end = start + dt.timedelta(days=round(horizon_months * 30.4375)) - dt.timedelta(days=1)
     return start, end
-
-
-#: Label tables kept per bank for reuse (by their SQL).
-if TYPE_CHECKING:
-    from segml.config import RunConfig
-
-LABEL_CACHE_SIZE = 6
 
 
 def build_labels(
@@ -153,8 +146,6 @@ def build_labels(
         {runoff_join}
         WHERE c.open_date <= {t} AND (c.close_date IS NULL OR c.close_date > {t})
         ORDER BY c.customer_id"""
-    if sql in bank.label_cache:  # the SQL text names the window and every setting
-        return bank.label_cache[sql]
     table = con.sql(sql).to_arrow_table()
     meta = {
         b"segml.as_of": str(as_of).encode(),
@@ -163,8 +154,7 @@ def build_labels(
     }
     if definition == "balance_runoff":
         meta[b"segml.runoff_share"] = str(float(runoff_share)).encode()
-    table = table.replace_schema_metadata(meta)
-    return bank.remember(bank.label_cache, sql, table, LABEL_CACHE_SIZE)
+    return table.replace_schema_metadata(meta)
 
 
 def _runoff_sql(
@@ -197,19 +187,3 @@ def _runoff_sql(
         GROUP BY a.customer_id"""
     cols = ", COALESCE(r.bal0, 0) AS balance_at_as_of, COALESCE(r.bal1, 0) AS balance_at_window_end"
     return cols, f"LEFT JOIN ({sql}) r ON r.customer_id = c.customer_id"
-
-
-def labels_for_run(bank: BankData, as_of: dt.date | str, cfg: RunConfig) -> pa.Table:
-    """:func:`build_labels` as a run config says: its horizon, churn definition, inactivity,
-    run-off share and feature configuration (economics included).
-
-    Raises
-    ------
-    ValueError
-        When the data end before the label window does (as :func:`build_labels`).
-    """
-    lab = cfg.labels
-    return build_labels(
-        bank, as_of, lab.horizon_months, lab.churn_definition, lab.inactivity_days,
-        cfg.features.feature_config(), runoff_share=lab.runoff_share,
-    )  # fmt: skip

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from segml.dates import add_months
 from segml.economics import DEFAULT_ECONOMICS, BankEconomics
 
 #: Transaction kinds the bank initiates (fees, interest) or that arrive on a schedule (salary,
@@ -39,12 +40,6 @@ class FeatureConfig:
     exclude_kinds: tuple[str, ...] = NON_CUSTOMER_KINDS
     digital_channels: tuple[str, ...] = ("mobile", "online")
     economics: BankEconomics = field(default_factory=lambda: DEFAULT_ECONOMICS)
-
-
-def add_months(d: dt.date, months: int) -> dt.date:
-    """First day of the month ``months`` after ``d``'s month."""
-    k = d.year * 12 + d.month - 1 + months
-    return dt.date(k // 12, k % 12 + 1, 1)
 
 
 @dataclass(frozen=True)

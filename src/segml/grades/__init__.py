@@ -7,11 +7,10 @@ xgboost on the same inputs to a credit-event target (:func:`credit_target`) and 
 two out of time. See ``docs/grades.md``.
 """
 
+from segml.grades.comparison import GradingComparison, compare_scorecard_model
 from segml.grades.learned import (
     DEFAULT_MODEL_PARAMS,
     CreditModel,
-    GradingComparison,
-    compare_scorecard_model,
     credit_target,
     fit_credit_model,
     model_matrix,

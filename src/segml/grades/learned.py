@@ -2,31 +2,30 @@
 
 The target is a credit-event proxy observed after the as-of date *t*
 (:func:`credit_target`): a corporate statement that became known in the window after *t*
-reporting 90+ days past due or a credit event. :func:`compare_scorecard_model` trains the
-model at an earlier as-of date, whose target window closes by the later evaluation date, and
-compares it with the scorecard there (ROC AUC; rank correlation with a true PD when the
-ground truth is supplied, for evaluation only).
+reporting 90+ days past due or a credit event.
+:func:`segml.grades.comparison.compare_scorecard_model` trains the model at an earlier as-of
+date, whose target window closes by the later evaluation date, and compares it with the
+scorecard there (ROC AUC; rank correlation with a true PD when the ground truth is supplied,
+for evaluation only).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from segml.compute import n_threads, xgb_device
+from segml.boosters import estimator_params
 from segml.data import BankData, load_bank
 from segml.features.labels import label_window
 from segml.features.spec import date_lit
 from segml.grades.scorecard import DEFAULT_SCORECARD, Scorecard
-from segml.grades.scoring import corporate_rows, grade_corporates
+from segml.grades.scoring import corporate_rows
 
 #: Small, deterministic xgboost defaults (single thread, fixed seed).
 DEFAULT_MODEL_PARAMS: dict[str, Any] = {
@@ -225,10 +224,7 @@ def fit_credit_model(
     if y.nunique() < 2:
         raise ValueError(f"the training target has a single class ({len(y)} rows)")
     x, industries = model_matrix(df, scorecard)
-    merged = {**DEFAULT_MODEL_PARAMS, **(params or {})}
-    merged["n_jobs"] = n_threads(merged["n_jobs"])
-    merged.setdefault("device", xgb_device())
-    model = xgb.XGBClassifier(**merged)
+    model = xgb.XGBClassifier(**estimator_params({**DEFAULT_MODEL_PARAMS, **(params or {})}))
     model.fit(x.to_numpy(), y.to_numpy())
     return CreditModel(model, tuple(x.columns), industries, scorecard)
 
@@ -243,196 +239,3 @@ def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
         return float("nan")
     r = rankdata(np.asarray(score, dtype=float))
     return float((r[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
-
-
-@dataclass(frozen=True)
-class GradingComparison:
-    """Scorecard vs learned model on held-out data (see :func:`compare_scorecard_model`).
-
-    AUCs are for the credit target at ``eval_as_of`` (the scorecard ranks by
-    ``-score_total``; the rating baseline by its points). ``spearman_pd_*`` are rank
-    correlations with the true PD over all graded corporates at ``eval_as_of``: negative is
-    right for the scorecard (high score = low risk), positive for the model (a probability).
-    ``auc_diff_ci`` is a paired bootstrap 95% interval of ``auc_model - auc_scorecard``;
-    ``auc_true_pd`` is the AUC of the true PD itself, the ceiling any score can reach on this
-    noisy target.
-    """
-
-    scorecard: str
-    target: str
-    split: str
-    train_as_of: str
-    eval_as_of: str
-    n_train: int
-    n_train_events: int
-    n_eval: int
-    n_eval_events: int
-    auc_scorecard: float
-    auc_model: float
-    auc_rating: float
-    auc_scorecard_train: float
-    auc_diff_ci: tuple[float, float]
-    auc_true_pd: float | None = None
-    n_pd: int = 0
-    spearman_pd_scorecard: float | None = None
-    spearman_pd_model: float | None = None
-    grade_counts: dict[str, int] = field(default_factory=dict)
-    events_by_grade: dict[str, tuple[int, int]] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready values."""
-        return asdict(self)
-
-
-def _read_truth(truth: pd.DataFrame | str | os.PathLike[str]) -> pd.Series:
-    df = truth if isinstance(truth, pd.DataFrame) else pd.read_parquet(Path(truth))
-    return df.set_index(df["customer_id"].astype(str))["pd"].astype(float)
-
-
-def compare_scorecard_model(
-    bank: BankData | str | os.PathLike[str],
-    train_as_of: dt.date | str | Sequence[dt.date | str],
-    eval_as_of: dt.date | str,
-    scorecard: Scorecard = DEFAULT_SCORECARD,
-    truth: pd.DataFrame | str | os.PathLike[str] | None = None,
-    params: dict[str, Any] | None = None,
-    horizon_months: int = 12,
-    holdout_share: float = 0.0,
-    seed: int = 0,
-    n_boot: int = 500,
-) -> GradingComparison:
-    """Compare the scorecard with xgboost out of time (and optionally out of sample).
-
-    Parameters
-    ----------
-    bank : BankData or path
-        The bank.
-    train_as_of : date or sequence of dates
-        The model is fitted on features at each of these dates and the target in the window
-        after it (several dates stack their rows); every window must close by
-        ``eval_as_of``.
-    eval_as_of : date
-        Scorecard and model are evaluated on features at this date and the target in the
-        window after it.
-    scorecard : Scorecard
-        The scorecard (and the model's inputs).
-    truth : DataFrame or path, optional
-        Ground truth with ``customer_id`` and ``pd`` (evaluation only).
-    params : dict, optional
-        xgboost overrides of :data:`DEFAULT_MODEL_PARAMS`.
-    horizon_months : int
-        Target window length.
-    holdout_share : float
-        If > 0, this share of customers (drawn with ``seed``) is evaluated and the rest
-        trained on, so no client is in both.
-    seed : int
-        Seeds the customer split and the bootstrap.
-    n_boot : int
-        Bootstrap resamples for ``auc_diff_ci``.
-
-    Raises
-    ------
-    ValueError
-        If a training window does not close by ``eval_as_of``.
-    """
-    from segml.features import build_features
-
-    b = _bank(bank)
-    dates = [train_as_of] if isinstance(train_as_of, dt.date | str) else list(train_as_of)
-    t0s, t1 = sorted(_as_date(d) for d in dates), _as_date(eval_as_of)
-    if not t0s:
-        raise ValueError("train_as_of is empty")
-    for t0 in t0s:
-        _, train_end = label_window(t0, horizon_months)
-        if train_end > t1:
-            raise ValueError(
-                f"the training target window after {t0} ends {train_end}, after the "
-                f"evaluation date {t1}: the model would use outcomes not yet known there"
-            )
-    f1 = corporate_rows(build_features(b, t1))
-    y1 = credit_target(b, t1, horizon_months)
-    train = []
-    for t0 in t0s:
-        f = corporate_rows(build_features(b, t0))
-        y = credit_target(b, t0, horizon_months)
-        train.append(f.merge(y[["customer_id", "target"]], on="customer_id", how="inner"))
-    f0 = pd.concat(train, ignore_index=True)
-    split = f"out of time: train {', '.join(map(str, t0s))}, evaluate {t1}"
-    if holdout_share > 0:
-        ids = np.array(sorted(set(f0["customer_id"]) | set(f1["customer_id"])), dtype=object)
-        held = set(ids[np.random.default_rng(seed).random(len(ids)) < holdout_share])
-        f0 = f0.loc[~f0["customer_id"].isin(held)]
-        f1 = f1.loc[f1["customer_id"].isin(held)]
-        split += f"; {holdout_share:.0%} of customers held out of training"
-    y0 = f0[["customer_id", "target"]]
-    model = fit_credit_model(f0, None, scorecard, params)
-
-    g1 = grade_corporates(f1, scorecard)
-    g1["pd_model"] = model.predict(f1).to_numpy()
-    ev = g1.merge(y1[["customer_id", "target"]], on="customer_id", how="inner")
-    y = ev["target"].to_numpy(dtype=int)
-    g0 = grade_corporates(f0, scorecard)
-    g0["target"] = y0["target"].to_numpy()
-    rating_pts = ev["pts_rating"].to_numpy() if "pts_rating" in ev else np.zeros(len(ev))
-
-    risk_sc, risk_m = -ev["score_total"].to_numpy(), ev["pd_model"].to_numpy()
-    auc_sc, auc_m = roc_auc(y, risk_sc), roc_auc(y, risk_m)
-    rng = np.random.default_rng(seed)
-    diffs = []
-    for _ in range(n_boot):
-        i = rng.integers(0, len(ev), len(ev))
-        if 0 < y[i].sum() < len(i):
-            diffs.append(roc_auc(y[i], risk_m[i]) - roc_auc(y[i], risk_sc[i]))
-    ci = (
-        (float(np.percentile(diffs, 2.5)), float(np.percentile(diffs, 97.5)))
-        if diffs
-        else (float("nan"), float("nan"))
-    )
-
-    n_pd, rho_sc, rho_m, auc_pd = 0, None, None, None
-    if truth is not None:
-        from scipy.stats import spearmanr
-
-        true_pd = _read_truth(truth)
-        pd_true = true_pd.reindex(g1["customer_id"].astype(str)).to_numpy()
-        ok = ~np.isnan(pd_true)
-        n_pd = int(ok.sum())
-        rho_sc = float(spearmanr(g1["score_total"].to_numpy()[ok], pd_true[ok]).statistic)
-        rho_m = float(spearmanr(g1["pd_model"].to_numpy()[ok], pd_true[ok]).statistic)
-        ev_pd = true_pd.reindex(ev["customer_id"].astype(str)).to_numpy()
-        auc_pd = roc_auc(y[~np.isnan(ev_pd)], ev_pd[~np.isnan(ev_pd)])
-
-    grades = scorecard.grade_names
-    counts = g1["grade"].value_counts()
-    by_grade = ev.groupby("grade")["target"].agg(["size", "sum"])
-    return GradingComparison(
-        scorecard=f"{scorecard.name} v{scorecard.version} ({scorecard.digest()})",
-        target=(
-            f"statement known in the {horizon_months} months after the as-of date reports "
-            "days past due >= 90 or a credit event"
-        ),
-        split=split,
-        train_as_of=", ".join(map(str, t0s)),
-        eval_as_of=str(t1),
-        n_train=len(y0),
-        n_train_events=int(y0["target"].sum()),
-        n_eval=len(ev),
-        n_eval_events=int(y.sum()),
-        auc_scorecard=auc_sc,
-        auc_model=auc_m,
-        auc_rating=roc_auc(y, -rating_pts),
-        auc_scorecard_train=roc_auc(
-            g0["target"].to_numpy(dtype=int), -g0["score_total"].to_numpy()
-        ),
-        auc_diff_ci=ci,
-        auc_true_pd=auc_pd,
-        n_pd=n_pd,
-        spearman_pd_scorecard=rho_sc,
-        spearman_pd_model=rho_m,
-        grade_counts={g: int(counts.get(g, 0)) for g in grades},
-        events_by_grade={
-            g: (int(by_grade.loc[g, "size"]), int(by_grade.loc[g, "sum"]))
-            for g in grades
-            if g in by_grade.index
-        },
-    )

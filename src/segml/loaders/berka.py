@@ -29,12 +29,14 @@ Malformed files are refused, not cleaned: a file without the columns used, or a 
 ``YYMMDD``, or an amount (``trans.amount``, ``trans.balance``, ``loan.amount``,
 ``loan.duration``) that is not a number raises ``ValueError`` naming the file, the column and
 the first offending lines (``line 5='931399'``; the header is line 1).
+
+:mod:`segml.loaders.berka_files` reads and parses the files; :mod:`segml.loaders.berka_accounts`
+maps clients, accounts, loans and cards; this module maps transactions and balances and writes.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -42,17 +44,10 @@ import numpy as np
 import pandas as pd
 
 from segml.io import atomic_output_dir
-from segml.loaders.common import (
-    LoadReport,
-    check_columns,
-    check_filled,
-    offending_rows,
-    parse_number_column,
-    shared_data_dir,
-    write_table,
-)
+from segml.loaders.berka_accounts import customers_and_accounts
+from segml.loaders.berka_files import FILES, PARTIAL_TRANS, BerkaFiles, berka_path
+from segml.loaders.common import LoadReport, write_table
 from segml.loaders.dataset import BANK, dataset_record, write_dataset_record
-from segml.tables import row_labels
 
 #: Transaction type -> contract direction.
 DIRECTION_MAP: dict[str, str] = {"PRIJEM": "credit", "VYDAJ": "debit", "VYBER": "debit"}
@@ -78,155 +73,8 @@ K_SYMBOL_MAP: dict[str, tuple[str, str | None]] = {
     "UVER": ("loan_repayment", None),  # loan payment
 }
 
-#: Loan status -> default flag (A finished ok, B finished unpaid, C running ok, D in debt).
-DEFAULT_STATUS = ("B", "D")
-
 TX_COLUMNS = ("transaction_id", "account_id", "customer_id", "timestamp", "amount")
 TX_COLUMNS += ("direction", "channel", "kind")
-FILES = ("account", "client", "disp", "order", "loan", "card", "district")
-#: Columns each file must have (those the mapping uses).
-REQUIRED: dict[str, tuple[str, ...]] = {
-    "account": ("account_id", "date"),
-    "client": ("client_id", "birth_number", "district_id"),
-    "disp": ("disp_id", "client_id", "account_id", "type"),
-    "order": (),
-    "loan": ("loan_id", "account_id", "date", "amount", "duration", "status"),
-    "card": ("card_id", "disp_id", "issued"),
-    "district": ("A1", "A2", "A3"),
-    "trans": (
-        "trans_id",
-        "account_id",
-        "date",
-        "type",
-        "operation",
-        "amount",
-        "balance",
-        "k_symbol",
-    ),
-}
-PARTIAL_TRANS = "trans_PARTIAL_first_3MiB.asc"
-
-
-def berka_path(berka_dir: str | os.PathLike[str] | None = None) -> Path:
-    """Return the Berka folder, checking that the needed files are there.
-
-    Parameters
-    ----------
-    berka_dir : path, optional
-        Folder of the ``.asc`` files; default ``<shared data>/berka``.
-
-    Raises
-    ------
-    FileNotFoundError
-        Naming the folder or the missing files.
-    NotADirectoryError
-        When ``berka_dir`` is a file.
-    """
-    if berka_dir is None:
-        shared = shared_data_dir()
-        if shared is None:
-            raise FileNotFoundError(
-                "Berka data not found: no shared data folder (set SEGML_SHARED_DATA or place "
-                "the files in <repo>/../shared/data/berka), or pass berka_dir= (the folder of "
-                "the .asc files)"
-            )
-        berka_dir = shared / "berka"
-    folder = Path(berka_dir)
-    if folder.is_file():
-        raise NotADirectoryError(f"Berka data: {folder} is a file; give the folder of .asc files")
-    if not folder.is_dir():
-        raise FileNotFoundError(f"Berka folder not found: {folder}")
-    missing = [f"{f}.asc" for f in FILES if not (folder / f"{f}.asc").is_file()]
-    if not _trans_file(folder):
-        missing.append(f"trans.asc (or {PARTIAL_TRANS})")
-    if missing:
-        raise FileNotFoundError(f"Berka files missing in {folder}: {', '.join(missing)}")
-    return folder
-
-
-def _trans_file(folder: Path) -> Path | None:
-    for name in ("trans.asc", PARTIAL_TRANS):
-        if (folder / name).is_file():
-            return folder / name
-    return None
-
-
-def _read(path: Path, required: tuple[str, ...]) -> tuple[pd.DataFrame, Callable[[int], str]]:
-    """Read one ``.asc`` file as text, quotes removed and blanks stripped, and its row names.
-
-    Raises ValueError naming the file when it cannot be read or lacks a ``required`` column.
-    """
-    try:
-        df = pd.read_csv(path, sep=";", dtype=str, keep_default_na=False, quotechar='"')
-    except (ValueError, UnicodeError) as exc:  # ParserError, EmptyDataError, decoding
-        raise ValueError(f"cannot read the Berka file {path}: {exc}") from exc
-    check_columns(df.columns, required, path, f"Berka {path.name}", sep=";")
-    return df.apply(lambda s: s.str.strip()), row_labels(path, len(df))
-
-
-def _yymmdd(values: pd.Series) -> pd.Series:
-    """Parse Berka ``YYMMDD`` dates (19YY; a trailing time is ignored); NaT when invalid."""
-    digits = values.str.slice(0, 6)
-    ok = digits.str.fullmatch(r"[0-9]{6}").fillna(False).astype(bool)
-    d = digits.where(ok, "000000")
-    parts = pd.DataFrame(
-        {
-            "year": 1900 + d.str.slice(0, 2).astype(int),
-            "month": d.str.slice(2, 4).astype(int),
-            "day": d.str.slice(4, 6).astype(int),
-        }
-    )
-    out = pd.to_datetime(parts, errors="coerce")
-    return out.where(ok.to_numpy())
-
-
-def _dates(values: pd.Series, path: Path, column: str, labels: Callable[[int], str]) -> pd.Series:
-    """Parse a column of ``YYMMDD`` dates; ValueError naming the file, column and bad lines."""
-    check_filled(values, path, column, labels)
-    out = _yymmdd(values)
-    if (bad := out.isna().to_numpy()).any():
-        raise ValueError(
-            f"{path}: column {column!r} has values that are not dates written YYMMDD: "
-            f"{offending_rows(labels, values, bad)}"
-        )
-    return out
-
-
-def _customers(
-    client: pd.DataFrame,
-    disp: pd.DataFrame,
-    acc_open: pd.Series,
-    district: pd.DataFrame,
-    region_level: str,
-    dropped: dict[str, int],
-    counts: dict[str, int],
-) -> pd.DataFrame:
-    """Clients -> contract customers (retail, gender and birth year from the birth number)."""
-    links = disp.assign(open=disp["account_id"].map(acc_open)).dropna(subset=["open"])
-    first = links.groupby("client_id")["open"].min()
-    has = client["client_id"].isin(first.index)
-    dropped["customers.client_without_account"] = int((~has).sum())
-    c = client[has].reset_index(drop=True)
-    bn = c["birth_number"].where(c["birth_number"].str.fullmatch(r"[0-9]{6}"), "")
-    month = pd.to_numeric(bn.str.slice(2, 4), errors="coerce")
-    female = month > 50
-    month = month.where(~female, month - 50)
-    valid = month.between(1, 12)
-    counts["customers_invalid_birth_number"] = int((~valid).sum())
-    gender = pd.Series(np.where(female, "F", "M"), index=c.index).where(valid)
-    birth_year = (1900 + pd.to_numeric(bn.str.slice(0, 2), errors="coerce")).where(valid)
-    col = "A2" if region_level == "district" else "A3"
-    region = c["district_id"].map(district.set_index("A1")[col])
-    return pd.DataFrame(
-        {
-            "customer_id": c["client_id"],
-            "customer_type": "retail",
-            "open_date": c["client_id"].map(first),
-            "region": region,
-            "birth_year": birth_year,
-            "gender": gender,
-        }
-    )
 
 
 def _transactions(
@@ -322,6 +170,30 @@ def _write(
         write_dataset_record(tmp, record)
 
 
+def _notes(trans_file: Path, region_level: str) -> list[str]:
+    """The load report's notes: where the transactions come from and what is not mapped."""
+    return [
+        f"transactions read from {trans_file.name}"
+        + (" (partial: earliest dates only)" if trans_file.name == PARTIAL_TRANS else ""),
+        f"region = district {'name (A2)' if region_level == 'district' else 'region (A3)'}",
+        "rows_in and rows_out count transactions; dropped rows are counted per table.reason",
+        "standing orders (order.asc) are instructions, not postings: the contract has no table "
+        "for them",
+        "loan status is written to loan_status.parquet (the contract has no table for it)",
+    ]
+
+
+def _count_rows(tables: dict[str, pd.DataFrame], counts: dict[str, int]) -> None:
+    """Add the rows written per table, accounts per product, customers per gender, regions."""
+    counts.update({name: len(df) for name, df in tables.items()})
+    accounts, customers = tables["accounts"], tables["customers"]
+    for product, n in accounts["product"].value_counts().sort_index().items():
+        counts[f"accounts_{product}"] = int(n)
+    counts["customers_female"] = int((customers["gender"] == "F").sum())
+    counts["customers_male"] = int((customers["gender"] == "M").sum())
+    counts["regions"] = int(customers["region"].nunique())
+
+
 def berka_to_bank(
     out_dir: str | os.PathLike[str],
     berka_dir: str | os.PathLike[str] | None = None,
@@ -369,113 +241,16 @@ def berka_to_bank(
     """
     if region_level not in ("district", "region"):
         raise ValueError(f"region_level must be 'district' or 'region', not {region_level!r}")
-    folder = berka_path(berka_dir)
-    paths = {name: folder / f"{name}.asc" for name in FILES}
-    paths["trans"] = _trans_file(folder) or folder / "trans.asc"  # berka_path checked it
-    read = {name: _read(path, REQUIRED[name]) for name, path in paths.items()}
-    raw = {name: df for name, (df, _) in read.items() if name != "trans"}
-    labels = {name: lab for name, (_, lab) in read.items()}
-    trans_file = paths["trans"]
-
-    def dates(name: str, column: str) -> pd.Series:
-        return _dates(read[name][0][column], paths[name], column, labels[name])
-
-    def numbers(name: str, column: str, whole: bool = False) -> pd.Series:
-        df = read[name][0]
-        return parse_number_column(df[column], paths[name], column, labels[name], whole=whole)
-
-    trans = read["trans"][0].assign(
-        date=dates("trans", "date"),
-        amount=numbers("trans", "amount"),
-        balance=numbers("trans", "balance"),
+    files = BerkaFiles.read(berka_path(berka_dir))
+    trans_file = files.paths["trans"]
+    trans = files.frames["trans"].assign(
+        date=files.dates("trans", "date"),
+        amount=files.numbers("trans", "amount"),
+        balance=files.numbers("trans", "balance"),
     )
     dropped: dict[str, int] = {}
-    counts: dict[str, int] = {f"{k}_in": len(v) for k, v in raw.items()}
-    notes = [
-        f"transactions read from {trans_file.name}"
-        + (" (partial: earliest dates only)" if trans_file.name == PARTIAL_TRANS else ""),
-        f"region = district {'name (A2)' if region_level == 'district' else 'region (A3)'}",
-        "rows_in and rows_out count transactions; dropped rows are counted per table.reason",
-        "standing orders (order.asc) are instructions, not postings: the contract has no table "
-        "for them",
-        "loan status is written to loan_status.parquet (the contract has no table for it)",
-    ]
-
-    account, disp = raw["account"], raw["disp"]
-    acc_open = dates("account", "date")
-    acc_open.index = account["account_id"]
-    owners = disp[disp["type"] == "OWNER"].drop_duplicates("account_id")
-    owner = owners.set_index("account_id")["client_id"]
-
-    customers = _customers(
-        raw["client"], disp, acc_open.dropna(), raw["district"], region_level, dropped, counts
-    )
-    cust_open = customers.set_index("customer_id")["open_date"]
-
-    cur = pd.DataFrame(
-        {
-            "account_id": account["account_id"],
-            "customer_id": account["account_id"].map(owner),
-            "product": "current_account",
-            "open_date": acc_open.to_numpy(),
-        }
-    )
-    bad = cur["customer_id"].isna() | cur["open_date"].isna()
-    bad |= ~cur["customer_id"].isin(cust_open.index)
-    dropped["accounts.current_without_owner_or_date"] = int(bad.sum())
-    cur = cur[~bad]
-
-    loan = raw["loan"]
-    loans = pd.DataFrame(
-        {
-            "account_id": "L" + loan["loan_id"],
-            "customer_id": loan["account_id"].map(cur.set_index("account_id")["customer_id"]),
-            "product": "consumer_loan",
-            "open_date": dates("loan", "date"),
-        }
-    )
-    bad = loans["customer_id"].isna() | loans["open_date"].isna()
-    dropped["accounts.loan_unknown_account_or_date"] = int(bad.sum())
-    loan_status = pd.DataFrame(
-        {
-            "account_id": loans["account_id"],
-            "loan_id": loan["loan_id"],
-            "current_account_id": loan["account_id"],
-            "customer_id": loans["customer_id"],
-            "status": loan["status"],
-            "defaulted": loan["status"].isin(DEFAULT_STATUS),
-            "amount": numbers("loan", "amount"),
-            "duration_months": numbers("loan", "duration", whole=True),
-        }
-    )[~bad]
-    loans = loans[~bad]
-    for status, n in loan_status["status"].value_counts().sort_index().items():
-        counts[f"loans_status_{status}"] = int(n)
-    counts["loans_defaulted"] = int(loan_status["defaulted"].sum())
-
-    card = raw["card"].assign(issued=dates("card", "issued"))
-    card = card.merge(disp, on="disp_id", how="left", suffixes=("", "_disp"))
-    cards = pd.DataFrame(
-        {
-            "account_id": "C" + card["card_id"],
-            "customer_id": card["client_id"],
-            "product": "credit_card",
-            "open_date": card["issued"],
-        }
-    )
-    bad = cards["customer_id"].isna() | cards["open_date"].isna()
-    bad |= ~cards["customer_id"].isin(cust_open.index)
-    bad |= cards["open_date"] < cards["customer_id"].map(cust_open)
-    dropped["accounts.card_unknown_disp_or_date"] = int(bad.sum())
-    cards = cards[~bad]
-
-    accounts = pd.concat([cur, loans, cards], ignore_index=True)
-    accounts["interest_rate"] = np.nan
-    early = accounts["open_date"] < accounts["customer_id"].map(cust_open)
-    dropped["accounts.before_customer_open"] = int(early.sum())
-    accounts = accounts[~early].reset_index(drop=True)
-    loan_status = loan_status[loan_status["account_id"].isin(accounts["account_id"])]
-
+    counts: dict[str, int] = {f"{k}_in": len(files.frames[k]) for k in FILES}
+    customers, accounts, loan_status = customers_and_accounts(files, region_level, dropped, counts)
     t = _transactions(trans, accounts[accounts["product"] == "current_account"], dropped, counts)
     balances = _balances(t, counts)
     tables = {
@@ -485,18 +260,14 @@ def berka_to_bank(
         "balances": balances,
         "loan_status": loan_status.reset_index(drop=True),
     }
-    counts.update({name: len(df) for name, df in tables.items()})
-    for product, n in accounts["product"].value_counts().sort_index().items():
-        counts[f"accounts_{product}"] = int(n)
-    counts["customers_female"] = int((customers["gender"] == "F").sum())
-    counts["customers_male"] = int((customers["gender"] == "M").sum())
-    counts["regions"] = int(customers["region"].nunique())
+    _count_rows(tables, counts)
+    notes = _notes(trans_file, region_level)
     report = LoadReport("berka", len(trans), len(t), dropped, tuple(notes), counts)
     record = dataset_record(
         BANK,
         "berka",
         report,
-        [trans_file, *(paths[f] for f in FILES)],
+        [trans_file, *(files.paths[f] for f in FILES)],
         transactions_file=trans_file.name,
         transactions_partial=trans_file.name == PARTIAL_TRANS,
     )

@@ -14,7 +14,7 @@ from segml.report.build import (
     log_report,
     write_report,
 )
-from segml.report.run_folder import RunFolder, RunNotFoundError, latest_run, locate_run
+from segml.run.folder import RunFolder, RunNotFoundError, latest_run, locate_run
 
 __all__ = [
     "SECTIONS",

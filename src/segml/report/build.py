@@ -18,11 +18,11 @@ from segml.report.html import Section, render_page
 from segml.report.model_card import model_card_section
 from segml.report.overview import overview_section
 from segml.report.registry import log_pack
-from segml.report.run_folder import RunFolder
 from segml.report.segments import segments_section
 from segml.report.stability import stability_section
 from segml.report.validation import validation_section
 from segml.report.value import value_section
+from segml.run.folder import RunFolder
 
 __all__ = ["SECTIONS", "ReviewPack", "build_report", "default_out", "log_report", "write_report"]
 
@@ -117,7 +117,7 @@ def build_report(
 
     Raises
     ------
-    segml.report.run_folder.RunNotFoundError
+    segml.run.folder.RunNotFoundError
         When the run folder or the reference run cannot be found.
     """
     folder = run if isinstance(run, RunFolder) else RunFolder(Path(run))
@@ -159,7 +159,7 @@ def write_report(pack: ReviewPack, out: Path) -> Path:
     """Write the pack to ``out`` atomically (:func:`segml.io.atomic_file`: a temporary file in
     the same folder, renamed); a failure leaves ``out`` as it was.
 
-    Callers check ``out`` first (:func:`segml.report.cli.check_report_out`): this function
+    Callers check ``out`` first (:func:`segml.cli.report.check_report_out`): this function
     replaces an existing file.
 
     Raises

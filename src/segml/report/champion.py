@@ -148,6 +148,16 @@ def champion_section(ctx: ReportContext) -> Section:
                 f"{b.get('data_dir')}): read the metric differences with that in mind."
             )
     rows = metric_deltas(run.metrics, champ_metrics)
+    _headline_reading(sec, rows)
+    _tier_changes_reading(sec, ctx, info)
+    sec.data["champion"] = info
+    sec.blocks.append(_metrics_table(rows, reg.champion_version, reg.version))
+    sec.blocks.append(note(f"Champion metrics from {source}."))
+    return sec
+
+
+def _headline_reading(sec: Section, rows: list[dict[str, Any]]) -> None:
+    """Say how the headline metrics moved; flag those where the challenger is worse."""
     head = [
         r
         for r in rows
@@ -169,6 +179,11 @@ def champion_section(ctx: ReportContext) -> Section:
             sec.attention(
                 f"the challenger is worse than the champion on {r['metric']} ({signed(r['delta'])})"
             )
+
+
+def _tier_changes_reading(sec: Section, ctx: ReportContext, info: dict[str, Any]) -> None:
+    """Score this run's customers with the champion: how many change tier, and the heatmap."""
+    run = ctx.run
     try:
         mine = run.table("scores")
         if mine is None:
@@ -206,29 +221,30 @@ def champion_section(ctx: ReportContext) -> Section:
             f"The champion model could not score this run's customers: {type(exc).__name__}: {exc}"
         )
         sec.attention("the champion model could not score this run's customers")
-    sec.data["champion"] = info
-    sec.blocks.append(
-        table(
-            [
-                {
-                    **r,
-                    "better": Cell("better", "ok")
-                    if r["better"]
-                    else Cell("worse", "flag")
-                    if r["better"] is False
-                    else Cell("–", "muted"),
-                }
-                for r in rows
-            ],
-            [
-                ("metric", "metric (test or holdout)"),
-                ("champion", f"champion v{reg.champion_version}"),
-                ("challenger", f"challenger v{reg.version}"),
-                ("delta", "difference"),
-                ("better", "challenger"),
-            ],
-            fmt={"delta": signed},
-        )
+
+
+def _metrics_table(
+    rows: list[dict[str, Any]], champion_version: str | None, version: str | None
+) -> str:
+    """The headline metrics of both models, their difference and which is better."""
+    return table(
+        [
+            {
+                **r,
+                "better": Cell("better", "ok")
+                if r["better"]
+                else Cell("worse", "flag")
+                if r["better"] is False
+                else Cell("–", "muted"),
+            }
+            for r in rows
+        ],
+        [
+            ("metric", "metric (test or holdout)"),
+            ("champion", f"champion v{champion_version}"),
+            ("challenger", f"challenger v{version}"),
+            ("delta", "difference"),
+            ("better", "challenger"),
+        ],
+        fmt={"delta": signed},
     )
-    sec.blocks.append(note(f"Champion metrics from {source}."))
-    return sec

@@ -3,7 +3,7 @@
 The **reference run** for stability is ``--reference-run`` when given, else the pipeline run
 behind the current ``champion`` model version (the version's run is the ``export`` stage's
 nested run; its ``mlflow.parentRunId`` tag is the pipeline run, whose folder
-:func:`segml.explain.cli.find_run_dir` finds). When there is none, :attr:`reference_note`
+:func:`segml.run.folder.locate_run` finds). When there is none, :attr:`reference_note`
 says why.
 """
 
@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from segml.config import ReportSection
 from segml.report.registry import RegistryInfo, read_registry
-from segml.report.run_folder import RunFolder, locate_run
+from segml.run.config import ReportSection
+from segml.run.folder import RunFolder, RunNotFoundError, locate_run
 
 __all__ = ["ReportContext", "resolve_context"]
 
@@ -52,8 +52,6 @@ class ReportContext:
 def _champion_folder(
     run: RunFolder, reg: RegistryInfo, runs_dir: Path
 ) -> tuple[RunFolder | None, str]:
-    from segml.explain.cli import find_run_dir
-
     if reg.error:
         return None, f"the registry could not be read ({reg.error})"
     if run.model is None:
@@ -66,8 +64,8 @@ def _champion_folder(
         return None, f"this run's model (version {reg.version}) is the champion itself"
     assert reg.champion_run_id is not None
     try:
-        folder = RunFolder(find_run_dir(reg.champion_run_id, runs_dir))
-    except (FileNotFoundError, ValueError) as exc:
+        folder = locate_run(reg.champion_run_id, runs_dir)
+    except RunNotFoundError as exc:
         return None, (
             f"the champion (version {reg.champion_version}) comes from run "
             f"{reg.champion_run_id[:12]}, whose folder is not usable: {exc}"

@@ -13,6 +13,7 @@ from segml.report.context import ReportContext
 from segml.report.figures import embed_png
 from segml.report.fmt import money, num, pct
 from segml.report.html import Section, figure, figures, note, table
+from segml.run.folder import RunFolder
 
 __all__ = ["driver_importance", "explanations_section"]
 
@@ -90,9 +91,27 @@ def explanations_section(ctx: ReportContext) -> Section:
         sec.reading.append(not_available(run, "explain"))
         sec.attention(f"the run has no explanations of its tiers: {why_absent(run, 'explain')}")
         return sec
-    value = ex.get("value") or {}
-    add = value.get("additivity") or {}
     imp = driver_importance(contrib, ("customer_id", "value_score", "base_value"))
+    _value_reading(sec, ex.get("value") or {}, imp)
+    drivers = run.table("tier_drivers")
+    _tier_reading(sec, drivers, run.tier_labels if drivers is not None else [])
+    churn = run.table("explanations_churn")
+    cimp = (
+        driver_importance(churn, ("customer_id", "churn_margin", "base_value"))
+        if churn is not None
+        else None
+    )
+    if cimp is not None and len(cimp) >= 3:
+        sec.reading.append(f"Churn risk is driven most by {', '.join(cimp.driver.head(3))}.")
+    sec.blocks += _global_driver_blocks(run, imp, cimp)
+    sec.blocks += _tier_driver_blocks(run, drivers)
+    sec.blocks += _reason_code_blocks(run)
+    return sec
+
+
+def _value_reading(sec: Section, value: dict[str, Any], imp: pd.DataFrame) -> None:
+    """Say that the value score's contributions add up, and which drivers weigh most."""
+    add = value.get("additivity") or {}
     sec.reading.append(
         f"Every value score is explained exactly: the average customer's {money(value.get('base_value'))} "
         f"plus one contribution per feature (TreeSHAP); over {num(add.get('rows'))} customers the "
@@ -108,8 +127,10 @@ def explanations_section(ctx: ReportContext) -> Section:
             f"contribution; the top three drivers ({', '.join(top3.driver)}) for "
             f"{pct(top3.share.sum())}."
         )
-    drivers = run.table("tier_drivers")
-    labels = run.tier_labels if drivers is not None else []
+
+
+def _tier_reading(sec: Section, drivers: pd.DataFrame | None, labels: list[str]) -> None:
+    """Name the driver that lifts the top tier's score and the one that holds the lowest down."""
     filled = [t for t in labels if t in drivers and drivers[t].notna().any()]  # not an empty tier
     if len(filled) >= 2:
         first, last = filled[0], filled[-1]
@@ -119,16 +140,14 @@ def explanations_section(ctx: ReportContext) -> Section:
             f"In {first}, {up['driver']} lifts the score most ({money(up[first])} a year on "
             f"average); in {last}, {down['driver']} holds it down most ({money(down[last])})."
         )
-    churn = run.table("explanations_churn")
-    cimp = (
-        driver_importance(churn, ("customer_id", "churn_margin", "base_value"))
-        if churn is not None
-        else None
-    )
-    if cimp is not None and len(cimp) >= 3:
-        sec.reading.append(f"Churn risk is driven most by {', '.join(cimp.driver.head(3))}.")
-    sec.blocks.append("<h3>Global drivers</h3>")
-    sec.blocks.append(
+
+
+def _global_driver_blocks(
+    run: RunFolder, imp: pd.DataFrame, cimp: pd.DataFrame | None
+) -> list[str]:
+    """The value score's importance and beeswarm figures and the top drivers' tables."""
+    blocks = ["<h3>Global drivers</h3>"]
+    blocks.append(
         figures(
             figure(
                 embed_png(run.figure("explain/value_score_importance.png")),
@@ -144,7 +163,7 @@ def explanations_section(ctx: ReportContext) -> Section:
     if cimp is not None:
         tables.append(("Churn risk (log-odds)", cimp, lambda v: num(v, 3)))
     for caption, t, f in tables:
-        sec.blocks.append(
+        blocks.append(
             table(
                 t.head(10).to_dict("records"),
                 [("driver", "driver"), ("mean_abs", "mean |contribution|"), ("share", "share")],
@@ -152,9 +171,14 @@ def explanations_section(ctx: ReportContext) -> Section:
                 caption=caption,
             )
         )
+    return blocks
+
+
+def _tier_driver_blocks(run: RunFolder, drivers: pd.DataFrame | None) -> list[str]:
+    """The per-tier driver figures (value score, churn risk) and the per-tier table."""
     churn_fig = embed_png(run.figure("explain/churn_margin_importance.png"))
-    sec.blocks.append("<h3>Drivers per tier</h3>")
-    sec.blocks.append(
+    blocks = ["<h3>Drivers per tier</h3>"]
+    blocks.append(
         figures(
             figure(
                 embed_png(run.figure("explain/value_score_tier_drivers.png")),
@@ -165,7 +189,7 @@ def explanations_section(ctx: ReportContext) -> Section:
     )
     if drivers is not None:
         tier_cols = [t for t in run.tier_labels if t in drivers]
-        sec.blocks.append(
+        blocks.append(
             table(
                 drivers.to_dict("records"),
                 [("driver", "driver")] + [(t, t) for t in tier_cols],
@@ -173,28 +197,32 @@ def explanations_section(ctx: ReportContext) -> Section:
                 caption="Mean contribution to the value score per tier (CNY/year)",
             )
         )
+    return blocks
+
+
+def _reason_code_blocks(run: RunFolder) -> list[str]:
+    """One example customer's reason codes per tier (the one nearest the tier's median)."""
     codes = run.table("reason_codes")
-    sec.blocks.append("<h3>Example reason codes</h3>")
-    if codes is not None:
-        sec.blocks.append(
-            note(
-                "For each tier, the customer whose score is closest to the tier's median; customer "
-                "ids are left out of the pack (segml explain --customer gives any customer's)."
-            )
+    blocks = ["<h3>Example reason codes</h3>"]
+    if codes is None:
+        return [*blocks, note("The run has no reason codes.")]
+    blocks.append(
+        note(
+            "For each tier, the customer whose score is closest to the tier's median; customer "
+            "ids are left out of the pack (segml explain --customer gives any customer's)."
         )
-        sec.blocks.append(
-            table(
-                _examples(codes, run.tier_labels),
-                [
-                    ("tier", "tier"),
-                    ("score", "value score"),
-                    ("reasons", "reason codes"),
-                    ("churn", "first churn reason"),
-                    ("decision", "decision"),
-                ],
-                fmt={"score": money},
-            )
+    )
+    blocks.append(
+        table(
+            _examples(codes, run.tier_labels),
+            [
+                ("tier", "tier"),
+                ("score", "value score"),
+                ("reasons", "reason codes"),
+                ("churn", "first churn reason"),
+                ("decision", "decision"),
+            ],
+            fmt={"score": money},
         )
-    else:
-        sec.blocks.append(note("The run has no reason codes."))
-    return sec
+    )
+    return blocks

@@ -23,7 +23,7 @@ from segml.report.context import ReportContext
 from segml.report.figures import ratio_chart
 from segml.report.fmt import pct, ratio
 from segml.report.html import Cell, Section, figure, figures, note, table
-from segml.report.run_folder import RunFolder
+from segml.run.folder import RunFolder
 
 __all__ = [
     "ATTRIBUTES",
@@ -177,78 +177,98 @@ def fairness_section(ctx: ReportContext) -> Section:
     )
     results = []
     for attr in ATTRIBUTES:
-        if attr not in frame:
-            sec.blocks.append(note(f"Not available: the features have no {attr} column."))
-            continue
-        if not frame[attr].notna().any():
-            sec.blocks.append(
-                note(
-                    f"Not available: the data hold no {attr.replace('_', ' ')} for any tiered customer."
-                )
-            )
-            continue
-        ff = four_fifths(frame, attr)
-        if ff.empty:
-            sec.blocks.append(note(f"Not available: no {attr} group could be judged."))
-            continue
-        results.append(ff)
-        missing = int(frame[attr].isna().sum())
-        sec.blocks.append(f"<h3>By {attr.replace('_', ' ')}</h3>")
-        if missing:
-            sec.blocks.append(
-                note(
-                    f"{missing:,} tiered customers have no {attr} (corporate clients) and are left out."
-                )
-            )
-        cols: list[tuple[str, str]] = [("group", "group"), ("n", "customers")]
-        rows = []
-        for r in ff.to_dict("records"):
-            row: dict[str, Any] = {
-                "group": r["group"],
-                "n": r["n"] if r["judged"] else Cell(f"{r['n']} (not judged)", "muted"),
-            }
-            for key in OUTCOMES:
-                row[f"{key}_rate"] = r[f"{key}_rate"]
-                row[f"{key}_ratio"] = Cell(
-                    ratio(r[f"{key}_ratio"]),
-                    "flag" if r[f"{key}_flag"] else ("" if r["judged"] else "muted"),
-                    "below four-fifths" if r[f"{key}_flag"] else "",
-                )
-            rows.append(row)
-        for key, (label, _) in OUTCOMES.items():
-            cols += [(f"{key}_rate", f"{label}: rate"), (f"{key}_ratio", "ratio")]
-        sec.blocks.append(
-            table(rows, cols, fmt={f"{k}_rate": lambda v: pct(v, 1) for k in OUTCOMES})
-        )
+        ff = _attribute_blocks(sec, frame, attr)
+        if ff is not None:
+            results.append(ff)
     if results:
-        allr = pd.concat(results, ignore_index=True)
-        sec.data["fairness"] = allr.to_dict("records")
-        n_flags = 0
-        for (attr, key), part in _flagged(allr):
-            label = OUTCOMES[key][0]
-            groups = ", ".join(
-                f"{g} {ratio(v)}" for g, v in zip(part["group"], part[f"{key}_ratio"], strict=True)
+        _four_fifths_findings(sec, pd.concat(results, ignore_index=True))
+    _protected_inputs_findings(sec, run)
+    return sec
+
+
+def _attribute_blocks(sec: Section, frame: pd.DataFrame, attr: str) -> pd.DataFrame | None:
+    """Add one attribute's rate table (or why there is none); its four-fifths frame, if any."""
+    if attr not in frame:
+        sec.blocks.append(note(f"Not available: the features have no {attr} column."))
+        return None
+    if not frame[attr].notna().any():
+        sec.blocks.append(
+            note(
+                f"Not available: the data hold no {attr.replace('_', ' ')} for any tiered customer."
             )
-            text = (
-                f"'{label}' by {attr.replace('_', ' ')}: {groups} (against "
-                f"{part[f'{key}_best'].iloc[0]}, the best-treated group)"
-            )
-            sec.reading.append(f"Below four-fifths — {text}.")
-            sec.attention(f"four-fifths rule broken for {text}")
-            n_flags += len(part)
-        if not n_flags:
-            sec.reading.append("No judged group falls below four-fifths of the best-treated group.")
-            sec.ok("every judged gender and age-band group is within the four-fifths rule")
-        sec.blocks.insert(
-            0,
-            figures(
-                figure(
-                    ratio_chart(allr, {k: v[0] for k, v in OUTCOMES.items()}, FOUR_FIFTHS),
-                    "Ratio of each group's rate to the best-treated group's (favourable, or avoiding the adverse)",
-                    wide=True,
-                )
-            ),
         )
+        return None
+    ff = four_fifths(frame, attr)
+    if ff.empty:
+        sec.blocks.append(note(f"Not available: no {attr} group could be judged."))
+        return None
+    missing = int(frame[attr].isna().sum())
+    sec.blocks.append(f"<h3>By {attr.replace('_', ' ')}</h3>")
+    if missing:
+        sec.blocks.append(
+            note(
+                f"{missing:,} tiered customers have no {attr} (corporate clients) and are left out."
+            )
+        )
+    sec.blocks.append(_rates_table(ff))
+    return ff
+
+
+def _rates_table(ff: pd.DataFrame) -> str:
+    """Per group of one attribute: customers, and each outcome's rate and four-fifths ratio."""
+    cols: list[tuple[str, str]] = [("group", "group"), ("n", "customers")]
+    rows = []
+    for r in ff.to_dict("records"):
+        row: dict[str, Any] = {
+            "group": r["group"],
+            "n": r["n"] if r["judged"] else Cell(f"{r['n']} (not judged)", "muted"),
+        }
+        for key in OUTCOMES:
+            row[f"{key}_rate"] = r[f"{key}_rate"]
+            row[f"{key}_ratio"] = Cell(
+                ratio(r[f"{key}_ratio"]),
+                "flag" if r[f"{key}_flag"] else ("" if r["judged"] else "muted"),
+                "below four-fifths" if r[f"{key}_flag"] else "",
+            )
+        rows.append(row)
+    for key, (label, _) in OUTCOMES.items():
+        cols += [(f"{key}_rate", f"{label}: rate"), (f"{key}_ratio", "ratio")]
+    return table(rows, cols, fmt={f"{k}_rate": lambda v: pct(v, 1) for k in OUTCOMES})
+
+
+def _four_fifths_findings(sec: Section, allr: pd.DataFrame) -> None:
+    """Name every group below four-fifths (or say none is), and put the ratio chart first."""
+    sec.data["fairness"] = allr.to_dict("records")
+    n_flags = 0
+    for (attr, key), part in _flagged(allr):
+        label = OUTCOMES[key][0]
+        groups = ", ".join(
+            f"{g} {ratio(v)}" for g, v in zip(part["group"], part[f"{key}_ratio"], strict=True)
+        )
+        text = (
+            f"'{label}' by {attr.replace('_', ' ')}: {groups} (against "
+            f"{part[f'{key}_best'].iloc[0]}, the best-treated group)"
+        )
+        sec.reading.append(f"Below four-fifths — {text}.")
+        sec.attention(f"four-fifths rule broken for {text}")
+        n_flags += len(part)
+    if not n_flags:
+        sec.reading.append("No judged group falls below four-fifths of the best-treated group.")
+        sec.ok("every judged gender and age-band group is within the four-fifths rule")
+    sec.blocks.insert(
+        0,
+        figures(
+            figure(
+                ratio_chart(allr, {k: v[0] for k, v in OUTCOMES.items()}, FOUR_FIFTHS),
+                "Ratio of each group's rate to the best-treated group's (favourable, or avoiding the adverse)",
+                wide=True,
+            )
+        ),
+    )
+
+
+def _protected_inputs_findings(sec: Section, run: RunFolder) -> None:
+    """Which models read a protected attribute: the reading, the flags and the table."""
     inputs = protected_inputs(run)
     models = ("value model", "churn model", "segment surrogate", "segment clusters", "tier rules")
     used = {m: [r["attribute"] for r in inputs if r[m]] for m in models}
@@ -271,4 +291,3 @@ def fairness_section(ctx: ReportContext) -> Section:
             [("attribute", "attribute"), *[(m, m) for m in models]],
         )
     )
-    return sec

@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from segml.money import money as _money
+
 __all__ = ["DASH", "is_number", "money", "num", "pct", "ratio", "signed"]
 
 DASH = "–"
@@ -50,16 +52,8 @@ def num(x: Any, digits: int = 3) -> str:
 
 
 def money(x: Any) -> str:
-    """An amount in CNY, shortened (``¥1.2M``, ``¥12,345``, ``−¥3.4B``)."""
-    if not is_number(x):
-        return DASH
-    v = float(x)
-    a, sign = abs(v), "−" if v < 0 else ""
-    if a >= 1e9:
-        return f"{sign}¥{a / 1e9:.1f}B"
-    if a >= 1e6:
-        return f"{sign}¥{a / 1e6:.1f}M"
-    return f"{sign}¥{a:,.0f}"
+    """An amount in CNY, shortened (``¥1.2M``, ``¥12,345``, ``−¥3.4B``: :func:`segml.money.money`)."""
+    return _money(float(x)) if is_number(x) else DASH
 
 
 def signed(x: Any, digits: int = 3) -> str:

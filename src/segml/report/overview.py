@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 from typing import Any
 
+from segml.dates import shift_months
 from segml.report.absent import run_warning
 from segml.report.context import ReportContext
 from segml.report.figures import population_chart
@@ -22,18 +22,12 @@ from segml.report.html import (
     table,
 )
 from segml.report.value import value_measure
-from segml.run_result import shorten
+from segml.run.result import shorten
 
 __all__ = ["overview_section"]
 
 #: How the run's warning of a failed value check begins (``tiers.value_check: warn``).
 MEASURE_WARNING = "tiers: value measure check failed"
-
-
-def _add_months(day: dt.date, months: int) -> dt.date:
-    y, m = divmod(day.month - 1 + months, 12)
-    year, month = day.year + y, m + 1
-    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 def _int(x: Any) -> int | None:
@@ -232,7 +226,7 @@ def overview_section(ctx: ReportContext) -> Section:
         str(profile.get("transactions_last", ""))[:10],
     )
     try:
-        end = _add_months(dt.date.fromisoformat(as_of), horizon).isoformat()
+        end = shift_months(dt.date.fromisoformat(as_of), horizon).isoformat()
     except ValueError:
         end = "?"
     no_labels = run_warning(run, "no labels: ")

@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from segml.run.store import store_client as _client
+from segml.run.store import store_exists
+
 __all__ = [
     "CHAMPION",
     "RegistryInfo",
@@ -57,19 +60,6 @@ class RegistryInfo:
     def champion_is_this(self) -> bool:
         """True when the champion alias points at this run's version."""
         return self.champion_version is not None and self.champion_version == self.version
-
-
-def store_exists(uri: str) -> bool:
-    """False for an embedded SQLite store whose file does not exist (opening would create it)."""
-    if uri.startswith("sqlite:///"):
-        return Path(uri.removeprefix("sqlite:///")).is_file()
-    return True
-
-
-def _client(uri: str) -> Any:
-    from mlflow.tracking import MlflowClient
-
-    return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
 def read_registry(uri: str, run_id: str, model: dict[str, Any] | None) -> RegistryInfo:

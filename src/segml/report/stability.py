@@ -18,7 +18,7 @@ from segml.report.context import ReportContext
 from segml.report.figures import heatmap, psi_chart
 from segml.report.fmt import num, pct
 from segml.report.html import Cell, Finding, Section, figure, figures, note, table
-from segml.report.run_folder import RunFolder
+from segml.run.folder import RunFolder
 from segml.tiers import psi, psi_label
 
 __all__ = ["SCORES", "categorical_psi", "main_features", "psi_table", "stability_section"]

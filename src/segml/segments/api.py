@@ -10,9 +10,10 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from segml.columns import DEMOGRAPHIC, is_binary, is_numeric, show
 from segml.progress import step
 from segml.segments.cluster import Method, make_segmenter
-from segml.segments.columns import as_frame, is_binary, is_numeric, show
+from segml.segments.columns import as_frame
 from segml.segments.naming import name_segments
 from segml.segments.profiles import absences, deviations, find_value_column, profile_segments
 from segml.segments.result import SegmentationResult
@@ -26,8 +27,8 @@ __all__ = [
     "value_numbers",
 ]
 
-#: Demographic columns (as in segml.features.build.DEMOGRAPHIC): described, never clustered.
-DEMOGRAPHIC_COLUMNS = ("region", "gender", "age", "age_band", "income_band", "occupation")
+#: Demographic columns (:data:`segml.columns.DEMOGRAPHIC`): described, never clustered.
+DEMOGRAPHIC_COLUMNS = DEMOGRAPHIC
 DEMOGRAPHIC_REASON = "demographic: kept apart for fairness (described in the profiles, not used)"
 #: The behavioural and value columns of segml's customer feature table (docs/features.md) used
 #: when a table has them all: activity, recency, channel mix, balances, fees, value, holdings

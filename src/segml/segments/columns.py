@@ -7,18 +7,14 @@ with a reason a reader can act on.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from segml.textcols import id_like, is_date_text, nested_values, numeric_text
-
-#: Column names that identify rather than describe a customer (``id``, ``*_id``, ``*_key`` ...).
-ID_NAME_PATTERN = re.compile(r"(^|_)(id|key|uuid|guid)$|^id_", re.IGNORECASE)
+from segml.columns import is_binary, is_numeric, show, unusable_reason
+from segml.textcols import id_like, nested_values, numeric_text
 
 
 @dataclass
@@ -38,28 +34,6 @@ def as_frame(data: Any) -> pd.DataFrame:
     if hasattr(data, "to_pandas"):
         return data.to_pandas()
     return pd.DataFrame(data)
-
-
-def show(value: Any) -> str:
-    """A value as a reader would write it (``1``, not ``np.int32(1)``)."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    return repr(value) if isinstance(value, str) else str(value)
-
-
-def is_binary(values: pd.Series) -> bool:
-    """True for booleans and for numbers whose only values are 0 and 1."""
-    if pd.api.types.is_bool_dtype(values):
-        return True
-    if not pd.api.types.is_numeric_dtype(values):
-        return False
-    uniq = values.dropna().unique()
-    return len(uniq) == 2 and {float(v) for v in uniq} == {0.0, 1.0}
-
-
-def is_numeric(values: pd.Series) -> bool:
-    """True for numeric and boolean columns."""
-    return pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)
 
 
 def classify_columns(
@@ -116,24 +90,12 @@ def classify_columns(
         nonnull = s.dropna()
         n_unique = int(nonnull.nunique())
         numeric = is_numeric(s)
-        reason = None
-        if n_missing == n:
-            reason = "all values missing"
-        elif ID_NAME_PATTERN.search(name):
-            reason = "id-like: the name marks an identifier"
-        elif pd.api.types.is_datetime64_any_dtype(s) or isinstance(
-            s.dtype, pd.PeriodDtype | pd.IntervalDtype
-        ):
-            reason = "date/time: derive durations or counts from it first"
-        elif not numeric and is_date_text(s):
-            reason = "date/time text: derive durations or counts from it first"
-        elif n_unique <= 1:
-            reason = f"constant: every non-missing value is {show(nonnull.iloc[0])}"
-        elif n_missing / n > max_missing_share:
+        reason = unusable_reason(s, name)
+        if reason is None and n_missing / n > max_missing_share:
             reason = f"{n_missing / n:.1%} missing (limit {max_missing_share:.0%})"
-        elif (ids := id_like(s, n, id_unique_share, from_text=text_numbers)) is not None:
-            reason = ids
-        else:
+        if reason is None:
+            reason = id_like(s, n, id_unique_share, from_text=text_numbers)
+        if reason is None:
             counts = nonnull.value_counts()
             if counts.iloc[0] / n >= near_constant_share:
                 reason = (

@@ -27,6 +27,7 @@ from sklearn.preprocessing import PowerTransformer, QuantileTransformer
 from sklearn.utils.validation import check_is_fitted
 
 from segml.segments.columns import as_frame, classify_columns
+from segml.tableinput import checked_array
 from segml.textcols import parse_numbers
 
 OTHER = "other"
@@ -255,10 +256,9 @@ class CustomerPreprocessor(TransformerMixin, BaseEstimator):
         CustomerPreprocessor
             The fitted transformer.
         """
-        df = as_frame(X)
+        df = self._frame(X)
         if len(df) < 2:
             raise ValueError(f"need at least 2 rows to fit, got {len(df)}")
-        df = df.rename(columns=str)
         self.feature_names_in_ = np.asarray(df.columns, dtype=object)
         self.n_features_in_ = df.shape[1]
         self._classify(df)
@@ -326,6 +326,19 @@ class CustomerPreprocessor(TransformerMixin, BaseEstimator):
             self.categories_[col] = cats
 
     @staticmethod
+    def _frame(X: Any) -> pd.DataFrame:
+        """``X`` as a table with text column names; an array-like is checked first."""
+        if not isinstance(X, pd.DataFrame) and not hasattr(X, "to_pandas"):
+            X = checked_array(X, "CustomerPreprocessor")
+        return as_frame(X).rename(columns=str)
+
+    def __sklearn_tags__(self) -> Any:
+        """scikit-learn's tags: missing values are imputed (``impute``) or kept as missing."""
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+    @staticmethod
     def _as_category(s: pd.Series) -> pd.Series:
         return s.astype(object).where(s.notna(), MISSING).astype(str)
 
@@ -342,7 +355,12 @@ class CustomerPreprocessor(TransformerMixin, BaseEstimator):
         ndarray of shape (n_rows, n_features_out)
         """
         check_is_fitted(self, "feature_names_out_")
-        df = as_frame(X).rename(columns=str)
+        df = self._frame(X)
+        if not isinstance(X, pd.DataFrame) and df.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {df.shape[1]} features, but CustomerPreprocessor is expecting "
+                f"{self.n_features_in_} features as input."
+            )
         used = self.numeric_columns_ + self.binary_columns_ + self.categorical_columns_
         absent = [c for c in used if c not in df.columns]
         if absent:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from segml.segments.columns import is_binary, is_numeric
+from segml.columns import is_binary, is_numeric
 from segml.segments.preprocess import signed_log1p
 
 #: Columns tried, in order, as the customer value when none is named.

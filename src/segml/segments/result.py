@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,19 +9,8 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from segml.jsonio import jsonable
 from segml.segments.columns import as_frame
-
-
-def _json_safe(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
 
 
 @dataclass
@@ -119,7 +107,7 @@ class SegmentationResult:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary (NaN becomes null)."""
-        return _json_safe(
+        return jsonable(
             {
                 "k": self.k,
                 "method": self.method,
@@ -132,7 +120,8 @@ class SegmentationResult:
                 "excluded": self.excluded,
                 "missing": self.missing.to_dict(orient="records"),
                 "notes": self.notes,
-            }
+            },
+            other=None,
         )
 
     def summary(self) -> str:

@@ -30,7 +30,6 @@ from segml.churn.model import ChurnModel
 from segml.clv.model import ClvModel
 from segml.explain.models import SegmentSurrogate
 from segml.explain.reasons import reason_codes
-from segml.explain.value_model import ValueScoreModel
 from segml.grades.scorecard import Scorecard
 from segml.grades.scoring import grade_corporates
 from segml.serving.schema import InputSchema, build_schema
@@ -38,6 +37,7 @@ from segml.serving.surrogate_io import surrogate_from_dict, surrogate_to_dict
 from segml.tiers.playbooks import Playbook, playbooks_from_json, playbooks_to_json
 from segml.tiers.policy import TierPolicy
 from segml.tiers.rules import TierRule, apply_rules, rules_from_json, rules_to_json
+from segml.value.model import ValueScoreModel
 
 __all__ = ["BUNDLE_FORMAT", "OUTPUT_COLUMNS", "TieringBundle"]
 

@@ -17,9 +17,9 @@ import pandas as pd
 
 from segml.boosters import numbers, positions, texts
 from segml.contract import CREDIT_RATINGS, CUSTOMER_TYPES, GENDERS, INCOME_BANDS
-from segml.explain.value_model import ACCOUNTING_LINES
 from segml.features.build import AGE_BANDS
 from segml.serving.guards import Limits, RowsError, check_rfm
+from segml.value.model import ACCOUNTING_LINES
 
 if TYPE_CHECKING:
     from segml.serving.bundle import TieringBundle

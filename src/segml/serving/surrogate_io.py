@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-import xgboost as xgb
-
+from segml.boosters import booster_from_json, booster_to_json
 from segml.explain.models import SegmentSurrogate
 
 __all__ = ["surrogate_from_dict", "surrogate_to_dict"]
@@ -20,7 +18,7 @@ def surrogate_to_dict(s: SegmentSurrogate) -> dict[str, Any]:
         "format": FORMAT,
         **s.summary(),
         "categories": s.categories,
-        "boosters": [json.loads(bytes(b.save_raw("json"))) for b in s.boosters],
+        "boosters": [booster_to_json(b) for b in s.boosters],
     }
 
 
@@ -28,13 +26,8 @@ def surrogate_from_dict(doc: dict[str, Any]) -> SegmentSurrogate:
     """Rebuild a surrogate written by :func:`surrogate_to_dict`."""
     if doc.get("format") != FORMAT:
         raise ValueError(f"not a saved SegmentSurrogate (format {doc.get('format')!r})")
-    boosters = []
-    for raw in doc["boosters"]:
-        b = xgb.Booster()
-        b.load_model(bytearray(json.dumps(raw).encode()))
-        boosters.append(b)
     return SegmentSurrogate(
-        boosters=boosters,
+        boosters=[booster_from_json(raw) for raw in doc["boosters"]],
         segments=list(doc["segments"]),
         feature_names=list(doc["features"]),
         categories={k: list(v) for k, v in doc["categories"].items()},

@@ -7,18 +7,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from segml.dates import add_months
+
 EPOCH = dt.date(1970, 1, 1)
 
 
 def to_day(d: dt.date) -> int:
     """Days since 1970-01-01."""
     return (d - EPOCH).days
-
-
-def add_months(d: dt.date, months: int) -> dt.date:
-    """The first day of the month ``months`` after ``d``'s month."""
-    k = d.year * 12 + d.month - 1 + months
-    return dt.date(k // 12, k % 12 + 1, 1)
 
 
 @dataclass(frozen=True)

@@ -20,21 +20,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from segml.contract import (
-    CHANNELS,
-    GENDERS,
-    INCOME_BANDS,
-    INTERACTION_KINDS,
-    STATEMENT_AMOUNTS,
-    TRANSACTION_KINDS,
-)
 from segml.economics import DEFAULT_ECONOMICS, BankEconomics
 from segml.io import atomic_output_dir
-from segml.synth import events
 from segml.synth.calendar import Calendar
-from segml.synth.dynamics import simulate
-from segml.synth.personas import INDUSTRIES, PERSONAS, REGIONS
-from segml.synth.population import NEVER, PRODUCT_LIST, Population, draw_population
+from segml.synth.chunk import chunk_tables, date_array
+from segml.synth.population import NEVER, draw_population
 from segml.tiers import DEFAULT_POLICY, TierPolicy
 
 TABLES = (
@@ -104,22 +94,6 @@ class SynthResult:
     seconds: float = 0.0
 
 
-def _ids(prefix: str, start: int, n: int, width: int) -> pa.Array:
-    return pa.array([f"{prefix}{i:0{width}d}" for i in range(start, start + n)], pa.string())
-
-
-def _names(codes: np.ndarray, names: tuple[str, ...] | list[str]) -> pa.Array:
-    return pa.array(list(names), pa.string()).take(pa.array(np.asarray(codes, dtype=np.int64)))
-
-
-def _date(days: np.ndarray, null: np.ndarray | None = None) -> pa.Array:
-    return pa.array(np.asarray(days, dtype=np.int32), pa.date32(), mask=null)
-
-
-def _ts(seconds: np.ndarray, null: np.ndarray | None = None) -> pa.Array:
-    return pa.array(np.asarray(seconds, dtype=np.int64) * 1_000_000, pa.timestamp("us"), mask=null)
-
-
 class _Writers:
     """One Parquet writer per table, opened on first write."""
 
@@ -140,137 +114,6 @@ class _Writers:
             w.close()
 
 
-def _chunk_tables(
-    pop: Population,
-    cal: Calendar,
-    rng: np.random.Generator,
-    econ: BankEconomics,
-    offsets: dict[str, int],
-) -> tuple[dict[str, pa.Table], dict[str, np.ndarray]]:
-    dyn = simulate(rng, pop, cal)
-    pop = pop.without_accounts_after(dyn.churn_day)
-    acc_close = events.account_close_day(pop, dyn, cal)
-    tx = events.transactions(rng, pop, dyn, cal, acc_close)
-    bal = events.balances(rng, pop, dyn, cal, acc_close)
-    inter = events.interactions(rng, dyn, cal)
-    fin = events.corporate_financials(rng, pop, dyn, cal)
-    profit = events.monthly_profit(pop, dyn, cal, tx, bal, inter, econ)
-
-    n, corp = pop.n, pop.corporate
-    cid = _ids("C", int(pop.gid[0]), n, 8)
-    aid = _ids("A", offsets["accounts"], len(pop.acc_cust), 9)
-    churned_in_data = dyn.churn_day < NEVER
-    retail_null = corp
-    out: dict[str, pa.Table] = {}
-    out["customers"] = pa.table(
-        {
-            "customer_id": cid,
-            "customer_type": _names(corp.astype(int), ["retail", "corporate"]),
-            "open_date": _date(pop.open_day),
-            "close_date": _date(np.where(churned_in_data, dyn.churn_day, 0), ~churned_in_data),
-            "region": _names(pop.region, REGIONS),
-            "birth_year": pa.array(cal.as_of.year - pop.age, pa.int32(), mask=retail_null),
-            "gender": pa.array(
-                np.asarray(GENDERS, dtype=object)[[1, 0, 3]][pop.gender],
-                pa.string(),
-                mask=retail_null,
-            ),  # fmt: skip
-            "income_band": pa.array(
-                np.asarray(INCOME_BANDS, dtype=object)[pop.income_band],
-                pa.string(),
-                mask=retail_null,
-            ),  # fmt: skip
-            "occupation": pa.array(pop.occupation, pa.string(), mask=retail_null),
-            "industry": pa.array(
-                np.asarray(INDUSTRIES, dtype=object)[pop.industry], pa.string(), mask=~corp
-            ),  # fmt: skip
-            "employees": pa.array(pop.employees, pa.int32(), mask=~corp),
-        }
-    )
-    closed = acc_close < NEVER
-    rate = np.array([events.ANNUAL_RATE.get(p, np.nan) for p in PRODUCT_LIST])[pop.acc_product]
-    out["accounts"] = pa.table(
-        {
-            "account_id": aid,
-            "customer_id": cid.take(pa.array(pop.acc_cust)),
-            "product": _names(pop.acc_product, PRODUCT_LIST),
-            "open_date": _date(pop.acc_open),
-            "close_date": _date(np.where(closed, acc_close, 0), ~closed),
-            "interest_rate": pa.array(rate, pa.float64(), mask=np.isnan(rate)),
-        }
-    )
-    ms = cal.month_starts
-    out["balances"] = pa.table(
-        {
-            "account_id": aid.take(pa.array(bal.cols["account"])),
-            "month": _date(ms[bal.cols["month"]]),
-            "avg_balance": pa.array(bal.cols["avg_balance"], pa.float64()),
-        }
-    )
-    t = tx.cols
-    out["transactions"] = pa.table(
-        {
-            "transaction_id": pa.array(
-                np.arange(len(tx), dtype=np.int64) + offsets["transactions"]
-            ),
-            "account_id": aid.take(pa.array(t["account"])),
-            "customer_id": cid.take(pa.array(t["cust"])),
-            "timestamp": _ts(t["ts"]),
-            "amount": pa.array(t["amount"], pa.float64()),
-            "direction": _names(t["direction_credit"].astype(int), ["debit", "credit"]),
-            "channel": _names(t["channel"], CHANNELS),
-            "kind": _names(t["kind"], TRANSACTION_KINDS),
-        }
-    )
-    c = inter.cols
-    na = c["resolved"] < 0
-    out["interactions"] = pa.table(
-        {
-            "interaction_id": pa.array(
-                np.arange(len(inter), dtype=np.int64) + offsets["interactions"]
-            ),
-            "customer_id": cid.take(pa.array(c["cust"])),
-            "timestamp": _ts(c["ts"]),
-            "kind": _names(c["kind"], INTERACTION_KINDS),
-            "score": pa.array(c["score"], pa.float64(), mask=np.isnan(c["score"])),
-            "resolved": pa.array(c["resolved"] == 1, pa.bool_(), mask=na),
-            "resolved_at": _ts(np.maximum(c["resolved_at"], 0), c["resolved_at"] < 0),
-            "channel": _names(c["channel"], CHANNELS),
-        }
-    )
-    f = fin.cols
-    out["corporate_financials"] = pa.table(
-        {
-            "customer_id": cid.take(pa.array(f["cust"])),
-            "fiscal_year": pa.array(f["fiscal_year"], pa.int32()),
-            "report_date": _date(f["report_day"]),
-            **{k: pa.array(f[k], pa.float64()) for k in STATEMENT_AMOUNTS},
-            "days_past_due": pa.array(f["days_past_due"], pa.int32()),
-            "credit_events": pa.array(f["credit_events"], pa.int32()),
-            "credit_rating": pa.array(f["rating"], pa.string()),
-        }
-    )
-    a_m, L = cal.as_of_month, cal.label_months
-    active = ~np.isnan(dyn.hazard_as_of)
-    truth = {
-        "customer_id": np.asarray(cid.to_pylist(), dtype=object),
-        "customer_type": np.where(corp, "corporate", "retail").astype(object),
-        "persona": np.asarray([p.name for p in PERSONAS], dtype=object)[pop.persona],
-        "active_at_as_of": active,
-        "hazard_monthly": dyn.hazard_as_of,
-        "churn_probability": -np.expm1(-L * dyn.hazard_as_of),
-        "churned": active & (dyn.churn_month > a_m),
-        "churn_date_day": dyn.churn_day,
-        "pd": pop.pd,
-        "profit_trailing_12m": profit[:, a_m - 11 : a_m + 1].sum(axis=1),
-        "next_12m_profit": profit[:, a_m + 1 : a_m + 1 + L].sum(axis=1),
-    }
-    offsets["accounts"] += len(pop.acc_cust)
-    offsets["transactions"] += len(tx)
-    offsets["interactions"] += len(inter)
-    return out, truth
-
-
 def _ground_truth(parts: list[dict[str, np.ndarray]], policy: TierPolicy) -> pa.Table:
     g = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     active = g.pop("active_at_as_of")
@@ -288,7 +131,7 @@ def _ground_truth(parts: list[dict[str, np.ndarray]], policy: TierPolicy) -> pa.
             "active_at_as_of": pa.array(active),
             "churn_probability": pa.array(g["churn_probability"], mask=~active),
             "churned": pa.array(g["churned"], mask=~active),
-            "churn_date": _date(np.where(has_churn, churn_day, 0), ~has_churn),
+            "churn_date": date_array(np.where(has_churn, churn_day, 0), ~has_churn),
             "hazard_monthly": pa.array(g["hazard_monthly"], mask=~active),
             "pd": pa.array(g["pd"]),
             "profit_trailing_12m": pa.array(np.round(g["profit_trailing_12m"], 2), mask=~active),
@@ -341,7 +184,7 @@ def generate(
                 n = min(config.chunk_size, config.customers - first)
                 rng = np.random.default_rng([config.seed, k])
                 pop = draw_population(rng, first, n, config.corporate_share, cal)
-                tables, truth = _chunk_tables(pop, cal, rng, economics, offsets)
+                tables, truth = chunk_tables(pop, cal, rng, economics, offsets)
                 for name, table in tables.items():
                     writers.write(name, table)
                 truth_parts.append(truth)

@@ -1,0 +1,147 @@
+"""Features and labels at a date, for one bank and one feature configuration.
+
+Tier migration, CLV, churn, the value model and the grading comparison all train on the
+features of earlier dates (a year, two years before the as-of date) and the labels of the
+window after them. :class:`Snapshots` is the one place that builds them: it holds the
+validated bank, the feature configuration and the engine, keeps the last few tables it built
+(the same date is asked for by several steps), and says how far back the history reaches.
+:class:`~segml.data.BankData` stays a plain validated connection.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cached_property
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from segml.data import BankData
+from segml.dates import add_months, months_before
+from segml.features.build import build_features
+from segml.features.labels import ChurnDefinition, build_labels
+from segml.features.spec import FeatureConfig
+
+__all__ = ["FEATURE_CACHE_SIZE", "LABEL_CACHE_SIZE", "Snapshots"]
+
+#: Feature tables kept for reuse (the as-of date, a year and two years before it).
+FEATURE_CACHE_SIZE = 3
+#: Label tables kept (small: one row per customer, a few columns).
+LABEL_CACHE_SIZE = 6
+
+
+def _remember(store: dict[Any, Any], key: Any, value: Any, size: int) -> Any:
+    """Keep ``value`` under ``key``, dropping the oldest entries beyond ``size``."""
+    while len(store) >= size:
+        store.pop(next(iter(store)))
+    store[key] = value
+    return value
+
+
+class Snapshots:
+    """Features and labels at any date of one bank, built once and kept for reuse.
+
+    Parameters
+    ----------
+    bank : BankData
+        From :func:`segml.data.load_bank`.
+    config : FeatureConfig, optional
+        Windows, excluded kinds, channels and economics of every table built (default: segml's).
+    engine : {"duckdb", "spark"}
+        Where features are computed (:func:`segml.features.build_features`).
+    spark_master : str
+        The Spark master when ``engine`` is ``"spark"``.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> from segml.data import load_bank
+    >>> snaps = Snapshots(load_bank("data/raw/synthetic/bank"))  # doctest: +SKIP
+    >>> t0 = snaps.months_before(dt.date(2024, 12, 31), 12)  # doctest: +SKIP
+    >>> train = snaps.frame(t0).merge(snaps.labels(t0, 12).to_pandas())  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        bank: BankData,
+        config: FeatureConfig | None = None,
+        *,
+        engine: str = "duckdb",
+        spark_master: str = "local[*]",
+    ):
+        self.bank = bank
+        self.config = config or FeatureConfig()
+        self.engine = engine
+        self.spark_master = spark_master
+        self._features: dict[dt.date, pa.Table] = {}
+        self._labels: dict[tuple[Any, ...], pa.Table] = {}
+
+    @classmethod
+    def of(cls, source: BankData | Snapshots, config: FeatureConfig | None = None) -> Snapshots:
+        """``source`` itself when it is a :class:`Snapshots`, else snapshots of that bank."""
+        return source if isinstance(source, Snapshots) else cls(source, config)
+
+    @cached_property
+    def history_start(self) -> dt.date | None:
+        """The day of the bank's first transaction (None when there is none)."""
+        return self.bank.first_transaction_date()
+
+    @staticmethod
+    def months_before(as_of: dt.date, months: int) -> dt.date:
+        """The snapshot date ``months`` before ``as_of``, month ends kept
+        (:func:`segml.dates.months_before`)."""
+        return months_before(as_of, months)
+
+    def reaches_back(self, day: dt.date, months: int) -> bool:
+        """Whether the history holds at least ``months`` months before ``day``."""
+        start = self.history_start
+        return start is not None and start <= add_months(day, -months)
+
+    def features(self, as_of: dt.date | str) -> pa.Table:
+        """The feature table at ``as_of`` (:func:`segml.features.build_features`), built once."""
+        day = dt.date.fromisoformat(str(as_of)[:10])
+        if day in self._features:
+            return self._features[day]
+        table = build_features(self.bank, day, self.config, engine=self.engine,
+                               spark_master=self.spark_master)  # fmt: skip
+        return _remember(self._features, day, table, FEATURE_CACHE_SIZE)
+
+    def frame(self, as_of: dt.date | str) -> pd.DataFrame:
+        """:meth:`features` as a pandas DataFrame."""
+        return self.features(as_of).to_pandas()
+
+    def labels(
+        self,
+        as_of: dt.date | str,
+        horizon_months: int = 12,
+        definition: ChurnDefinition = "closure",
+        inactivity_days: int = 90,
+        runoff_share: float = 0.5,
+    ) -> pa.Table:
+        """Labels of the window after ``as_of`` (:func:`segml.features.labels.build_labels`),
+        built once.
+
+        Raises
+        ------
+        ValueError
+            When the data end before the window does.
+        """
+        day = dt.date.fromisoformat(str(as_of)[:10])
+        key = (day, horizon_months, definition, inactivity_days, float(runoff_share))
+        if key in self._labels:
+            return self._labels[key]
+        table = build_labels(self.bank, day, horizon_months, definition, inactivity_days,
+                             self.config, runoff_share=runoff_share)  # fmt: skip
+        return _remember(self._labels, key, table, LABEL_CACHE_SIZE)
+
+    def release(self) -> None:
+        """Drop the kept tables and give DuckDB's buffers back (:meth:`BankData.release_memory`)."""
+        self._features.clear()
+        self._labels.clear()
+        self.bank.release_memory()
+
+    @property
+    def kept(self) -> int:
+        """How many feature and label tables are kept now."""
+        return len(self._features) + len(self._labels)

@@ -1,0 +1,315 @@
+"""A finished run's output folder, read lazily: ``run.json``, documents, tables and figures.
+
+The review pack is built from what a run left (``data/processed/runs/<name>-<run id[:12]>``)
+and from the MLflow registry, never by re-fitting anything. A file the run did not write (a
+stage that was disabled) reads as ``None``; the pack then says so.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+__all__ = [
+    "NoRunFolderError",
+    "RunFolder",
+    "RunIdError",
+    "RunNotFoundError",
+    "find_run_folder",
+    "latest_run",
+    "locate_run",
+    "tracked_run_note",
+]
+
+RUN_JSON = "run.json"
+
+
+class RunNotFoundError(FileNotFoundError):
+    """No usable run folder: unknown id, ambiguous prefix or a folder without ``run.json``."""
+
+
+class RunIdError(RunNotFoundError, ValueError):
+    """A run id that cannot be looked up (too short): a usage error as much as a missing run."""
+
+
+class NoRunFolderError(RunNotFoundError):
+    """No folder at all matches the run id (the tracking store may know why: see
+    :func:`tracked_run_note`)."""
+
+
+class RunFolder:
+    """The output folder of one finished ``segml run``.
+
+    Parameters
+    ----------
+    path : Path
+        The folder; it must hold ``run.json``.
+
+    Raises
+    ------
+    RunNotFoundError
+        When ``run.json`` is missing or unreadable.
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        record = self.path / RUN_JSON
+        if not record.is_file():
+            raise RunNotFoundError(
+                f"{self.path} has no {RUN_JSON}: not the folder of a finished segml run"
+            )
+        try:
+            self.run: dict[str, Any] = json.loads(record.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise RunNotFoundError(f"{record} cannot be read: {exc}") from exc
+        if not isinstance(self.run, dict) or "run_id" not in self.run:
+            raise RunNotFoundError(f"{record} is not a segml run record (no run_id)")
+        self._json: dict[str, Any] = {}
+        self._tables: dict[str, pd.DataFrame | None] = {}
+
+    @property
+    def run_id(self) -> str:
+        """The MLflow parent run id."""
+        return str(self.run["run_id"])
+
+    @property
+    def short_id(self) -> str:
+        """The first 12 characters of the run id (as in the folder name)."""
+        return self.run_id[:12]
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """The run's flat metrics (``value.test.spearman`` …)."""
+        return dict(self.run.get("metrics") or {})
+
+    @property
+    def model(self) -> dict[str, Any] | None:
+        """The exported model's record (``name``, ``version``, ``alias``, ``run_id``), if any."""
+        return self.run.get("model") or None
+
+    def metric(self, key: str) -> float | None:
+        """One metric, or ``None`` when the run did not compute it."""
+        v = self.metrics.get(key)
+        return None if v is None else float(v)
+
+    def json(self, name: str) -> Any:
+        """A JSON document of the folder (``name`` with or without ``.json``), or ``None``."""
+        name = name if name.endswith(".json") else f"{name}.json"
+        if name not in self._json:
+            p = self.path / name
+            self._json[name] = json.loads(p.read_text(encoding="utf-8")) if p.is_file() else None
+        return self._json[name]
+
+    def table(self, name: str) -> pd.DataFrame | None:
+        """A Parquet table of the folder (``name`` without ``.parquet``), or ``None``."""
+        if name not in self._tables:
+            p = self.path / f"{name}.parquet"
+            self._tables[name] = pd.read_parquet(p) if p.is_file() else None
+        return self._tables[name]
+
+    def figure(self, relative: str) -> Path | None:
+        """A PNG under ``figures/`` (``"clv/value_deciles.png"``), or ``None``."""
+        p = self.path / "figures" / relative
+        return p if p.is_file() else None
+
+    @cached_property
+    def config_text(self) -> str:
+        """The resolved config of the run, as written (YAML)."""
+        p = self.path / "config.yaml"
+        return p.read_text(encoding="utf-8") if p.is_file() else ""
+
+    @cached_property
+    def config(self) -> dict[str, Any]:
+        """The resolved config of the run as a dict (empty when missing)."""
+        data = yaml.safe_load(self.config_text) if self.config_text else None
+        return data if isinstance(data, dict) else {}
+
+    @cached_property
+    def tier_labels(self) -> list[str]:
+        """Tiers from the most to the least valuable (the loss tier last, if any)."""
+        pol = self.json("tier_policy") or {}
+        labels = list(pol.get("tiers") or [])
+        if pol.get("loss_tier"):
+            labels.append(pol["loss_tier"])
+        return labels
+
+    def active_features(self) -> pd.DataFrame | None:
+        """The feature rows of the customers active at the as-of date (the tiered population)."""
+        f = self.table("features")
+        if f is None:
+            return None
+        if "is_active" in f:
+            f = f[f["is_active"] == 1]
+        return f.reset_index(drop=True)
+
+
+def find_run_folder(run_id: str, runs_dir: Path) -> Path:
+    """The folder ``<name>-<run id[:12]>`` of run ``run_id`` in ``runs_dir``: the one lookup of a
+    run's folder by id (``segml explain``, ``segml report``, :func:`segml.open_run`).
+
+    Parameters
+    ----------
+    run_id : str
+        An MLflow run id, or a prefix of at least 6 characters.
+    runs_dir : Path
+        The ``output.dir`` that holds run folders.
+
+    Raises
+    ------
+    RunIdError
+        When the id is shorter than 6 characters (also a ``ValueError``).
+    NoRunFolderError
+        When no folder matches (the tracking store may say why: :func:`tracked_run_note`).
+    RunNotFoundError
+        When several folders match.
+
+    Examples
+    --------
+    >>> find_run_folder("86b06bc6f1c3", Path("data/processed/runs"))  # doctest: +SKIP
+    PosixPath('data/processed/runs/t-86b06bc6f1c3')
+    """
+    run_id = run_id.strip()
+    if len(run_id) < 6:
+        raise RunIdError(f"run id {run_id!r} is too short: give at least 6 characters")
+    key = run_id[:12]
+    hits = sorted(p for p in runs_dir.glob(f"*-{key}*") if p.is_dir()) if runs_dir.is_dir() else []
+    if not hits:
+        raise NoRunFolderError(f"no run folder for run {run_id} in {runs_dir}")
+    if len(hits) != 1:
+        names = [h.name for h in hits]
+        raise RunNotFoundError(f"{len(hits)} run folders {names} for run {run_id} in {runs_dir}")
+    return hits[0]
+
+
+def locate_run(run_id: str, runs_dir: Path) -> RunFolder:
+    """The run folder of ``run_id`` (an MLflow run id, or a prefix of at least 6 characters),
+    found by :func:`find_run_folder` and read.
+
+    Raises
+    ------
+    RunNotFoundError
+        When the id is too short, no folder or several match, or the folder has no ``run.json``
+        or belongs to another run.
+    """
+    run_id = run_id.strip()
+    path = find_run_folder(run_id, runs_dir)
+    folder = RunFolder(path)
+    if not folder.run_id.startswith(run_id):
+        raise RunNotFoundError(f"{path} holds run {folder.run_id}, not {run_id}")
+    return folder
+
+
+def latest_run(runs_dir: Path) -> RunFolder:
+    """The most recently finished run in ``runs_dir`` (the newest ``run.json``).
+
+    Raises
+    ------
+    RunNotFoundError
+        When no folder in ``runs_dir`` holds a ``run.json``.
+    """
+    records = sorted(
+        (p for p in runs_dir.glob(f"*/{RUN_JSON}") if p.is_file()) if runs_dir.is_dir() else [],
+        key=lambda p: p.stat().st_mtime,
+    )
+    if not records:
+        raise RunNotFoundError(f"no finished run (a folder with {RUN_JSON}) in {runs_dir}")
+    return RunFolder(records[-1].parent)
+
+
+def _first_lines(text: str, lines: int = 3, width: int = 300) -> str:
+    """The first ``lines`` non-empty lines of ``text``, each cut at ``width``, indented."""
+    rows = [r.strip() for r in str(text).strip().splitlines() if r.strip()]
+    out = [r if len(r) <= width else r[:width] + " …" for r in rows[:lines]]
+    if len(rows) > lines:
+        out.append("…")
+    return "".join(f"\n  {r}" for r in out)
+
+
+def tracked_run_note(uri: str, run_id: str, runs_dir: Path) -> str | None:
+    """Why run ``run_id`` has no folder in ``runs_dir``, as the tracking store ``uri`` tells it.
+
+    A ``segml run`` writes its folder only when it finishes; a run that failed (MLflow status
+    FAILED), was stopped (KILLED) or is still running (RUNNING) has none. The pipeline tags a
+    failed parent run and its failed stage run with ``error``; the stage run also carries
+    ``segml.stage``. A FINISHED run without a folder here was written elsewhere (the
+    ``output.dir`` parameter and the ``segml.config_path`` tag of the run say where).
+
+    Parameters
+    ----------
+    uri : str
+        Tracking URI (an embedded SQLite store that does not exist is not created).
+    run_id : str
+        The MLflow run id or a prefix of it (hexadecimal).
+    runs_dir : Path
+        Where the folder was looked for, for the message.
+
+    Returns
+    -------
+    str or None
+        A message (the error's first lines included), or ``None`` when the store cannot be
+        read or has no such run (exactly one parent run must match the prefix).
+    """
+    from segml.run.store import store_client, store_exists
+
+    run_id = run_id.strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{6,32}", run_id) or not uri or not store_exists(uri):
+        return None
+    try:
+        client = store_client(uri)
+        if len(run_id) == 32:
+            runs = [client.get_run(run_id)]
+        else:
+            exps = [e.experiment_id for e in client.search_experiments()]
+            runs = client.search_runs(exps, f"attributes.run_id LIKE '{run_id}%'", max_results=5)
+        runs = [r for r in runs if "mlflow.parentRunId" not in r.data.tags] or runs
+        if len(runs) != 1:
+            return None
+        run = runs[0]
+        rid, status = run.info.run_id, run.info.status
+        parent = run.data.tags.get("mlflow.parentRunId")
+        if parent:
+            stage = run.data.tags.get("segml.stage") or run.info.run_name
+            return (
+                f"run {rid} is the {stage!r} stage of pipeline run {parent}: give that id "
+                f"(status {status})"
+            )
+        if status == "FAILED":
+            failed = client.search_runs(
+                [run.info.experiment_id],
+                f"tags.mlflow.parentRunId = '{rid}' and attributes.status = 'FAILED'",
+                max_results=50,
+            )
+            stages = [c.data.tags.get("segml.stage") or c.info.run_name for c in failed]
+            error = run.data.tags.get("error") or next(
+                (c.data.tags["error"] for c in failed if c.data.tags.get("error")), ""
+            )
+            where = f" in stage {', '.join(stages)}" if stages else ""
+            why = f":{_first_lines(error)}" if error else ""
+            return (
+                f"run {rid} failed{where} (MLflow status FAILED){why}\n"
+                "a failed run writes no run folder: fix the cause and run it again (the full "
+                f"error is the run's error.txt artifact in {uri})"
+            )
+        if status in ("RUNNING", "SCHEDULED"):
+            return (
+                f"run {rid} has not finished (MLflow status {status}): its folder is written "
+                f"when it ends; if its process was stopped, run it again"
+            )
+        if status == "KILLED":
+            return f"run {rid} was stopped (MLflow status KILLED) and wrote no run folder"
+        where = run.data.params.get("output.dir")
+        config = run.data.tags.get("segml.config_path")
+        return (
+            f"run {rid} is {status} in {uri} but has no folder in {runs_dir}"
+            + (f"; it wrote its outputs under output.dir {where}" if where else "")
+            + (f" (config {config}: pass it with --config)" if config else "")
+            + "; or its folder was moved or deleted"
+        )
+    except Exception:  # a note is a courtesy: any store problem means none
+        return None

@@ -1,0 +1,288 @@
+"""Stage ``explain`` of ``segml run``: why each customer has its tier, exactly.
+
+For every tiered customer the stage writes (``reason_codes.parquet``):
+
+* the value score, its base value and thresholds (distance to the tier below and the next
+  tier, and the drivers that lifted the customer over the threshold or hold it back);
+* the top reason codes of the value score, and the override rules that applied;
+* the churn risk, whether it crossed the tier playbook's threshold, the retention action, and
+  the churn model's top reason codes;
+* for segmented customers, the segment and the surrogate's reasons; for corporate clients, the
+  grade and the scorecard dimensions behind it;
+* ``decision``: one sentence that combines them, as the rules did.
+
+The full contributions are written too (``explanations_value.parquet``,
+``explanations_churn.parquet``). Every explanation is checked for additivity; a failure raises
+:class:`~segml.explain.treeshap.AdditivityError` and fails the run. So does a value
+explanation whose score is not the score the tier policy ranked.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from segml.churn.model import ChurnModel
+from segml.compute import sample_frame
+from segml.explain.models import (
+    explain_churn,
+    explain_grades,
+    explain_segments,
+    fit_segment_surrogate,
+)
+from segml.explain.plots import (
+    plot_dependence,
+    plot_global,
+    plot_tier_drivers,
+    plot_waterfalls,
+    tier_driver_table,
+)
+from segml.explain.reasons import format_value, reason_codes
+from segml.explain.result import ModelExplanation
+from segml.explain.thresholds import threshold_report, tier_thresholds
+from segml.explain.treeshap import check_additivity
+from segml.features.build import active
+from segml.grades.scorecard import Scorecard
+from segml.progress import Laps
+from segml.run.config import ExplainSection
+from segml.run.stages.base import StageResult
+from segml.segments.api import BEHAVIOURAL_COLUMNS
+from segml.tiers.policy import TierPolicy
+from segml.value.model import ValueScoreModel
+
+__all__ = ["explain_stage"]
+
+
+def _money(v: float) -> str:
+    return format_value(v, "CNY/year")
+
+
+def _decision(df: pd.DataFrame, policy: TierPolicy) -> list[str]:
+    """One sentence per customer: value tier and thresholds, overrides, churn rule."""
+    out = []
+    for r in df.itertuples(index=False):
+        parts = [f"annual value {_money(r.value_score)} puts the customer in {r.tier_by_value}"]
+        if np.isfinite(r.threshold_below):
+            parts[-1] += f" (threshold {_money(r.threshold_below)})"
+        if np.isfinite(r.threshold_above):
+            parts.append(f"{_money(r.gap_to_next)} short of the next tier")
+        if r.tier != r.tier_by_value:
+            parts.append(f"rules moved it to {r.tier} ({r.override_reason})")
+        elif isinstance(r.override_reason, str) and r.override_reason:
+            parts.append(f"flagged: {r.override_reason}")
+        if isinstance(getattr(r, "retention_action", None), str):
+            parts.append(
+                f"churn risk {r.churn_risk:.0%} is high for {r.tier}: {r.retention_action}"
+            )
+        out.append("; ".join(parts))
+    return out
+
+
+def _top(exp: ModelExplanation, raw: pd.DataFrame, k: int, prefix: str) -> pd.DataFrame:
+    rc = reason_codes(exp, raw.reset_index(drop=True), k=k, prefix=prefix)
+    keep = ["customer_id"] + [f"{prefix}_{j}" for j in range(1, k + 1) if f"{prefix}_{j}" in rc]
+    return rc[keep]
+
+
+def _keep_table(
+    res: StageResult, name: str, exp: ModelExplanation, tables_dir: Path | None
+) -> None:
+    if tables_dir is None:
+        res.tables[name] = exp.frame()
+        return
+    tables_dir.mkdir(parents=True, exist_ok=True)
+    path = tables_dir / f"{name}.parquet"
+    exp.write_parquet(path)
+    res.files[name] = path
+
+
+def explain_stage(
+    features: pd.DataFrame,
+    tiers: pd.DataFrame,
+    policy: TierPolicy,
+    value_model: ValueScoreModel,
+    section: ExplainSection,
+    figures_dir: Path | None = None,
+    *,
+    churn_model: ChurnModel | None = None,
+    segments: pd.DataFrame | None = None,
+    grades: pd.DataFrame | None = None,
+    scorecard: Scorecard | None = None,
+    seed: int = 42,
+    max_train_rows: int | None = None,
+    tables_dir: Path | None = None,
+) -> StageResult:
+    """Explain every tiered customer's value score, churn risk, segment and grade.
+
+    Parameters
+    ----------
+    features : DataFrame
+        Feature table at the as-of date with the ``value_score`` column the tiers used.
+    tiers : DataFrame
+        The tiers stage's ``tiers`` table (active customers, same order as ``features``'
+        active rows).
+    policy : TierPolicy
+    value_model : ValueScoreModel
+        The model that produced ``value_score``.
+    section : ExplainSection
+    figures_dir : Path, optional
+    churn_model : ChurnModel, optional
+    segments : DataFrame, optional
+        ``customer_id``, ``segment``, ``segment_name``.
+    grades, scorecard : optional
+        The corporate grades and their scorecard.
+    seed : int
+    max_train_rows : int, optional
+        The segment surrogate is fitted on a seeded sample of this many segmented customers
+        when there are more (None: all); it explains every one of them.
+    tables_dir : Path, optional
+        Write the per-customer contribution tables here as soon as they are computed
+        (``StageResult.files``) rather than keep them in memory (``StageResult.tables``).
+
+    Raises
+    ------
+    segml.explain.AdditivityError
+        When an explanation does not add up, or the explained score is not the tiered one.
+    """
+    pop = active(features)
+    if not pop["customer_id"].reset_index(drop=True).equals(tiers["customer_id"].reset_index(drop=True)):  # fmt: skip
+        raise ValueError("the tiers table and the active customers of the features differ")
+    k = section.top_k
+    clock = Laps()
+    exp = value_model.explain(pop, batch_size=section.batch_size, tolerance=section.tolerance)
+    clock.lap("value_treeshap")
+    check_additivity(0.0, exp.score[:, None], tiers["value"].to_numpy(dtype=float),
+                     section.tolerance, "value score vs the score the tier policy ranked")  # fmt: skip
+    res = StageResult()
+    _keep_table(res, "explanations_value", exp, tables_dir)
+    rc = reason_codes(exp, pop, k=k)
+    clock.lap("value_reason_codes")
+    th = threshold_report(exp, policy)
+    clock.lap("thresholds")
+    table = pd.DataFrame(
+        {
+            "customer_id": pop["customer_id"].to_numpy(),
+            "tier": tiers["tier"].astype(str).to_numpy(),
+            "value_score": exp.score,
+            "base_value": exp.base_value,
+            "override_reason": tiers["reason"].fillna("").astype(str).to_numpy(),
+        }
+    )
+    table = table.join(th.drop(columns="customer_id")).join(rc.drop(columns="customer_id"))
+    docs: dict[str, Any] = {
+        "value": {
+            "base_value": exp.base_value,
+            "additivity": exp.additivity.to_dict(),
+            "output": exp.output.__dict__,
+            "importance": exp.mean_abs().head(20).to_dict(),
+            "thresholds": tier_thresholds(exp.score, policy).to_dict(orient="records"),
+        }
+    }
+    res.metrics["value.additivity_max_error"] = exp.additivity.max_abs_error
+    if "churn_risk" in tiers.columns:
+        for c in ("churn_risk", "high_churn_risk", "retention_action"):
+            table[c] = tiers[c].to_numpy()
+    if churn_model is not None:
+        table = _churn(res, docs, table, churn_model, pop, section, tables_dir, figures_dir)
+    clock.lap("churn")
+    if segments is not None and section.surrogate and segments["segment"].nunique() > 1:
+        table = _segments(res, docs, table, segments, pop, section, seed, max_train_rows)
+    clock.lap("segments")
+    if grades is not None and scorecard is not None and len(grades):
+        table = _grades(docs, table, grades, scorecard, min(k, 3))
+    table["decision"] = _decision(table, policy)
+    res.tables["reason_codes"] = table
+    order = list(policy.labels)
+    value_tiers = th["tier_by_value"].to_numpy()
+    drivers = tier_driver_table(exp, value_tiers, order)
+    res.tables["tier_drivers"] = drivers.reset_index(names="driver")
+    res.documents["explanations.json"] = docs
+    clock.lap("grades_and_decisions")
+    if figures_dir is not None:
+        _figures(exp, value_tiers, order, figures_dir, section.examples_per_tier)
+    clock.lap("figures")
+    res.metrics["explained"] = float(len(table))
+    return res
+
+
+def _churn(
+    res: StageResult,
+    docs: dict[str, Any],
+    table: pd.DataFrame,
+    churn_model: ChurnModel,
+    pop: pd.DataFrame,
+    section: ExplainSection,
+    tables_dir: Path | None,
+    figures_dir: Path | None,
+) -> pd.DataFrame:
+    """The churn model's contributions and reason codes, joined onto ``table``."""
+    cexp = explain_churn(churn_model, pop, batch_size=section.batch_size,
+                         tolerance=section.tolerance)  # fmt: skip
+    _keep_table(res, "explanations_churn", cexp, tables_dir)
+    table = table.merge(_top(cexp, pop, section.top_k, "churn_reason"), on="customer_id", how="left")  # fmt: skip
+    docs["churn"] = {"base_value": cexp.base_value, "additivity": cexp.additivity.to_dict(),
+                     "output": cexp.output.__dict__,
+                     "importance": cexp.mean_abs().head(20).to_dict()}  # fmt: skip
+    res.metrics["churn.additivity_max_error"] = cexp.additivity.max_abs_error
+    if figures_dir is not None:
+        figures_dir.mkdir(parents=True, exist_ok=True)
+        plot_global(cexp, figures_dir)
+    return table
+
+
+def _segments(
+    res: StageResult,
+    docs: dict[str, Any],
+    table: pd.DataFrame,
+    segments: pd.DataFrame,
+    pop: pd.DataFrame,
+    section: ExplainSection,
+    seed: int,
+    max_train_rows: int | None,
+) -> pd.DataFrame:
+    """Why each customer is in their segment (a surrogate tree's contributions), on ``table``."""
+    seg_rows = segments.merge(pop, on="customer_id", how="left", validate="one_to_one")
+    fit_rows = sample_frame(seg_rows, max_train_rows, seed)
+    sur = fit_segment_surrogate(fit_rows, fit_rows["segment"].astype(str),
+                                list(BEHAVIOURAL_COLUMNS), seed=seed)  # fmt: skip
+    sexp = explain_segments(sur, seg_rows, seg_rows["segment"].astype(str),
+                            tolerance=section.tolerance)  # fmt: skip
+    seg_rc = _top(sexp, seg_rows, min(section.top_k, 3), "segment_reason")
+    del sexp, seg_rows, fit_rows
+    cols = ["customer_id", "segment"] + (["segment_name"] if "segment_name" in segments else [])
+    table = table.merge(segments[cols], on="customer_id", how="left")
+    table = table.merge(seg_rc, on="customer_id", how="left")
+    docs["segments"] = sur.summary()
+    res.models["segment_surrogate"] = sur
+    res.metrics["segments.surrogate_fidelity"] = sur.fidelity
+    return table
+
+
+def _grades(
+    docs: dict[str, Any], table: pd.DataFrame, grades: pd.DataFrame, scorecard: Scorecard, k: int
+) -> pd.DataFrame:
+    """Each corporate client's grade and the scorecard lines behind it, on ``table``."""
+    gexp = explain_grades(grades, scorecard)
+    raw = pd.DataFrame(gexp.data, columns=gexp.feature_names)
+    raw.insert(0, "customer_id", gexp.ids)
+    g_rc = _top(gexp, raw, k, "grade_reason")
+    table = table.merge(grades[["customer_id", "grade"]].astype({"grade": str}),
+                        on="customer_id", how="left").merge(g_rc, on="customer_id", how="left")  # fmt: skip
+    docs["grades"] = {"base_value": gexp.base_value, "additivity": gexp.additivity.to_dict()}
+    return table
+
+
+def _figures(
+    exp: Any, value_tiers: np.ndarray, order: list[str], folder: Path, examples_per_tier: int
+) -> None:
+    """The value explanations' figures: global importance, tier drivers, dependence and
+    (when asked) example waterfalls per tier."""
+    folder.mkdir(parents=True, exist_ok=True)
+    plot_global(exp, folder)
+    plot_tier_drivers(exp, value_tiers, order, folder)
+    plot_dependence(exp, folder)
+    if examples_per_tier:
+        plot_waterfalls(exp, value_tiers, order, folder, per_tier=examples_per_tier)

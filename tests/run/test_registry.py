@@ -1,0 +1,177 @@
+"""Registry integrity and run states: a run that fails, is stopped or is killed leaves no model
+that can take an alias, and its MLflow run says FAILED. Real SQLite stores, real signals, real
+killed processes (the full `segml run` paths are in test_pipeline.py)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from segml.io import remove_stale_temporaries
+from segml.processes import process_alive, process_start_time
+from segml.run.config import RunConfig
+from segml.run.lineage import TextPseudonymizer
+from segml.run.tracking import mark_dead_runs, tracked_run
+from segml.serving.pyfunc import promote
+
+#: A child process that starts a tracked run, registers a model version under its nested
+#: ``export`` stage run (where segml logs the model), asks for an alias and then waits to be
+#: stopped (``term``) or kills itself (``kill``).
+CHILD = textwrap.dedent(
+    """
+    import os, signal, sys, time
+    from pathlib import Path
+    from mlflow.tracking import MlflowClient
+    from segml.run.config import RunConfig
+    from segml.run.tracking import tracked_run
+
+    root, uri, mode = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+    cfg = RunConfig.model_validate({"name": "k", "tracking": {"experiment": "k", "uri": uri}})
+    with tracked_run(cfg, root) as tracker:
+        with tracker.stage("export") as st:
+            mv = MlflowClient(uri).create_model_version("m", str(root), run_id=st.run_id)
+        tracker.defer_alias("m", mv.version, "challenger")
+        print(tracker.run_id, mv.version, flush=True)
+        if mode == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        time.sleep(3600)
+    """
+)
+
+
+def _store(tmp_path: Path) -> tuple[str, MlflowClient]:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri, registry_uri=uri)
+    client.create_registered_model("m")
+    return uri, client
+
+
+def _child(tmp_path: Path, uri: str, mode: str) -> tuple[subprocess.Popen[str], str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING")}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(tmp_path), uri, mode],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline().split()
+    assert len(line) == 2, proc.stderr.read() if proc.stderr else ""
+    return proc, line[0], line[1]
+
+
+@pytest.mark.slow
+def test_sigterm_fails_the_run_and_withdraws_its_version(tmp_path: Path) -> None:
+    uri, client = _store(tmp_path)
+    kept = client.create_model_version("m", str(tmp_path))
+    client.set_registered_model_alias("m", "champion", kept.version)
+    proc, run_id, version = _child(tmp_path, uri, "term")
+    assert client.get_run(run_id).info.status == "RUNNING"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate()
+    assert proc.returncode != 0 and "Terminated: terminated by SIGTERM" in err
+    run = client.get_run(run_id)
+    assert run.info.status == "FAILED"
+    assert "SIGTERM" in run.data.tags["segml.killed"]
+    assert run.data.tags["segml.withdrawn_versions"] == f"m/{version}"
+    assert [mv.version for mv in client.search_model_versions("name = 'm'")] == [kept.version]
+    assert client.get_registered_model("m").aliases == {"champion": kept.version}
+    stages = client.search_runs([run.info.experiment_id], f"tags.mlflow.parentRunId = '{run_id}'")
+    assert [s.info.status for s in stages] == ["FINISHED"]  # the export stage had ended
+
+
+@pytest.mark.slow
+def test_a_killed_run_is_marked_failed_by_the_next_and_its_version_cannot_be_promoted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # the config's store, not another
+    uri, client = _store(tmp_path)
+    proc, run_id, version = _child(tmp_path, uri, "kill")
+    proc.communicate()
+    assert proc.returncode == -signal.SIGKILL
+    # the killed process could not clean up: its run says RUNNING, its version is READY
+    assert client.get_run(run_id).info.status == "RUNNING"
+    assert client.get_registered_model("m").aliases == {}  # the alias waited for FINISHED
+    with pytest.raises(LookupError, match=rf"version {version} comes from run .* which is RUNNING"):
+        promote(client, "m", version=version)
+    assert client.get_registered_model("m").aliases == {}
+    # the next run of this store marks it FAILED (killed) and withdraws its version
+    cfg = RunConfig.model_validate({"name": "n", "tracking": {"experiment": "k", "uri": uri}})
+    with tracked_run(cfg, tmp_path) as tracker:
+        assert tracker.recovered_runs == [run_id]
+    run = client.get_run(run_id)
+    assert run.info.status == "FAILED"
+    assert run.data.tags["segml.killed"].startswith(f"killed: process {proc.pid} on ")
+    assert run.data.tags["segml.withdrawn_versions"] == f"m/{version}"
+    assert client.search_model_versions("name = 'm'") == []
+    assert mark_dead_runs(client) == []  # nothing left to mark; live runs are never touched
+
+
+def test_promote_refuses_a_version_of_a_failed_run_and_names_it(tmp_path: Path) -> None:
+    uri, client = _store(tmp_path)
+    exp = client.create_experiment("e")
+    bad = client.create_run(exp, run_name="broken", tags={"error": "OSError: disk full"})
+    client.set_terminated(bad.info.run_id, "FAILED")
+    mv = client.create_model_version("m", str(tmp_path), run_id=bad.info.run_id)
+    with pytest.raises(LookupError) as err:
+        promote(client, "m", version=mv.version)
+    msg = str(err.value)
+    assert bad.info.run_id in msg and "(broken)" in msg and "FAILED: OSError: disk full" in msg
+    client.set_registered_model_alias("m", "challenger", mv.version)  # set by hand
+    with pytest.raises(LookupError, match="which is FAILED"):
+        promote(client, "m")  # the challenger alias does not launder it
+    good = client.create_run(exp, run_name="good")
+    client.set_terminated(good.info.run_id, "FINISHED")
+    ok = client.create_model_version("m", str(tmp_path), run_id=good.info.run_id)
+    assert promote(client, "m", version=ok.version)["version"] == str(ok.version)
+    assert str(client.get_registered_model("m").aliases["champion"]) == str(ok.version)
+
+
+def test_stale_temporaries_of_dead_processes_are_removed_and_live_ones_kept(
+    tmp_path: Path,
+) -> None:
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    dead = int(done.stdout)
+    assume_gone = not process_alive(dead)
+    live = os.getpid()
+    names = [f".bank_x.tmp-{dead}-ab12", f".out.csv.tmp-{dead}", f".run-1.old-{dead}",
+             f".bank_y.tmp-{live}-cd34", "bank_z", ".hidden", f".notes.tmp-{dead}x"]  # fmt: skip
+    for n in names:
+        (tmp_path / n).mkdir()
+    (tmp_path / f".bank_x.tmp-{dead}-ab12" / "customers.parquet").write_bytes(b"x")
+    removed = remove_stale_temporaries(tmp_path)
+    if assume_gone:
+        assert removed == sorted(names[:3])
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted(names[3:]) if assume_gone else set(names[3:]) <= set(left)
+    assert remove_stale_temporaries(tmp_path / "absent") == []
+
+
+def test_a_reused_process_id_does_not_look_alive() -> None:
+    me = os.getpid()
+    start = process_start_time(me)
+    assert process_alive(me, start)
+    if start is not None:  # Linux: another start time means another process
+        assert not process_alive(me, str(int(start) + 1))
+
+
+def test_text_pseudonymizer_replaces_ids_in_pairs_and_words() -> None:
+    p = TextPseudonymizer(b"key", ids=["C0001", "42", "123456"])
+    text = ("transactions.amount (min): first: txn_id='T9', customer_id='C0001' (amount=-1.0); "
+            'C0001 twice, 42 rows, 123456. {"account_id": 7}')  # fmt: skip
+    out = p(text)
+    assert "C0001" not in out and "'T9'" not in out and "123456" not in out
+    assert "42 rows" in out and "amount=-1.0" in out  # counts and values stay readable
+    assert out.count(p("customer_id='C0001'").split("'")[1]) == 2  # one pseudonym per id
+    doc = p.json({"issues": [{"examples": ["customer_id='C0001' (age=-5)"]}], "C0001": 1})
+    assert "C0001" not in str(doc) and "age=-5" in str(doc)
+    assert TextPseudonymizer(b"key")("customer_id=C0001") == p("customer_id=C0001")
