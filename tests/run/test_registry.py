@@ -11,6 +11,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -103,8 +104,11 @@ def test_a_killed_run_is_marked_failed_by_the_next_and_its_version_cannot_be_pro
     with pytest.raises(LookupError, match=rf"version {version} comes from run .* which is RUNNING"):
         promote(client, "m", version=version)
     assert client.get_registered_model("m").aliases == {}
-    # the next run of this store marks it FAILED (killed) and withdraws its version
+    # the next run of this store marks it FAILED (killed) and withdraws its version, even when
+    # an earlier call in this process left MLflow's registry pointing at another store
     cfg = RunConfig.model_validate({"name": "n", "tracking": {"experiment": "k", "uri": uri}})
+    mlflow.set_registry_uri(f"sqlite:///{tmp_path / 'another.db'}")  # an earlier call's leftover
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)  # no store named by the user
     with tracked_run(cfg, tmp_path) as tracker:
         assert tracker.recovered_runs == [run_id]
     run = client.get_run(run_id)

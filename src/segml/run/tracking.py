@@ -225,7 +225,11 @@ def tracked_run(cfg: RunConfig, root: Path, config_path: Path | None = None) -> 
     # telemetry is off from ``import segml`` on (segml/__init__.py), before MLflow loads
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bars in logs
     mlflow.set_tracking_uri(uri)
-    client = MlflowClient(uri)
+    # the registry is this store's unless MLFLOW_REGISTRY_URI names another: never one an earlier
+    # call left set in this process (the run's versions would be registered, and withdrawn, there)
+    registry = os.environ.get("MLFLOW_REGISTRY_URI") or uri
+    mlflow.set_registry_uri(registry)
+    client = MlflowClient(uri, registry_uri=registry)
     recovered = mark_dead_runs(client)
     exp = client.get_experiment_by_name(cfg.tracking.experiment)
     if exp is None:
