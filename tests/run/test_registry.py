@@ -47,6 +47,14 @@ CHILD = textwrap.dedent(
 )
 
 
+@pytest.fixture(autouse=True)
+def _own_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's store only: no MLflow URI an earlier test of this process left set (MLflow
+    writes them to the environment, which the child processes would inherit)."""
+    for var in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+        monkeypatch.delenv(var, raising=False)
+
+
 def _store(tmp_path: Path) -> tuple[str, MlflowClient]:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = MlflowClient(uri, registry_uri=uri)
