@@ -1,7 +1,8 @@
 """Learning curves behind ``compute.max_train_rows``: held-out quality and fit time by training rows.
 
-On one synthetic bank, the value score model and the churn model are trained by their stages
-(the same code ``segml run`` uses) on seeded samples of growing size — the cap — and tested on
+On one synthetic bank, the value score model and the churn model are trained by their
+libraries' fits (:func:`segml.value.fit_value`, :func:`segml.churn.fit_churn`: the same code
+``segml run`` uses) on seeded samples of growing size — the cap — and tested on
 the customers after the as-of date. The baseline of each row is the same model trained on every
 available row (no cap), in the same run: if the curve is flat well before the largest cap,
 capping training rows bounds the cost of a large bank without costing quality.
@@ -15,18 +16,19 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from common import write_results
 
+from segml.churn.fit import fit_churn
 from segml.data import load_bank
 from segml.features import build_features
 from segml.features.labels import build_labels
 from segml.run.config import RunConfig
-from segml.run.stages.churn import churn_stage
 from segml.run.stages.data import prepare_synthetic
 from segml.run.stages.tiers import tier_policy
-from segml.run.stages.value import value_stage
+from segml.value.fit import fit_value
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE.parent / "data" / "raw" / "synthetic"
@@ -52,25 +54,30 @@ def main() -> None:
     for cap in [*sorted(args.caps), None]:  # None: every row, the baseline
         print(f"[bench_caps] max_train_rows={cap}", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
-        v = value_stage(bank, frame, labels, as_of, 12, cfg.value, policy, args.seed,
-                        config=fcfg, max_train_rows=cap)  # fmt: skip
+        v = fit_value(bank, frame, labels, as_of, replace(cfg.value_settings(), horizon_months=12, max_train_rows=cap), policy=policy,
+                      config=fcfg)  # fmt: skip
         t1 = time.perf_counter()
-        c = churn_stage(bank, frame, labels, as_of, 12, cfg.labels.churn_definition,
-                        cfg.labels.inactivity_days, args.seed, search=cfg.churn.search,
-                        config=fcfg, max_train_rows=cap)  # fmt: skip
+        c = fit_churn(
+            bank,
+            frame,
+            labels,
+            as_of,
+            replace(cfg.churn_settings(), horizon_months=12, max_train_rows=cap),
+            config=fcfg,
+        )
         t2 = time.perf_counter()
         rows.append(
             {
                 "customers": args.customers,
                 "max_train_rows": cap if cap is not None else "all (baseline)",
-                "value_train_rows": v.documents["value_metrics.json"]["n_train"],
-                "value_test_spearman": round(v.metrics["test.spearman"], 4),
-                "value_test_mae": round(v.metrics["test.mae"], 1),
-                "value_tier_agreement": round(v.metrics["test.tier_agreement"], 4),
+                "value_train_rows": v.document("value_metrics")["n_train"],
+                "value_test_spearman": round(v.metrics.value("test.spearman"), 4),
+                "value_test_mae": round(v.metrics.value("test.mae"), 1),
+                "value_tier_agreement": round(v.metrics.value("test.tier_agreement"), 4),
                 "value_seconds": round(t1 - t0, 1),
-                "churn_train_rows": int(c.metrics["size.train"]),
-                "churn_test_roc_auc": round(c.metrics["test.roc_auc"], 4),
-                "churn_test_brier": round(c.metrics["test.brier"], 5),
+                "churn_train_rows": int(c.metrics.value("size.train")),
+                "churn_test_roc_auc": round(c.metrics.value("test.roc_auc"), 4),
+                "churn_test_brier": round(c.metrics.value("test.brier"), 5),
                 "churn_seconds": round(t2 - t1, 1),
             }
         )

@@ -46,7 +46,7 @@ CHILD_BANK = """
 import json, resource, sys, time, warnings, datetime as dt
 from segml.data import load_bank
 from segml.features import build_features
-from segml.run.stages.clv import clv_stage
+from segml.clv import ClvSettings, fit_clv
 warnings.simplefilter("ignore")
 bank = load_bank(sys.argv[1], reference_date="2030-01-01")
 as_of = dt.date(2024, 12, 31)
@@ -54,9 +54,9 @@ features = build_features(bank, as_of)
 rows = []
 for kind in ("bgnbd", "pareto", "mbgnbd"):
     t = time.perf_counter()
-    res = clv_stage(bank, features, as_of, 12, model=kind)
+    res = fit_clv(bank, features, as_of, ClvSettings(model=kind))
     secs = time.perf_counter() - t
-    m = res.metrics
+    m = res.metrics.to_dict()
     rows.append({"model": kind, "target": "purchase days", "predictor": kind,
                  "aggregate_error": m["holdout.purchases.aggregate_error"],
                  "mae": m["holdout.purchases.mae"], "spearman": m["holdout.purchases.spearman"],

@@ -23,23 +23,26 @@ from typer.testing import CliRunner
 
 from segml.churn import (
     ChurnModel,
+    ChurnOutcome,
+    ChurnSettings,
     TabularEncoder,
     binary_target,
     calibration_table,
     classification_metrics,
     fit_calibrator,
+    fit_churn,
     lift_capture,
     risk_deciles,
     train_table,
 )
 from segml.churn.evaluate import bayes_reference
+from segml.churn.split import plan_split
 from segml.cli.churn import churn_train_command
 from segml.data import load_bank
 from segml.features import build_features
 from segml.features.families import BALANCE_FAMILIES, FAMILIES
 from segml.features.labels import build_labels
 from segml.loaders import shared_data_dir
-from segml.run.stages.churn import churn_stage, plan_split
 
 AS_OF = dt.date(2024, 12, 31)
 REPO = Path(__file__).resolve().parents[2]
@@ -361,16 +364,17 @@ def stage_run(small_bank: Path, tmp_path_factory: pytest.TempPathFactory):
     bank = load_bank(small_bank)
     features = build_features(bank, AS_OF).to_pandas()
     labels = build_labels(bank, AS_OF)
-    res = churn_stage(
-        bank, features, labels, AS_OF, 12, "closure", 90, seed=5, figures_dir=out,
-        model_path=out / "model", search=1,
+    res = fit_churn(
+        bank, features, labels, AS_OF, ChurnSettings(seed=5, search=1), figures_dir=out,
+        model_path=out / "model",
     )  # fmt: skip
     return res, features, labels, out
 
 
 def test_stage_trains_out_of_time_tests_at_as_of_and_scores_the_active(stage_run) -> None:
     res, features, labels, out = stage_run
-    scores = res.tables["churn_scores"]
+    assert isinstance(res, ChurnOutcome)
+    scores = res.scores
     active = features.loc[features["is_active"] == 1, "customer_id"]
     assert scores["customer_id"].tolist() == active.tolist()
     assert list(scores.columns) == ["customer_id", "churn_probability", "churn_decile", "p_alive"]
@@ -378,30 +382,45 @@ def test_stage_trains_out_of_time_tests_at_as_of_and_scores_the_active(stage_run
     assert set(scores["churn_decile"]) == set(range(1, 11))
     top = scores.loc[scores["churn_decile"] == 1, "churn_probability"].min()
     assert top >= scores.loc[scores["churn_decile"] == 2, "churn_probability"].max()
-    doc = res.documents["churn_metrics.json"]
-    assert doc["split"]["mode"] == "out_of_time"
+    doc = res.document("churn_metrics")
+    assert doc["split"]["mode"] == "out_of_time" and res.split == doc["split"]
     assert (doc["split"]["train_as_of"], doc["split"]["validation_as_of"]) == (
         "2022-12-31",
         "2023-12-31",
     )
-    assert doc["sizes"]["test"] == labels.num_rows == res.metrics["test.n"]
-    assert doc["sizes"]["train"] == res.metrics["train.n"] > 0
+    assert res.definition == doc["definition"] == "closure"
+    m = res.metrics
+    assert doc["sizes"]["test"] == labels.num_rows == m.value("test.n")
+    assert doc["sizes"]["train"] == m.value("train.n") > 0
     for k in ("test.roc_auc", "test.pr_auc", "test.brier", "test.lift_top10",
               "baseline_p_alive.roc_auc", "validation.roc_auc", "train.roc_auc"):  # fmt: skip
-        assert np.isfinite(res.metrics[k]), k
+        assert np.isfinite(m.value(k)), k
     y = labels.column("churned").to_numpy()
-    assert res.metrics["test.roc_auc"] == pytest.approx(
-        roc_auc_score(y, scores["churn_probability"])
-    )
-    assert res.metrics["test.roc_auc"] > 0.55  # a weak but real signal on 600 customers
-    assert res.documents["churn_calibration.json"]["source"] == "test"
-    assert res.tables["churn_calibration"]["n"].sum() == labels.num_rows
+    assert m.value("test.roc_auc") == pytest.approx(roc_auc_score(y, scores["churn_probability"]))
+    assert m.value("test.roc_auc") > 0.55  # a weak but real signal on 600 customers
+    # the typed views agree with the documents and the metrics
+    table = res.metrics_table()
+    assert set(table.index) == {"train", "validation", "test", "baseline_p_alive"}
+    for split in table.index:
+        for metric, v in doc["metrics"][split].items():
+            assert table.loc[split, metric] == pytest.approx(m.value(f"{split}.{metric}"), nan_ok=True)  # fmt: skip
+            assert table.loc[split, metric] == pytest.approx(v, nan_ok=True)
+    assert res.importance().to_dict(orient="records") == doc["importance"]
+    assert res.document("churn_calibration")["source"] == "test"
+    assert res.calibration_method == res.document("churn_calibration")["reason"]
+    assert res.calibration["n"].sum() == labels.num_rows
+    assert set(res.calibration["source"]) == {"test"}
     assert (out / "churn_calibration.png").read_bytes()[:4] == b"\x89PNG"
-    assert res.documents["churn_model.json"]["format"] == "segml.churn.ChurnModel/1"
-    loaded = ChurnModel.load(out / "model")
+    assert res.figure_dir == out and res.figures() == [out / "churn_calibration.png"]
+    assert res.document("churn_figures") == {"calibration": "churn_calibration.png"}
+    assert res.document("churn_model")["format"] == "segml.churn.ChurnModel/1"
+    assert res.document("churn_model") == res.model.config()
     x = features[features["is_active"] == 1].drop(columns=["customer_id", "is_active", "gender"])
+    np.testing.assert_array_equal(res.model.predict_proba(x)[:, 1], scores["churn_probability"])
+    loaded = ChurnModel.load(out / "model")
     np.testing.assert_array_equal(loaded.predict_proba(x)[:, 1], scores["churn_probability"])
-    json.dumps(res.documents, allow_nan=True)  # every document is JSON
+    assert res.models() == {"churn": res.model}
+    json.dumps(res.outputs.documents, allow_nan=True)  # every document is JSON
 
 
 def _truncate(src: Path, dst: Path, t: dt.date) -> None:
@@ -439,14 +458,14 @@ def test_stage_sees_nothing_after_as_of(small_bank: Path, stage_run, tmp_path: P
     cut = load_bank(tmp_path / "cut")
     with pytest.raises(ValueError, match="runs past the data"):
         build_labels(cut, AS_OF)
-    again = churn_stage(
-        cut, build_features(cut, AS_OF).to_pandas(), None, AS_OF, 12, "closure", 90, seed=5,
-        search=1,
-    )  # fmt: skip
-    a, b = res.tables["churn_scores"], again.tables["churn_scores"]
+    again = fit_churn(
+        cut, build_features(cut, AS_OF).to_pandas(), None, AS_OF, ChurnSettings(seed=5, search=1)
+    )
+    a, b = res.scores, again.scores
     pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-9)
     assert "test.roc_auc" not in again.metrics and "validation.roc_auc" in again.metrics
-    assert again.documents["churn_metrics.json"]["held_out"] == "validation"
+    assert again.document("churn_metrics")["held_out"] == "validation"
+    assert "test" not in again.metrics_table().index and again.figures() == []
 
 
 def test_stage_falls_back_to_a_customer_split_and_refuses_too_short_history(
@@ -467,33 +486,64 @@ def test_stage_falls_back_to_a_customer_split_and_refuses_too_short_history(
         plan_split(dt.date(1994, 1, 31), 12, dt.date(1993, 1, 1), 12, 3)  # 13 months
     bank = load_bank(small_bank)
     features = build_features(bank, AS_OF).to_pandas()
+    inactivity = ChurnSettings(definition="inactivity", inactivity_days=90)
     with pytest.raises(ValueError, match="churn_definition='closure'"):
-        churn_stage(bank, features, build_labels(bank, AS_OF), AS_OF, 12, "inactivity", 90)
+        fit_churn(bank, features, build_labels(bank, AS_OF), AS_OF, inactivity)
     with pytest.raises(ValueError, match=r"feature table lacks column\(s\) \['T'\]"):
-        churn_stage(bank, features.drop(columns="T"), None, AS_OF, 12, "closure", 90)
-    res = churn_stage(
-        bank, features, None, AS_OF, 12, "inactivity", 90, search=0, min_history_months=30
-    )
-    doc = res.documents["churn_metrics.json"]
-    assert doc["split"]["mode"] == "customer_split" and res.metrics["split.out_of_time"] == 0
+        fit_churn(bank, features.drop(columns="T"), None, AS_OF)
+    settings = ChurnSettings(definition="inactivity", search=0, min_history_months=30)
+    res = fit_churn(bank, features, None, AS_OF, settings)
+    doc = res.document("churn_metrics")
+    assert doc["split"]["mode"] == "customer_split" and res.metrics.value("split.out_of_time") == 0
     n = doc["sizes"]["train"] + doc["sizes"]["validation"]
     assert doc["sizes"]["validation"] == pytest.approx(0.2 * n, abs=1)
-    assert doc["definition"] == "inactivity"
+    assert doc["definition"] == res.definition == "inactivity"
+
+
+def _as_run_folder(res: Any, folder: Path, step: str, extra: dict[str, Any] | None = None) -> None:
+    """Write an outcome held in memory as a run folder holds it (tables, documents, run.json)."""
+    folder.mkdir()
+    for name, table in res.outputs.tables.items():
+        table.to_parquet(folder / f"{name}.parquet", index=False)
+    for name, doc in {**res.outputs.documents, **(extra or {})}.items():
+        (folder / name).write_text(json.dumps(doc, allow_nan=True), encoding="utf-8")
+    metrics = {f"{step}.{k}": v for k, v in res.outputs.metrics.items()}
+    (folder / "run.json").write_text(json.dumps({"run_id": "f" * 32, "metrics": metrics}))
+
+
+def test_the_outcome_reads_back_from_a_run_folder(stage_run, tmp_path: Path) -> None:
+    from segml.run.folder import RunFolder, StepFiles
+
+    res, *_ = stage_run
+    _as_run_folder(res, tmp_path / "run", "churn")
+    back = ChurnOutcome(StepFiles(RunFolder(tmp_path / "run"), "churn"))
+    pd.testing.assert_frame_equal(back.scores, res.scores)
+    pd.testing.assert_frame_equal(back.metrics_table(), res.metrics_table())
+    assert back.metrics.to_dict() == pytest.approx(res.metrics.to_dict(), nan_ok=True)
+    assert (back.split, back.definition) == (res.split, res.definition)
+    assert back.calibration_method == res.calibration_method and back.models() == {}
+    with pytest.raises(LookupError, match="does not keep the churn model.*exported no model"):
+        _ = back.model
+    info = {"model_info.json": {"model_uri": "models:/segml-tiering/3"}}
+    _as_run_folder(res, tmp_path / "exported", "churn", info)
+    exported = ChurnOutcome(StepFiles(RunFolder(tmp_path / "exported"), "churn"))
+    with pytest.raises(LookupError, match="models:/segml-tiering/3"):
+        _ = exported.model
 
 
 def test_bayes_reference_compares_with_the_true_probability(small_bank: Path, stage_run) -> None:
     res, *_ = stage_run
     truth = pd.read_parquet(small_bank / "ground_truth.parquet")
-    ref = bayes_reference(truth, res.tables["churn_scores"])
+    ref = bayes_reference(truth, res.scores)
     active = truth[truth["churned"].notna()]
-    assert ref.n == len(active) == res.metrics["test.n"]
+    assert ref.n == len(active) == res.metrics.value("test.n")
     want = roc_auc_score(active["churned"].astype(int), active["churn_probability"])
     assert ref.auc_bayes == pytest.approx(want)
-    assert ref.auc_model == pytest.approx(res.metrics["test.roc_auc"])
+    assert ref.auc_model == pytest.approx(res.metrics.value("test.roc_auc"))
     assert ref.auc_gap == pytest.approx(want - ref.auc_model)
     assert ref.within_target == (ref.auc_gap <= 0.02) and ref.auc_baseline is not None
     with pytest.raises(ValueError, match="lacks column"):
-        bayes_reference(truth.drop(columns="churned"), res.tables["churn_scores"])
+        bayes_reference(truth.drop(columns="churned"), res.scores)
 
 
 # ----------------------------------------------------------------------------- CLI

@@ -847,37 +847,51 @@ def small_loaded(small_bank):
     return bank, build_features(bank, dt.date(2024, 12, 31)).to_pandas()
 
 
-def test_clv_stage_with_holdout(small_loaded, tmp_path):
-    from segml.run.stages.clv import clv_stage
+def test_fit_clv_with_holdout(small_loaded, tmp_path):
+    from segml.clv import fit_clv
 
     bank, features = small_loaded
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SpendIndependenceWarning)
         with pytest.warns(HeavyTailedSpendWarning, match="every repeat buyer still has a finite"):
-            res = clv_stage(bank, features, dt.date(2024, 12, 31), 12, figures_dir=tmp_path)
-    t = res.tables["clv"]
+            res = fit_clv(bank, features, dt.date(2024, 12, 31), figures_dir=tmp_path)
+    t = res.scores
     assert len(t) == int((features["is_active"] == 1).sum()) and t["customer_id"].is_unique
     for col in ("expected_purchases", "expected_value", "clv", "supervised_value", "clv_profit_pred"):  # fmt: skip
         assert t[col].notna().all(), col
     hist = t["has_purchase_history"] == 1
     assert t.loc[hist, "p_alive"].between(0, 1).all() and t.loc[~hist, "p_alive"].isna().all()
     assert (t["clv"] <= t["expected_value"] + 1e-6).all()  # discounting never adds value
-    m = res.metrics
+    m = res.metrics.to_dict()
     assert m["holdout.available"] == 1.0 and m["holdout.purchases.spearman"] > 0.7
     assert m["holdout.spend.probabilistic.spearman"] > 0.5
     assert m["holdout.spend.tweedie.spearman"] > 0.5
     assert "holdout.profit.absoluteerror.mae" in m and "params.alpha" in m
     assert m["calibration_customers"] > m["with_purchase_history"]  # closed ones calibrate too
-    ev = json.loads(json.dumps(res.documents["clv_evaluation.json"], allow_nan=False))
+    ev = json.loads(json.dumps(res.evaluation, allow_nan=False))
     assert ev["holdout"]["purchases"]["n"] == len(t)
     assert (
         ev["spend_model"]["undefined_spend"] == 0 and m["clv.undefined"] == 0.0
     )  # q < 1, p x + q > 1
     assert m["holdout.spend.probabilistic.left_out"] == 0.0
-    assert res.documents["clv_model.json"]["purchase"]["config"]["kind"] == "bgnbd"
-    assert res.documents["clv_config.json"]["horizon_days"] == 365.0
-    assert set(res.tables["clv_deciles"]["model"]) == {"probabilistic", "supervised_value", "clv_profit_pred"}  # fmt: skip
-    assert len(list(tmp_path.glob("*.png"))) == 4
+    assert res.document("clv_model")["purchase"]["config"]["kind"] == "bgnbd"
+    assert res.settings["horizon_days"] == 365.0
+    assert set(res.deciles["model"]) == {"probabilistic", "supervised_value", "clv_profit_pred"}  # fmt: skip
+    assert len(list(tmp_path.glob("*.png"))) == 4 and res.figures() == sorted(
+        tmp_path.glob("*.png")
+    )
+    # the outcome's typed views
+    assert res.model.purchase_.params_["alpha"] == res.params()["alpha"] == m["params.alpha"]
+    assert res.scoring == (365.0, 0.1) and res.model_name == "bgnbd"
+    hold = res.holdout()
+    assert hold.loc[("purchases", "bgnbd"), "spearman"] == m["holdout.purchases.spearman"]
+    assert {"tweedie", "hurdle", "probabilistic"} <= set(hold.loc["spend"].index)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    res.plot_deciles(ax, "spend")
+    assert len(ax.get_lines()) == 4  # predicted and actual, probabilistic and supervised
+    plt.close(fig)
     # validation one window earlier, on nothing after the as-of date: the verdict the tiers use
     val = ev["validation"]
     assert (val["as_of"], val["days"]) == ("2023-12-31", 366.0)  # 2024 is a leap year
@@ -889,9 +903,9 @@ def test_clv_stage_with_holdout(small_loaded, tmp_path):
     assert t["naive_spend_rate"].ge(0).all() and t["naive_spend_last_window"].notna().all()
 
 
-def test_clv_stage_without_holdout(small_loaded):
+def test_fit_clv_without_holdout(small_loaded):
+    from segml.clv import ClvSettings, fit_clv
     from segml.features.build import build_features
-    from segml.run.stages.clv import clv_stage
 
     bank, _ = small_loaded
     as_of = dt.date(2025, 6, 30)  # the label window runs past the data (2025-12-31)
@@ -899,14 +913,14 @@ def test_clv_stage_without_holdout(small_loaded):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SpendIndependenceWarning)
         warnings.simplefilter("ignore", HeavyTailedSpendWarning)
-        res = clv_stage(bank, features, as_of, 12, model="pareto")
-    assert res.metrics["holdout.available"] == 0.0
+        res = fit_clv(bank, features, as_of, ClvSettings(model="pareto"))
+    assert res.metrics.value("holdout.available") == 0.0
     assert not any(k.startswith("holdout.spend") for k in res.metrics)
-    assert "runs past the data" in res.documents["clv_evaluation.json"]["holdout"]["absent"]
-    t = res.tables["clv"]
+    assert "runs past the data" in res.evaluation["holdout"]["absent"]
+    t = res.scores
     assert t["supervised_value"].notna().all() and t["clv"].notna().all()
-    assert "clv_deciles" not in res.tables
-    assert res.documents["clv_config.json"]["model"] == "pareto"
+    assert res.deciles.empty
+    assert res.settings["model"] == "pareto"
 
 
 # --- dates and amounts outside what the models can use -------------------------------------
@@ -1151,19 +1165,19 @@ def test_review_pack_flags_a_model_that_does_not_beat_the_naive(tmp_path):
 
 
 @pytest.mark.slow
-def test_clv_stage_scores_the_naive_baselines(small_loaded):
+def test_fit_clv_scores_the_naive_baselines(small_loaded):
+    from segml.clv import fit_clv
     from segml.clv.validation import naive_forecasts as _naive
     from segml.features.labels import build_labels
     from segml.features.spec import FeatureConfig
-    from segml.run.stages.clv import clv_stage
 
     bank, features = small_loaded
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SpendIndependenceWarning)
         warnings.simplefilter("ignore", HeavyTailedSpendWarning)
-        res = clv_stage(bank, features, dt.date(2024, 12, 31), 12)
-    ev = json.loads(json.dumps(res.documents["clv_evaluation.json"], allow_nan=False))["holdout"]
-    m = res.metrics
+        res = fit_clv(bank, features, dt.date(2024, 12, 31))
+    ev = json.loads(json.dumps(res.evaluation, allow_nan=False))["holdout"]
+    m = res.metrics.to_dict()
     assert set(ev["purchase_baselines"]) == {"naive_calibration_rate", "naive_last_window"}
     assert set(ev["verdicts"]) == {"bgnbd", "probabilistic", "tweedie", "hurdle"}
     for key, v in ev["verdicts"].items():

@@ -3,11 +3,14 @@
 :class:`ChurnModel` is an xgboost classifier with early stopping and calibration on held-out
 validation rows (:mod:`segml.churn.calibration`) over any columns (:class:`TabularEncoder`);
 :func:`train_table` cross-validates it on a table (``segml churn train``, :mod:`segml.cli.churn`);
-(the run's :mod:`segml.run.stages.churn` trains it out of time on the bank's own history, tests it at the
-as-of date next to the BG/NBD P(alive) baseline and scores the customers);
+:func:`fit_churn` trains it out of time on the bank's own history, tests it at the as-of date
+next to the BG/NBD P(alive) baseline, scores the customers and returns a :class:`ChurnOutcome`
+(the churn step of ``segml run`` calls it, with :class:`ChurnSettings` from the run's config);
 :mod:`segml.churn.metrics` holds the validator's metrics and :mod:`segml.churn.evaluate` the
 comparison with the synthetic bank's true churn probabilities. See ``docs/churn.md``.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from segml.churn.baseline import PAliveBaseline, p_alive_baseline
 from segml.churn.calibration import CALIBRATION_METHODS, Calibrator, fit_calibrator
@@ -20,14 +23,32 @@ from segml.churn.metrics import (
     risk_deciles,
 )
 from segml.churn.model import ChurnModel
+from segml.churn.outcome import ChurnOutcome, ChurnSettings
 from segml.churn.search import SEARCH_SPACE, candidate_params, fit_best
 from segml.churn.tabular import TabularEncoder, binary_target
+
+if TYPE_CHECKING:
+    from segml.churn.fit import fit_churn
+
+#: Names imported on first use: the fit pulls in the feature snapshots and matplotlib.
+_LAZY = {"fit_churn": "segml.churn.fit"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'segml.churn' has no attribute {name!r}")
+
 
 __all__ = [
     "CALIBRATION_METHODS",
     "SEARCH_SPACE",
     "Calibrator",
     "ChurnModel",
+    "ChurnOutcome",
+    "ChurnSettings",
     "PAliveBaseline",
     "TableTrainResult",
     "TabularEncoder",
@@ -38,6 +59,7 @@ __all__ = [
     "expected_calibration_error",
     "fit_best",
     "fit_calibrator",
+    "fit_churn",
     "fit_table_model",
     "lift_capture",
     "p_alive_baseline",

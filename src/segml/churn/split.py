@@ -1,6 +1,6 @@
 """The churn model's split design: its horizon and snapshot dates, fitted to the history.
 
-See :mod:`segml.run.stages.churn` for the design (*t* = as-of date, *h* = horizon): train at
+See :mod:`segml.churn.fit` for the design (*t* = as-of date, *h* = horizon): train at
 *t − 2h*, validate at *t − h*, test at *t*; a customer split of *t − h* when *t − 2h* has
 too little history before it; and, on a short history, a shorter horizon down to
 :data:`MIN_HORIZON_MONTHS` (docs/churn.md, "Months of history").

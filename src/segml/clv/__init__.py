@@ -4,7 +4,8 @@ lifetimes estimates the BG/NBD, Pareto/NBD, MBG/NBD and Gamma-Gamma models behin
 :mod:`segml.clv.adapter`; segml validates the inputs, retries failed fits with a penalizer,
 predicts with overflow-free formulas (:mod:`segml.clv.formulas`) and discounts on explicit time
 units (:mod:`segml.clv.value`). :func:`clv_holdout` runs the whole method on any transaction
-log (``segml clv fit``); :func:`segml.run.stages.clv.clv_stage` is the ``segml run`` stage.
+log (``segml clv fit``); :func:`fit_clv` runs it on a bank's snapshots at an as-of date and
+returns a :class:`ClvOutcome` (the CLV step of ``segml run`` calls it).
 """
 
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from segml.clv.evaluate import (
 from segml.clv.holdout import CalibrationHoldout, calibration_holdout
 from segml.clv.logcheck import ClvDataWarning, check_log
 from segml.clv.model import ClvModel
+from segml.clv.outcome import ClvOutcome, ClvSettings
 from segml.clv.purchase import ClvConvergenceWarning, FitReport, PurchaseKind, PurchaseModel
 from segml.clv.spend import (
     HeavyTailedSpendWarning,
@@ -33,6 +35,7 @@ from segml.clv.value import TimeUnit, discounted_clv, period_rate
 if TYPE_CHECKING:
     from segml.clv.api import ClvHoldoutResult, clv_holdout
     from segml.clv.comparison import SupervisedComparison, compare_supervised
+    from segml.clv.fit import fit_clv
     from segml.clv.supervised import SupervisedCLV
 
 #: Names imported on first use: they pull in xgboost and matplotlib (about a second).
@@ -42,6 +45,7 @@ _LAZY = {
     "SupervisedComparison": "segml.clv.comparison",
     "compare_supervised": "segml.clv.comparison",
     "SupervisedCLV": "segml.clv.supervised",
+    "fit_clv": "segml.clv.fit",
 }
 
 
@@ -59,6 +63,8 @@ __all__ = [
     "ClvDataWarning",
     "ClvHoldoutResult",
     "ClvModel",
+    "ClvOutcome",
+    "ClvSettings",
     "FitReport",
     "HeavyTailedSpendWarning",
     "IndependenceCheck",
@@ -78,6 +84,7 @@ __all__ = [
     "compare_supervised",
     "decile_table",
     "discounted_clv",
+    "fit_clv",
     "normalised_gini",
     "period_rate",
     "purchase_metrics",

@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -28,6 +28,11 @@ from segml.contract import CHANNELS, TRANSACTION_KINDS
 from segml.economics import DEFAULT_ECONOMICS
 from segml.features.spec import NON_CUSTOMER_KINDS, FeatureConfig
 from segml.io import parse_yaml, read_yaml
+
+if TYPE_CHECKING:
+    from segml.churn.outcome import ChurnSettings
+    from segml.clv.outcome import ClvSettings
+    from segml.value.outcome import ValueSettings
 from segml.synth import SynthConfig
 from segml.tiers import TierRule
 
@@ -371,6 +376,43 @@ class RunConfig(_Frozen):
             corporate_share=s.corporate_share,
             chunk_size=s.chunk_size,
         )
+
+    # the libraries' typed settings (imported here on use: they pull in the model libraries)
+    def clv_settings(self) -> ClvSettings:
+        """The CLV method's settings (:func:`segml.clv.fit_clv`) this config describes."""
+        from segml.clv.outcome import ClvSettings
+
+        return ClvSettings(
+            horizon_months=self.labels.horizon_months, model=self.clv.model,
+            annual_discount_rate=self.clv.annual_discount_rate, seed=self.seed,
+            max_train_rows=self.compute.max_train_rows,
+        )  # fmt: skip
+
+    def churn_settings(self) -> ChurnSettings:
+        """The churn model's settings (:func:`segml.churn.fit_churn`) this config describes."""
+        from segml.churn.outcome import ChurnSettings
+
+        lab = self.labels
+        return ChurnSettings(
+            horizon_months=lab.horizon_months, definition=lab.churn_definition,
+            inactivity_days=lab.inactivity_days, runoff_share=lab.runoff_share, seed=self.seed,
+            search=self.churn.search, min_history_months=self.churn.min_history_months,
+            max_train_rows=self.compute.max_train_rows,
+        )  # fmt: skip
+
+    def value_settings(self) -> ValueSettings:
+        """The value score model's settings (:func:`segml.value.fit_value`) this config
+        describes."""
+        from segml.value.outcome import ValueSettings
+
+        sec = self.value
+        return ValueSettings(
+            horizon_months=self.labels.horizon_months, seed=self.seed,
+            max_train_rows=self.compute.max_train_rows, baseline=sec.baseline,
+            objective=sec.objective, depths=tuple(sec.depths), tolerance=sec.tolerance,
+            max_cost=sec.max_cost, max_trees=sec.max_trees, learning_rate=sec.learning_rate,
+            monotone=None if sec.monotone is None else dict(sec.monotone), device=sec.device,
+        )  # fmt: skip
 
     def to_flat_dict(self) -> dict[str, Any]:
         """``section.key -> value`` for logging as run parameters."""

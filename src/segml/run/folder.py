@@ -1,26 +1,34 @@
-"""A finished run's output folder, read lazily: ``run.json``, documents, tables and figures.
+"""A run's output folder: written once by :meth:`RunFolder.write`, read lazily by :class:`RunFolder`.
 
-The review pack is built from what a run left (``data/processed/runs/<name>-<run id[:12]>``)
-and from the MLflow registry, never by re-fitting anything. A file the run did not write (a
-stage that was disabled) reads as ``None``; the pack then says so.
+The folder (``data/processed/runs/<name>-<run id[:12]>``) holds each step's tables
+(``<name>.parquet``), JSON documents (``<name>.json``), figures (``figures/<step>/``), the
+resolved ``config.yaml`` and, written last, ``run.json``. This module is the one place that
+knows that layout. The review pack, ``segml explain`` and :func:`segml.open_run` are built from
+what a run left and from the MLflow registry, never by re-fitting anything. A file the run did
+not write (a step that was disabled) reads as ``None``; the pack then says so.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import yaml
 
 __all__ = [
     "NoRunFolderError",
     "RunFolder",
     "RunIdError",
+    "RunContents",
     "RunNotFoundError",
+    "StepFiles",
     "find_run_folder",
     "latest_run",
     "locate_run",
@@ -41,6 +49,31 @@ class RunIdError(RunNotFoundError, ValueError):
 class NoRunFolderError(RunNotFoundError):
     """No folder at all matches the run id (the tracking store may know why: see
     :func:`tracked_run_note`)."""
+
+
+def _dump_json(obj: Any, path: Path, sort_keys: bool = True) -> None:
+    """Write ``obj`` as stable, indented JSON (``sort_keys=False`` keeps an order that means
+    something, e.g. steps in the order they ran)."""
+    path.write_text(json.dumps(obj, indent=2, sort_keys=sort_keys, default=str), encoding="utf-8")
+
+
+@dataclass
+class RunContents:
+    """Everything a finished run writes into its folder (:meth:`RunFolder.write`).
+
+    ``tables``: DataFrames by name; ``files``: Parquet files already written (moved in);
+    ``arrow``: Arrow tables by name (features, labels); ``documents``: JSON documents by file
+    name; ``figures``: the folder of the steps' figures (``<step>/<name>.png``); ``config``:
+    the resolved config; ``record``: ``run.json``, written last, its keys in order.
+    """
+
+    record: dict[str, Any]
+    config: dict[str, Any]
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    files: dict[str, Path] = field(default_factory=dict)
+    arrow: dict[str, pa.Table] = field(default_factory=dict)
+    documents: dict[str, Any] = field(default_factory=dict)
+    figures: Path | None = None
 
 
 class RunFolder:
@@ -72,6 +105,31 @@ class RunFolder:
             raise RunNotFoundError(f"{record} is not a segml run record (no run_id)")
         self._json: dict[str, Any] = {}
         self._tables: dict[str, pd.DataFrame | None] = {}
+
+    @classmethod
+    def write(cls, path: Path, contents: RunContents) -> RunFolder:
+        """Write a run's outputs into the empty folder ``path`` and open it.
+
+        ``run.json`` is written last: a folder without it is not a finished run's. The caller
+        gives the folder its final name afterwards (:func:`segml.io.atomic_output_dir`).
+        """
+        from segml.features import write_features
+
+        path = Path(path)
+        for name, df in contents.tables.items():
+            df.to_parquet(path / f"{name}.parquet", index=False)
+        for name, file in contents.files.items():
+            shutil.move(file, path / f"{name}.parquet")
+        for name, doc in contents.documents.items():
+            _dump_json(doc, path / name)
+        for name, table in contents.arrow.items():
+            write_features(table, path / f"{name}.parquet")
+        if contents.figures is not None and any(contents.figures.rglob("*.png")):
+            shutil.copytree(contents.figures, path / "figures")
+        config = yaml.safe_dump(contents.config, sort_keys=False)
+        (path / "config.yaml").write_text(config, encoding="utf-8")
+        _dump_json(contents.record, path / RUN_JSON, sort_keys=False)  # steps in run order
+        return cls(path)
 
     @property
     def run_id(self) -> str:
@@ -147,6 +205,42 @@ class RunFolder:
         if "is_active" in f:
             f = f[f["is_active"] == 1]
         return f.reset_index(drop=True)
+
+
+class StepFiles:
+    """One step's outputs in a run folder, as a library outcome reads them
+    (:class:`segml.outcome.Outputs`): the folder's tables and documents, the run's metrics of
+    that step without its prefix, and ``figures/<step>``.
+
+    Parameters
+    ----------
+    folder : RunFolder
+        The finished run's folder.
+    step : str
+        The step (``"clv"``), the prefix of its metrics in ``run.json``.
+    """
+
+    def __init__(self, folder: RunFolder, step: str):
+        self.folder, self.step = folder, step
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """The step's metrics, ``holdout.purchases.mae`` for ``clv.holdout.purchases.mae``."""
+        p = f"{self.step}."
+        return {k[len(p) :]: v for k, v in self.folder.metrics.items() if k.startswith(p)}
+
+    @property
+    def figure_dir(self) -> Path:
+        """``figures/<step>`` of the folder (may not exist)."""
+        return self.folder.path / "figures" / self.step
+
+    def table(self, name: str) -> pd.DataFrame | None:
+        """Table ``name`` of the folder, or None."""
+        return self.folder.table(name)
+
+    def json(self, name: str) -> Any:
+        """Document ``name`` of the folder, or None."""
+        return self.folder.json(name)
 
 
 def find_run_folder(run_id: str, runs_dir: Path) -> Path:

@@ -30,7 +30,14 @@ import pandas as pd
 
 from segml.run.absent import why_absent
 from segml.run.config import ConfigError, RunConfig, load_config, project_root, resolve
-from segml.run.folder import NoRunFolderError, RunFolder, latest_run, locate_run, tracked_run_note
+from segml.run.folder import (
+    NoRunFolderError,
+    RunFolder,
+    StepFiles,
+    latest_run,
+    locate_run,
+    tracked_run_note,
+)
 from segml.run.outcomes import (
     ChurnOutcome,
     ClvOutcome,
@@ -194,19 +201,19 @@ class FinishedRun:
     def clv(self) -> ClvOutcome:
         """The CLV step's scores, evaluation and parameters."""
         self._need("clv")
-        return ClvOutcome(self.folder, "clv")
+        return ClvOutcome(StepFiles(self.folder, "clv"))
 
     @property
     def churn(self) -> ChurnOutcome:
         """The churn step's scores, metrics and calibration."""
         self._need("churn")
-        return ChurnOutcome(self.folder, "churn")
+        return ChurnOutcome(StepFiles(self.folder, "churn"))
 
     @property
     def value(self) -> ValueOutcome:
         """The value score model's scores, selection candidates and validation."""
         self._need("value")
-        return ValueOutcome(self.folder, "value")
+        return ValueOutcome(StepFiles(self.folder, "value"))
 
     @property
     def tiering(self) -> TiersOutcome:

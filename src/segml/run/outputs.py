@@ -1,23 +1,19 @@
-"""The run's output folder, written once at the end: every step's tables, documents and
-figures, the features and labels, the resolved config, and ``run.json`` (the
-:class:`~segml.run.result.RunResult`). :mod:`segml.run.folder` reads it back.
+"""What a run leaves: ``run.json`` (the :class:`~segml.run.result.RunResult`) and the contents
+of its output folder, gathered from the run's context; :class:`segml.run.folder.RunFolder`
+writes them, once, at the end, and reads them back.
 """
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import asdict
 from pathlib import Path
 
-import yaml
-
-from segml.features import write_features
 from segml.run.context import RunContext
+from segml.run.folder import RunContents, RunFolder
 from segml.run.result import RunResult
 from segml.run.stages.features import label_metrics
-from segml.run.tracking import dump_json
 
-__all__ = ["exported_model", "run_result", "write_outputs"]
+__all__ = ["exported_model", "run_contents", "run_result", "write_outputs"]
 
 
 def exported_model(ctx: RunContext) -> dict[str, str] | None:
@@ -57,31 +53,32 @@ def run_result(ctx: RunContext, out: Path) -> RunResult:
     )
 
 
-def write_outputs(ctx: RunContext, tmp: Path, result: RunResult) -> None:
-    """Write the run's outputs into ``tmp`` (the folder takes its final name afterwards).
+def run_contents(ctx: RunContext, result: RunResult) -> RunContents:
+    """What the run's folder holds: every step's tables, documents and figures, the features
+    and labels, the validation report, the profile, the resolved config and ``run.json``.
 
     What a step table did not make (features, labels, the validated bank, the profile) is
     not written.
     """
+    out = RunContents(record=result.to_dict(), config=ctx.cfg.model_dump(mode="json"))
     for res in ctx.results.values():
-        for name, df in res.tables.items():
-            df.to_parquet(tmp / f"{name}.parquet", index=False)
-        for name, path in res.files.items():
-            shutil.move(path, tmp / f"{name}.parquet")
-        for name, doc in res.documents.items():
-            dump_json(doc, tmp / name)
+        out.tables |= res.tables
+        out.files |= res.files
+        out.documents |= res.documents
     if ctx.features is not None:
-        write_features(ctx.features, tmp / "features.parquet")
-    if any(ctx.figures.rglob("*.png")):
-        shutil.copytree(ctx.figures, tmp / "figures")
+        out.arrow["features"] = ctx.features
     if ctx.labels is not None:
-        write_features(ctx.labels, tmp / "labels.parquet")
-    config = yaml.safe_dump(ctx.cfg.model_dump(mode="json"), sort_keys=False)
-    (tmp / "config.yaml").write_text(config, encoding="utf-8")
+        out.arrow["labels"] = ctx.labels
+    out.figures = ctx.figures
     if ctx.bank is not None:
-        dump_json(ctx.bank.report.to_dict(), tmp / "validation.json")
+        out.documents["validation.json"] = ctx.bank.report.to_dict()
     if ctx.profile is not None:
-        dump_json(asdict(ctx.profile), tmp / "data_profile.json")
-    # run.json and the tracked copy are made before the folder takes its name: a run that
-    # fails or is stopped before it ends leaves no output folder
-    dump_json(result.to_dict(), tmp / "run.json", sort_keys=False)  # stages in run order
+        out.documents["data_profile.json"] = asdict(ctx.profile)
+    return out
+
+
+def write_outputs(ctx: RunContext, tmp: Path, result: RunResult) -> RunFolder:
+    """Write the run's outputs into ``tmp`` (the folder takes its final name afterwards):
+    :meth:`RunFolder.write` of :func:`run_contents`. A run that fails or is stopped before it
+    ends leaves no output folder: ``run.json`` and the tracked copy are made first."""
+    return RunFolder.write(tmp, run_contents(ctx, result))

@@ -2,7 +2,9 @@
 
 Each step is a short function ``(ctx, stage_run) -> StageResult | None`` that reads the run's
 config and what earlier steps left in the :class:`~segml.run.context.RunContext`, calls the
-libraries (through the stage functions of :mod:`segml.run.stages`) and hands back what to keep.
+libraries (the model steps: ``fit_clv``, ``fit_churn``, ``fit_value`` with the config's typed
+settings, :meth:`~segml.run.config.RunConfig.clv_settings` …; the others through the stage
+functions of :mod:`segml.run.stages`) and hands back what to keep.
 :mod:`segml.run.runner` runs the table; docs/architecture.md shows how to add a step.
 """
 
@@ -12,6 +14,8 @@ import gc
 from collections.abc import Callable
 from dataclasses import asdict
 
+from segml.churn.fit import fit_churn
+from segml.clv.fit import fit_clv
 from segml.contract import CONTRACT
 from segml.data import load_bank
 from segml.economics import data_kind
@@ -23,8 +27,6 @@ from segml.run.context import RunContext
 from segml.run.lineage import data_fingerprint, log_contract_inputs
 from segml.run.runner import Step
 from segml.run.stages.base import StageResult
-from segml.run.stages.churn import churn_stage
-from segml.run.stages.clv import clv_stage
 from segml.run.stages.data import prepare_synthetic
 from segml.run.stages.explain import explain_stage
 from segml.run.stages.export import export_stage, make_bundle
@@ -38,8 +40,8 @@ from segml.run.stages.grades import grades_stage
 from segml.run.stages.labels import labels_for_run
 from segml.run.stages.segments import segments_stage
 from segml.run.stages.tiers import tiers_stage, value_measure
-from segml.run.stages.value import value_stage
 from segml.run.tracking import StageRun
+from segml.value.fit import fit_value
 
 __all__ = ["STEPS"]
 
@@ -125,32 +127,28 @@ def labels(ctx: RunContext, st: StageRun) -> None:
 # ----------------------------------------------------------------------------- the models
 def clv(ctx: RunContext, _st: StageRun) -> StageResult:
     """Purchase and spend models (BG/NBD or Pareto/NBD + Gamma-Gamma) and supervised CLV."""
-    cfg = ctx.cfg
-    return clv_stage(
-        ctx.snapshots, ctx.frame, ctx.as_of, cfg.labels.horizon_months, cfg.clv.model,
-        cfg.clv.annual_discount_rate, cfg.seed, ctx.figures / "clv",
-        config=ctx.feature_config, max_train_rows=cfg.compute.max_train_rows,
-    )  # fmt: skip
+    outcome = fit_clv(
+        ctx.snapshots, ctx.frame, ctx.as_of, ctx.cfg.clv_settings(), figures_dir=ctx.figures / "clv"
+    )
+    return StageResult.of(outcome)
 
 
 def churn(ctx: RunContext, _st: StageRun) -> StageResult:
     """The churn model, trained out of time, calibrated and tested."""
-    cfg, lab = ctx.cfg, ctx.cfg.labels
-    return churn_stage(
-        ctx.snapshots, ctx.frame, ctx.labels, ctx.as_of, lab.horizon_months, lab.churn_definition,
-        lab.inactivity_days, cfg.seed, ctx.figures / "churn", runoff_share=lab.runoff_share,
-        search=cfg.churn.search, min_history_months=cfg.churn.min_history_months,
-        config=ctx.feature_config, max_train_rows=cfg.compute.max_train_rows,
+    outcome = fit_churn(
+        ctx.snapshots, ctx.frame, ctx.labels, ctx.as_of, ctx.cfg.churn_settings(),
+        figures_dir=ctx.figures / "churn", config=ctx.feature_config,
     )  # fmt: skip
+    return StageResult.of(outcome)
 
 
 def value(ctx: RunContext, _st: StageRun) -> StageResult:
     """The value score model the tiers may rank (size chosen by validation)."""
-    cfg = ctx.cfg
-    return value_stage(
-        ctx.snapshots, ctx.frame, ctx.labels, ctx.as_of, cfg.labels.horizon_months, cfg.value,
-        ctx.policy, cfg.seed, config=ctx.feature_config, max_train_rows=cfg.compute.max_train_rows,
+    outcome = fit_value(
+        ctx.snapshots, ctx.frame, ctx.labels, ctx.as_of, ctx.cfg.value_settings(),
+        policy=ctx.policy, config=ctx.feature_config,
     )  # fmt: skip
+    return StageResult.of(outcome)
 
 
 # ----------------------------------------------------------------------------- the tiers

@@ -8,7 +8,6 @@ Nothing is configured at import time; the tracking URI is set when a run starts.
 
 from __future__ import annotations
 
-import json
 import os
 import resource
 import subprocess
@@ -344,9 +343,3 @@ def mark_dead_runs(client: MlflowClient) -> list[str]:
 def run_status(uri: str, run_id: str) -> str:
     """Status (FINISHED, FAILED, ...) of a run in a store."""
     return MlflowClient(uri).get_run(run_id).info.status
-
-
-def dump_json(obj: Any, path: Path, sort_keys: bool = True) -> None:
-    """Write ``obj`` as stable, indented JSON (``sort_keys=False`` keeps an order that means
-    something, e.g. stages in the order they ran)."""
-    path.write_text(json.dumps(obj, indent=2, sort_keys=sort_keys, default=str), encoding="utf-8")

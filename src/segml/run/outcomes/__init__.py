@@ -4,7 +4,8 @@ Each view reads the run's folder (:class:`segml.run.folder.RunFolder`) lazily: a
 when it is first asked for. :class:`Metrics` is the run's flat metrics behind named accessors;
 :class:`ClvOutcome`, :class:`ChurnOutcome`, :class:`ValueOutcome`, :class:`TiersOutcome`,
 :class:`SegmentsOutcome`, :class:`GradesOutcome` and :class:`ExplanationsOutcome` are the
-steps' results. :func:`segml.open_run` hands them out, and raises :class:`StepNotInRunError`
+steps' results (the model steps' are the libraries' own outcomes, :mod:`segml.outcome`, read
+from the folder). :func:`segml.open_run` hands them out, and raises :class:`StepNotInRunError`
 (with the run's own reason) for a step the run did not produce.
 """
 

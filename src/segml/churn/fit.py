@@ -1,4 +1,7 @@
-"""The churn stage of ``segml run``: trained out of time, calibrated, tested at the as-of date.
+"""The churn method: trained out of time, calibrated, tested at the as-of date.
+
+:func:`fit_churn` is the method (the churn step of ``segml run`` calls it); it returns a
+:class:`~segml.churn.outcome.ChurnOutcome`.
 
 Split design (*t* = as-of date, *h* = horizon in months):
 
@@ -11,7 +14,7 @@ Split design (*t* = as-of date, *h* = horizon in months):
 Every label window used for fitting ends by *t*, so nothing after *t* reaches the model. A
 snapshot needs ``min_history_months`` of transaction history before it; when *t − 2h* has too
 little, the validation snapshot alone is split by customer (stratified, seeded) into training
-and validation rows, and the result says so. With less history than that the stage refuses.
+and validation rows, and the result says so. With less history than that the fit refuses.
 The baseline is the BG/NBD P(alive) at the same dates (:mod:`segml.churn.baseline`), its
 ranking metrics (AUCs, lift, capture) are those of the raw churn score ``1 − P(alive)``, its
 probability metrics (Brier, log loss, calibration) those of that score Platt-calibrated on the
@@ -34,6 +37,7 @@ from segml.churn.calibration import fit_calibrator
 from segml.churn.definitions import one_class_message
 from segml.churn.metrics import calibration_table, classification_metrics, risk_deciles
 from segml.churn.model import ChurnModel
+from segml.churn.outcome import ChurnOutcome, ChurnSettings
 from segml.churn.plots import plot_calibration
 from segml.churn.search import fit_best
 from segml.churn.split import (
@@ -48,15 +52,15 @@ from segml.data import BankData
 from segml.features.labels import CHURN_DEFINITIONS, ChurnDefinition
 from segml.features.snapshots import Snapshots
 from segml.features.spec import FeatureConfig
+from segml.outcome import InMemory
 from segml.progress import step
-from segml.run.stages.base import StageResult
 
 __all__ = [
     "MIN_HORIZON_MONTHS",
     "ChurnHorizonWarning",
     "NOT_FEATURES",
     "ChurnSplit",
-    "churn_stage",
+    "fit_churn",
     "plan_split",
     "snapshot_date",
 ]
@@ -64,9 +68,6 @@ __all__ = [
 
 #: Feature-table columns never given to the model (key; constant 1 in the active population).
 NOT_FEATURES = ("customer_id", "is_active")
-#: Columns left out by default: a protected attribute (dropping it costs no measurable AUC on
-#: the synthetic bank); the other demographic columns stay in and are reported.
-DEFAULT_EXCLUDE = ("gender",)
 
 
 def _labels_for(
@@ -144,25 +145,17 @@ def _baseline_metrics(y: np.ndarray, raw: np.ndarray, calibrated: np.ndarray) ->
     return out
 
 
-def churn_stage(
+def fit_churn(
     bank: BankData | Snapshots,
     features: pd.DataFrame,
     labels: pa.Table | None,
     as_of: dt.date,
-    horizon_months: int,
-    definition: str,
-    inactivity_days: int,
-    seed: int = 42,
-    figures_dir: Path | None = None,
+    settings: ChurnSettings | None = None,
     *,
+    figures_dir: Path | None = None,
     model_path: Path | None = None,
-    runoff_share: float = 0.5,
-    search: int = 4,
-    exclude: tuple[str, ...] = DEFAULT_EXCLUDE,
-    min_history_months: int = 12,
     config: FeatureConfig | None = None,
-    max_train_rows: int | None = None,
-) -> StageResult:
+) -> ChurnOutcome:
     """Train, calibrate and test the churn model; score every customer active at ``as_of``.
 
     Parameters
@@ -177,65 +170,61 @@ def churn_stage(
         cover the window: then there are no test metrics.
     as_of : date
         The as-of date *t*.
-    horizon_months : int
-        Label window length *h*.
-    definition : {"closure", "inactivity", "balance_runoff"}
-        Churn definition (:func:`segml.features.labels.build_labels`).
-    inactivity_days : int
-        For ``inactivity``.
-    seed : int
-        Seeds the search, the models and the customer split of the fallback.
+    settings : ChurnSettings, optional
+        Horizon *h*, churn definition, seed, search, excluded columns, history and training
+        sample (default: segml's).
     figures_dir : Path, optional
         Where to write ``churn_calibration.png``.
     model_path : Path, optional
-        Folder to save the fitted :class:`ChurnModel` in.
-    runoff_share : float
-        For ``balance_runoff``.
-    search : int
-        Random hyper-parameter candidates tried besides the defaults (on validation).
-    exclude : tuple of str
-        Feature columns not used (default: ``gender``).
-    min_history_months : int
-        History a training snapshot needs before it.
+        Folder to save the fitted :class:`ChurnModel` in (``segml run`` keeps none).
     config : FeatureConfig, optional
         The configuration ``features`` was built with (the snapshots use the same).
-    max_train_rows : int, optional
-        The training and the validation snapshot are each cut to a seeded sample of this many
-        customers, stratified by the label, when they have more (None: all).
 
     Returns
     -------
-    StageResult
-        ``tables``: ``churn_scores`` (customer_id, churn_probability, churn_decile with 1 =
-        highest risk, p_alive) and ``churn_calibration``; ``documents``: ``churn_model.json``,
-        ``churn_metrics.json``, ``churn_calibration.json``; ``metrics``: ``test.*``,
-        ``validation.*``, ``train.roc_auc``, ``baseline_p_alive.*``, sizes.
+    ChurnOutcome
+        Its tables: ``churn_scores`` (customer_id, churn_probability, churn_decile with 1 =
+        highest risk, p_alive) and ``churn_calibration``; documents: ``churn_model.json``,
+        ``churn_metrics.json``, ``churn_calibration.json`` (and ``churn_figures.json`` with
+        ``figures_dir``); metrics: ``test.*``, ``validation.*``, ``train.*``,
+        ``baseline_p_alive.*``, sizes; ``model``: the fitted :class:`ChurnModel`.
 
     Raises
     ------
     ValueError
-        When ``features`` or ``labels`` lack a column or disagree with the arguments, the
+        When ``features`` or ``labels`` lack a column or disagree with the settings, the
         history is too short for any training snapshot, or a snapshot has a single class.
+
+    Examples
+    --------
+    >>> from segml.features import Snapshots
+    >>> snaps = Snapshots(load_bank("data/raw/synthetic/bank"))  # doctest: +SKIP
+    >>> labels = snaps.labels(as_of, 12)  # doctest: +SKIP
+    >>> out = fit_churn(snaps, snaps.frame(as_of), labels, as_of, ChurnSettings(search=1))  # doctest: +SKIP
+    >>> out.metrics.value("test.roc_auc"), out.metrics_table()  # doctest: +SKIP
+    >>> out.model.predict_proba(X)[:, 1]  # doctest: +SKIP
     """
+    st = settings or ChurnSettings()
+    horizon_months, definition, seed = st.horizon_months, st.definition, st.seed
     as_of = dt.date.fromisoformat(str(as_of)[:10])
     _check_inputs(features, labels, as_of, definition)
     snaps = Snapshots.of(bank, config)
-    split = plan_split(as_of, horizon_months, _history_start(snaps), min_history_months,
+    split = plan_split(as_of, horizon_months, _history_start(snaps), st.min_history_months,
                        MIN_HORIZON_MONTHS)  # fmt: skip
     if split.horizon_months != horizon_months:
         warnings.warn(split.note.split(";")[0], ChurnHorizonWarning, stacklevel=2)
         horizon_months = split.horizon_months
-        labels = _labels_for(snaps, as_of, horizon_months, definition, inactivity_days, runoff_share)  # fmt: skip
-    args = (horizon_months, definition, inactivity_days, runoff_share, config)
-    train, val = _training_frames(snaps, split, args, seed, max_train_rows)
-    x_tr, y_tr = _xy(train, exclude)
-    x_va, y_va = _xy(val, exclude)
-    with step("search_and_fit", f"{search + 1} candidates, {len(y_tr):,} rows"):
-        model, trials = fit_best(x_tr, y_tr, x_va, y_va, n_candidates=search, seed=seed)
+        labels = _labels_for(snaps, as_of, horizon_months, definition, st.inactivity_days, st.runoff_share)  # fmt: skip
+    args = (horizon_months, definition, st.inactivity_days, st.runoff_share, config)
+    train, val = _training_frames(snaps, split, args, seed, st.max_train_rows)
+    x_tr, y_tr = _xy(train, st.exclude)
+    x_va, y_va = _xy(val, st.exclude)
+    with step("search_and_fit", f"{st.search + 1} candidates, {len(y_tr):,} rows"):
+        model, trials = fit_best(x_tr, y_tr, x_va, y_va, n_candidates=st.search, seed=seed)
 
     pop = features[features["is_active"] == 1].reset_index(drop=True)
     with step("scoring", f"{len(pop):,} customers"):
-        x_pop, _ = _xy(pop, exclude)
+        x_pop, _ = _xy(pop, st.exclude)
         p = model.predict_proba(x_pop)[:, 1]
     base_t = p_alive_baseline(pop)
     scores = pd.DataFrame(
@@ -246,9 +235,8 @@ def churn_stage(
             "p_alive": base_t.p_alive,
         }
     )
-    res = StageResult()
+    res = InMemory(figure_dir=None if figures_dir is None else Path(figures_dir))
     res.tables["churn_scores"] = scores
-    res.models["churn"] = model
     sets, cal_source, cal, base_cal_table = _evaluate(model, x_tr, y_tr, x_va, y_va, val, scores, labels, seed)  # fmt: skip
     res.tables["churn_calibration"] = cal.assign(source=cal_source)
     if figures_dir is not None:
@@ -274,10 +262,10 @@ def churn_stage(
         "scored": len(scores),
     }
     res.documents["churn_metrics.json"] = {
-        "split": split.to_dict(), "definition": definition, "inactivity_days": inactivity_days,
-        "runoff_share": runoff_share if definition == "balance_runoff" else None,
-        "sizes": sizes, "max_train_rows": max_train_rows, "held_out": cal_source,
-        **_model_report(model, sets, base_t, cal_source, trials, exclude),
+        "split": split.to_dict(), "definition": definition, "inactivity_days": st.inactivity_days,
+        "runoff_share": st.runoff_share if definition == "balance_runoff" else None,
+        "sizes": sizes, "max_train_rows": st.max_train_rows, "held_out": cal_source,
+        **_model_report(model, sets, base_t, cal_source, trials, st.exclude),
     }  # fmt: skip
     for name, values in sets.items():
         res.metrics.update(_prefixed(name, values))
@@ -285,7 +273,7 @@ def churn_stage(
     res.metrics["model.best_iteration"] = float(model.best_iteration_)
     res.metrics["split.out_of_time"] = float(split.mode == "out_of_time")
     res.metrics["horizon_months"] = float(split.horizon_months)
-    return res
+    return ChurnOutcome(res, {"churn": model})
 
 
 def _training_frames(

@@ -1,4 +1,7 @@
-"""The CLV stage of ``segml run``: probabilistic and supervised CLV of the active customers.
+"""CLV of the customers active at a date, probabilistic and supervised, honestly validated.
+
+:func:`fit_clv` is the method (the CLV step of ``segml run`` calls it); it returns a
+:class:`~segml.clv.outcome.ClvOutcome`.
 
 * **Calibration** — the RFM columns of the feature table at the as-of date (customer-initiated
   transactions only, one purchase per calendar day; time in days) of every customer with at
@@ -41,7 +44,9 @@ from segml.clv.evaluate import (
     NAIVE_BASELINES,
 )
 from segml.clv.model import ClvModel
+from segml.clv.outcome import ClvOutcome, ClvSettings
 from segml.clv.plots import check_figures_dir
+from segml.clv.scoring import clv_figures, holdout_deciles, score_holdout
 from segml.clv.validation import NAIVE_COLUMNS, backtest, naive_forecasts
 from segml.compute import sample_frame
 from segml.data import BankData
@@ -51,11 +56,10 @@ from segml.features.labels import label_window
 from segml.features.snapshots import Snapshots
 from segml.features.spec import FeatureConfig
 from segml.jsonio import jsonable
+from segml.outcome import InMemory
 from segml.progress import step
-from segml.run.stages.base import StageResult
-from segml.run.stages.clv_holdout import clv_figures, holdout_deciles, score_holdout
 
-__all__ = ["SPEND_OBJECTIVES", "clv_stage"]
+__all__ = ["SPEND_OBJECTIVES", "fit_clv"]
 
 #: Supervised objectives for spend; the first is reported per customer.
 SPEND_OBJECTIVES = ("tweedie", "hurdle")
@@ -155,19 +159,15 @@ def _supervised(
     return out, preds, None
 
 
-def clv_stage(
+def fit_clv(
     bank: BankData | Snapshots,
-    features: pd.DataFrame,
+    features: pd.DataFrame | pa.Table,
     as_of: dt.date,
-    horizon_months: int,
-    model: str = "bgnbd",
-    annual_discount_rate: float = 0.1,
-    seed: int = 42,
-    figures_dir: Path | None = None,
+    settings: ClvSettings | None = None,
     *,
+    figures_dir: Path | None = None,
     config: FeatureConfig | None = None,
-    max_train_rows: int | None = None,
-) -> StageResult:
+) -> ClvOutcome:
     """Probabilistic and supervised CLV of the customers active at ``as_of``.
 
     Parameters
@@ -179,26 +179,18 @@ def clv_stage(
         The feature table at ``as_of`` (needs ``customer_id``, ``is_active`` and the RFM columns).
     as_of : date
         The as-of date; the horizon starts the next day.
-    horizon_months : int
-        Prediction horizon and label window.
-    model : {"bgnbd", "pareto", "mbgnbd"}
-        Purchase model.
-    annual_discount_rate : float
-        Discount rate of the ``clv`` column (per year of 365.25 days).
-    seed : int
-        Seed of the supervised models.
+    settings : ClvSettings, optional
+        Horizon, purchase model, discount rate, seed, training sample (default: segml's).
     figures_dir : Path, optional
         Where to write the diagnostic PNGs.
     config : FeatureConfig, optional
-        Feature configuration of the run (transaction kinds, economics); default segml's.
-    max_train_rows : int, optional
-        The supervised models are fitted on a seeded sample of this many training customers
-        when there are more (:func:`segml.compute.sample_rows`); None: all.
+        Feature configuration (transaction kinds, economics) when ``bank`` is a ``BankData``;
+        default segml's. Snapshots carry their own.
 
     Returns
     -------
-    StageResult
-        ``tables``: ``clv`` (one row per active customer: ``customer_id``,
+    ClvOutcome
+        Its tables: ``clv`` (one row per active customer: ``customer_id``,
         ``has_purchase_history``, ``p_alive``, ``expected_purchases``, ``expected_spend``,
         ``expected_value``, ``clv``, ``naive_spend_rate``, ``naive_spend_last_window`` (the naive
         forecasts of spend over the horizon), ``supervised_value`` and ``clv_profit_pred`` (profit needs a
@@ -212,10 +204,19 @@ def clv_stage(
         ``p x + q <= 1``) have missing ``expected_spend``, ``expected_value`` and ``clv``; they
         are left out of the value metrics, deciles and CLV totals and counted
         (``clv.undefined``, ``spend_model.undefined_spend``).
+
+    Examples
+    --------
+    >>> from segml.features import Snapshots
+    >>> snaps = Snapshots(load_bank("data/raw/synthetic/bank"))  # doctest: +SKIP
+    >>> out = fit_clv(snaps, snaps.frame(as_of), as_of, ClvSettings(model="pareto"))  # doctest: +SKIP
+    >>> out.params(), out.holdout(), out.scores.head()  # doctest: +SKIP
     """
-    cfg = config or FeatureConfig()
-    snaps = Snapshots.of(bank, cfg)
-    bank = snaps.bank
+    st = settings or ClvSettings()
+    horizon_months, model, seed = st.horizon_months, st.model, st.seed
+    annual_discount_rate = st.annual_discount_rate
+    snaps = Snapshots.of(bank, config or FeatureConfig())
+    bank, cfg = snaps.bank, snaps.config
     if figures_dir is not None:  # before the work, not after it
         check_figures_dir(figures_dir, "figures_dir")
     pop, has, rfm, fit_rfm = _populations(features)
@@ -248,14 +249,13 @@ def clv_stage(
     snapshot = _snapshot(snaps, as_of, horizon_months)
     validation = _validation(bank, snapshot, horizon_months, model, cfg)
     sup, sup_preds, sup_skipped = _supervised(
-        snapshot, pop, as_of, holdout, spend_refs, seed, max_train_rows
+        snapshot, pop, as_of, holdout, spend_refs, seed, st.max_train_rows
     )
     for col in ("supervised_value", "clv_profit_pred"):  # same columns whether trained or not
         table[col] = sup_preds.get(col, np.full(len(pop), np.nan))
-    res = StageResult()
+    res = InMemory(figure_dir=None if figures_dir is None else Path(figures_dir))
     res.tables["clv"] = table
     res.documents["clv_model.json"] = clv_model.to_dict()
-    res.models["clv"] = clv_model
     res.documents["clv_config.json"] = {
         "as_of": str(as_of), "horizon_months": horizon_months,
         "window": [str(start), str(end)], "horizon_days": horizon, "model": model,
@@ -292,7 +292,7 @@ def clv_stage(
     if figures_dir is not None:
         with step("figures"):
             clv_figures(Path(figures_dir), clv_model, rfm, pred, holdout, has, table, sup_preds)
-    return res
+    return ClvOutcome(res, {"clv": clv_model})
 
 
 def _populations(
