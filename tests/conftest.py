@@ -29,6 +29,47 @@ SLOW_S = 5.0
 _unmarked: dict[str, float] = {}
 
 
+#: Files whose tests share no costly module fixture: under xdist each of their tests is a
+#: scheduling unit of its own, run last, by whichever worker is free (a notebook's test takes
+#: 20 s: the file as one unit left the other worker idle at the end of the suite).
+SPREAD = ("tests/notebooks/test_notebooks.py",)
+#: The costliest files (a real ``segml run`` or a served model in a module fixture), started
+#: first so that none of them is what a worker is left running alone at the end.
+HEAVY = ("tests/run/test_pipeline.py", "tests/report/test_report.py",
+         "tests/serving/test_serving.py", "tests/test_data_shapes.py", "tests/run/test_spark.py",
+         "tests/segments/test_segments.py", "tests/core/test_validate.py")  # fmt: skip
+
+
+def _file(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The heaviest files first, then the rest, the spread tests last (a stable sort: each
+    file's tests keep their order)."""
+
+    def rank(item: pytest.Item) -> int:
+        f = _file(item.nodeid)
+        return HEAVY.index(f) if f in HEAVY else len(HEAVY) + (f in SPREAD)
+
+    items.sort(key=rank)
+
+
+@pytest.hookimpl(optionalhook=True)  # without xdist (-p no:xdist) there is no such hook
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """``--dist loadfile`` with the tests of :data:`SPREAD` distributed one by one: each file
+    runs whole on one worker (its module fixtures are built once), in collection order."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FilesAndSpreadTests(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return nodeid if _file(nodeid) in SPREAD else _file(nodeid)
+
+    return FilesAndSpreadTests(config, log)
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     """Add up the setup and call time of each test not marked ``slow`` (module fixtures count
     for the first test that needs them: `make test-fast` pays for them too)."""

@@ -19,7 +19,7 @@ MINUS = "−"
 
 
 def money(v: float) -> str:
-    """An amount in CNY, shortened: ``¥1.2M``, ``¥12,345``, ``−¥3.4B``.
+    """An amount in CNY, shortened: ``¥1.2M``, ``¥12,345``, ``−¥3.4B``, ``¥510.3T``.
 
     Parameters
     ----------
@@ -29,10 +29,13 @@ def money(v: float) -> str:
     Returns
     -------
     str
-        Billions and millions with one decimal and ``B`` / ``M``, smaller amounts whole with
-        thousands separators.
+        Trillions, billions and millions with one decimal and ``T`` / ``B`` / ``M`` (beyond
+        ``¥999,999.9T`` in thousands of trillions, with separators), smaller amounts whole
+        with thousands separators.
     """
     a, sign = abs(v), MINUS if v < 0 else ""
+    if a >= 1e12:
+        return f"{sign}{CURRENCY}{a / 1e12:,.1f}T"
     if a >= 1e9:
         return f"{sign}{CURRENCY}{a / 1e9:.1f}B"
     if a >= 1e6:
@@ -56,7 +59,8 @@ def money_sql(col: str) -> str:
     a = f"abs({col})"
     return (
         f"(CASE WHEN {col} < 0 THEN '{MINUS}' ELSE '' END) || '{CURRENCY}' || "
-        f"CASE WHEN {a} >= 1e9 THEN format('{{:.1f}}', {a} / 1e9) || 'B' "
+        f"CASE WHEN {a} >= 1e12 THEN format('{{:,.1f}}', {a} / 1e12) || 'T' "
+        f"WHEN {a} >= 1e9 THEN format('{{:.1f}}', {a} / 1e9) || 'B' "
         f"WHEN {a} >= 1e6 THEN format('{{:.1f}}', {a} / 1e6) || 'M' "
         f"ELSE format('{{:,.0f}}', {a}) END"
     )

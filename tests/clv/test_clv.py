@@ -580,6 +580,12 @@ def test_supervised_model_deterministic_and_saved(tmp_path):
     assert np.all(np.isfinite(a.predict(unseen)))
     h = SupervisedCLV("hurdle", seed=1).fit(X, y)
     assert set(h.n_rounds_) == {"positive", "amount"} and np.all(h.predict(X) >= 0)
+    # the amount's log link extrapolates: capped at the largest positive training value
+    assert h.amount_cap_ == y.max()
+    far = X.assign(spend=X["spend"] * 1e6)
+    assert h.predict(far).max() <= y.max()
+    np.testing.assert_allclose(SupervisedCLV.load(h.save(tmp_path / "h.json")).predict(far), h.predict(far), rtol=1e-6)  # fmt: skip
+    assert not hasattr(SupervisedCLV("hurdle", seed=1).fit(X, y).set_params(objective="tweedie").fit(X, y), "amount_cap_")  # fmt: skip
     with pytest.raises(ValueError, match="needs targets >= 0"):
         SupervisedCLV("tweedie").fit(X, y - 50)
     base = SupervisedCLV("absoluteerror", baseline="spend", seed=1).fit(X, y - 50)

@@ -171,3 +171,22 @@ def test_built_explanation_with_unknown_columns(tmp_path: Path) -> None:
         "value_score_waterfall_hi_A_1.png",
     ]
     _assert_pngs(paths)
+
+
+def test_a_beeswarm_of_heavy_tailed_contributions_is_clipped_to_show_the_spread():
+    """A few very large customers would flatten every other point onto 0: the axis spans the
+    central 99 % and says how many values sit at its edges."""
+    import shap
+
+    from segml.explain.plots import _clipped
+
+    rng = np.random.default_rng(0)
+    values = rng.normal(0, 100, (1000, 3))
+    values[:5, 0] = 1e7  # five huge customers
+    shown = shap.Explanation(values=values, data=values, feature_names=["a", "b", "c"])
+    out, n = _clipped(shown)
+    assert n >= 5 and out.values.max() < 1e4 and out.values.shape == values.shape
+    inside = (values > out.values.min()) & (values < out.values.max())
+    assert np.array_equal(out.values[inside], values[inside]) and n == (~inside).sum()
+    calm, none = _clipped(shap.Explanation(values=values[5:], data=values[5:], feature_names=["a", "b", "c"]))  # fmt: skip
+    assert none == 0 and calm.values is not None and np.array_equal(calm.values, values[5:])

@@ -82,9 +82,12 @@ def test_segml_run_on_spark_equals_the_duckdb_run(tmp_path: Path) -> None:
     from support import make_project, segml
 
     cfg = make_project(tmp_path / "p", customers=200)
-    duck = segml("run", "--config", str(cfg), "--json")
+    # no churn model: it alone needs a third snapshot (two horizons back), one more Spark job
+    # of the same SQL; the tiers, the value model and its explanations still use two dates
+    no_churn = ("--set", "churn.enabled=false")
+    duck = segml("run", "--config", str(cfg), "--json", *no_churn)
     assert duck.returncode == 0, duck.stderr
-    on_spark = segml("run", "--config", str(cfg), "--engine", "spark", "--json")
+    on_spark = segml("run", "--config", str(cfg), "--engine", "spark", "--json", *no_churn)
     assert on_spark.returncode == 0, on_spark.stderr
     a, b = (Path(json.loads(r.stdout)["output_dir"]) for r in (duck, on_spark))
     assert (b / "config.yaml").read_text().count("engine: spark") == 1

@@ -6,7 +6,10 @@ holdout. :class:`SupervisedCLV` offers three objectives:
 
 * ``"tweedie"`` — one model with a Tweedie deviance (log link, compound Poisson-Gamma): many
   exact zeros and a long right tail, as customer spend has;
-* ``"hurdle"`` — P(value > 0) (logistic) times E[value | value > 0] (Gamma deviance, log link);
+* ``"hurdle"`` — P(value > 0) (logistic) times E[value | value > 0] (Gamma deviance, log link;
+  the amount is capped at the largest positive value of the training window, ``amount_cap_``:
+  a log link extrapolates exponentially, and uncapped it predicted a total spend 8,600 times
+  the actual one on the demo bank);
 * ``"squarederror"``, ``"absoluteerror"`` — least squares or least absolute deviations (the
   median), which accept negative targets (profit).
 
@@ -90,6 +93,8 @@ class SupervisedCLV(TableInput, JsonModel, BaseEstimator):
     n_rounds_ : dict of str to int
         Rounds chosen per booster (``"value"``, or ``"positive"`` and ``"amount"``).
     boosters_ : dict of str to xgboost.Booster
+    amount_cap_ : float
+        Hurdle only: the largest positive training value; predicted amounts are capped at it.
     n_features_in_ : int
         The number of input columns (an array's are named ``x0 … x{n-1}``).
     feature_names_in_ : ndarray of str
@@ -276,6 +281,7 @@ class SupervisedCLV(TableInput, JsonModel, BaseEstimator):
         M = self._matrix(X, fitting=True)
         target = target - self._base(X)
         self.n_rounds_: dict[str, int] = {}
+        self.__dict__.pop("amount_cap_", None)  # a refit with another objective has none
         if self.objective == "hurdle":
             pos = target > 0
             if pos.sum() < 10 or (~pos).sum() < 10:
@@ -287,6 +293,7 @@ class SupervisedCLV(TableInput, JsonModel, BaseEstimator):
                 "positive": self._train(M, pos.astype(float), "binary:logistic", "positive"),
                 "amount": self._train(M[pos], target[pos], "reg:gamma", "amount"),
             }
+            self.amount_cap_ = float(target[pos].max())
         else:
             self.boosters_ = {"value": self._train(M, target, _XGB[self.objective], "value")}
         self.n_train_ = len(target)
@@ -299,7 +306,11 @@ class SupervisedCLV(TableInput, JsonModel, BaseEstimator):
         X = self._table(X)
         d = self.dmatrix(X)
         if self.objective == "hurdle":
-            return self.shared("positive").predict(d) * self.shared("amount").predict(d)
+            amount = self.shared("amount").predict(d).astype(float)
+            cap = getattr(self, "amount_cap_", None)  # models saved before the cap have none
+            if cap is not None:
+                amount = np.minimum(amount, cap)
+            return self.shared("positive").predict(d) * amount
         return self.shared().predict(d).astype(float) + self._base(X)
 
     def _base(self, X: pd.DataFrame) -> np.ndarray | float:
@@ -325,6 +336,8 @@ class SupervisedCLV(TableInput, JsonModel, BaseEstimator):
                 "n_train": self.n_train_,
                 "boosters": {k: booster_to_json(b) for k, b in self.boosters_.items()},
             }
+            if hasattr(self, "amount_cap_"):
+                out["amount_cap"] = self.amount_cap_
             if hasattr(self, "n_features_in_") and not hasattr(self, "feature_names_in_"):
                 # fitted on an array: its columns are read by position
                 out["n_features_in"] = self.n_features_in_
@@ -346,5 +359,7 @@ class SupervisedCLV(TableInput, JsonModel, BaseEstimator):
             model.boosters_ = {k: booster_from_json(raw) for k, raw in doc["boosters"].items()}
             if "n_features_in" in doc:
                 model.n_features_in_ = int(doc["n_features_in"])
+            if "amount_cap" in doc:
+                model.amount_cap_ = float(doc["amount_cap"])
             model._share()
         return model

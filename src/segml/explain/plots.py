@@ -115,6 +115,31 @@ def _displayed(exp: ModelExplanation, rows: np.ndarray) -> shap.Explanation:
     )
 
 
+#: A beeswarm's axis spans the central 99 % of the contributions (0.5th to 99.5th percentile)
+#: when the extremes would stretch it more than ``CLIP_STRETCH`` times: otherwise a few very
+#: large customers flatten every other point onto 0. Clipped points are drawn at the edge.
+CLIP_QUANTILES, CLIP_STRETCH = (0.005, 0.995), 3.0
+
+
+def _clipped(shown: shap.Explanation) -> tuple[shap.Explanation, int]:
+    """``shown`` with its contributions clipped to :data:`CLIP_QUANTILES` when the extremes
+    stretch the axis (:data:`CLIP_STRETCH`); the number of values clipped."""
+    v = np.asarray(shown.values, dtype=float)
+    finite = v[np.isfinite(v)]
+    if finite.size == 0:
+        return shown, 0
+    lo, hi = np.quantile(finite, CLIP_QUANTILES)
+    if hi - lo <= 0 or (finite.max() - finite.min()) <= CLIP_STRETCH * (hi - lo):
+        return shown, 0
+    n = int(((v < lo) | (v > hi)).sum())
+    out = shap.Explanation(
+        values=np.clip(v, lo, hi), base_values=shown.base_values, data=shown.data,
+        feature_names=shown.feature_names, instance_names=shown.instance_names,
+        output_names=shown.output_names,
+    )  # fmt: skip
+    return out, n
+
+
 def _check(exp: ModelExplanation, tiers: Any = None) -> np.ndarray | None:
     if len(exp) == 0:
         raise ValueError("the explanation has no customers to plot")
@@ -153,10 +178,10 @@ def plot_global(exp: ModelExplanation, folder: PathLike, max_display: int = 15) 
     with _figure(bee) as fig:
         fig.set_size_inches(*size)
         ax = fig.add_subplot()
-        shap.plots.beeswarm(
-            _displayed(exp, rows), max_display=max_display, ax=ax, plot_size=None, show=False
-        )
-        ax.set_xlabel(f"contribution to {spec.label}{_unit(spec.unit)}")
+        displayed, clipped = _clipped(_displayed(exp, rows))
+        shap.plots.beeswarm(displayed, max_display=max_display, ax=ax, plot_size=None, show=False)
+        note = f" (axis: central 99%; {clipped:,} values at its edges)" if clipped else ""
+        ax.set_xlabel(f"contribution to {spec.label}{_unit(spec.unit)}{note}")
         _money_ticks(ax.xaxis, spec.unit)
         ax.set_title(f"Contributions to {spec.label}{_unit(spec.unit)}, {shown} customers")
     bar = out / f"{spec.name}_importance.png"

@@ -41,15 +41,31 @@ HEADLINE: tuple[tuple[str, str, bool | None], ...] = (
 )
 
 
+#: Differences within these count as "same": 0.005 on a score bounded by 1 (a rank correlation,
+#: an AUC, a Brier score), 1 % of the champion's value for an amount or a lift.
+TOLERANCE_BOUNDED, TOLERANCE_RELATIVE = 0.005, 0.01
+_UNBOUNDED = ("mae", "lift")
+
+
+def tolerance(key: str, champion: float) -> float:
+    """The difference below which metric ``key`` counts as unchanged (:data:`TOLERANCE_BOUNDED`,
+    :data:`TOLERANCE_RELATIVE`)."""
+    if any(key.endswith(f".{u}") or f".{u}_" in key for u in _UNBOUNDED):
+        return TOLERANCE_RELATIVE * abs(champion)
+    return TOLERANCE_BOUNDED
+
+
 def metric_deltas(current: dict[str, float], champion: dict[str, float]) -> list[dict[str, Any]]:
-    """Headline metrics of both runs, the difference and whether the challenger is better."""
+    """Headline metrics of both runs, the difference and whether the challenger is better
+    (None: within :func:`tolerance`, or a metric with no better direction)."""
     rows = []
     for key, label, higher in HEADLINE:
         a, b = champion.get(key), current.get(key)
         if a is None and b is None:
             continue
         delta = None if a is None or b is None else float(b) - float(a)
-        better = None if delta is None or higher is None or delta == 0 else (delta > 0) == higher
+        same = delta is None or higher is None or abs(delta) <= tolerance(key, float(a))  # type: ignore[arg-type]
+        better = None if same else (delta > 0) == higher  # type: ignore[operator]
         rows.append(
             {
                 "metric": label,
@@ -152,7 +168,13 @@ def champion_section(ctx: ReportContext) -> Section:
     _tier_changes_reading(sec, ctx, info)
     sec.data["champion"] = info
     sec.blocks.append(_metrics_table(rows, reg.champion_version, reg.version))
-    sec.blocks.append(note(f"Champion metrics from {source}."))
+    sec.blocks.append(
+        note(
+            f"Champion metrics from {source}. Better or worse only beyond a stated tolerance: "
+            f"±{TOLERANCE_BOUNDED:g} on scores bounded by 1, ±{TOLERANCE_RELATIVE:.0%} of the "
+            "champion's value for MAE and lift; within it, the same."
+        )
+    )
     return sec
 
 
@@ -223,6 +245,10 @@ def _tier_changes_reading(sec: Section, ctx: ReportContext, info: dict[str, Any]
         sec.attention("the champion model could not score this run's customers")
 
 
+def _directed(key: str) -> bool:
+    return any(k == key and higher is not None for k, _, higher in HEADLINE)
+
+
 def _metrics_table(
     rows: list[dict[str, Any]], champion_version: str | None, version: str | None
 ) -> str:
@@ -235,7 +261,9 @@ def _metrics_table(
                 if r["better"]
                 else Cell("worse", "flag")
                 if r["better"] is False
-                else Cell("–", "muted"),
+                else Cell(
+                    "same" if r["delta"] is not None and _directed(r["key"]) else "–", "muted"
+                ),
             }
             for r in rows
         ],

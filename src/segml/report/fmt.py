@@ -27,11 +27,11 @@ def is_number(x: Any) -> bool:
 
 
 def pct(x: Any, digits: int = 0) -> str:
-    """A share as a percentage (``0.9803`` → ``98%``)."""
+    """A share as a percentage (``0.9803`` → ``98%``, ``8608.9`` → ``860,890%``)."""
     if not is_number(x):
         return DASH
-    text = f"{abs(float(x)):.{digits}%}"
-    negative = float(x) < 0 and float(text.rstrip("%")) != 0
+    text = f"{abs(float(x)):,.{digits}%}"
+    negative = float(x) < 0 and float(text.rstrip("%").replace(",", "")) != 0
     return f"−{text}" if negative else text
 
 

@@ -53,10 +53,14 @@ class Finding:
         ``attention``: the meeting should discuss it; ``note``: context; ``ok``: a check passed.
     text : str
         One plain sentence.
+    first : bool
+        Listed before every other point of its level (e.g. a model that is unusable).
     """
 
     level: Level
     text: str
+    #: listed before every other point (a model whose predictions are unusable)
+    first: bool = False
 
 
 @dataclass
@@ -84,9 +88,9 @@ class Section:
     findings: list[Finding] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
 
-    def attention(self, text: str) -> None:
-        """Add a point the meeting should discuss."""
-        self.findings.append(Finding("attention", text))
+    def attention(self, text: str, first: bool = False) -> None:
+        """Add a point the meeting should discuss (``first``: before every other point)."""
+        self.findings.append(Finding("attention", text, first))
 
     def ok(self, text: str) -> None:
         """Add a check that passed."""
@@ -257,6 +261,7 @@ ul.findings { list-style: none; padding: 0; margin: 8px 0; }
 ul.findings li { padding: 4px 10px; margin: 3px 0; border-left: 4px solid var(--line);
                  background: var(--notebg); font-size: 14px; }
 ul.findings li.attention { border-color: var(--bad); background: var(--badbg); }
+ul.findings li.first { font-weight: 700; }
 ul.findings li.ok { border-color: var(--good); background: var(--goodbg); }
 ul.findings li a { color: inherit; }
 .badge { font-size: 11px; font-weight: 700; text-transform: uppercase; margin-right: 6px; }
@@ -273,12 +278,13 @@ footer { color: var(--muted); font-size: 12px; margin-top: 40px; border-top: 1px
 def _summary(sections: Sequence[Section]) -> str:
     order = {"attention": 0, "note": 1, "ok": 2}
     items = sorted(
-        ((f, s) for s in sections for f in s.findings), key=lambda fs: order[fs[0].level]
+        ((f, s) for s in sections for f in s.findings),
+        key=lambda fs: (order[fs[0].level], not fs[0].first),
     )
     if not items:
         return ""
     lis = "".join(
-        f'<li class="{f.level}"><span class="badge">{esc(f.level)}</span>'
+        f'<li class="{f.level}{" first" if f.first else ""}"><span class="badge">{esc(f.level)}</span>'
         f'<a href="#{esc(s.id)}">{esc(f.text[:1].upper() + f.text[1:])}</a></li>'
         for f, s in items
     )

@@ -142,6 +142,37 @@ def _migration(ctx: ReportContext, sec: Section) -> None:
     )
 
 
+#: PSI bands: above MAJOR a major shift, from MODERATE a moderate one (segml.tiers.psi_label)
+MAJOR, MODERATE = 0.25, 0.1
+
+
+def _shift_findings(sec: Section, scores: pd.DataFrame, feats: pd.DataFrame) -> None:
+    """Population shift (the features) apart from model change (a score that moved while the
+    population did not): a retrained model that scores the same customers differently is not
+    a population shift."""
+    moved = feats[feats["psi"] > MAJOR]["measure"].tolist()
+    stable = bool(len(feats)) and not (feats["psi"] >= MODERATE).any()
+    if moved:
+        sec.attention(f"major population shift (PSI > {MAJOR:g}) in {', '.join(moved)}")
+    for r in scores[scores["psi"] > MAJOR].itertuples():
+        if stable:
+            sec.attention(
+                f"model change: the {r.measure} distribution moved (PSI {num(r.psi)}) while no "
+                f"main feature shifted (largest feature PSI {num(feats['psi'].max())}): the "
+                "models score the same population differently, not a population shift"
+            )
+        else:
+            sec.attention(f"major shift of {r.measure} (PSI {num(r.psi)}) with the population")
+    if not moved and not (scores["psi"] > MAJOR).any() and (len(scores) or len(feats)):
+        sec.ok("no score or main feature shifted majorly against the reference run")
+    both = pd.concat([scores, feats])
+    moderate = both[both["psi"].between(MODERATE, MAJOR)]["measure"].tolist()
+    if moderate:
+        sec.findings.append(
+            Finding("note", f"moderate shift (PSI {MODERATE:g}–{MAJOR:g}) in {', '.join(moderate)}")
+        )
+
+
 def stability_section(ctx: ReportContext) -> Section:
     """PSI of scores and main features against the reference run, and the migration matrix."""
     sec = Section("stability", "Stability: population shift and tier migration")
@@ -169,18 +200,7 @@ def stability_section(ctx: ReportContext) -> Section:
                 f"majorly and {int(feats['psi'].between(0.1, 0.25).sum())} moderately; the "
                 f"largest shift is {worst.measure} ({num(worst.psi)})."
             )
-        major = t[t["psi"] > 0.25]["measure"].tolist()
-        if major:
-            sec.attention(f"major population shift (PSI > 0.25) in {', '.join(major)}")
-        elif len(t):
-            sec.ok("no score or main feature shifted majorly against the reference run")
-        moderate = t[t["psi"].between(0.1, 0.25)]["measure"].tolist()
-        if moderate:
-            sec.findings.append(
-                Finding(
-                    "note", f"moderate population shift (PSI 0.1–0.25) in {', '.join(moderate)}"
-                )
-            )
+        _shift_findings(sec, scores, feats)
         rows = [
             {
                 **r,

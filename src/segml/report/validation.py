@@ -9,6 +9,7 @@ from segml.report.context import ReportContext
 from segml.report.figures import embed_png, gains_chart
 from segml.report.fmt import money, num, pct, signed
 from segml.report.html import Section, esc, figure, figures, note, table
+from segml.report.value import value_measure
 
 __all__ = ["validation_section"]
 
@@ -108,6 +109,58 @@ CLV_MODELS = {
 #: metrics whose verdict against the naive baselines makes a point for review
 VERDICT_NAMES = {"spearman": "Spearman", "mae": "MAE"}
 
+#: A model's holdout predictions are unusable beyond these: a total more than 100 % off the
+#: actual one, an MAE ten times the best naive forecast's, deciles more than 100 % off.
+UNUSABLE = {"aggregate_error": 1.0, "mae_vs_naive": 10.0, "decile_mape": 1.0}
+#: The column of the CLV table each model's predictions fill (the others are only scored).
+CLV_COLUMNS = {"probabilistic": "expected_value", "tweedie": "supervised_value",
+               "absoluteerror": "clv_profit_pred"}  # fmt: skip
+
+
+def _unusable_reasons(row: dict[str, Any], naive_mae: float | None) -> list[str]:
+    """Why a model's holdout predictions are unusable (:data:`UNUSABLE`); empty if they are not."""
+    out = []
+    agg, mae, mape = row.get("aggregate_error"), row.get("mae"), row.get("decile_mape")
+    if agg is not None and abs(agg) > UNUSABLE["aggregate_error"]:
+        out.append(
+            f"it predicts a total of {money(row.get('predicted_total'))} against "
+            f"{money(row.get('actual_total'))} actual ({pct(agg, 0)})"
+        )
+    if mae is not None and naive_mae and mae > UNUSABLE["mae_vs_naive"] * naive_mae:
+        out.append(f"its MAE is {num(mae)} against {num(naive_mae)} for the best naive forecast")
+    if mape is not None and mape > UNUSABLE["decile_mape"]:
+        out.append(f"its deciles are {pct(mape, 0)} off the actual means")
+    return out
+
+
+def _unusable(ctx: ReportContext, sec: Section, rows: list[dict[str, Any]]) -> None:
+    """The first points for review: each model whose holdout predictions are absurd, saying
+    whether they feed a column of the CLV table and whether the tiers rank that column."""
+    ranked = str(value_measure(ctx).get("measure") or "")
+    for target in ("spend", "profit"):
+        mine = [r for r in rows if r["target"] == target]
+        naive = [r["mae"] for r in mine if r["key"].startswith("naive") and r.get("mae")]
+        for row in mine:
+            why = [] if row["key"].startswith("naive") else _unusable_reasons(row, min(naive, default=None))  # fmt: skip
+            if not why:
+                continue
+            col = CLV_COLUMNS.get(row["key"])
+            use = (
+                f"its predictions are the CLV table's {col!r}"
+                + (
+                    ", which the tiers rank: do not use this run's tiers"
+                    if col == ranked
+                    else "; the tiers do not rank them"
+                )  # fmt: skip
+                if col
+                else "its predictions are only scored, they feed no score or tier"
+            )
+            sec.attention(
+                f"CLV: the {row['model']} {target} model is unusable on the holdout: "
+                f"{'; '.join(why)}. {use[:1].upper() + use[1:]} (figure: value by decile)",
+                first=True,
+            )
+
 
 def _clv_rows(m: dict[str, float], purchase_model: str = "BG/NBD") -> list[dict[str, Any]]:
     """Table rows of the CLV holdout metrics: spend and profit per model, purchase days of the
@@ -181,6 +234,7 @@ def _clv(ctx: ReportContext, sec: Section) -> None:
         else:
             sec.blocks.append(note(not_available(run, "clv")))
         return
+    _unusable(ctx, sec, rows)
     window = config.get("window") or ["?", "?"]
     spend = [r for r in rows if r["target"] == "spend" and r.get("spearman") is not None]
     naives = [r for r in spend if r["key"].startswith("naive")]

@@ -207,7 +207,10 @@ def value_section(ctx: ReportContext) -> Section:
         sec.attention(f"tier(s) {', '.join(empty)} hold no customer")
     sec.blocks.append(
         figures(
-            figure(lorenz_chart(values, pos20), f"Lorenz curve of {ranked} (tiered customers)"),
+            figure(
+                lorenz_chart(values, pos20),
+                f"Lorenz curve of {ranked}, clipped at 0 (tiered customers)",
+            ),
             figure(
                 tier_share_chart(
                     [r["tier"] for r in rows],
