@@ -9,10 +9,11 @@ UV_VERSION := 0.13.9
 STAMP  := $(VENV)/.segml-installed
 CONFIG ?= experiments/configs/default.yaml
 PYTEST_ARGS ?=
-# two pytest-xdist workers, a test file per worker at a time (its module fixtures run once);
+# two pytest-xdist workers, a test file per worker at a time (its module fixtures run once),
+# the heaviest files first and the notebooks test by test (tests/conftest.py);
 # PYTEST_WORKERS=0 runs the tests in one process
 PYTEST_WORKERS ?= 2
-PYTEST_XDIST = $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
+PYTEST_XDIST = $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder)
 # no usage telemetry from MLflow in a bank's environment
 export MLFLOW_DISABLE_TELEMETRY ?= true
 export DO_NOT_TRACK ?= 1
@@ -42,10 +43,10 @@ $(STAMP): requirements.lock pyproject.toml | $(BIN)/python
 .PHONY: setup
 setup: $(STAMP)
 
-## demo: set up, run the main job on the embedded synthetic bank, write its review pack
+## demo: set up, run the main job on the synthetic bank (about 6.5 min on 2 cores), write its review pack; an unchanged config reuses its finished run (segml run --reuse), FORCE=1 runs it again
 .PHONY: demo
 demo: $(STAMP)
-	$(BIN)/segml run --config $(CONFIG)
+	$(BIN)/segml run --config $(CONFIG) $(if $(filter 1,$(FORCE)),,--reuse)
 	$(BIN)/segml report --config $(CONFIG) --latest
 
 ## report: write the model-review pack (one HTML file) of the latest run; REPORT_ARGS="--run-id ID"
@@ -87,14 +88,18 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_pipeline.py $(BENCH_ARGS)
 	$(BIN)/python benchmarks/bench_caps.py
 
-## lab: JupyterLab on notebooks/ with the project's kernel
+## lab: JupyterLab on notebooks/ with the project's kernel; as root (or JUPYTER_ALLOW_ROOT=1) with --allow-root, said in one line; LAB_ARGS="--port 8889" adds options
 .PHONY: lab
+# JupyterLab refuses to start as root without --allow-root (containers often run as root)
+LAB_UID ?= $(shell id -u)
+LAB_ROOT = $(if $(or $(filter 0,$(LAB_UID)),$(filter 1,$(JUPYTER_ALLOW_ROOT))),--allow-root)
 lab: $(STAMP)
 	$(BIN)/python -m ipykernel install --sys-prefix --name segml --display-name "segml (.venv)" >/dev/null
 	mkdir -p .venv/share/jupyter/lab/settings
 	printf '%s\n' '{"@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"python": "Jupytext Notebook"}}}' \
 	  > .venv/share/jupyter/lab/settings/overrides.json
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(if $(LAB_ROOT),@echo "make lab: running as root (or JUPYTER_ALLOW_ROOT=1): starting JupyterLab with --allow-root")
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(LAB_ROOT) $(LAB_ARGS)
 
 ## ui: MLflow UI on the local tracking store (experiments/mlflow.db)
 .PHONY: ui

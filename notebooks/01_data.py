@@ -50,8 +50,9 @@ from segml.profile import profile_bank
 from segml.tiers import concentration, plot_lorenz, top_share
 from segml.validate import validate_folder
 
-cfg = nb.study_config(config, customers=customers, seed=seed, as_of=as_of)
-study = nb.open_study(cfg, data_dir, run_id)  # a run's: its bank, as-of date and features
+root = nb.study_root(config)  # relative paths: this project's, wherever the kernel runs
+cfg = nb.study_config(config, customers=customers, seed=seed, as_of=as_of, root=root)
+study = nb.open_study(cfg, data_dir, run_id, root=root)  # a run's: bank, as-of, features
 seed = study.config.seed
 print(study.describe())
 
@@ -185,7 +186,7 @@ print(
 
 # %%
 params = {"customers": customers, "seed": seed, "run_id": study.run and study.run.run_id}
-with nb.research_run("01_data", cfg, params) as run:
+with nb.research_run("01_data", cfg, params, root=root) as run:
     run.json(study.to_dict(), "bank.json")
     run.json(report.to_dict(), "validation.json")
     run.metrics(profile.metrics())

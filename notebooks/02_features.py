@@ -48,8 +48,9 @@ from segml import notebook as nb
 from segml.features.catalogue import CATALOGUE
 from segml.grades import roc_auc
 
-cfg = nb.study_config(config, customers=customers, seed=seed, as_of=as_of)
-study = nb.open_study(cfg, data_dir, run_id)  # a run: its bank, as-of, features, labels
+root = nb.study_root(config)  # relative paths: this project's, wherever the kernel runs
+cfg = nb.study_config(config, customers=customers, seed=seed, as_of=as_of, root=root)
+study = nb.open_study(cfg, data_dir, run_id, root=root)  # a run's: bank, as-of, features, labels
 cfg, seed = study.config, study.config.seed
 features = study.features()
 active = features[features["is_active"] == 1]
@@ -264,7 +265,7 @@ else:
 
 # %%
 params = {"customers": customers, "seed": seed, "history_quarters": history_quarters}
-with nb.research_run("02_features", cfg, params) as run:
+with nb.research_run("02_features", cfg, params, root=root) as run:
     run.metrics({"rows": len(features), "columns": features.shape[1], "active": len(active)})
     run.metrics({"correlated_pairs_0.9": len(pairs)})
     if labels is not None:

@@ -49,8 +49,11 @@ from IPython.display import display
 from segml import notebook as nb
 
 overrides = nb.given({"clv.model": model, "clv.annual_discount_rate": annual_discount_rate})
-cfg = nb.study_config(config, customers=customers, seed=seed, as_of=as_of, overrides=overrides)
-studied = nb.study_run(cfg, run_id, steps=("clv",), data_dir=data_dir)
+root = nb.study_root(config)  # relative paths: this project's, wherever the kernel runs
+cfg = nb.study_config(
+    config, customers=customers, seed=seed, as_of=as_of, overrides=overrides, root=root
+)
+studied = nb.study_run(cfg, run_id, steps=("clv",), data_dir=data_dir, root=root)
 clv = studied.clv
 model, seed = clv.model_name, studied.config.seed
 annual_discount_rate = studied.config.clv.annual_discount_rate
@@ -98,7 +101,7 @@ clv.scores.describe().T.round(2)
 
 # %%
 params = {"customers": customers, "seed": seed, "model": model, "run_id": studied.run_id}
-with nb.research_run("04_clv", cfg, params) as run:
+with nb.research_run("04_clv", cfg, params, root=root) as run:
     run.metrics(clv.metrics.to_dict())
     run.json(clv.evaluation, "clv_evaluation.json")
     run.figures(clv.figure_dir)

@@ -52,8 +52,11 @@ from segml import notebook as nb
 from segml.churn.evaluate import bayes_reference
 
 overrides = nb.given({"labels.churn_definition": definition, "churn.search": search})
-cfg = nb.study_config(config, customers=customers, seed=seed, as_of=as_of, overrides=overrides)
-studied = nb.study_run(cfg, run_id, steps=("churn",), data_dir=data_dir)
+root = nb.study_root(config)  # relative paths: this project's, wherever the kernel runs
+cfg = nb.study_config(
+    config, customers=customers, seed=seed, as_of=as_of, overrides=overrides, root=root
+)
+studied = nb.study_run(cfg, run_id, steps=("churn",), data_dir=data_dir, root=root)
 churn = studied.churn
 definition, search, seed = churn.definition, studied.config.churn.search, studied.config.seed
 tested = studied.has("labels")  # False when the data end before the test window does
@@ -100,7 +103,7 @@ else:
 
 # %%
 params = {"customers": customers, "seed": seed, "definition": definition, "search": search}
-with nb.research_run("05_churn", cfg, params | {"run_id": studied.run_id}) as run:
+with nb.research_run("05_churn", cfg, params | {"run_id": studied.run_id}, root=root) as run:
     run.metrics(churn.metrics.to_dict())
     run.table(churn.metrics_table(), "churn_metrics.csv")
     if reference is not None:

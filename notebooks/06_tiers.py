@@ -54,8 +54,11 @@ from segml import notebook as nb
 from segml.tiers import BUILTIN_POLICIES, PLAYBOOK_COLUMNS, assign_tiers, tier_table
 
 overrides = nb.given({"tiers.policy": policy, "tiers.migration_months": migration_months})
-cfg = nb.study_config(config, customers=customers, seed=seed, as_of=as_of, overrides=overrides)
-studied = nb.study_run(cfg, run_id, steps=("value", "explain"), data_dir=data_dir)
+root = nb.study_root(config)  # relative paths: this project's, wherever the kernel runs
+cfg = nb.study_config(
+    config, customers=customers, seed=seed, as_of=as_of, overrides=overrides, root=root
+)
+studied = nb.study_run(cfg, run_id, steps=("value", "explain"), data_dir=data_dir, root=root)
 run_cfg = studied.config
 policy, migration_months, seed = run_cfg.tiers.policy, run_cfg.tiers.migration_months, run_cfg.seed
 population = studied.active_features()
@@ -193,7 +196,8 @@ else:
 # **What we see.** Where the ground truth exists, the measured profit reproduces the true
 # current tiers for most customers (the features are built from the same records), while the
 # agreement with next year's true tier is lower: current value is an imperfect guide to future
-# value, which is what the CLV notebook addresses by tiering on predicted value.
+# value, which is why `segml run` tiers on the value score, current profit plus a model of
+# next year's change (below).
 
 # %% [markdown]
 # ## Why each customer has its tier: the explained value score
@@ -246,7 +250,8 @@ nb.show_figures(explained.figures("waterfall"))
 
 # %%
 params = {"customers": customers, "seed": seed, "policy": policy, "run_id": studied.run_id}
-with nb.research_run("06_tiers", cfg, params | {"migration_months": migration_months}) as run:
+params["migration_months"] = migration_months
+with nb.research_run("06_tiers", cfg, params, root=root) as run:
     run.json(pol.to_dict(), "tier_policy.json")
     run.json([r.to_dict() for r in rules], "tier_rules.json")
     run.table(table, "tier_table.csv")

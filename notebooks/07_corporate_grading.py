@@ -50,8 +50,9 @@ from segml import notebook as nb
 from segml.grades import DEFAULT_SCORECARD, compare_scorecard_model, grade_corporates
 from segml.profile import profile_bank
 
-cfg = nb.study_config(config, customers=customers, seed=seed, as_of=as_of)
-study = nb.open_study(cfg, data_dir, run_id)  # a run's: its bank, as-of date and features
+root = nb.study_root(config)  # relative paths: this project's, wherever the kernel runs
+cfg = nb.study_config(config, customers=customers, seed=seed, as_of=as_of, root=root)
+study = nb.open_study(cfg, data_dir, run_id, root=root)  # a run's: bank, as-of, features
 seed = study.config.seed
 grades = grade_corporates(study.features(), DEFAULT_SCORECARD)
 print(study.describe())
@@ -186,7 +187,7 @@ if comparison is not None:
 
 # %%
 params = {"customers": customers, "seed": seed, "n_boot": n_boot}
-with nb.research_run("07_corporate_grading", cfg, params) as run:
+with nb.research_run("07_corporate_grading", cfg, params, root=root) as run:
     run.json(DEFAULT_SCORECARD.model_dump(mode="json"), "scorecard.json")
     if comparison is not None:
         run.json(comparison.to_dict(), "grading_comparison.json")

@@ -53,12 +53,13 @@ from segml import notebook as nb
 from segml.features import rfm_summary
 from segml.loaders import load_online_retail, transaction_log_to_bank
 from segml.loaders.online_retail import customer_countries, online_retail_path
-from segml.run.config import project_root, resolve
+from segml.run.config import resolve
 from segml.segments import segment_table
 from segml.tiers import concentration, plot_lorenz, top_share
 
+root = nb.study_root(config)  # relative paths: this project's, wherever the kernel runs
 try:
-    source = online_retail_path(path)
+    source = online_retail_path(None if path is None else resolve(root, path))
 except FileNotFoundError as exc:
     nb.skip_rest_of_notebook(f"{exc}. The rest of this notebook is skipped.")
 
@@ -90,12 +91,12 @@ print(f"{log['customer_id'].nunique():,} customers, {len(log):,} invoices studie
 # `segml convert online-retail`), the run's folder, as-of date and features are studied.
 
 # %% tags=["bank"]
-cfg = nb.study_config(config, seed=seed, overrides={"as_of": None})
+cfg = nb.study_config(config, seed=seed, overrides={"as_of": None}, root=root)
 if run_id is None:
     folder = transaction_log_to_bank(
-        log, resolve(project_root(), out_dir), region=customer_countries(log), overwrite=True
+        log, resolve(root, out_dir), region=customer_countries(log), overwrite=True
     )
-study = nb.open_study(cfg, folder if run_id is None else None, run_id)
+study = nb.open_study(cfg, folder if run_id is None else None, run_id, root=root)
 features = study.features()
 print(study.describe())
 
@@ -183,7 +184,7 @@ display(pd.Series(conc.to_dict(), name="revenue").to_frame().round(3))
 
 # %%
 params = {"path": source, "sample_customers": sample_customers, "seed": seed, "k": k}
-with nb.research_run("08_online_retail", cfg, params) as run:
+with nb.research_run("08_online_retail", cfg, params, root=root) as run:
     run.json(report.to_dict(), "load_report.json")
     run.json(seg.to_dict(), "segments.json")
     run.metrics({"customers": len(table), "invoices": len(log), "k": seg.k})

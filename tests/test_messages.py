@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -646,3 +647,45 @@ def test_a_users_telemetry_setting_is_kept() -> None:
         DO_NOT_TRACK="0",
     )
     assert r.returncode == 0, r.stderr
+
+
+# ----------------------------------------------------------------------------- segml score
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A saved pyfunc model whose signature reads ``customer_id`` (text), ``nii_12m`` (a
+    number) and ``is_active`` (a whole number), all optional as segml declares them."""
+    import mlflow
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import ColSpec, Schema
+
+    class Ids(mlflow.pyfunc.PythonModel):
+        def predict(self, context, model_input, params=None):
+            return model_input[["customer_id"]]
+
+    spec = [("string", "customer_id"), ("double", "nii_12m"), ("long", "is_active")]
+    signature = ModelSignature(Schema([ColSpec(t, c, required=False) for t, c in spec]))
+    path = tmp_path_factory.mktemp("tiny") / "model"
+    with warnings.catch_warnings():  # MLflow's advice on type hints and input examples
+        warnings.simplefilter("ignore", UserWarning)
+        mlflow.pyfunc.save_model(str(path), python_model=Ids(), signature=signature, pip_requirements=[])  # fmt: skip
+    return path
+
+
+def test_score_names_missing_columns_and_wrong_types_first_in_one_line(tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+        monkeypatch.delenv(name, raising=False)
+    cfg = make_project(tmp_path)
+    good = pd.DataFrame({"customer_id": ["a", "b"], "nii_12m": [1.0, 2.0], "is_active": [1, 0]})
+    lacking = "lacks 2 required columns: is_active, nii_12m (is_active: 1 if the relationship is open"  # fmt: skip
+    wrong = "has 2 columns of the wrong type: nii_12m (text; the model reads double), is_active (double; the model reads long)"  # fmt: skip
+    cases = [(lacking, good[["customer_id"]]), (wrong, good.assign(nii_12m=["x", "y"], is_active=[1.0, 0.0]))]  # fmt: skip
+    for i, (message, frame) in enumerate(cases):
+        frame.to_parquet(src := tmp_path / f"f{i}.parquet")
+        out = tmp_path / f"s{i}.parquet"
+        res = invoke("score", "--model", tiny_model, "--features", src, "--out", out, "--config", cfg)  # fmt: skip
+        assert assert_one_clear_line(res, 1).startswith(f"error: {src} {message}")
+        assert not out.exists()
+    good.to_parquet(src := tmp_path / "good.parquet")
+    res = invoke("score", "--model", tiny_model, "--features", src, "--out", out, "--config", cfg)
+    assert res.exit_code == 0, res.output
+    assert list(pd.read_parquet(out).customer_id) == ["a", "b"]

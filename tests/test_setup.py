@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from packaging.markers import Marker
 
 from segml.contract import CONTRACT
 
@@ -19,20 +20,38 @@ sys.path.insert(0, str(REPO / "tools"))
 write_environment = importlib.import_module("write_environment")
 
 
-def test_environment_yml_pins_the_same_dependencies_as_pyproject_and_lock() -> None:
+def test_environment_yml_carries_the_whole_lock_and_java() -> None:
+    from packaging.requirements import Requirement
+
     env = yaml.safe_load((REPO / "environment.yml").read_text())
+    conda = [d for d in env["dependencies"] if isinstance(d, str)]
+    assert "openjdk=17" in conda and "python=3.11" in conda and "pip" in conda
     pip = next(d for d in env["dependencies"] if isinstance(d, dict))["pip"]
-    listed = {}
-    for item in pip:
-        if item.startswith("-e"):
-            continue
-        name, version = item.split("==")
-        listed[write_environment.canonical(name)] = version
-    direct = write_environment.direct_dependencies()
-    assert set(listed) == set(direct)
+    assert pip[-1] == "-e ."
+    listed = set()
+    for item in pip[:-1]:
+        req = Requirement(item)
+        (spec,) = req.specifier
+        assert spec.operator == "==", item
+        listed.add((write_environment.canonical(req.name), spec.version, str(req.marker or "")))
+    locked = set()
+    for line in write_environment.lock_lines():
+        req = Requirement(line)
+        (spec,) = req.specifier
+        locked.add((write_environment.canonical(req.name), spec.version, str(req.marker or "")))
+    assert listed == locked  # every package of the lock, direct and transitive, same pins
+    lock = [ln for ln in (REPO / "requirements.lock").read_text().splitlines() if "==" in ln]
+    assert len(pip) - 1 == len(lock) > 100
+    # on the target (Linux, Python 3.11) the pins pip picks are the lock's, direct ones included
     pins = write_environment.locked_versions()
-    assert listed == {n: pins[n] for n in direct}
-    assert (REPO / "environment.yml").read_text() == write_environment.render()
+    assert set(write_environment.direct_dependencies()) <= set(pins)
+    on_target = {
+        n: v for n, v, m in listed if not m or Marker(m).evaluate(write_environment.TARGET)
+    }
+    assert on_target == pins
+    assert (REPO / "environment.yml").read_text() == write_environment.render(), (
+        "run: python tools/write_environment.py"
+    )
 
 
 def test_lock_pins_every_package_exactly() -> None:
@@ -49,6 +68,46 @@ def test_make_help_lists_the_targets() -> None:
     out = subprocess.run(["make", "-s", "help"], cwd=REPO, capture_output=True, text=True).stdout
     for target in ("demo", "test", "lab", "ui", "lint", "bench", "setup"):
         assert re.search(rf"make {target}\b", out), target
+
+
+def _dry_run(*args: str) -> str:
+    """What ``make -n`` would run (nothing is run), stdout and stderr together."""
+    r = subprocess.run(["make", "-n", *args], cwd=REPO, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r.stdout + r.stderr
+
+
+def _jupyter_line(out: str) -> str:
+    (line,) = [ln for ln in out.splitlines() if "jupyter lab" in ln]
+    return line
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_lab_allows_root_when_run_as_root() -> None:
+    uid = subprocess.run(["id", "-u"], capture_output=True, text=True).stdout.strip()
+    said = "starting JupyterLab with --allow-root"
+    out = _dry_run("lab")
+    if uid == "0":  # JupyterLab refuses root without the flag: make lab passes it, and says so
+        assert "--allow-root" in _jupyter_line(out) and said in out
+    else:
+        assert "--allow-root" not in out
+    out = _dry_run("lab", "LAB_UID=1000")  # an ordinary user: no flag, no line
+    assert "--allow-root" not in out and said not in out
+    out = _dry_run("lab", "LAB_UID=1000", "JUPYTER_ALLOW_ROOT=1", "LAB_ARGS=--port 8899")
+    assert _jupyter_line(out).split()[-3:] == ["--allow-root", "--port", "8899"]
+    assert said in out
+    help_text = subprocess.run(["make", "-s", "help"], cwd=REPO, capture_output=True, text=True)
+    assert "--allow-root" in help_text.stdout and "JUPYTER_ALLOW_ROOT=1" in help_text.stdout
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_demo_reuses_an_unchanged_run_unless_forced() -> None:
+    (run,) = [ln for ln in _dry_run("demo").splitlines() if "segml run" in ln]
+    assert run.split()[-1] == "--reuse"
+    (run,) = [ln for ln in _dry_run("demo", "FORCE=1").splitlines() if "segml run" in ln]
+    assert "--reuse" not in run
+    help_text = subprocess.run(["make", "-s", "help"], cwd=REPO, capture_output=True, text=True)
+    assert "FORCE=1" in help_text.stdout
 
 
 def test_ci_runs_make_test() -> None:

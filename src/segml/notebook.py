@@ -12,6 +12,11 @@ notebook ends by logging what it found to MLflow with :func:`research_run`, thro
 :mod:`segml.run.tracking` (the embedded store ``experiments/mlflow.db`` unless
 ``MLFLOW_TRACKING_URI`` is set). The few plots several
 notebooks draw live here too. Nothing here is needed by the pipeline; nothing runs at import.
+
+Relative paths (the ``config`` parameter, ``data_dir``, the paths in a config) are resolved
+against :func:`study_root`: the project of the working directory, or, for a notebook executed
+with its working directory outside any project, the project of its config (the checkout segml
+is imported from, for the default ``experiments/configs/notebooks.yaml``).
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from segml.dates import months_before as months_before  # notebooks: nb.months_b
 from segml.features import Snapshots
 from segml.jsonio import jsonable
 from segml.profile import default_as_of
-from segml.run.config import RunConfig, load_config, project_root, resolve
+from segml.run.config import RunConfig, load_config, resolve
 from segml.run.stages.labels import labels_for_run
 from segml.run.tracking import StageRun, Tracker, tracked_run
 from segml.synth import MANIFEST
@@ -57,6 +62,66 @@ EXPERIMENT_SUFFIX = "-notebooks"
 GROUND_TRUTH = "ground_truth.parquet"
 
 
+def _project_of(start: Path) -> Path | None:
+    """The nearest ancestor of ``start`` (itself included) that holds an ``experiments/``
+    folder or a ``pyproject.toml`` (what :func:`segml.run.config.project_root` looks for)."""
+    for d in (start, *start.parents):
+        if (d / "experiments").is_dir() or (d / "pyproject.toml").is_file():
+            return d
+    return None
+
+
+def _checkout() -> Path | None:
+    """The project segml is imported from (the checkout of an editable install, or the
+    project whose virtual environment holds segml), if there is one."""
+    return _project_of(Path(__file__).resolve().parent)
+
+
+def config_file(config: str | os.PathLike[str]) -> Path:
+    """The file a notebook's ``config`` parameter names, wherever the notebook runs.
+
+    An absolute path is taken as it is. A relative one is relative to the project the working
+    directory lies in (``make lab`` runs the notebooks in ``notebooks/``); outside any project
+    (a notebook executed with its output elsewhere) it is the file under the working directory
+    when there is one, else the one in the checkout segml is imported from, so the default
+    ``experiments/configs/notebooks.yaml`` is found from anywhere.
+    """
+    path = Path(config).expanduser()
+    if path.is_absolute():
+        return path
+    here = _project_of(Path.cwd())
+    if here is not None:
+        return here / path
+    if path.is_file():
+        return path.resolve()
+    return (_checkout() or Path.cwd()) / path
+
+
+def study_root(config: str | os.PathLike[str] | None = None) -> Path:
+    """The project root a notebook resolves its relative paths against.
+
+    The project the working directory lies in (``make lab``: the repository); outside any
+    project, the project that holds ``config`` (:func:`config_file`; the working directory
+    when the file lies in none, as for ``segml run --config``); without ``config``, the
+    checkout segml is imported from, else the working directory. Every path in a config
+    (``data.path``, ``synthetic.cache_dir``, ``output.dir``), the notebooks' ``data_dir`` and
+    the embedded tracking store ``experiments/mlflow.db`` are relative to it, so a notebook
+    executed from a folder outside the repository studies the same bank and logs to the same
+    store as one run from ``make lab``.
+
+    Examples
+    --------
+    >>> root = study_root("experiments/configs/notebooks.yaml")  # doctest: +SKIP
+    >>> cfg = study_config("experiments/configs/notebooks.yaml", root=root)  # doctest: +SKIP
+    """
+    here = _project_of(Path.cwd())
+    if here is not None:
+        return here
+    if config is not None:
+        return _project_of(config_file(config).resolve().parent) or Path.cwd()
+    return _checkout() or Path.cwd()
+
+
 def study_config(
     config: str | os.PathLike[str],
     *,
@@ -71,14 +136,15 @@ def study_config(
     Parameters
     ----------
     config : path
-        YAML run config; a relative path is resolved against ``root``.
+        YAML run config; a relative path is resolved against ``root`` when given, else as
+        :func:`config_file` says (the working directory's project, else segml's checkout).
     customers, seed, as_of : optional
         Set ``synthetic.customers``, ``seed`` and ``as_of`` when given.
     overrides : mapping, optional
         Further ``section.key -> value`` pairs (e.g. ``{"tiers.policy": "abc"}``; wrap them in
         :func:`given` so that a notebook parameter left at None keeps the config's value).
     root : Path, optional
-        Project root (default: :func:`segml.run.config.project_root` from the working directory).
+        Project root (default: :func:`study_root`).
 
     Raises
     ------
@@ -89,7 +155,7 @@ def study_config(
     for key, value in (("synthetic.customers", customers), ("seed", seed), ("as_of", as_of)):
         if value is not None:
             sets[key] = str(value) if key == "as_of" else value
-    path = resolve(root or project_root(), str(config))
+    path = config_file(config) if root is None else resolve(root, str(config))
     assert path is not None
     return load_config(path, sets)
 
@@ -211,14 +277,14 @@ def open_bank(
         config's synthetic bank, generated into ``synthetic.cache_dir`` unless an identical one
         is cached there (as in ``segml run``).
     root : Path, optional
-        Project root for relative paths (default: from the working directory).
+        Project root for relative paths (default: :func:`study_root`).
 
     Raises
     ------
     segml.validate.ContractError
         When the folder breaks the contract (the message names table, column and rows).
     """
-    root = root or project_root()
+    root = root or study_root()
     generated = False
     if data_dir is not None:  # relative to the project root, as every path in a config
         folder = resolve(root, str(data_dir))  # type: ignore[assignment]
@@ -258,7 +324,7 @@ def open_study(
         A finished run's id (or a prefix, or ``"latest"``): its bank, config and as-of date,
         and its features and labels read from its folder (:attr:`StudyBank.run`).
     root : Path, optional
-        Project root for relative paths.
+        Project root for relative paths (default: :func:`study_root`).
 
     Examples
     --------
@@ -271,7 +337,7 @@ def open_study(
         return open_bank(cfg, data_dir, root=root)
     from segml.run.open import open_run
 
-    root = root or project_root()
+    root = root or study_root()
     run = open_run(run_id, config=cfg, root=root)
     rcfg = run.config
     bank = load_bank(run.data_dir, resolve(root, rcfg.data.mapping), rcfg.data.reference_date)
@@ -307,7 +373,7 @@ def study_run(
     data_dir : path, optional
         A folder of contract tables to run on instead of the config's data.
     root : Path, optional
-        Project root (runs are written under its ``output.dir``).
+        Project root (runs are written under its ``output.dir``; default: :func:`study_root`).
 
     Examples
     --------
@@ -317,7 +383,7 @@ def study_run(
     """
     from segml.run.open import open_run
 
-    root = root or project_root()
+    root = root or study_root()
     if run_id is not None:
         return open_run(run_id, config=cfg, root=root)
     from segml.run.pipeline import run_pipeline
@@ -538,7 +604,8 @@ def research_run(
     params : mapping, optional
         The notebook's parameters.
     root : Path, optional
-        Project root (the embedded store is ``<root>/experiments/mlflow.db``).
+        Project root (the embedded store is ``<root>/experiments/mlflow.db``; default:
+        :func:`study_root`).
     experiment : str, optional
         Experiment name (default: the config's with :data:`EXPERIMENT_SUFFIX`).
     """
@@ -546,7 +613,7 @@ def research_run(
         update={"experiment": experiment or cfg.tracking.experiment + EXPERIMENT_SUFFIX}
     )
     run_cfg = cfg.model_copy(update={"name": notebook, "tracking": tracking})
-    with tracked_run(run_cfg, root or project_root()) as tracker:
+    with tracked_run(run_cfg, root or study_root()) as tracker:
         mlflow.set_tag("segml.notebook", notebook)
         run = ResearchRun(tracker, StageRun(tracker.run_id), notebook)
         if params:

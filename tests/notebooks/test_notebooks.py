@@ -28,7 +28,7 @@ import pytest
 
 from segml import notebook as nb
 from segml.loaders import shared_data_dir
-from segml.run.config import ConfigError
+from segml.run.config import ConfigError, load_config
 from segml.validate import ContractError
 
 jupytext = pytest.importorskip("jupytext")
@@ -180,9 +180,22 @@ def kernel_name(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def _execute(
-    path: Path, params: dict[str, Any], kernel: str, workdir: Path, monkeypatch: Any
+    path: Path,
+    params: dict[str, Any],
+    kernel: str,
+    workdir: Path,
+    monkeypatch: Any,
+    *,
+    project: bool = True,
 ) -> tuple[Any, str]:
-    """Run a notebook with ``params`` injected; return it and its tracking URI."""
+    """Run a notebook with ``params`` injected, in ``workdir``; return it and its tracking URI.
+
+    ``project``: make ``workdir`` a project of its own (an ``experiments/`` folder), so that
+    the notebook's relative paths, run folders and artifacts stay in it
+    (:func:`segml.notebook.study_root`); False leaves it a folder outside any project.
+    """
+    if project:
+        (workdir / "experiments").mkdir(exist_ok=True)
     uri = f"sqlite:///{workdir / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -605,6 +618,58 @@ def test_notebooks_on_a_banks_own_extract(
     if name != "07_corporate_grading":  # 07 stops at "nothing to grade", before its run
         _, run = _notebook_run(uri, name)
         assert run.info.status == "FINISHED"
+
+
+def test_notebook_paths_resolve_against_the_project_from_any_working_directory(
+    tmp_path: Path, monkeypatch
+):
+    """A notebook executed with its working directory outside the repository (an output
+    folder elsewhere) finds ``experiments/configs/notebooks.yaml`` and the project's paths."""
+    if nb._checkout() != REPO:
+        pytest.skip("segml is not imported from this checkout")
+    default = "experiments/configs/notebooks.yaml"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    monkeypatch.chdir(outside)
+    assert nb.study_root() == nb.study_root(default) == REPO
+    assert nb.config_file(default) == REPO / default
+    assert nb.study_config(default, seed=3) == load_config(REPO / default, {"seed": 3})
+    (outside / "here.yaml").write_text("name: here\n", encoding="utf-8")
+    assert nb.study_config("here.yaml").name == "here"  # a file under the working directory
+    assert nb.study_root("here.yaml") == outside  # in no project: as `segml run --config`
+    bank = tmp_path / "bank"  # another project: its config's paths are relative to it
+    (bank / "experiments" / "configs").mkdir(parents=True)
+    mine = bank / "experiments" / "configs" / "mine.yaml"
+    mine.write_text("name: mine\n", encoding="utf-8")
+    assert nb.study_root(mine) == bank
+    assert nb.study_config(mine).name == "mine"
+    lab = tmp_path / "lab"  # inside a project (make lab: notebooks/), that project, as before
+    (lab / "experiments" / "notebooks").mkdir(parents=True)
+    monkeypatch.chdir(lab / "experiments" / "notebooks")
+    assert nb.study_root(default) == nb.study_root(mine) == lab
+    with pytest.raises(ConfigError, match="notebooks.yaml"):
+        nb.study_config(default)  # this project has none
+
+
+@pytest.mark.slow
+def test_a_notebook_runs_with_its_working_directory_outside_the_project(
+    small_bank: Path, kernel_name: str, tmp_path: Path, monkeypatch
+):
+    project = tmp_path / "project"
+    configs = project / "experiments" / "configs"
+    configs.mkdir(parents=True)
+    shutil.copy(REPO / "experiments" / "configs" / "notebooks.yaml", configs)
+    shutil.copytree(small_bank, project / "bank")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    params = {**COMMON, "config": str(configs / "notebooks.yaml"), "data_dir": "bank"}
+    notebook, uri = _execute(
+        NOTEBOOK_DIR / "01_data.py", params, kernel_name, outside, monkeypatch, project=False
+    )
+    metrics = _check_outputs(notebook, uri, "01_data")
+    assert metrics["rows.customers"] == 600  # data_dir "bank": the config's project's
+    assert (project / "experiments" / "artifacts").is_dir(), "artifacts in the project"
+    assert [p.name for p in outside.iterdir()] == ["mlflow.db"], "nothing else in the cwd"
 
 
 def test_given_keeps_the_configs_values_for_parameters_left_at_none():

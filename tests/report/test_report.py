@@ -11,9 +11,11 @@ import base64
 import hashlib
 import json
 import math
+import os
 import re
 import shutil
 import subprocess
+import time
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,7 @@ from segml.report.fairness import four_fifths, outcome_frame
 from segml.report.fmt import money, num, pct
 from segml.report.registry import using_store
 from segml.report.stability import categorical_psi
-from segml.run.folder import RunFolder, RunNotFoundError
+from segml.run.folder import RunFolder, RunNotFoundError, latest_run
 from segml.run.result import RunResult
 from support import NO_STORE_ENV, SECTIONS, make_project, segml, strict_json
 
@@ -205,6 +207,70 @@ def test_psi_against_the_same_run_is_zero_and_latest_is_the_newest(
     assert got["path"] == str(out.resolve()) and out.is_file() and got["logged_to"] is None
     assert {"value score", "churn probability", "CLV"} <= set(got["psi"]) and len(got["psi"]) >= 8
     assert all(v == 0.0 for v in got["psi"].values()), got["psi"]
+
+
+def _fake_run(runs: Path, folder: str, name: str, age_s: float) -> Path:
+    """A finished run's folder of config ``name`` with only run.json and config.yaml, its
+    run.json ``age_s`` seconds old."""
+    path = runs / folder
+    path.mkdir(parents=True)
+    (path / "config.yaml").write_text(f"name: {name}\n", encoding="utf-8")
+    record = path / "run.json"
+    run_id = folder.rsplit("-", 1)[1] + "0" * 20
+    record.write_text(json.dumps({"run_id": run_id, "status": "FINISHED"}), encoding="utf-8")
+    when = time.time() - age_s
+    os.utime(record, (when, when))
+    return path
+
+
+def test_latest_is_the_newest_run_of_the_configs_name(tmp_path: Path) -> None:
+    """Configs that share an output.dir: --latest never picks another config's newer run, and
+    refuses, naming the folder and the name, when the config has none there."""
+    runs = tmp_path / "data" / "processed" / "runs"
+    _fake_run(runs, "t-aaaaaaaaaaaa", "t", 300)
+    _fake_run(runs, "other-bbbbbbbbbbbb", "other", 200)
+    _fake_run(runs, "t-x-cccccccccccc", "t-x", 100)  # a name that starts like "t"
+    _fake_run(runs, "t-dddddddddddd", "renamed", 50)  # its config says another name
+    (runs / "t-eeeeeeeeeeee").mkdir()  # no run.json: not a finished run
+    assert latest_run(runs).path.name == "t-dddddddddddd"  # no name: any config's
+    assert latest_run(runs, "t").path.name == "t-aaaaaaaaaaaa"
+    assert latest_run(runs, "other").path.name == "other-bbbbbbbbbbbb"
+    assert latest_run(runs, "t-x").path.name == "t-x-cccccccccccc"
+    with pytest.raises(RunNotFoundError) as err:
+        latest_run(runs, "nobody")
+    assert str(err.value) == (
+        f"no finished run of config 'nobody' in {runs} (a folder nobody-<run id> with run.json); "
+        "it holds runs of other configs only: 'other', 't', 't-x'"
+    )
+    (tmp_path / "experiments" / "configs").mkdir(parents=True)
+    cfg = tmp_path / "experiments" / "configs" / "nobody.yaml"
+    cfg.write_text("name: nobody\n", encoding="utf-8")
+    r = invoke("report", "--config", str(cfg), "--latest")
+    assert r.exit_code == 1 and "Traceback" not in r.output, r.output
+    message = r.stderr.strip()
+    assert len(message.splitlines()) == 1, message
+    for words in ("no finished run of config 'nobody'", str(runs), f"segml run --config {cfg}"):
+        assert words in message, (words, message)
+    assert not (tmp_path / "reports").exists()
+
+
+@pytest.mark.slow
+def test_latest_skips_a_newer_run_of_another_config_in_the_same_folder(
+    project: dict, tmp_path: Path
+) -> None:
+    second = project["second"]["run_id"]
+    runs = Path(project["second"]["output_dir"]).parent
+    other = _fake_run(runs, "other-ffffffffffff", "other", 0)  # the newest run.json there
+    try:
+        out = tmp_path / "latest.html"
+        r = invoke("report", "--config", str(project["config"]), "--latest", "--out", str(out),
+                   "--no-log", "--json")  # fmt: skip
+        assert r.exit_code == 0, r.output
+        assert strict_json(r.stdout)["run_id"] == second
+        assert "latest finished run of config 't' in " in r.stderr
+        assert f": t-{second[:12]} (run {second})" in r.stderr
+    finally:
+        shutil.rmtree(other)
 
 
 @pytest.mark.slow

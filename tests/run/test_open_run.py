@@ -97,7 +97,9 @@ def test_open_run_by_id_prefix_and_latest(tmp_path: Path) -> None:
     run = open_run(RUN_ID, root=tmp_path)
     assert isinstance(run, FinishedRun) and run.path == folder
     assert open_run(RUN_ID[:8], root=tmp_path).run_id == RUN_ID
-    assert open_run("latest", root=tmp_path).run_id == RUN_ID
+    assert open_run("latest", config=RunConfig(name="fake"), root=tmp_path).run_id == RUN_ID
+    with pytest.raises(RunNotFoundError, match="no finished run of config 'default'.*'fake'"):
+        open_run("latest", root=tmp_path)  # the default config's name: another config's run
     assert segml.open_run(RUN_ID, config=RunConfig(), root=tmp_path).run_id == RUN_ID
     assert run.name == "fake" and str(run.as_of) == "2024-12-31"
     assert run.status == "FINISHED"  # no store: run.json's status

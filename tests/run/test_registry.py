@@ -1,26 +1,36 @@
 """Registry integrity and run states: a run that fails, is stopped or is killed leaves no model
-that can take an alias, and its MLflow run says FAILED. Real SQLite stores, real signals, real
-killed processes (the full `segml run` paths are in test_pipeline.py)."""
+that can take an alias, and its MLflow run says FAILED; `segml promote` lists the versions with
+the config that made them and refuses another config's version without --force; the committed
+test and notebook configs register their own models in their own folders. Real SQLite stores,
+real signals, real killed processes (the full `segml run` paths are in test_pipeline.py)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import pytest
+import yaml
 from mlflow.tracking import MlflowClient
+from typer.testing import CliRunner
 
+from segml.cli.main import app
 from segml.io import remove_stale_temporaries
 from segml.processes import process_alive, process_start_time
-from segml.run.config import RunConfig
+from segml.run.config import RunConfig, load_config
 from segml.run.lineage import TextPseudonymizer
 from segml.run.tracking import mark_dead_runs, tracked_run
-from segml.serving.pyfunc import promote
+from segml.serving.pyfunc import OtherConfigError, model_versions, promote
+from support import NO_STORE_ENV
+
+REPO = Path(__file__).resolve().parents[2]
 
 #: A child process that starts a tracked run, registers a model version under its nested
 #: ``export`` stage run (where segml logs the model), asks for an alias and then waits to be
@@ -187,3 +197,101 @@ def test_text_pseudonymizer_replaces_ids_in_pairs_and_words() -> None:
     doc = p.json({"issues": [{"examples": ["customer_id='C0001' (age=-5)"]}], "C0001": 1})
     assert "C0001" not in str(doc) and "age=-5" in str(doc)
     assert TextPseudonymizer(b"key")("customer_id=C0001") == p("customer_id=C0001")
+
+
+# ----------------------------------------------------------------------------- promote by config
+def _segml_version(client: MlflowClient, exp: str, config_name: str, rows: int, fingerprint: str) -> tuple[str, str]:  # fmt: skip
+    """A version of model "m" as `segml run` leaves it: a FINISHED parent run tagged with its
+    config's name and logging the data fingerprint, stage runs with their metrics, the model
+    version logged by the ``export`` stage run. Returns the version and the parent run id."""
+    parent = client.create_run(exp, run_name=config_name, tags={"segml.config_name": config_name})
+    pid = parent.info.run_id
+    client.log_param(pid, "data.fingerprint", fingerprint)
+    stages = {"features": {"rows": rows}, "tiers": {"concentration.customers": rows - 100},
+              "value": {"test.spearman": 0.9, "test.mae": 1234.0}, "churn": {"test.roc_auc": 0.7},
+              "export": {}}  # fmt: skip
+    for stage, metrics in stages.items():
+        tags = {"mlflow.parentRunId": pid, "segml.stage": stage}
+        sid = client.create_run(exp, run_name=stage, tags=tags).info.run_id
+        for key, value in metrics.items():
+            client.log_metric(sid, key, value)
+        client.set_terminated(sid, "FINISHED")
+    client.set_terminated(pid, "FINISHED")
+    mv = client.create_model_version("m", f"runs:/{sid}/model", run_id=sid)  # the export stage's
+    client.set_model_version_tag("m", mv.version, "segml.run_id", pid)
+    return str(mv.version), pid
+
+
+def _config(tmp_path: Path, uri: str, name: str, model: str = "m") -> str:
+    path = tmp_path / f"{name}.yaml"
+    raw = {"name": name, "tracking": {"uri": uri}, "export": {"model_name": model}}
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return str(path)
+
+
+def _one_line(res: Any, *names: str) -> None:
+    """Exit 1, one ``error:`` line on stderr naming each of ``names``, no traceback."""
+    message = res.stderr.strip()
+    assert res.exit_code == 1, res.output
+    assert "Traceback" not in res.output and isinstance(res.exception, SystemExit)
+    assert len(message.splitlines()) == 1 and message.startswith("error: "), message
+    for name in names:
+        assert name in message, (name, message)
+
+
+def test_promote_lists_versions_and_refuses_another_configs_without_force(tmp_path: Path) -> None:
+    uri, client = _store(tmp_path)
+    exp = client.create_experiment("e")
+    v1, run1 = _segml_version(client, exp, "demo", 20_000, "aaaa1111bbbb2222")
+    v2, run2 = _segml_version(client, exp, "small", 1_500, "cccc3333dddd4444")
+    client.set_registered_model_alias("m", "champion", v1)
+    client.set_registered_model_alias("m", "challenger", v2)  # what small.yaml used to do
+    listed = model_versions(client, "m")
+    assert [v["version"] for v in listed] == [v2, v1]  # newest first
+    assert (listed[0]["config_name"], listed[0]["run_id"], listed[0]["aliases"]) == ("small", run2, ["challenger"])  # fmt: skip
+    assert listed[1]["data_fingerprint"] == "aaaa1111bbbb2222" and listed[1]["aliases"] == ["champion"]  # fmt: skip
+    assert listed[1]["metrics"] == {"features.rows": 20_000, "tiers.concentration.customers": 19_900,
+                                    "value.test.spearman": 0.9, "value.test.mae": 1234.0,
+                                    "churn.test.roc_auc": 0.7}  # fmt: skip
+    with pytest.raises(OtherConfigError, match=f"version {v2} was made by a run of config 'small'"):
+        promote(client, "m", config_name="demo")
+    demo = _config(tmp_path, uri, "demo")  # export.model_name "m": no --name needed
+    runner = CliRunner()
+    res = runner.invoke(app, ["promote", "--config", demo], env=NO_STORE_ENV)
+    _one_line(res, f"m version {v2}", "config 'small'", run2, "not by one of config 'demo'",
+              "--version", "--force")  # fmt: skip
+    table = res.stdout.splitlines()
+    assert table[0] == "m: 2 version(s), newest first"
+    for word in ("version", "aliases", "config", "data fingerprint", "customers", "churn AUC"):
+        assert word in table[1], (word, table[1])
+    assert table[2].split()[:3] == [v2, "challenger", "small"] and "1,500" in table[2]
+    assert table[3].split()[:3] == [v1, "champion", "demo"] and "aaaa1111bbbb2222" in table[3]
+    assert str(client.get_registered_model("m").aliases["champion"]) == v1  # nothing moved
+    res = runner.invoke(app, ["promote", "--config", demo, "--force", "--json"], env=NO_STORE_ENV)
+    assert res.exit_code == 0, res.output
+    got = json.loads(res.stdout)
+    assert (got["version"], got["previous_version"], got["config_name"], got["forced"]) == (v2, v1, "small", True)  # fmt: skip
+    assert [v["version"] for v in got["versions"]] == [v2, v1]
+    assert got["versions"][0]["config_name"] == "small" and got["versions"][0]["metrics"]["features.rows"] == 1500  # fmt: skip
+    assert str(client.get_registered_model("m").aliases["champion"]) == v2
+    res = runner.invoke(app, ["promote", "--config", demo, "--version", v1, "--json"], env=NO_STORE_ENV)  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["forced"] is False  # its own config's version: no --force
+    # --name and --from-alias still choose; a model the registry lacks is named, with those it has
+    res = runner.invoke(app, ["promote", "--config", _config(tmp_path, uri, "small", "nope"),
+                              "--name", "m", "--from-alias", "challenger", "--alias", "staging"],
+                        env=NO_STORE_ENV)  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert f"m@staging -> version {v2} (was none)" in res.stdout
+    res = runner.invoke(app, ["promote", "--config", _config(tmp_path, uri, "small", "nope")], env=NO_STORE_ENV)  # fmt: skip
+    _one_line(res, "no registered model 'nope'", "(the registry holds: m)", "--name")
+
+
+def test_committed_test_and_notebook_configs_keep_off_the_demos_model_and_folder() -> None:
+    configs = {n: load_config(REPO / "experiments" / "configs" / f"{n}.yaml")
+               for n in ("default", "small", "notebooks")}  # fmt: skip
+    assert configs["default"].export.model_name == "segml-tiering"
+    names = {c.export.model_name for c in configs.values()}
+    folders = {c.output.dir for c in configs.values()}
+    assert len(names) == 3 and len(folders) == 3, (names, folders)
+    assert len({c.name for c in configs.values()}) == 3

@@ -327,13 +327,20 @@ def run(
         typer.Option(help="Where features are computed: duckdb or spark (features.engine)."),
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    reuse: Annotated[
+        bool,
+        typer.Option(
+            "--reuse",
+            help="Reuse the newest finished run of the same resolved config and data in "
+            "output.dir instead of computing a new one (nothing is tracked or registered).",
+        ),
+    ] = False,
 ) -> None:
     """Run the main job (data to the exported model), tracked in MLflow."""
     from segml.compute import DeviceError
     from segml.explain.treeshap import AdditivityError
     from segml.io import OutputError
     from segml.run.config import ConfigError, load_config, parse_overrides, project_root
-    from segml.run.pipeline import run_pipeline
     from segml.run.state import Terminated
     from segml.tiers.measure import ValueMeasureError
     from segml.validate import ContractError
@@ -346,7 +353,10 @@ def run(
     except ConfigError as exc:
         raise _fail(str(exc), 2) from exc
     root = project_root(config)
+    if reuse and _reused_run(cfg, root, json_out):
+        return
     from segml.progress import reporting
+    from segml.run.pipeline import run_pipeline
 
     def progress(msg: str) -> None:  # stderr, so --json keeps stdout for its one object
         typer.echo(msg if msg.startswith(" ") else f"· {msg}", err=True)
@@ -387,6 +397,29 @@ def run(
         _echo_json(jsonable(result.to_dict()))
     else:
         typer.echo(result.summary())
+
+
+def _reused_run(cfg: RunConfig, root: Path, json_out: bool) -> bool:
+    """Report the finished run ``segml run --reuse`` reuses (:mod:`segml.run.reuse`); False
+    when there is none and the run must be computed."""
+    from segml.jsonio import jsonable
+    from segml.run.reuse import find_reusable_run, reused_result
+
+    folder = find_reusable_run(cfg, root)
+    if folder is None:
+        typer.echo("· no finished run of this config and data to reuse: running it", err=True)
+        return False
+    typer.echo(
+        f"reusing run {folder.run_id} ({folder.path}): same config and data, nothing tracked "
+        "or registered; run without --reuse (make demo FORCE=1) to compute it again",
+        err=json_out,
+    )
+    result = reused_result(folder)
+    if json_out:  # the object `segml run --json` printed for that run, from its run.json
+        _echo_json(jsonable(folder.run))
+    elif result is not None:
+        typer.echo(result.summary())
+    return True
 
 
 def _register_segment() -> None:

@@ -2,7 +2,8 @@
 
 :func:`report_command` is a typer command; ``segml.cli.main`` registers it. The run is found by
 ``--run-id`` (an MLflow run id or a prefix of at least 6 characters) in the config's
-``output.dir``, or is the latest finished run there (``--latest``, the default). A run without
+``output.dir``, or is the latest finished run there of the config's ``name`` (``--latest``, the
+default: another config's run in a shared ``output.dir`` is never picked). A run without
 a folder is looked up in the tracking store, so a failed run is reported as failed, with its
 stage and error. Exit codes: 0 success; 1 the run (or the reference run) is not found or
 failed, or the pack could not be logged (the message says which; nothing is written when the
@@ -105,12 +106,47 @@ def _store_note(cfg: RunConfig, root: Path, run_id: str, runs: Path) -> str | No
     return tracked_run_note(tracking_uri(cfg.tracking, root), run_id, runs)
 
 
+def _find_run(
+    cfg: RunConfig, root: Path, config: Path, run_id: str | None, *, say: bool
+) -> RunFolder:
+    """The run ``--run-id`` names in the config's ``output.dir``, else the config's latest.
+
+    The latest run is the newest finished one of the config's ``name`` (never another
+    config's run that shares the folder); which one it is goes to stdout (``say``) or stderr.
+
+    Raises
+    ------
+    typer.Exit
+        1, naming the run, or the folder and the config's name when it has no finished run.
+    """
+    from segml.run.config import resolve
+    from segml.run.folder import NoRunFolderError, RunNotFoundError, latest_run, locate_run
+
+    runs = resolve(root, cfg.output.dir)
+    assert runs is not None
+    try:
+        run = locate_run(run_id, runs) if run_id else latest_run(runs, cfg.name)
+    except NoRunFolderError as exc:
+        assert run_id is not None
+        raise _fail(_store_note(cfg, root, run_id, runs) or str(exc)) from exc
+    except RunNotFoundError as exc:
+        hint = "" if run_id else f": run `segml run --config {config}` first, or give --run-id"
+        raise _fail(f"{exc}{hint}") from exc
+    if not run_id:
+        typer.echo(f"latest finished run of config {cfg.name!r} in {runs}: {run.path.name} "
+                   f"(run {run.run_id})", err=not say)  # fmt: skip
+    return run
+
+
 def report_command(
     run_id: Annotated[
         str | None, typer.Option("--run-id", help="MLflow run id of a `segml run` (or a prefix).")
     ] = None,
     latest: Annotated[
-        bool, typer.Option("--latest", help="The most recent finished run (the default).")
+        bool,
+        typer.Option(
+            "--latest", help="The config's most recent finished run (by its name; the default)."
+        ),
     ] = False,
     out: Annotated[
         Path | None,
@@ -140,12 +176,7 @@ def report_command(
     from segml.io import output_error
     from segml.jsonio import jsonable
     from segml.run.config import ConfigError, load_config, project_root, resolve
-    from segml.run.folder import (
-        NoRunFolderError,
-        RunNotFoundError,
-        latest_run,
-        locate_run,
-    )
+    from segml.run.folder import NoRunFolderError, RunNotFoundError
 
     if run_id and latest:
         raise _fail("give --run-id or --latest, not both", 2)
@@ -156,13 +187,7 @@ def report_command(
     root = project_root(config)
     runs = resolve(root, cfg.output.dir)
     assert runs is not None
-    try:
-        run = locate_run(run_id, runs) if run_id else latest_run(runs)
-    except NoRunFolderError as exc:
-        assert run_id is not None
-        raise _fail(_store_note(cfg, root, run_id, runs) or str(exc)) from exc
-    except RunNotFoundError as exc:
-        raise _fail(str(exc)) from exc
+    run = _find_run(cfg, root, config, run_id, say=not json_out)
 
     from segml.report.build import build_report, default_out, log_report, write_report
 

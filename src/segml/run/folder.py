@@ -299,21 +299,60 @@ def locate_run(run_id: str, runs_dir: Path) -> RunFolder:
     return folder
 
 
-def latest_run(runs_dir: Path) -> RunFolder:
-    """The most recently finished run in ``runs_dir`` (the newest ``run.json``).
+def _run_config_name(folder: Path) -> str | None:
+    """The ``name`` in a run folder's ``config.yaml`` (None when it cannot be read)."""
+    try:
+        data = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    name = data.get("name") if isinstance(data, dict) else None
+    return None if name is None else str(name)
+
+
+def _finished_runs(runs_dir: Path) -> list[tuple[Path, str]]:
+    """Folders ``<name>-<run id[:12]>`` of ``runs_dir`` that hold a ``run.json``, oldest first,
+    each with the config name its folder name gives (the part before the run id)."""
+    records = (p for p in runs_dir.glob(f"*/{RUN_JSON}") if p.is_file()) if runs_dir.is_dir() else ()  # fmt: skip
+    out = []
+    for record in sorted(records, key=lambda p: p.stat().st_mtime):
+        match = re.fullmatch(r"(.+)-([0-9a-f]{12})", record.parent.name)
+        out.append((record.parent, match.group(1) if match else ""))
+    return out
+
+
+def latest_run(runs_dir: Path, name: str | None = None) -> RunFolder:
+    """The most recently finished run in ``runs_dir`` (the newest ``run.json``), of the config
+    named ``name`` when given.
+
+    Several configs may share an ``output.dir``: with ``name`` only a folder
+    ``<name>-<run id[:12]>`` whose ``config.yaml`` (when readable) says ``name: <name>`` counts,
+    never another config's newer run.
+
+    Parameters
+    ----------
+    runs_dir : Path
+        The ``output.dir`` that holds run folders.
+    name : str, optional
+        The config's ``name``; None: any config's run.
 
     Raises
     ------
     RunNotFoundError
-        When no folder in ``runs_dir`` holds a ``run.json``.
+        When no such folder holds a ``run.json``: naming ``runs_dir``, ``name`` and the
+        configs whose runs it does hold.
     """
-    records = sorted(
-        (p for p in runs_dir.glob(f"*/{RUN_JSON}") if p.is_file()) if runs_dir.is_dir() else [],
-        key=lambda p: p.stat().st_mtime,
-    )
-    if not records:
+    found = _finished_runs(runs_dir)
+    for path, of in reversed(found):  # newest first; config.yaml read only for a name's match
+        if name is None or (of == name and _run_config_name(path) in (None, name)):
+            return RunFolder(path)
+    if name is None:
         raise RunNotFoundError(f"no finished run (a folder with {RUN_JSON}) in {runs_dir}")
-    return RunFolder(records[-1].parent)
+    others = sorted({of for _, of in found if of and of != name})
+    held = f"; it holds runs of other configs only: {', '.join(map(repr, others))}" if others else ""  # fmt: skip
+    raise RunNotFoundError(
+        f"no finished run of config {name!r} in {runs_dir} (a folder {name}-<run id> with "
+        f"{RUN_JSON}){held}"
+    )
 
 
 def _first_lines(text: str, lines: int = 3, width: int = 300) -> str:

@@ -305,7 +305,8 @@ def open_run(
     ----------
     run_id : str
         The MLflow run id (or a prefix of at least 6 characters), or ``"latest"``: the most
-        recently finished run in ``output.dir``.
+        recently finished run of the config's ``name`` in ``output.dir`` (another config's
+        runs there are skipped).
     config : path or RunConfig, optional
         The config whose ``output.dir`` holds the run folders and whose tracking store holds
         the run (``MLFLOW_TRACKING_URI`` wins, as for ``segml run``); default
@@ -343,7 +344,7 @@ def open_run(
     assert runs is not None
     uri = tracking_uri(cfg.tracking, base)
     if run_id.strip().lower() == "latest":
-        return FinishedRun(latest_run(runs))
+        return FinishedRun(latest_run(runs, cfg.name))
     try:
         return FinishedRun(locate_run(run_id, runs))
     except NoRunFolderError as exc:  # the tracking store may know why: a failed run

@@ -12,6 +12,10 @@ A new customer is tiered against the **thresholds of the run** (the lowest value
 tier), so scoring one customer does not need the population: for the run's own customers this
 reproduces the rank policy except between customers with exactly equal scores at a boundary.
 
+The run's population rule holds: only a customer whose relationship is open at the as-of date
+(``is_active == 1``) is tiered; a closed one gets its row, with its corporate grade, nulls
+elsewhere and ``not_tiered`` saying why (:data:`~segml.serving.schema.CLOSED`).
+
 Saved as a folder of JSON files plus the churn model's native xgboost file; no pickles.
 """
 
@@ -32,7 +36,7 @@ from segml.explain.models import SegmentSurrogate
 from segml.explain.reasons import reason_codes
 from segml.grades.scorecard import Scorecard
 from segml.grades.scoring import grade_corporates
-from segml.serving.schema import InputSchema, build_schema
+from segml.serving.schema import CLOSED, ID_COLUMN, InputSchema, build_schema, open_rows
 from segml.serving.surrogate_io import surrogate_from_dict, surrogate_to_dict
 from segml.tiers.playbooks import Playbook, playbooks_from_json, playbooks_to_json
 from segml.tiers.policy import TierPolicy
@@ -50,7 +54,7 @@ def output_columns(top_k: int) -> list[str]:
     return [
         "customer_id", "tier", "tier_by_value", "value_score", "clv", "churn_probability",
         "high_churn_risk", "retention_action", "segment", "segment_name", "grade",
-        *[f"reason_{j}" for j in range(1, top_k + 1)],
+        *[f"reason_{j}" for j in range(1, top_k + 1)], "override_reason", "not_tiered",
     ]  # fmt: skip
 
 
@@ -59,7 +63,7 @@ OUTPUT_COLUMNS = output_columns(4)
 #: null) whatever the other rows of the request hold (pandas' text type would make it NaN when
 #: another row has text).
 OPTIONAL_TEXT = ("retention_action", "segment", "segment_name", "grade",
-                 *[f"reason_{j}" for j in range(1, 9)], "override_reason")  # fmt: skip
+                 *[f"reason_{j}" for j in range(1, 9)], "override_reason", "not_tiered")  # fmt: skip
 
 
 def _optional_text(values: Any, index: pd.RangeIndex) -> pd.Series:
@@ -72,6 +76,26 @@ def _optional_text(values: Any, index: pd.RangeIndex) -> pd.Series:
         arr = arr.copy()
         arr[missing] = None
     return pd.Series(arr, index=index, dtype=object, copy=False)
+
+
+def _spread(part: dict[str, Any], keep: np.ndarray, top_k: int) -> dict[str, Any]:
+    """The outputs of the rows ``keep`` marks (``part``, from :meth:`TieringBundle._score`) at
+    their places among all rows, None in the others (empty ``part``: none scored).
+
+    None, not NaN, for numbers too: JSON ``null`` over HTTP (NaN is no strict JSON), a null in
+    Parquet; the columns are object Series then (pandas would make a text column's None NaN).
+    """
+    out: dict[str, Any] = {}
+    index = pd.RangeIndex(len(keep))
+    for c in output_columns(top_k)[1:]:
+        if c in ("grade", "not_tiered"):
+            continue
+        full = np.full(len(keep), None, dtype=object)
+        values = part.get(c)
+        if values is not None:
+            full[keep] = np.asarray(values, dtype=object)
+        out[c] = pd.Series(full, index=index, dtype=object, copy=False)
+    return out
 
 
 @dataclass
@@ -137,15 +161,38 @@ class TieringBundle:
     def predict(self, features: pd.DataFrame) -> pd.DataFrame:
         """Tier, value score, CLV, churn, segment, grade and reason codes for each row.
 
+        One output row per input row, in input order. The run's population rule applies: a
+        closed relationship (``is_active = 0``) gets no tier, no value score, CLV, churn
+        probability, segment or reason codes (all null: the run tiers, values and segments
+        active customers only), its corporate grade (the run grades every corporate client),
+        and ``not_tiered`` saying why; ``not_tiered`` is null for a tiered row.
+
         Raises
         ------
         segml.serving.schema.InputError
             Naming the column and the offending rows or values when the input breaks the
-            contract (missing column, wrong type, unknown category, a missing value where
-            none is allowed, duplicate ids).
+            contract (missing columns, first; wrong type, unknown category, a missing value
+            where none is allowed, duplicate ids, ``is_active`` other than 0 or 1).
         """
         assert self.schema is not None
         df = self.schema.check(features)
+        tiered = open_rows(df)
+        if tiered.all():
+            cols = self._score(df)
+        else:  # only the tiered rows reach the models
+            part = self._score(df[tiered].reset_index(drop=True)) if tiered.any() else {}
+            cols = _spread(part, tiered, self.top_k)
+        cols[ID_COLUMN] = df[ID_COLUMN].to_numpy()
+        cols["grade"] = self._grades(df)
+        cols["not_tiered"] = np.where(tiered, None, CLOSED).astype(object)
+        index = pd.RangeIndex(len(df))
+        out = {c: cols[c] for c in output_columns(self.top_k)}
+        for c in (c for c in OPTIONAL_TEXT if c in out):  # missing: None (JSON null) always
+            out[c] = _optional_text(out[c], index)
+        return pd.DataFrame(out, index=index)
+
+    def _score(self, df: pd.DataFrame) -> dict[str, Any]:
+        """Every output but the id, the grade and ``not_tiered`` of checked, tiered rows."""
         exp = self.value_model.explain(df)
         labels = np.asarray(self.policy.labels, dtype=object)
         by_value = self.tier_levels(exp.score)
@@ -163,7 +210,6 @@ class TieringBundle:
         if self.surrogate is not None:
             seg = self.surrogate.predict(df).astype(str)
         out: dict[str, Any] = {
-            "customer_id": df["customer_id"].to_numpy(),
             "tier": tiers,
             "tier_by_value": labels[by_value],
             "value_score": exp.score,
@@ -173,16 +219,12 @@ class TieringBundle:
             "retention_action": [a if h else None for a, h in zip(actions, high, strict=True)],
             "segment": seg,
             "segment_name": None if seg is None else [self.segment_names.get(s) for s in seg],
-            "grade": self._grades(df),
         }
         rc = reason_codes(exp, df, k=self.top_k)
         for j in range(1, self.top_k + 1):
             out[f"reason_{j}"] = rc[f"reason_{j}"].to_numpy() if f"reason_{j}" in rc else None
         out["override_reason"] = reasons
-        index = pd.RangeIndex(len(df))
-        for c in (c for c in OPTIONAL_TEXT if c in out):  # missing: None (JSON null) always
-            out[c] = _optional_text(out[c], index)
-        return pd.DataFrame(out, index=index)
+        return out
 
     def _playbook(self, tier: str, attr: str, default: Any) -> Any:
         p = self.playbooks.get(tier)

@@ -59,6 +59,8 @@ class RowsError(ValueError):
 
     def at(self, offset: int) -> str:
         """The message with every row position shifted by ``offset`` (a chunk's first row)."""
+        if "{rows}" not in self.template:  # about the table, not rows (a missing column)
+            return self.template
         return self.template.replace("{rows}", rows_text(self.rows + offset))
 
 

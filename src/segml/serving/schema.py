@@ -4,7 +4,9 @@
 ``category`` with the categories seen in training), and the columns that must never be missing.
 :meth:`InputSchema.check` refuses a table that breaks it with an :class:`InputError` naming the
 column and the offending rows or values — never a silent default: an unknown category is an
-error, not "missing".
+error, not "missing". Missing columns come first, named in one short line
+(:func:`missing_columns`). :func:`open_rows` is the run's population rule: rows with
+``is_active = 1`` are tiered, closed relationships (``is_active = 0``) are not.
 """
 
 from __future__ import annotations
@@ -24,9 +26,23 @@ from segml.value.model import ACCOUNTING_LINES
 if TYPE_CHECKING:
     from segml.serving.bundle import TieringBundle
 
-__all__ = ["ID_COLUMN", "InputError", "InputSchema", "build_schema"]
+__all__ = [
+    "CLOSED",
+    "ID_COLUMN",
+    "POPULATION",
+    "InputError",
+    "InputSchema",
+    "build_schema",
+    "missing_columns",
+    "open_rows",
+]
 
 ID_COLUMN = "customer_id"
+#: The run's population rule: it tiers the customers whose relationship is open at the as-of
+#: date (``is_active == 1``, :func:`segml.features.build.active`); so does the model.
+POPULATION = "is_active"
+#: Why a row with ``is_active = 0`` gets no tier (the model's ``not_tiered`` output).
+CLOSED = "closed relationship (is_active = 0): the run tiers active customers only"
 RFM = ("frequency", "recency", "T", "monetary_value")
 #: Categorical features whose values the data contract fixes: every contract value is accepted
 #: (one the models never saw in training counts as missing for them, as in training).
@@ -48,6 +64,43 @@ class InputError(RowsError):
 
     def __init__(self, template: str, rows: Any = (), column: str | None = None) -> None:
         super().__init__(template, rows, column)
+
+
+def missing_columns(missing: list[str], what: str = "features", verb: str = "lack") -> InputError:
+    """The refusal of a table that lacks ``missing``: one short line, the columns first.
+
+    ``features lack 3 required columns: a, b, c`` (20 named, then a count), and what
+    ``is_active`` is when it is one of them; ``what`` and ``verb`` name the table
+    (``features.parquet``, ``lacks``).
+    """
+    n = len(missing)
+    shown = ", ".join(missing[:20]) + (f" and {n - 20} more" if n > 20 else "")
+    text = f"{what} {verb} {n} required column{'' if n == 1 else 's'}: {shown}"
+    if POPULATION in missing:
+        text += (f" ({POPULATION}: 1 if the relationship is open at the as-of date, 0 if closed; "
+                 "the model tiers open relationships only)")  # fmt: skip
+    return InputError(text, (), missing[0] if missing else None)
+
+
+def open_rows(table: pd.DataFrame) -> np.ndarray:
+    """Which rows the run's population rule tiers: ``is_active == 1`` (True) or 0 (False).
+
+    Raises
+    ------
+    InputError
+        When ``is_active`` is absent, or holds anything but 0 and 1 (naming the rows).
+    """
+    if POPULATION not in table.columns:
+        raise missing_columns([POPULATION])
+    flag = pd.to_numeric(table[POPULATION], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    bad = ~np.isin(flag, (0.0, 1.0))
+    if bad.any():
+        shown = list(dict.fromkeys("missing" if pd.isna(v) else str(v) for v in table[POPULATION][bad]))[:5]  # fmt: skip
+        raise _refuse(
+            f"column {POPULATION!r}, {{rows}}: {shown} where 1 (the relationship is open at the "
+            "as-of date) or 0 (closed) is expected", bad, POPULATION,
+        )  # fmt: skip
+    return flag == 1
 
 
 def _refuse(template: str, mask: np.ndarray, column: str) -> InputError:
@@ -118,7 +171,7 @@ class InputSchema:
         have = set(table.columns)
         missing = [c for c in self.columns if c not in have]
         if missing:
-            raise InputError(f"the input lacks column(s) {missing}")
+            raise missing_columns(missing)
         table = table.reset_index(drop=True)
         ids = self._ids(table[ID_COLUMN])
         values = self._numbers(table)
@@ -236,9 +289,10 @@ def build_schema(bundle: TieringBundle, seen: pd.DataFrame | None = None) -> Inp
         if seen is not None and c in seen.columns:
             cats[c] |= set(seen[c].dropna().astype(str).unique())
     used -= {ID_COLUMN}
+    used.add(POPULATION)  # the population rule reads it, whichever model does
     numeric = sorted(used - set(cats))
     return InputSchema(
         numeric=numeric,
         categories={c: sorted(v) for c, v in sorted(cats.items())},
-        required=["customer_type", *ACCOUNTING_LINES],
+        required=["customer_type", *ACCOUNTING_LINES, POPULATION],
     )
