@@ -5,7 +5,9 @@ from __future__ import annotations
 from html import unescape
 from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
+import pytest
 
 from segml.report.html import Section, render_page
 from segml.report.validation import validation_section
@@ -132,3 +134,23 @@ def test_a_score_that_moved_on_a_stable_population_is_a_model_change():
     sec = Section("stability", "Stability")
     _shift_findings(sec, scores.assign(psi=[0.01, 0.02]), stable)
     assert [f.level for f in sec.findings] == ["ok"]
+
+
+def test_a_model_that_moves_with_its_seed_is_flagged(tmp_path):
+    from segml.clv.comparison import seed_stability
+
+    moved = seed_stability(np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.2, 2.4, 3.6, 4.8]))
+    assert moved == pytest.approx({"total_change": 0.2, "spearman": 1.0})
+    spend = dict(SPEND)
+    folder = _folder(tmp_path, {k: v for k, v in spend.items() if k != "hurdle"})
+    folder.run["metrics"] |= {
+        "clv.stability.spend.tweedie.total_change": 0.2, "clv.stability.spend.tweedie.spearman": 0.97,
+        "clv.stability.spend.hurdle.total_change": 0.01, "clv.stability.spend.hurdle.spearman": 0.99,
+    }  # fmt: skip
+    sec = validation_section(SimpleNamespace(run=folder))  # type: ignore[arg-type]
+    unstable = [f.text for f in sec.findings if "unstable across seeds" in f.text]
+    assert unstable == [
+        "CLV: the xgboost Tweedie spend model is unstable across seeds: refitted with the next "
+        "seed, its predicted total moves by 20.0% and the two rankings correlate at 0.97 "
+        "(limits: 10%, 0.9)"
+    ]

@@ -19,7 +19,32 @@ import pandas as pd
 from segml.clv.evaluate import ValueMetrics, value_metrics
 from segml.clv.supervised import SupervisedCLV
 
-__all__ = ["SupervisedComparison", "compare_supervised"]
+__all__ = ["SupervisedComparison", "compare_supervised", "seed_stability"]
+
+
+def seed_stability(first: np.ndarray, again: np.ndarray) -> dict[str, float]:
+    """How a model's predictions moved when it was refitted with another seed.
+
+    Returns
+    -------
+    dict
+        ``total_change``: the relative change of the predicted total (NaN when the first total
+        is 0); ``spearman``: the rank correlation of the two predictions (NaN when one is
+        constant).
+
+    Examples
+    --------
+    >>> seed_stability(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 4.5]))
+    {'total_change': 0.25, 'spearman': 1.0}
+    """
+    a, b = np.asarray(first, dtype=float), np.asarray(again, dtype=float)
+    total = float(a.sum())
+    change = float((b.sum() - total) / abs(total)) if total != 0 else float("nan")
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        rho = float("nan")
+    else:
+        rho = float(pd.Series(a).rank().corr(pd.Series(b).rank()))
+    return {"total_change": change, "spearman": rho}
 
 
 @dataclass(frozen=True)
@@ -43,6 +68,9 @@ class SupervisedComparison:
         empty when the holdout was not given.
     predictions : dict of str to ndarray
         Holdout predictions per objective, aligned with the evaluated customers.
+    stability : dict of str to dict
+        Per objective, how its predictions move when it is refitted with another seed
+        (:func:`seed_stability`); empty when not checked.
     """
 
     target: str
@@ -54,6 +82,7 @@ class SupervisedComparison:
     metrics: dict[str, ValueMetrics]
     predictions: dict[str, np.ndarray]
     skipped: dict[str, str] = field(default_factory=dict)
+    stability: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (metrics without the decile rows, rounds per model)."""
@@ -67,6 +96,7 @@ class SupervisedComparison:
             "metrics": {k: v.scalars() for k, v in self.metrics.items()},
             "deciles": {k: list(v.deciles) for k, v in self.metrics.items()},
             "skipped": dict(self.skipped),
+            "stability": dict(self.stability),
         }
 
     def flat_metrics(self, prefix: str) -> dict[str, float]:
@@ -91,6 +121,7 @@ def compare_supervised(
     references: dict[str, Any] | None = None,
     baseline: str | None = None,
     seed: int = 0,
+    stability_seed: int | None = None,
 ) -> SupervisedComparison:
     """Fit one supervised model per objective and score all on the holdout.
 
@@ -113,11 +144,15 @@ def compare_supervised(
         See :class:`SupervisedCLV`.
     seed : int
         Seed of every model.
+    stability_seed : int, optional
+        Refit every model with this seed too and record how its predictions move
+        (:func:`seed_stability`, ``stability``): a model whose total or ranking depends on the
+        seed is not one to rely on.
     """
     if not objectives:
         raise ValueError("at least one objective is needed")
     y_test = None if test_y is None else np.asarray(test_y, dtype=float)
-    models, metrics, preds, skipped = {}, {}, {}, {}
+    models, metrics, preds, skipped, stability = {}, {}, {}, {}, {}
     for obj in objectives:
         try:
             model = SupervisedCLV(obj, baseline=baseline, seed=seed).fit(train_X, train_y)
@@ -128,6 +163,9 @@ def compare_supervised(
             continue
         pred = model.predict(test_X)
         models[obj], preds[obj] = model, pred
+        if stability_seed is not None:
+            again = SupervisedCLV(obj, baseline=baseline, seed=stability_seed).fit(train_X, train_y)
+            stability[obj] = seed_stability(pred, again.predict(test_X))
         if y_test is not None:
             metrics[obj] = value_metrics(y_test, pred)
     for name, pred in (references or {}).items() if y_test is not None else ():
@@ -144,4 +182,5 @@ def compare_supervised(
         metrics=metrics,
         predictions=preds,
         skipped=skipped,
+        stability=stability,
     )

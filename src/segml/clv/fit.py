@@ -116,10 +116,12 @@ def _supervised(
     spend_refs: dict[str, np.ndarray],
     seed: int,
     max_rows: int | None = None,
+    stability: bool = False,
 ) -> tuple[dict[str, SupervisedComparison], dict[str, np.ndarray], str | None]:
     """Train on ``snapshot`` (:func:`_snapshot`; a seeded sample of ``max_rows`` customers when
     there are more); predict ``pop``; score on ``holdout`` when given, beside ``spend_refs`` (the
-    probabilistic model's and the naive predictions of holdout spend).
+    probabilistic model's and the naive predictions of holdout spend). ``stability``: refit
+    each model with the next seed too (:func:`segml.clv.comparison.seed_stability`).
 
     Returns the comparisons by target, the per-customer predictions by column, and why the
     models were not trained (None when they were).
@@ -139,7 +141,7 @@ def _supervised(
         out["spend"] = compare_supervised(
             X_train, train["holdout_spend"], X_test, y_spend, target="holdout_spend",
             train_as_of=t0, predict_as_of=as_of, objectives=SPEND_OBJECTIVES,
-            references=spend_refs, seed=seed,
+            references=spend_refs, seed=seed, stability_seed=seed + 1 if stability else None,
         )  # fmt: skip
     preds["supervised_value"] = out["spend"].predictions[SPEND_OBJECTIVES[0]]
     if (
@@ -154,6 +156,7 @@ def _supervised(
                 train_as_of=t0, predict_as_of=as_of, objectives=("absoluteerror",),
                 references={"naive_profit_12m": pop["profit_12m"].fillna(0.0).to_numpy()},
                 baseline="profit_12m", seed=seed,
+                stability_seed=seed + 1 if stability else None,
             )  # fmt: skip
         preds["clv_profit_pred"] = out["profit"].predictions["absoluteerror"]
     return out, preds, None
@@ -249,7 +252,7 @@ def fit_clv(
     snapshot = _snapshot(snaps, as_of, horizon_months)
     validation = _validation(bank, snapshot, horizon_months, model, cfg)
     sup, sup_preds, sup_skipped = _supervised(
-        snapshot, pop, as_of, holdout, spend_refs, seed, st.max_train_rows
+        snapshot, pop, as_of, holdout, spend_refs, seed, st.max_train_rows, st.stability_check
     )
     for col in ("supervised_value", "clv_profit_pred"):  # same columns whether trained or not
         table[col] = sup_preds.get(col, np.full(len(pop), np.nan))
@@ -276,6 +279,9 @@ def fit_clv(
     }
     m = res.metrics
     m.update(_metrics(clv_model, pop, has, rfm, fit_rfm, table, undefined))
+    for target, cmp in sup.items():  # refitted with another seed: how far the predictions move
+        for obj, moved in cmp.stability.items():
+            m.update({f"stability.{target}.{obj}.{k}": v for k, v in moved.items()})
     m["holdout.available"] = float(holdout is not None)
     for metric, row in ((validation.get("spend") or {}).get("metrics") or {}).items():
         if row["beats"] is not None:
@@ -285,7 +291,8 @@ def fit_clv(
         res.tables["clv_deciles"] = holdout_deciles(holdout, table, sup_preds)
     elif sup:
         evaluation["supervised"] = {t: {"train_as_of": str(c.train_as_of), "n_train": c.n_train,
-                                        "rounds": {k: v.n_rounds_ for k, v in c.models.items()}}
+                                        "rounds": {k: v.n_rounds_ for k, v in c.models.items()},
+                                        "stability": c.stability}
                                     for t, c in sup.items()}  # fmt: skip
     res.documents["clv_evaluation.json"] = evaluation
     res.documents = {k: jsonable(v) for k, v in res.documents.items()}

@@ -44,6 +44,9 @@ class ClvSettings:
     max_train_rows : int, optional
         The supervised models are fitted on a seeded sample of this many training customers
         when there are more; None: all.
+    stability_check : bool
+        Refit each supervised model with the next seed and report how much its predictions
+        move (metrics ``stability.<target>.<objective>.total_change`` and ``.spearman``).
     """
 
     horizon_months: int = 12
@@ -51,6 +54,7 @@ class ClvSettings:
     annual_discount_rate: float = 0.1
     seed: int = 42
     max_train_rows: int | None = None
+    stability_check: bool = True
 
 
 class ClvOutcome(Outcome):

@@ -133,6 +133,29 @@ def _unusable_reasons(row: dict[str, Any], naive_mae: float | None) -> list[str]
     return out
 
 
+#: Refitted with the next seed, a model is unstable when its predicted total moves by more than
+#: 10 % or the two rankings correlate below 0.9 (``clv.stability.*``, docs/clv.md).
+UNSTABLE = {"total_change": 0.10, "spearman": 0.90}
+
+
+def _unstable(ctx: ReportContext, sec: Section) -> None:
+    """A point for review for each supervised CLV model whose predictions depend on the seed."""
+    m, p = ctx.run.metrics, "clv.stability."
+    keys = sorted({tuple(k[len(p) :].split(".")[:2]) for k in m if k.startswith(p)})
+    for target, obj in keys:
+        change = m.get(f"{p}{target}.{obj}.total_change")
+        rho = m.get(f"{p}{target}.{obj}.spearman")
+        moved = change is not None and abs(change) > UNSTABLE["total_change"]
+        reranked = rho is not None and rho < UNSTABLE["spearman"]
+        if moved or reranked:
+            sec.attention(
+                f"CLV: the {CLV_MODELS.get(obj, obj)} {target.removeprefix('holdout_')} model is "
+                f"unstable across seeds: refitted with the next seed, its predicted total moves "
+                f"by {pct(change, 1)} and the two rankings correlate at {num(rho, 2)} (limits: "
+                f"{pct(UNSTABLE['total_change'])}, {UNSTABLE['spearman']:g})"
+            )
+
+
 def _unusable(ctx: ReportContext, sec: Section, rows: list[dict[str, Any]]) -> None:
     """The first points for review: each model whose holdout predictions are absurd, saying
     whether they feed a column of the CLV table and whether the tiers rank that column."""
@@ -227,6 +250,7 @@ def _clv(ctx: ReportContext, sec: Section) -> None:
     config = run.json("clv_config") or {}
     model_names = {"bgnbd": "BG/NBD", "pareto": "Pareto/NBD", "mbgnbd": "MBG/NBD"}
     rows = _clv_rows(m, model_names.get(config.get("model"), "BG/NBD"))
+    _unstable(ctx, sec)  # needs no holdout: two fits' predictions at the as-of date
     if not rows:
         no_labels = run_warning(run, "no labels: ")
         if no_labels and (run.config.get("clv") or {}).get("enabled") is not False:

@@ -177,6 +177,11 @@ class ClvSection(_Frozen):
     enabled: bool = True
     model: Literal["bgnbd", "pareto", "mbgnbd"] = "bgnbd"
     annual_discount_rate: float = Field(0.10, ge=0, lt=1)
+    stability_check: bool = Field(
+        True,
+        description="Refit each supervised CLV model with the next seed and report how far its "
+        "predicted total and ranking move (the review pack flags an unstable model).",
+    )
 
 
 class ChurnSection(_Frozen):
@@ -385,7 +390,7 @@ class RunConfig(_Frozen):
         return ClvSettings(
             horizon_months=self.labels.horizon_months, model=self.clv.model,
             annual_discount_rate=self.clv.annual_discount_rate, seed=self.seed,
-            max_train_rows=self.compute.max_train_rows,
+            max_train_rows=self.compute.max_train_rows, stability_check=self.clv.stability_check,
         )  # fmt: skip
 
     def churn_settings(self) -> ChurnSettings:
