@@ -123,7 +123,8 @@ examples.assign(moved=moved).sort_values("moved", ascending=False, kind="stable"
 # ## Tier table and playbooks
 #
 # Per tier: customers, value, and the service playbook (relationship manager, contact cadence,
-# channel, pricing, the retention action for a customer at high churn risk and the threshold).
+# channel, pricing, the retention action and the retention capacity: the share of the tier's
+# customers flagged, by expected loss = P(churn) × value, among those above the mean churn risk).
 
 # %% tags=["tier-table"]
 table = tier_table(tiers)

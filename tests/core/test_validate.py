@@ -225,6 +225,7 @@ def test_parquet_fractional_integers_are_type_errors(bank_copy):
     assert issue.count == 1 and issue.examples[0].endswith("(employees=12.5)")
 
 
+@pytest.mark.slow  # a subprocess per host zone: 5-9 s each on a busy machine
 @pytest.mark.parametrize(
     ("zone", "pandas_zone"),
     [("Asia/Shanghai", "Asia/Shanghai"), ("+08:00", "Etc/GMT-8"), ("-05:00", "Etc/GMT+5")],

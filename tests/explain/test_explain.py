@@ -4,7 +4,6 @@ determinism; `segml explain` telling a customer the run did not tier from one it
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 import json
 import math
@@ -23,7 +22,6 @@ from typer.testing import CliRunner
 
 from segml.churn.model import ChurnModel
 from segml.cli.main import app
-from segml.data import load_bank
 from segml.explain import (
     AdditivityError,
     check_additivity,
@@ -37,37 +35,13 @@ from segml.explain.models import (
     fit_segment_surrogate,
 )
 from segml.explain.reasons import feature_texts, format_value, reason_codes
+from segml.explain.reference import ReasonReference
 from segml.explain.thresholds import threshold_report, tier_thresholds
-from segml.features import build_features
 from segml.features.catalogue import CATALOGUE
-from segml.features.labels import build_labels
 from segml.grades import DEFAULT_SCORECARD, grade_corporates
 from segml.tiers import CUSTOMER_PYRAMID, DEFAULT_POLICY
 from segml.value import DEFAULT_MONOTONE, ValueScoreModel
 from segml.value.selection import select_value_model
-
-T0, T1 = dt.date(2023, 12, 31), dt.date(2024, 12, 31)
-
-
-@pytest.fixture(scope="module")
-def data(small_bank: Path) -> dict[str, pd.DataFrame]:
-    bank = load_bank(small_bank)
-    f0 = build_features(bank, T0).to_pandas()
-    l0 = build_labels(bank, T0, 12).to_pandas()
-    train = f0[f0.is_active == 1].merge(l0[["customer_id", "holdout_profit"]], on="customer_id")
-    pop = build_features(bank, T1).to_pandas()
-    pop = pop[pop.is_active == 1].reset_index(drop=True)
-    return {"X": train.drop(columns="holdout_profit"), "y": train.holdout_profit, "pop": pop}
-
-
-@pytest.fixture(scope="module")
-def model(data: dict[str, pd.DataFrame]) -> ValueScoreModel:
-    return ValueScoreModel(max_depth=3, n_estimators=80, seed=3).fit(data["X"], data["y"])
-
-
-@pytest.fixture(scope="module")
-def explained(model: ValueScoreModel, data: dict[str, pd.DataFrame]):
-    return model.explain(data["pop"])
 
 
 # ----------------------------------------------------------------------------- exactness
@@ -256,7 +230,8 @@ _SPECIAL = [0.0, -0.0, 0.5, 1.5, 2.5, -2.5, 0.05, 0.35, 0.125, 99.95, 999.5, 123
 @pytest.mark.slow
 def test_duckdb_writes_the_same_phrases_as_python(data) -> None:
     """The fast writer (DuckDB's format) and the definition (Python's) agree to the character
-    on every unit, ties at every rounding position, zeros, huge, tiny and non-finite values."""
+    on every unit, ties at every rounding position, zeros, huge, tiny and non-finite values,
+    with and without a reference (its names, and "no <amount>" for a zero or missing one)."""
     from segml.explain.result import CHURN_OUTPUT, GRADE_OUTPUT, VALUE_OUTPUT, build
     from segml.explain.treeshap import AdditivityReport
 
@@ -282,8 +257,17 @@ def test_duckdb_writes_the_same_phrases_as_python(data) -> None:
                 np.array([f"c{i}" for i in range(n)]), output,
                 AdditivityReport(n, 0.0, 0.0, 1e-6, True))  # fmt: skip
     k = data.draw(st.integers(1, 6))
-    py = reason_codes(exp, raw, k=k, engine="python")
-    pd.testing.assert_frame_equal(reason_codes(exp, raw, k=k, engine="duckdb"), py)
+    against = {}
+    if data.draw(st.booleans()):  # a reference: typical contributions and values of two tiers
+        finite = st.one_of(st.sampled_from([0.0, 0.0, 1.0, -0.5, 1e6]), st.floats(-1e9, 1e9))
+        table = lambda: np.array(data.draw(st.lists(st.lists(finite, min_size=len(names), max_size=len(names)), min_size=3, max_size=3)))  # fmt: skip  # noqa: E731
+        typical = table()
+        typical[data.draw(st.lists(st.booleans(), min_size=3, max_size=3)), 0] = np.nan
+        ref = ReasonReference(tuple(names), ("key", "most_important"), (1, 1, 2), (0.0, 0.0, 0.0), 0.0, table(), typical)  # fmt: skip
+        tiers = data.draw(st.lists(st.sampled_from(["key", "most_important", None, "other"]), min_size=n, max_size=n))  # fmt: skip
+        against = {"reference": ref, "tiers": tiers}
+    py = reason_codes(exp, raw, k=k, engine="python", **against)
+    pd.testing.assert_frame_equal(reason_codes(exp, raw, k=k, engine="duckdb", **against), py)
     # and the definition itself: every phrase quotes format_value of the customer's value
     for i in range(n):
         for j in range(1, k + 1):

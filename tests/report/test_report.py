@@ -677,3 +677,66 @@ def test_segments_section_says_what_a_small_or_demographics_free_run_lacks(tmp_p
     profiles.drop(columns=["share", "value_share"]).to_parquet(run / "segment_profiles.parquet")
     sec = segments_section(SimpleNamespace(run=RunFolder(run)))  # type: ignore[arg-type]
     assert "most valuable" not in " ".join(sec.reading)  # no crash, no claim
+
+
+@pytest.mark.slow
+def test_the_retention_table_shows_the_runs_flags_per_tier(pack: dict, project: dict) -> None:
+    out = Path(project["second"]["output_dir"])
+    tiers = pd.read_parquet(out / "tiers.parquet")
+    doc = strict_json((out / "retention.json").read_text(encoding="utf-8"))
+    el = tiers.churn_risk * tiers.value.clip(lower=0)
+    html = _section(pack["html"], "concentration")
+    assert "Retention flags per tier" in html
+    assert escape(f"Retention: {int(tiers.high_churn_risk.sum()):,} of {len(tiers):,} tiered") in html  # fmt: skip
+    assert [r["tier"] for r in doc["tiers"]] == json.loads((out / "tier_policy.json").read_text())["tiers"]  # fmt: skip
+    for row in doc["tiers"]:  # by hand from tiers.parquet, and as the pack shows them
+        mine = tiers.tier == row["tier"]
+        flag = mine & tiers.high_churn_risk
+        assert (row["customers"], row["flagged"]) == (int(mine.sum()), int(flag.sum()))
+        assert row["capacity_customers"] == math.floor(row["capacity"] * row["customers"] + 1e-9)
+        assert row["flagged"] <= row["capacity_customers"]
+        assert row["expected_loss"] == pytest.approx(el[mine].sum())
+        if row["flagged"]:
+            assert row["flagged_churn_mean"] == pytest.approx(tiers.churn_risk[flag].mean())
+            assert row["covered_share"] == pytest.approx(el[flag].sum() / el[mine].sum())
+            assert el[flag].min() >= row["loss_cut"]
+        cells = [row["tier"], num(row["customers"]), f"{pct(row['capacity'])} ({row['capacity_customers']:,})",
+                 num(row["eligible"]), num(row["flagged"]), pct(row["flagged_churn_mean"], 1)]  # fmt: skip
+        shown = "</td>.*?<td[^>]*>".join(re.escape(escape(c)) for c in cells)
+        tail = [money(row["loss_cut"]), money(row["expected_loss"]), pct(row["covered_share"], 1)]
+        shown += ".*?" + "</td>.*?<td[^>]*>".join(re.escape(escape(c)) for c in tail) + "</td></tr>"
+        assert re.search(f"<tr><td>{shown}", html), row["tier"]
+
+
+def test_retention_review_points_name_a_tier_that_flags_nobody_or_covers_little(tmp_path: Path) -> None:  # fmt: skip
+    from types import SimpleNamespace
+
+    from segml.report.html import Section
+    from segml.report.value import LOW_COVERAGE, retention_block
+
+    def row(tier: str, flagged: int, covered: float | None, cap: int = 10) -> dict:
+        return {"tier": tier, "rule": "capacity", "customers": 100, "capacity": max(cap, 0.5) / 100,
+                "capacity_customers": cap, "eligible": flagged, "flagged": flagged,
+                "flagged_churn_mean": 0.3 if flagged else None, "flagged_churn_min": None,
+                "flagged_churn_max": None, "churn_floor": 0.08, "loss_cut": 50.0,
+                "expected_loss": 1000.0, "expected_loss_flagged": 0.0, "covered_share": covered}  # fmt: skip
+
+    def points(rows: list[dict]) -> tuple[list[str], list[str]]:
+        run = tmp_path / f"t-{len(list(tmp_path.iterdir())):012d}"
+        run.mkdir()
+        doc = {"rule": "r", "portfolio_mean_churn": 0.08, "flagged": 0, "customers": 300, "tiers": rows}  # fmt: skip
+        (run / "retention.json").write_text(json.dumps(doc), encoding="utf-8")
+        (run / "run.json").write_text(json.dumps({"run_id": "d" * 32, "metrics": {}}), encoding="utf-8")  # fmt: skip
+        sec = Section("concentration", "Value")
+        retention_block(SimpleNamespace(run=RunFolder(run)), sec)  # type: ignore[arg-type]
+        kinds = {k: [f.text for f in sec.findings if f.level == k] for k in ("attention", "ok")}
+        return kinds["attention"], kinds["ok"]
+
+    attention, ok = points([row("gold", 10, 0.6), row("silver", 0, 0.0), row("bronze", 5, LOW_COVERAGE / 2)])  # fmt: skip
+    assert len(attention) == 2 and not ok
+    assert attention[0].startswith("retention: tier silver has capacity for 10 customer(s) but flags nobody")  # fmt: skip
+    assert "tier bronze cover only 10% of its expected loss" in attention[1]
+    attention, ok = points([row("gold", 10, 0.6), row("silver", 0, 0.0, cap=0)])
+    assert "the tier is too small for its capacity" in attention[0]
+    attention, ok = points([row("gold", 10, 0.6), row("silver", 4, 0.35)])
+    assert not attention and ok == ["retention flags cover 35%–60% of each flagging tier's expected loss"]  # fmt: skip

@@ -167,6 +167,7 @@ def test_unknown_and_short_ids_are_refused_clearly(tmp_path: Path) -> None:
         open_run("latest", root=tmp_path / "empty")
 
 
+@pytest.mark.slow  # a fresh interpreter importing segml: about 5 s on a busy machine
 def test_import_segml_stays_light() -> None:
     code = (
         "import sys, segml\n"

@@ -27,7 +27,7 @@ from segml.processes import process_alive, process_start_time
 from segml.run.config import RunConfig, load_config
 from segml.run.lineage import TextPseudonymizer
 from segml.run.tracking import mark_dead_runs, tracked_run
-from segml.serving.pyfunc import OtherConfigError, model_versions, promote
+from segml.serving.registry import OtherConfigError, model_versions, promote
 from support import NO_STORE_ENV
 
 REPO = Path(__file__).resolve().parents[2]

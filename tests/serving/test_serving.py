@@ -102,6 +102,28 @@ def test_fresh_process_reproduces_the_runs_scores(run: dict, tmp_path: Path) -> 
     assert set(in_run.columns) >= {"tier", "value_score", "clv", "churn_probability", "segment", "grade"}  # fmt: skip
 
 
+@pytest.mark.slow
+def test_served_reason_codes_are_the_runs_against_the_typical_customer_of_the_tier(run: dict) -> None:  # fmt: skip
+    out = Path(run["output_dir"])
+    served = pd.read_parquet(out / "scores.parquet")
+    codes = pd.read_parquet(out / "reason_codes.parquet")
+    merged = served.merge(codes, on="customer_id", suffixes=("", "_run"), validate="one_to_one")
+    assert len(merged) == len(served)
+    same = merged.tier_by_value == merged.tier_by_value_run  # ties at a threshold aside
+    assert same.mean() > 0.97
+    for j in range(1, 5):
+        got, want = merged[f"reason_{j}"][same], merged[f"reason_{j}_run"][same]
+        assert got.fillna("-").tolist() == want.fillna("-").tolist(), j
+    # the reference is the run's, recorded in its documents: each value tier's typical customer
+    ref = json.loads((out / "explanations.json").read_text())["value"]["reason_reference"]
+    rows = {r["tier"]: r for r in ref["rows"]}
+    assert rows[None]["customers"] == len(codes) == sum(r["customers"] for t, r in rows.items() if t)  # fmt: skip
+    typical = merged.tier_by_value.str.replace("_", " ")
+    names = "the typical " + typical + " customer"
+    assert all(n in p for n, p in zip(names, merged.reason_1, strict=True))
+    assert merged.reason_1.str.contains("to annual value").all()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -596,3 +618,34 @@ def test_the_population_rule_reads_is_active_and_missing_columns_come_first() ->
         open_rows(pd.DataFrame({"customer_id": ["a"]}))
     with pytest.raises(InputError, match=r"^column 'is_active', rows 1 and 2: \['0.5', 'missing'\] where 1"):  # fmt: skip
         open_rows(pd.DataFrame({"is_active": [1, 0.5, None]}))
+
+
+@pytest.mark.slow
+def test_the_exported_model_flags_the_runs_customers_as_the_run_did(run: dict, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:  # fmt: skip
+    """Retention flags: the run sizes each tier's capacity by expected loss; the registered
+    model carries the run's cuts and gives the run's customers the run's flags."""
+    out = Path(run["output_dir"])
+    doc = json.loads((out / "retention.json").read_text(encoding="utf-8"))
+    tiers = pd.read_parquet(out / "tiers.parquet")
+    scores = pd.read_parquet(out / "scores.parquet")  # the exported model on the run's customers
+    m = scores.merge(tiers, on="customer_id", suffixes=("", "_run"))
+    same = (m.tier == m.tier_run).to_numpy()  # a tie at a tier threshold may move a customer
+    assert len(m) == len(scores) and same.mean() > 0.97
+    assert doc["flagged"] == int(tiers.high_churn_risk.sum()) > 0
+    np.testing.assert_array_equal(m.high_churn_risk[same].astype(bool), m.high_churn_risk_run[same])
+    np.testing.assert_array_equal(m.retention_action.notna(), m.high_churn_risk.astype(bool))
+    import mlflow
+
+    for name, value in run["env"].items():  # restored after the test (MLflow mirrors them)
+        monkeypatch.setenv(name, value)
+    mlflow.set_tracking_uri(run["tracking_uri"])
+    mlflow.set_registry_uri(run["tracking_uri"])
+    local = Path(mlflow.artifacts.download_artifacts(
+        artifact_uri=f"models:/{NAME}/{run['model']['version']}", dst_path=str(tmp_path),
+    ))  # fmt: skip
+    manifest = json.loads(next(local.rglob("tiering.json")).read_text(encoding="utf-8"))
+    for row in doc["tiers"]:
+        book = manifest["playbooks"][row["tier"]]
+        assert book == doc["playbooks"][row["tier"]]
+        assert book["retention_loss_cut"] == row["loss_cut"]
+        assert book["retention_min_churn"] == doc["portfolio_mean_churn"]

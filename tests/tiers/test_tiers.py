@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +25,10 @@ from segml.tiers import (
     abc_policy,
     assign_tiers,
     blend_value,
+    calibrate_retention,
     concentration,
     customer_pyramid_policy,
+    expected_loss,
     gini,
     lorenz_curve,
     playbooks_from_json,
@@ -33,6 +36,9 @@ from segml.tiers import (
     psi,
     psi_label,
     pyramid_policy,
+    retention_flags,
+    retention_summary,
+    retention_table,
     rules_from_json,
     rules_to_json,
     tier_migration,
@@ -406,6 +412,124 @@ def test_tier_table_shares_and_playbooks() -> None:
     assert set(DEFAULT_PLAYBOOKS) >= {t for p in POLICIES for t in p.labels}
 
 
+# ----------------------------------------------------------------------------- retention
+CAP = {"gold": 0.2, "silver": 0.1, "bronze": 0.05}
+CAP_BOOKS = {
+    t: replace(BOOKS[t], high_churn_risk=None, retention_capacity=CAP[t]) for t in POL4.labels
+}
+
+
+def _customers(n: int = 400, seed: int = 7) -> pd.DataFrame:
+    """Skewed values with some loss-makers, churn probabilities around 9%, a few unknown."""
+    rng = np.random.default_rng(seed)
+    churn = rng.beta(1.0, 10.0, n)
+    churn[rng.choice(n, 5, replace=False)] = np.nan
+    return pd.DataFrame(
+        {
+            "customer_id": [f"C{i}" for i in range(n)],
+            "profit_12m": rng.lognormal(7.0, 1.5, n) - 300.0,
+            "churn": churn,
+        }
+    )
+
+
+def test_retention_capacity_goes_to_the_highest_expected_loss_above_the_mean_risk() -> None:
+    df = _customers()
+    out = assign_tiers(df, POL4, playbooks=CAP_BOOKS, churn_col="churn")
+    p, v = df.churn.to_numpy(), df.profit_12m.to_numpy()
+    mean, el = np.nanmean(p), p * np.clip(v, 0, None)
+    np.testing.assert_array_equal(expected_loss(p, v), el)
+    flag, tiers = out.high_churn_risk.to_numpy(), out.tier.astype(str).to_numpy()
+    books = playbooks_from_json(out.attrs["tier_playbooks"])
+    for t in POL4.labels:
+        mine = tiers == t
+        eligible = mine & (np.nan_to_num(p) > mean) & (v > 0)
+        k = int(np.floor(CAP[t] * mine.sum()))
+        # by hand: the k largest expected losses among the eligible customers of the tier
+        top = np.flatnonzero(eligible)[np.argsort(-el[eligible])][:k]
+        assert sorted(np.flatnonzero(flag & mine)) == sorted(top), t
+        assert 0 < len(top) == min(k, eligible.sum())
+        # the recorded cut lies between the last customer in and the first one out
+        out_el = el[eligible & ~flag]
+        assert el[flag & mine].min() >= books[t].retention_loss_cut
+        assert books[t].retention_loss_cut > (out_el.max() if len(out_el) else 0.0)
+        assert books[t].retention_min_churn == pytest.approx(mean)
+    assert not flag[np.isnan(p)].any()
+    assert out.retention_action[flag].tolist() == [f"save {t}" for t in tiers[flag]]
+    assert out.retention_action[~flag].isna().all()
+    # the recorded rule, applied to one customer at a time, gives the same flags
+    one = [retention_flags(tiers[i : i + 1], p[i : i + 1], v[i : i + 1], books)[0] for i in range(len(df))]  # fmt: skip
+    assert one == flag.tolist()
+    assert playbooks_from_json(playbooks_to_json(books)) == books
+    with pytest.raises(ValueError, match="no calibrated cut"):
+        retention_flags(tiers, p, v, CAP_BOOKS)
+    assert not retention_flags(tiers, np.full(len(df), np.nan), v, CAP_BOOKS).any()
+
+
+def test_a_fixed_threshold_stays_possible_and_old_playbooks_load() -> None:
+    df = _customers()
+    p = df.churn.to_numpy()
+    # with a capacity, high_churn_risk is a floor
+    floored = {t: replace(b, high_churn_risk=0.2) for t, b in CAP_BOOKS.items()}
+    out = assign_tiers(df, POL4, playbooks=floored, churn_col="churn")
+    flag = out.high_churn_risk.to_numpy()
+    plain = assign_tiers(df, POL4, playbooks=CAP_BOOKS, churn_col="churn").high_churn_risk
+    assert flag.any() and (p[flag] >= 0.2).all() and flag.sum() < plain.sum()
+    # a playbook saved before capacities existed: the fixed threshold, as before
+    old = {"relationship_manager": True, "contact_cadence": "monthly", "channel": "c",
+           "pricing": "p", "retention_action": "call", "high_churn_risk": 0.3}  # fmt: skip
+    book = playbooks_from_json(json.dumps({t: old for t in POL4.labels}))
+    assert book["gold"].retention_capacity is None and not book["gold"].calibrated
+    fixed = assign_tiers(df, POL4, playbooks=book, churn_col="churn")
+    np.testing.assert_array_equal(fixed.high_churn_risk, np.nan_to_num(p) >= 0.3)
+    assert playbooks_from_json(fixed.attrs["tier_playbooks"]) == book  # nothing to calibrate
+    # neither a capacity nor a threshold: nobody; a capacity of 0: nobody
+    never = {t: replace(b, retention_capacity=None) for t, b in CAP_BOOKS.items()}
+    assert not assign_tiers(df, POL4, playbooks=never, churn_col="churn").high_churn_risk.any()
+    zero = {t: replace(b, retention_capacity=0.0) for t, b in CAP_BOOKS.items()}
+    none = assign_tiers(df, POL4, playbooks=zero, churn_col="churn")
+    assert not none.high_churn_risk.any()
+    assert playbooks_from_json(none.attrs["tier_playbooks"])["gold"].retention_loss_cut is None
+    with pytest.raises(ValueError, match="retention_capacity must be"):
+        Playbook(True, "m", "c", "p", "a", retention_capacity=1.5)
+    with pytest.raises(ValueError, match="need a retention_capacity"):
+        Playbook(True, "m", "c", "p", "a", 0.3, retention_min_churn=0.1)
+    with pytest.raises(ValueError, match="retention_loss_cut must be"):
+        Playbook(True, "m", "c", "p", "a", None, 0.1, 0.1, -1.0)
+    with pytest.raises(ValueError, match="no customer has a churn probability"):
+        assign_tiers(df.assign(churn=np.nan), POL4, playbooks=CAP_BOOKS, churn_col="churn")
+
+
+def test_retention_table_numbers_by_hand() -> None:
+    df = _frame()  # churn 0.9, 0.1, 0.5, NaN, 0.2, 0.9, 0.0, 0.99: mean 3.59 / 7
+    caps = {"gold": 0.5, "silver": 0.5, "bronze": 0.25}  # 1 customer each
+    books = {t: replace(BOOKS[t], high_churn_risk=None, retention_capacity=c) for t, c in caps.items()}  # fmt: skip
+    out = assign_tiers(df, POL4, playbooks=books, churn_col="churn")
+    # gold C0 (810 lost), silver nobody above the mean (C2 0.5, C3 unknown), bronze C5 (90);
+    # C7 (0.99) loses money: nothing to lose
+    assert out.customer_id[out.high_churn_risk].tolist() == ["C0", "C5"]
+    table = retention_table(out).set_index("tier")
+    assert table.customers.tolist() == [2, 2, 4]
+    assert table.capacity_customers.tolist() == [1, 1, 1]
+    assert table.eligible.tolist() == [1, 0, 1]
+    assert table.flagged.tolist() == [1, 0, 1]
+    assert table.loss_cut.tolist()[0] == pytest.approx(405.0)  # halfway to nobody (0)
+    assert table.loss_cut.isna().tolist() == [False, True, False]
+    assert table.loss_cut.tolist()[2] == pytest.approx(45.0)
+    assert table.expected_loss.tolist() == pytest.approx([810 + 50, 200, 40 + 90])
+    assert table.expected_loss_flagged.tolist() == pytest.approx([810, 0, 90])
+    assert table.covered_share.tolist() == pytest.approx([810 / 860, 0.0, 90 / 130])
+    assert table.flagged_churn_mean.tolist()[::2] == pytest.approx([0.9, 0.9])
+    assert table.churn_floor.tolist() == pytest.approx([3.59 / 7] * 3)
+    doc = retention_summary(out)
+    json.dumps(doc, allow_nan=False)  # strict JSON
+    assert doc["portfolio_mean_churn"] == pytest.approx(3.59 / 7)
+    assert (doc["flagged"], doc["customers"]) == (2, 8)
+    assert doc["tiers"][1]["flagged_churn_mean"] is None and doc["tiers"][1]["loss_cut"] is None
+    # calibrate_retention leaves playbooks without a capacity as they are
+    assert calibrate_retention(["gold"], [0.5], [1.0], {"gold": BOOKS["gold"]}) == {"gold": BOOKS["gold"]}  # fmt: skip
+
+
 def test_blend_value() -> None:
     profit = np.array([100.0, -50.0, 10.0, 10.0])
     potential = np.array([0.0, 1000.0, 5.0, 500.0])
@@ -573,6 +697,18 @@ def test_abc_and_customer_pyramid_on_the_small_bank(active: pd.DataFrame) -> Non
     capped = (active.industry == "real_estate").fillna(False).to_numpy()
     assert not ruled.tier[capped].isin(["platinum", "gold"]).any()
     assert (ruled.tier[~capped] == ruled.tier_by_value[~capped]).all()
+
+
+def test_default_playbooks_flag_within_capacity_on_the_small_bank(active: pd.DataFrame) -> None:
+    out = assign_tiers(active, CUSTOMER_PYRAMID, churn_col="churn_probability")
+    table = retention_table(out).set_index("tier")
+    assert table.rule.eq("capacity").all()
+    assert table.capacity.tolist() == [0.2, 0.2, 0.1, 0.0]  # platinum, gold, iron, lead
+    assert (table.flagged <= table.capacity_customers).all() and table.flagged.sum() > 0
+    assert table.flagged["lead"] == 0  # loss-makers: no proactive retention
+    flagged = out[out.high_churn_risk]
+    assert (flagged.churn_risk > active.churn_probability.mean()).all()
+    assert (flagged.value > 0).all()
 
 
 def test_migration_between_two_dates_on_the_small_bank(

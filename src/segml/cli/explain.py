@@ -3,7 +3,7 @@
 :func:`explain_command` is a typer command; ``segml.cli.main`` registers it. It reads the run's
 output folder (``<output.dir>/<name>-<run id[:12]>``, found from ``--run-id``, or given with
 ``--run-dir``): ``reason_codes.parquet`` and ``explanations_value.parquet``, reading only the
-customer's rows. A run without a folder is looked up in the tracking store (a failed run is
+customer's rows, and what the reason codes are measured against (``explanations.json``). A run without a folder is looked up in the tracking store (a failed run is
 reported as failed, with its stage and error); a customer without an explanation is looked up
 in the run's ``features.parquet`` and the bank's customers table, to tell a customer the run
 did not tier (closed, or joined after the as-of date) from one that is not in its data. Exit
@@ -32,6 +32,7 @@ __all__ = [
 
 REASONS = "reason_codes.parquet"
 CONTRIBUTIONS = "explanations_value.parquet"
+EXPLANATIONS = "explanations.json"
 _FIXED = ("customer_id", "value_score", "base_value")
 
 
@@ -257,6 +258,7 @@ def customer_explanation(run_dir: Path, customer: str, root: Path | None = None)
         },
         "contributions": {k: v for k, v in contrib.items() if k not in _FIXED},
         "reason_codes": _list(row, "reason"),
+        "reference": _reference(run_dir, row["tier_by_value"]),
         "overrides": row["override_reason"] or None,
         "decision": row["decision"],
     }
@@ -276,6 +278,24 @@ def customer_explanation(run_dir: Path, customer: str, root: Path | None = None)
     if row.get("grade") is not None:
         out["grade"] = {"grade": row["grade"], "reason_codes": _list(row, "grade_reason")}
     return out
+
+
+def _reference(run_dir: Path, tier: str) -> dict[str, Any] | None:
+    """What the run's reason codes of a customer in value tier ``tier`` are measured against
+    (``explanations.json``'s ``value.reason_reference``; None for a run without one)."""
+    try:
+        doc = json.loads((run_dir / EXPLANATIONS).read_text(encoding="utf-8"))
+        ref = doc["value"]["reason_reference"]
+        rows = ref["rows"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    row = next((r for r in rows if r.get("tier") == tier), rows[-1] if rows else None)
+    if row is None:
+        return None
+    name = f"the typical {tier.replace('_', ' ')} customer" if row.get("tier") else "the typical customer"  # fmt: skip
+    return {"name": name, "tier": row.get("tier"), "population": ref.get("population"),
+            "statistic": ref.get("statistic"), "customers": row.get("customers"),
+            "reference_value": row.get("reference_value"), "median_score": row.get("median_score")}  # fmt: skip
 
 
 def _names(keys: list[str]) -> str:
@@ -299,7 +319,12 @@ def _text(d: dict[str, Any]) -> str:
     if t["above"] is not None:
         lines.append(f"  next tier starts at ¥{t['above']:,.0f} (¥{t['gap_to_next']:,.0f} short); "
                      f"held back by: {_names(t['held_back_by'])}")  # fmt: skip
-    lines += ["reasons:"] + [f"  {i}. {r}" for i, r in enumerate(d["reason_codes"], 1)]
+    ref = d.get("reference")
+    head = "reasons:"
+    if ref and isinstance(ref.get("reference_value"), int | float):
+        head = (f"reasons, vs {ref['name']} (annual value ¥{ref['reference_value']:,.0f}, "
+                f"from {ref['customers']:,} customers):")  # fmt: skip
+    lines += [head] + [f"  {i}. {r}" for i, r in enumerate(d["reason_codes"], 1)]
     if d.get("churn"):
         c = d["churn"]
         risk = fmt_metric(c["risk"], ".1%")

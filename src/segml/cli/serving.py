@@ -259,7 +259,7 @@ def promote_command(
     from mlflow.tracking import MlflowClient
 
     from segml.run.config import load_config
-    from segml.serving.pyfunc import OtherConfigError, model_versions, promote, versions_table
+    from segml.serving.registry import OtherConfigError, model_versions, promote, versions_table
 
     uri = _use_store(config)  # a config that cannot be read exits 2 here
     cfg = load_config(config)

@@ -1,9 +1,11 @@
-"""Exact explanations of tiers: TreeSHAP contributions, reason codes, thresholds, surrogates.
+"""Exact explanations of tiers: TreeSHAP contributions, reason codes against the typical
+customer of the tier, thresholds, surrogates.
 
 See docs/explain.md.
 """
 
 from segml.boosters import treeshap_cost
+from segml.explain.reference import ReasonReference, typical_customers
 from segml.explain.result import (
     CHURN_OUTPUT,
     GRADE_OUTPUT,
@@ -30,9 +32,11 @@ __all__ = [
     "AdditivityReport",
     "ModelExplanation",
     "OutputSpec",
+    "ReasonReference",
     "check_additivity",
     "concat",
     "iter_contributions",
     "tree_contributions",
     "treeshap_cost",
+    "typical_customers",
 ]

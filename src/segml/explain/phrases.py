@@ -3,8 +3,9 @@
 Python's string formatting costs about 3 µs a phrase (12 s for a million customers' four
 reasons), more than exact TreeSHAP on a GPU. DuckDB's ``format`` (the {fmt} library, the same
 format mini-language and correctly rounded, like Python's) renders the same phrases in one
-multi-threaded query. The scalar formatters in :mod:`segml.explain.reasons`
-(:func:`~segml.explain.reasons.format_value`, ``format_contribution``) stay the definition:
+multi-threaded query. The scalar formatters in :mod:`segml.explain.formatting`
+(:func:`~segml.explain.formatting.format_value`, ``format_contribution``) and the phrase
+shapes of :mod:`segml.explain.render` stay the definition:
 tests check that both give the same text, character for character, on values of every
 magnitude and sign, ties, zeros and non-finite values.
 """
@@ -15,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from segml.compute import n_threads
+from segml.explain.reference import NONE_HELD, NONE_ON_RECORD
 from segml.explain.result import OutputSpec
 from segml.money import money_sql
 
@@ -43,7 +45,7 @@ UNIT_CODES = {
 
 
 def _value(col: str) -> str:
-    """SQL for :func:`~segml.explain.reasons.format_value` of a non-missing number."""
+    """SQL for :func:`~segml.explain.formatting.format_value` of a non-missing number."""
     plain = (
         f"CASE WHEN isinf({col}) THEN (CASE WHEN {col} > 0 THEN 'inf' ELSE '-inf' END) "
         f"WHEN {col} = trunc({col}) OR abs({col}) >= 100 THEN format('{{:,.0f}}', {col}) "
@@ -64,7 +66,7 @@ def _value(col: str) -> str:
 
 
 def _contribution(col: str, output: OutputSpec) -> str:
-    """SQL for :func:`~segml.explain.reasons.format_contribution` (without its tail)."""
+    """SQL for :func:`~segml.explain.formatting.format_contribution` (without its tail)."""
     if output.unit in ("CNY", "CNY/year"):
         return f"(CASE WHEN {col} >= 0 THEN '+' ELSE '' END) || {money_sql(col)}"
     spec = "{:+.1f}" if output.unit == "points" else "{:+.2f}"
@@ -87,6 +89,10 @@ def render_phrases(
     units: list[str],
     alsos: list[str],
     output: OutputSpec,
+    *,
+    kind: np.ndarray | None = None,
+    reference: np.ndarray | None = None,
+    reference_names: list[str] | None = None,
 ) -> pa.ChunkedArray:
     """One reason phrase per row (null where ``impact`` is 0), in row order.
 
@@ -108,6 +114,13 @@ def render_phrases(
         Per feature: ``"display name: "``, its unit, ``", incl. other … measures)"``.
     output : OutputSpec
         The explained score (unit and label of the contribution).
+    kind : ndarray of int8, optional
+        How each phrase is written (:func:`segml.explain.reference.amount_kinds`; default:
+        all ordinary).
+    reference : ndarray of int, optional
+        Index into ``reference_names`` of each row's reference (default: none named).
+    reference_names : list of str, optional
+        ``"the typical key customer"``, …
     """
     import duckdb
 
@@ -122,14 +135,22 @@ def render_phrases(
             "c": pa.array(np.asarray(impact, dtype=float)),
             "ctxt": _texts(impact_text, len(f)),
             "m": pa.array(np.asarray(several, dtype=bool)),
+            "kind": pa.array(np.zeros(len(f), np.int8) if kind is None else np.asarray(kind, np.int8)),
+            "r": pa.nulls(len(f), pa.int32()) if reference is None else pa.array(np.asarray(reference, np.int32) + 1),
         }
-    )
-    sql = f"""SELECT CASE WHEN c = 0 THEN NULL ELSE
-        list_extract($heads, f)
-        || coalesce(txt, CASE WHEN x IS NULL OR isnan(x) THEN 'missing' ELSE {_value("x")} END)
-        || ' (' || coalesce(ctxt, {_contribution("c", output)}) || $tail
-        || CASE WHEN m THEN list_extract($alsos, f) ELSE ')' END END AS phrase
-        FROM (SELECT *, list_extract($unit_names, f) AS unit_name FROM phrases_input)"""
+    )  # fmt: skip
+    value = f"coalesce(txt, CASE WHEN x IS NULL OR isnan(x) THEN 'missing' ELSE {_value('x')} END)"
+    effect = f"coalesce(ctxt, {_contribution('c', output)}) || $tail"
+    end = "CASE WHEN m THEN list_extract($alsos, f) ELSE ')' END"
+    sql = f"""SELECT CASE WHEN c = 0 THEN NULL
+        WHEN kind = {NONE_HELD} THEN 'no ' || list_extract($names, f) || ' (' || {value}
+            || ', unlike ' || ref || ': ' || {effect} || {end}
+        WHEN kind = {NONE_ON_RECORD} THEN 'no ' || list_extract($names, f)
+            || ' on record (unlike ' || ref || ': ' || {effect} || {end}
+        ELSE list_extract($heads, f) || {value} || ' (' || {effect}
+            || coalesce(' vs ' || ref, '') || {end} END AS phrase
+        FROM (SELECT *, list_extract($unit_names, f) AS unit_name,
+                     list_extract($refs, r) AS ref FROM phrases_input)"""
     con = duckdb.connect()
     try:
         con.execute(f"SET threads = {n_threads()}")
@@ -140,6 +161,8 @@ def render_phrases(
             "alsos": alsos,
             "unit_names": list(units),
             "tail": f" to {output.label}",
+            "names": [h.removesuffix(": ") for h in heads],
+            "refs": list(reference_names or [""]),
         }
         return con.sql(sql, params=params).to_arrow_table().column("phrase")
     finally:

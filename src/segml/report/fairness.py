@@ -1,8 +1,9 @@
 """Section 7 of the pack: outcome rates by gender and age band, and protected model inputs.
 
 **Outcomes** per tiered customer: *favourable* — a place in the first two tiers of the policy;
-*adverse* — a retention flag (churn probability at or above the tier's high-risk threshold) or
-the lowest tier; the flag and the lowest tier are also shown on their own.
+*adverse* — a retention flag (``high_churn_risk``: the tier playbook's retention rule, by default
+among the highest expected losses of the tier within its capacity; docs/tiers.md) or the lowest
+tier; the flag and the lowest tier are also shown on their own.
 
 **Four-fifths rule**: per attribute, each group's *selection rate* is its rate of the
 favourable outcome, or its rate of avoiding an adverse one (``1 − rate``); its ratio is that
@@ -170,9 +171,9 @@ def fairness_section(ctx: ReportContext) -> Section:
     frame = outcome_frame(tiers, features, labels)
     sec.reading.append(
         f"Favourable outcome: a place in the top two tiers ({', '.join(labels[:2])}); adverse: a "
-        f"retention flag (high churn risk) or the lowest tier ({labels[-1]}). Each group's rate "
-        f"of the favourable outcome, or of avoiding the adverse one, is divided by the "
-        f"best-treated group's; a ratio below {FOUR_FIFTHS} breaks the four-fifths rule. Groups "
+        f"retention flag (the tier playbook's retention rule) or the lowest tier ({labels[-1]}). "
+        "Each group's rate of the favourable outcome, or of avoiding the adverse one, is divided "
+        f"by the best-treated group's; a ratio below {FOUR_FIFTHS} breaks the four-fifths rule. Groups "
         f"of fewer than {MIN_GROUP} customers are shown but not judged."
     )
     results = []

@@ -1,4 +1,5 @@
-"""Section 2 of the pack: value concentration (Lorenz, Gini, tier value shares) and the tiers."""
+"""Section 2 of the pack: value concentration (Lorenz, Gini, tier value shares), the tiers and
+who their retention playbooks flag (``retention.json``)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,21 @@ import pandas as pd
 
 from segml.report.context import ReportContext
 from segml.report.figures import lorenz_chart, tier_share_chart
-from segml.report.fmt import money, num, pct
+from segml.report.fmt import is_number, money, num, pct
 from segml.report.html import Section, figure, figures, note, table
 
-__all__ = ["measure_block", "positive_top_share", "value_measure", "value_section"]
+__all__ = [
+    "LOW_COVERAGE",
+    "measure_block",
+    "positive_top_share",
+    "retention_block",
+    "value_measure",
+    "value_section",
+]
+
+#: A tier whose retention flags cover less than this share of its expected loss is a point for
+#: review (the capacity, the probability floor or the value measure may not fit the tier).
+LOW_COVERAGE = 0.2
 
 
 def value_measure(ctx: ReportContext) -> dict[str, Any]:
@@ -95,6 +107,15 @@ def _ranges(ctx: ReportContext) -> dict[str, dict[str, Any]]:
     return {str(k): {"min_score": r["min"], "max_score": r["max"]} for k, r in by.iterrows()}
 
 
+def _who(rec: dict[str, Any]) -> str:
+    """Who a tier's playbook flags for retention (a saved tier table's row)."""
+    cap, fixed = rec.get("retention_capacity"), rec.get("high_churn_risk")
+    if is_number(cap):
+        floor = f", P(churn) ≥ {num(fixed, 2)}" if is_number(fixed) else ""
+        return f"top {pct(cap)} by expected loss, P(churn) above the mean{floor}"
+    return f"P(churn) ≥ {num(fixed, 2)}" if is_number(fixed) else "nobody"
+
+
 def _tier_rows(ctx: ReportContext) -> list[dict[str, Any]]:
     run = ctx.run
     policy = run.json("tier_policy") or {}
@@ -120,7 +141,7 @@ def _tier_rows(ctx: ReportContext) -> list[dict[str, Any]]:
                 "rm": rec.get("relationship_manager"),
                 "cadence": rec.get("contact_cadence"),
                 "retention": rec.get("retention_action"),
-                "high_risk": rec.get("high_churn_risk"),
+                "who": _who(rec),
             }
         )
     return rows
@@ -232,8 +253,7 @@ def value_section(ctx: ReportContext) -> Section:
                 if run.model
                 else "(the run exported no model). "
             )
-            + "A customer is flagged for retention "
-            "when the churn probability is at or above the tier's high-risk threshold."
+            + "The last column says whom each tier's playbook flags for retention."
         )
     )
     sec.blocks.append(
@@ -251,7 +271,7 @@ def value_section(ctx: ReportContext) -> Section:
                 ("rm", "relationship manager"),
                 ("cadence", "contact cadence"),
                 ("retention", "retention action"),
-                ("high_risk", "high churn risk ≥"),
+                ("who", "flagged for retention"),
             ],
             fmt={
                 "customer_share": lambda v: pct(v, 1),
@@ -261,5 +281,100 @@ def value_section(ctx: ReportContext) -> Section:
             },
         )
     )
+    retention_block(ctx, sec)
     _rules(ctx, tiers, sec)
     return sec
+
+
+def _retention_points(sec: Section, rows: list[dict[str, Any]]) -> None:
+    """Points for review: a tier with capacity that flags nobody, flags that cover little."""
+    fine = True
+    for r in rows:
+        cap, n = r.get("capacity_customers"), r.get("flagged") or 0
+        if is_number(r.get("capacity")) and r["capacity"] > 0 and n == 0:
+            fine = False
+            why = (
+                "the tier is too small for its capacity"
+                if not cap
+                else f"{r.get('eligible') or 0:,} customer(s) above the probability floor with value"
+            )
+            sec.attention(
+                f"retention: tier {r['tier']} has capacity for {cap or 0:,} customer(s) but flags "
+                f"nobody ({why}); its expected loss is {money(r.get('expected_loss'))}"
+            )
+        elif n and is_number(r.get("covered_share")) and r["covered_share"] < LOW_COVERAGE:
+            fine = False
+            sec.attention(
+                f"retention: the {n:,} customer(s) flagged in tier {r['tier']} cover only "
+                f"{pct(r['covered_share'])} of its expected loss (under {pct(LOW_COVERAGE)})"
+            )
+    shares = [r["covered_share"] for r in rows if r.get("flagged") and is_number(r.get("covered_share"))]  # fmt: skip
+    if fine and shares:
+        sec.ok(
+            f"retention flags cover {pct(min(shares))}–{pct(max(shares))} of each flagging "
+            "tier's expected loss"
+        )
+
+
+def _retention_texts(r: dict[str, Any]) -> dict[str, str]:
+    """A retention row's capacity (share and customers, or the fixed threshold) and the
+    P(churn) range of its flagged customers, as text."""
+    if is_number(r.get("capacity")):
+        capacity = f"{pct(r['capacity'])} ({r.get('capacity_customers') or 0:,})"
+    elif r.get("rule") == "fixed threshold":
+        capacity = f"none: P(churn) ≥ {num(r.get('churn_floor'), 2)}"
+    else:
+        capacity = "none"
+    lo, hi = r.get("flagged_churn_min"), r.get("flagged_churn_max")
+    return {"capacity_text": capacity,
+            "churn_range": f"{pct(lo, 1)}–{pct(hi, 1)}" if is_number(lo) else "–"}  # fmt: skip
+
+
+def retention_block(ctx: ReportContext, sec: Section) -> None:
+    """Per tier: customers, capacity, flagged, their churn, the cut, the expected loss covered."""
+    doc = ctx.run.json("retention")
+    if not doc or not doc.get("tiers"):
+        return
+    sec.data.update(retention_flagged=doc.get("flagged"))
+    flagged, customers = doc.get("flagged") or 0, doc.get("customers") or 0
+    mean = doc.get("portfolio_mean_churn")
+    rule = (
+        "Each tier's playbook flags the churn probabilities at or above its fixed threshold."
+        if mean is None
+        else "Each tier's playbook has a capacity — the share of its customers the bank can "
+        "work — given to the customers with the highest expected loss, P(churn) × value (a "
+        "value below 0 counts as 0), among those whose churn probability is above the "
+        f"portfolio's mean ({pct(mean, 1)}); each tier's expected-loss cut is this run's, and "
+        "the exported model applies it unchanged."
+    )
+    sec.reading.append(
+        f"Retention: {flagged:,} of {customers:,} tiered customers "
+        f"({pct(flagged / customers if customers else None, 1)}) are flagged. {rule}"
+    )
+    sec.blocks.append("<h3>Retention</h3>")
+    rows = [{**r, **_retention_texts(r)} for r in doc["tiers"]]
+    _retention_points(sec, rows)
+    sec.blocks.append(
+        table(
+            rows,
+            [
+                ("tier", "tier"),
+                ("customers", "customers"),
+                ("capacity_text", "capacity"),
+                ("eligible", "above the floor"),
+                ("flagged", "flagged"),
+                ("flagged_churn_mean", "mean P(churn) of flagged"),
+                ("churn_range", "P(churn) of flagged"),
+                ("loss_cut", "expected-loss cut"),
+                ("expected_loss", "tier expected loss"),
+                ("covered_share", "share covered"),
+            ],
+            fmt={
+                "flagged_churn_mean": lambda v: pct(v, 1),
+                "loss_cut": money,
+                "expected_loss": money,
+                "covered_share": lambda v: pct(v, 1),
+            },
+            caption="Retention flags per tier (expected loss = P(churn) × max(value, 0))",
+        )
+    )

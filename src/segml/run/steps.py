@@ -220,7 +220,7 @@ def export(ctx: RunContext, _st: StageRun) -> StageResult:
         churn_model=ctx.churn_model, clv_model=ctx.clv_model, clv_horizon_days=horizon_days,
         clv_annual_rate=annual_rate, surrogate=ctx.segment_surrogate,
         segment_names=ctx.segment_names, top_k=cfg.explain.top_k, run_id=ctx.tracker.run_id,
-        features=ctx.frame,
+        features=ctx.frame, reason_reference=ctx.model("explain", "reason_reference"),
     )  # fmt: skip
     res = export_stage(
         ctx.frame, bundle, name=cfg.export.model_name, alias=cfg.export.alias,

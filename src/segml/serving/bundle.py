@@ -12,6 +12,10 @@ A new customer is tiered against the **thresholds of the run** (the lowest value
 tier), so scoring one customer does not need the population: for the run's own customers this
 reproduces the rank policy except between customers with exactly equal scores at a boundary.
 
+A customer is flagged for retention by the rule the run's playbooks recorded
+(:func:`segml.tiers.retention.retention_flags`: the run's expected-loss cut and probability floor
+per tier, or a fixed churn threshold), so the run's own customers get the run's flags.
+
 The run's population rule holds: only a customer whose relationship is open at the as-of date
 (``is_active == 1``) is tiered; a closed one gets its row, with its corporate grade, nulls
 elsewhere and ``not_tiered`` saying why (:data:`~segml.serving.schema.CLOSED`).
@@ -34,12 +38,14 @@ from segml.churn.model import ChurnModel
 from segml.clv.model import ClvModel
 from segml.explain.models import SegmentSurrogate
 from segml.explain.reasons import reason_codes
+from segml.explain.reference import ReasonReference
 from segml.grades.scorecard import Scorecard
 from segml.grades.scoring import grade_corporates
 from segml.serving.schema import CLOSED, ID_COLUMN, InputSchema, build_schema, open_rows
 from segml.serving.surrogate_io import surrogate_from_dict, surrogate_to_dict
 from segml.tiers.playbooks import Playbook, playbooks_from_json, playbooks_to_json
 from segml.tiers.policy import TierPolicy
+from segml.tiers.retention import retention_flags
 from segml.tiers.rules import TierRule, apply_rules, rules_from_json, rules_to_json
 from segml.value.model import ValueScoreModel
 
@@ -47,6 +53,13 @@ __all__ = ["BUNDLE_FORMAT", "OUTPUT_COLUMNS", "TieringBundle"]
 
 BUNDLE_FORMAT = "segml.serving.TieringBundle/1"
 MANIFEST = "tiering.json"
+#: The reason codes' reference (:class:`~segml.explain.reference.ReasonReference`), as JSON.
+REFERENCE = "reason_reference.json"
+
+
+def _reference(path: Path | None) -> ReasonReference | None:
+    """The reason-code reference saved at ``path`` (None: the bundle has none)."""
+    return None if path is None else ReasonReference.from_dict(json.loads(path.read_text("utf-8")))
 
 
 def output_columns(top_k: int) -> list[str]:
@@ -110,7 +123,8 @@ class TieringBundle:
         Lowest value score of each of ``policy.tiers`` in the run (NaN for an empty tier);
         for ``rank_with_loss`` policies a score below 0 is the loss tier.
     rules, playbooks
-        Override rules and service playbooks (retention action, churn threshold).
+        Override rules and service playbooks (retention action and rule: the expected-loss cut
+        and probability floor the run calibrated, or a fixed churn threshold).
     churn_model, clv_model, surrogate, scorecard : optional
         The other models; their outputs are missing when absent.
     clv_horizon_days, clv_annual_rate : float
@@ -121,6 +135,10 @@ class TieringBundle:
         Reason codes per customer.
     run_id : str
     schema : InputSchema
+    reason_reference : ReasonReference, optional
+        What the reason codes are measured against: the typical customer of each value tier
+        in the run (:mod:`segml.explain.reference`; default: the one the run's explain step
+        kept with the value model). Without one they are against the model's base value.
     """
 
     value_model: ValueScoreModel
@@ -139,6 +157,7 @@ class TieringBundle:
     top_k: int = 4
     run_id: str = ""
     schema: InputSchema | None = None
+    reason_reference: ReasonReference | None = None
 
     def __post_init__(self) -> None:
         if self.schema is None:
@@ -203,8 +222,8 @@ class TieringBundle:
             if self.churn_model is not None
             else np.full(len(df), np.nan)
         )
-        limit = np.array([self._playbook(t, "high_churn_risk", np.inf) for t in tiers], float)
-        high = np.nan_to_num(churn, nan=-np.inf) >= limit
+        # the run's retention rule as its playbooks recorded it (capacity cut or fixed threshold)
+        high = retention_flags(tiers, churn, exp.score, self.playbooks)
         actions = [self._playbook(t, "retention_action", None) for t in tiers]
         seg: Any = None
         if self.surrogate is not None:
@@ -220,7 +239,8 @@ class TieringBundle:
             "segment": seg,
             "segment_name": None if seg is None else [self.segment_names.get(s) for s in seg],
         }
-        rc = reason_codes(exp, df, k=self.top_k)
+        # against the typical customer of the value tier, as the run's reason codes
+        rc = reason_codes(exp, df, k=self.top_k, reference=self.reason_reference, tiers=labels[by_value])  # fmt: skip
         for j in range(1, self.top_k + 1):
             out[f"reason_{j}"] = rc[f"reason_{j}"].to_numpy() if f"reason_{j}" in rc else None
         out["override_reason"] = reasons
@@ -269,6 +289,8 @@ class TieringBundle:
             (folder / "segment_surrogate.json").write_text(json.dumps(surrogate_to_dict(self.surrogate)), "utf-8")  # fmt: skip
         if self.scorecard is not None:
             (folder / "scorecard.json").write_text(self.scorecard.to_json(), "utf-8")
+        if self.reason_reference is not None:
+            (folder / REFERENCE).write_text(json.dumps(self.reason_reference.to_dict()), "utf-8")
         manifest = {
             "format": BUNDLE_FORMAT,
             "run_id": self.run_id,
@@ -317,4 +339,5 @@ class TieringBundle:
             top_k=int(m["top_k"]),
             run_id=m["run_id"],
             schema=InputSchema.from_dict(m["schema"]) if m.get("schema") else None,
+            reason_reference=_reference(opt(REFERENCE)),
         )

@@ -7,7 +7,8 @@ share (:data:`ABC_POLICY`) or the customer pyramid with a ``lead`` tier for loss
 :class:`TierRule` overrides and each tier's :class:`Playbook`; :func:`tier_table`,
 :func:`concentration` and :func:`tier_migration` describe the result;
 :func:`choose_value_measure` and :func:`check_value_measure` choose the value to rank and check
-it against observed behaviour. See docs/tiers.md.
+it against observed behaviour; :func:`calibrate_retention` sizes each playbook's retention capacity
+by expected loss and :func:`retention_flags` applies it. See docs/tiers.md.
 """
 
 from segml.tiers.assign import SERVICE_COLUMNS, assign_tiers, tier_table
@@ -36,6 +37,13 @@ from segml.tiers.policy import (
     abc_policy,
     customer_pyramid_policy,
     pyramid_policy,
+)
+from segml.tiers.retention import (
+    calibrate_retention,
+    expected_loss,
+    retention_flags,
+    retention_summary,
+    retention_table,
 )
 from segml.tiers.rules import (
     OPERATORS,
@@ -68,10 +76,12 @@ __all__ = [
     "apply_rules",
     "assign_tiers",
     "blend_value",
+    "calibrate_retention",
     "check_value_measure",
     "choose_value_measure",
     "concentration",
     "customer_pyramid_policy",
+    "expected_loss",
     "gini",
     "lorenz_curve",
     "playbooks_from_json",
@@ -81,6 +91,9 @@ __all__ = [
     "psi_label",
     "pyramid_policy",
     "rank_normalise",
+    "retention_flags",
+    "retention_summary",
+    "retention_table",
     "rules_from_json",
     "rules_to_json",
     "tier_migration",

@@ -21,6 +21,7 @@ from segml.tiers.playbooks import (
     playbooks_to_json,
 )
 from segml.tiers.policy import TierPolicy
+from segml.tiers.retention import calibrate_retention, retention_flags
 from segml.tiers.rules import TierRule, apply_rules, rules_to_json
 
 #: Playbook fields copied onto every customer's row.
@@ -67,9 +68,12 @@ def assign_tiers(
         Value score: ``profit_12m`` (current annual profit), a predicted CLV column, or a
         blend from :func:`~segml.tiers.value.blend_value`. NaN is rejected.
     churn_col : str, optional
-        Churn probability (0–1). When given, the output has ``churn_risk``,
-        ``high_churn_risk`` (at or above the tier playbook's threshold) and
-        ``retention_action`` (the playbook's action where the risk is high, else None).
+        Calibrated churn probability (0–1). When given, the playbooks' retention capacities
+        are sized on these customers (:func:`~segml.tiers.retention.calibrate_retention`: the
+        capacity goes to the highest expected loss ``P(churn) × max(value, 0)`` above the
+        mean probability) and the output has ``churn_risk``, ``high_churn_risk`` (flagged for
+        retention by the tier's playbook: :func:`~segml.tiers.retention.retention_flags`) and
+        ``retention_action`` (the playbook's action where flagged, else None).
     id_col : str
         Customer key; must be unique.
 
@@ -82,7 +86,7 @@ def assign_tiers(
         joined by ``"; "``), the service columns ``relationship_manager``,
         ``contact_cadence``, ``channel``, ``pricing``, and the churn columns above. ``attrs``
         hold the policy, rules and playbooks as JSON (``tier_policy``, ``tier_rules``,
-        ``tier_playbooks``).
+        ``tier_playbooks``: with ``churn_col``, calibrated on these customers).
     """
     df = features_df.to_pandas() if isinstance(features_df, pa.Table) else features_df
     for c in (id_col, value_col, *([churn_col] if churn_col else [])):
@@ -111,6 +115,11 @@ def assign_tiers(
             "reason": reasons,
         }
     ).rename(columns={"customer_id": id_col})
+    tiers = lab[level]
+    if churn_col:
+        risk = df[churn_col].to_numpy(dtype=float, na_value=np.nan)
+        book = calibrate_retention(tiers, risk, value, book)
+        high = retention_flags(tiers, risk, value, book)
     pbs = [book[t] for t in labels]
 
     def per_tier(field: str, missing: object = None) -> np.ndarray:
@@ -119,9 +128,6 @@ def assign_tiers(
     for c in SERVICE_COLUMNS:
         out[c] = per_tier(c)[level].tolist()
     if churn_col:
-        risk = df[churn_col].to_numpy(dtype=float, na_value=np.nan)
-        limit = per_tier("high_churn_risk", np.inf).astype(float)[level]
-        high = np.nan_to_num(risk, nan=-np.inf) >= limit
         out["churn_risk"] = risk
         out["high_churn_risk"] = high
         out["retention_action"] = np.where(high, per_tier("retention_action")[level], None).tolist()

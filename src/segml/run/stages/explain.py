@@ -4,7 +4,10 @@ For every tiered customer the stage writes (``reason_codes.parquet``):
 
 * the value score, its base value and thresholds (distance to the tier below and the next
   tier, and the drivers that lifted the customer over the threshold or hold it back);
-* the top reason codes of the value score, and the override rules that applied;
+* the top reason codes of the value score, measured against the typical customer of the
+  customer's value tier (:mod:`segml.explain.reference`; the reference, per tier, is
+  ``explanations.json``'s ``value.reason_reference`` and travels with the exported model), and
+  the override rules that applied;
 * the churn risk, whether it crossed the tier playbook's threshold, the retention action, and
   the churn model's top reason codes;
 * for segmented customers, the segment and the surrogate's reasons; for corporate clients, the
@@ -41,6 +44,7 @@ from segml.explain.plots import (
     tier_driver_table,
 )
 from segml.explain.reasons import format_value, reason_codes
+from segml.explain.reference import typical_customers
 from segml.explain.result import ModelExplanation
 from segml.explain.thresholds import threshold_report, tier_thresholds
 from segml.explain.treeshap import check_additivity
@@ -75,7 +79,8 @@ def _decision(df: pd.DataFrame, policy: TierPolicy) -> list[str]:
             parts.append(f"flagged: {r.override_reason}")
         if isinstance(getattr(r, "retention_action", None), str):
             parts.append(
-                f"churn risk {r.churn_risk:.0%} is high for {r.tier}: {r.retention_action}"
+                f"churn risk {r.churn_risk:.0%} puts it among {r.tier}'s retention cases "
+                f"(by expected loss): {r.retention_action}"
             )
         out.append("; ".join(parts))
     return out
@@ -158,10 +163,13 @@ def explain_stage(
                      section.tolerance, "value score vs the score the tier policy ranked")  # fmt: skip
     res = StageResult()
     _keep_table(res, "explanations_value", exp, tables_dir)
-    rc = reason_codes(exp, pop, k=k)
-    clock.lap("value_reason_codes")
     th = threshold_report(exp, policy)
     clock.lap("thresholds")
+    value_tiers = th["tier_by_value"].to_numpy()
+    ref = typical_customers(exp, pop, value_tiers, list(policy.labels))
+    rc = reason_codes(exp, pop, k=k, reference=ref, tiers=value_tiers)
+    res.models["reason_reference"] = ref  # the exported model scores with it (export step)
+    clock.lap("value_reason_codes")
     table = pd.DataFrame(
         {
             "customer_id": pop["customer_id"].to_numpy(),
@@ -179,6 +187,7 @@ def explain_stage(
             "output": exp.output.__dict__,
             "importance": exp.mean_abs().head(20).to_dict(),
             "thresholds": tier_thresholds(exp.score, policy).to_dict(orient="records"),
+            "reason_reference": ref.to_dict(),
         }
     }
     res.metrics["value.additivity_max_error"] = exp.additivity.max_abs_error
@@ -196,7 +205,6 @@ def explain_stage(
     table["decision"] = _decision(table, policy)
     res.tables["reason_codes"] = table
     order = list(policy.labels)
-    value_tiers = th["tier_by_value"].to_numpy()
     drivers = tier_driver_table(exp, value_tiers, order)
     res.tables["tier_drivers"] = drivers.reset_index(names="driver")
     res.documents["explanations.json"] = docs

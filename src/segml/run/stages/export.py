@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from segml.compute import sample_rows
+from segml.explain.reference import ReasonReference
 from segml.explain.thresholds import tier_thresholds
 from segml.features.build import active
 from segml.features.catalogue import FEATURES_VERSION
@@ -25,7 +26,7 @@ from segml.run.stages.base import StageResult
 from segml.serving.bundle import TieringBundle
 from segml.serving.pyfunc import log_tiering_model
 from segml.serving.schema import build_schema
-from segml.tiers.playbooks import DEFAULT_PLAYBOOKS
+from segml.tiers.playbooks import DEFAULT_PLAYBOOKS, playbooks_from_json
 from segml.tiers.policy import TierPolicy
 from segml.tiers.rules import TierRule
 
@@ -48,15 +49,20 @@ def make_bundle(
     top_k: int = 4,
     run_id: str = "",
     features: pd.DataFrame | None = None,
+    reason_reference: ReasonReference | None = None,
 ) -> TieringBundle:
     """A bundle of a run's models: the value score model and the tiers' thresholds (required),
     the churn and CLV models and the segment surrogate when the run fitted them.
 
-    ``tiers``: the tiers step's table (its ``value`` column sets the thresholds);
+    ``tiers``: the tiers step's table (its ``value`` column sets the thresholds, its
+    ``attrs["tier_playbooks"]`` the playbooks, else the defaults);
     ``clv_horizon_days``/``clv_annual_rate``: those the CLV model was scored with (the
     bundle's defaults without a CLV model); ``features``: the run's validated feature table,
-    whose categories are accepted as input.
+    whose categories are accepted as input; ``reason_reference``: the typical customers the
+    explain step measured the reason codes against (:mod:`segml.explain.reference`).
     """
+    saved = tiers.attrs.get("tier_playbooks")  # as the run calibrated them (retention cuts)
+    books = playbooks_from_json(saved) if saved else DEFAULT_PLAYBOOKS
     thr = tier_thresholds(tiers["value"].to_numpy(dtype=float), policy)["min_score"].to_numpy()
     clv = {} if clv_model is None else {"clv_model": clv_model,
                                         "clv_horizon_days": float(clv_horizon_days or 365.0),
@@ -66,7 +72,7 @@ def make_bundle(
         policy=policy,
         thresholds=[float(t) for t in thr[: len(policy.tiers)]],
         rules=tuple(rules),
-        playbooks={t: DEFAULT_PLAYBOOKS[t] for t in policy.labels if t in DEFAULT_PLAYBOOKS},
+        playbooks={t: books[t] for t in policy.labels if t in books},
         churn_model=churn_model,
         surrogate=surrogate,
         scorecard=scorecard,
@@ -74,6 +80,7 @@ def make_bundle(
         features_version=FEATURES_VERSION,
         top_k=top_k,
         run_id=run_id,
+        reason_reference=reason_reference,
         **clv,
     )
     if features is not None:

@@ -1,9 +1,10 @@
 """The tiers step of ``segml run``: what the tiers rank and why, the tiers, their concentration
-and migration."""
+and migration, and who the retention playbooks flag (``retention.json``)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -25,6 +26,7 @@ from segml.tiers import (
     tier_table,
 )
 from segml.tiers.measure import check_metrics
+from segml.tiers.retention import retention_summary
 
 __all__ = ["measure_validation", "tier_policy", "tiers_stage", "value_measure"]
 
@@ -105,8 +107,12 @@ def tiers_stage(
     earlier_as_of : date, optional
         That date (for the record).
     churn_col : str, optional
-        Churn probability column: the tiers then carry ``churn_risk``, ``high_churn_risk``
-        and the playbook's ``retention_action`` where the risk is high.
+        Churn probability column: the playbooks' retention capacities are sized on the tiered
+        customers (the cuts are in the tiers' ``attrs["tier_playbooks"]``, which the exported
+        model carries), the tiers carry ``churn_risk``, ``high_churn_risk`` (flagged for
+        retention) and the playbook's ``retention_action`` where flagged, and
+        ``retention.json`` records the rule and the numbers per tier
+        (:func:`~segml.tiers.retention.retention_summary`).
     measure : ValueMeasure, optional
         What ``value_col`` is and why: the tiers are then checked against observed behaviour
         (:func:`~segml.tiers.check_value_measure`, with ``labels`` when given) before anything
@@ -127,6 +133,7 @@ def tiers_stage(
     table = tier_table(tiers)
     conc = concentration(tiers["value"])
     out = tiers.copy()
+    out.attrs.update(tiers.attrs)  # the calibrated playbooks: what the exported model carries
     out["reasons"] = out["reasons"].map(lambda r: ";".join(r))
     for c in ("tier", "tier_by_value"):
         out[c] = out[c].astype(str)
@@ -143,11 +150,26 @@ def tiers_stage(
         res.metrics[f"positive_value_share.{t}"] = float(p)
     res.metrics["overridden"] = float((tiers["tier"] != tiers["tier_by_value"]).sum())
     if churn_col:
-        res.metrics["retention_actions"] = float(tiers["high_churn_risk"].sum())
+        _add_retention(res, tiers)
     if earlier is not None:
         before = assign_tiers(active(earlier), policy, rules, value_col=value_col)
         _add_migration(res, before, tiers, policy, earlier_as_of)
     return res
+
+
+def _add_retention(res: StageResult, tiers: pd.DataFrame) -> None:
+    """``retention.json`` and the retention metrics (flagged, and share of the expected loss
+    covered, per tier)."""
+    doc = retention_summary(tiers)
+    res.documents["retention.json"] = {
+        **doc,
+        "playbooks": json.loads(tiers.attrs["tier_playbooks"]),
+    }
+    res.metrics["retention_actions"] = float(doc["flagged"])
+    for row in doc["tiers"]:
+        res.metrics[f"retention_flagged.{row['tier']}"] = float(row["flagged"])
+        if row["covered_share"] is not None:
+            res.metrics[f"retention_covered.{row['tier']}"] = float(row["covered_share"])
 
 
 def _add_migration(
