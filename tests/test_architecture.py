@@ -35,6 +35,8 @@ FORBIDDEN = {
             "tableinput",
             "dates",
             "jsonio",
+            "lazy",
+            "outcome",
             "money",
             "compute",
             "boosters",

@@ -10,7 +10,7 @@ next to the BG/NBD P(alive) baseline, scores the customers and returns a :class:
 comparison with the synthetic bank's true churn probabilities. See ``docs/churn.md``.
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from segml.churn.baseline import PAliveBaseline, p_alive_baseline
 from segml.churn.calibration import CALIBRATION_METHODS, Calibrator, fit_calibrator
@@ -26,6 +26,7 @@ from segml.churn.model import ChurnModel
 from segml.churn.outcome import ChurnOutcome, ChurnSettings
 from segml.churn.search import SEARCH_SPACE, candidate_params, fit_best
 from segml.churn.tabular import TabularEncoder, binary_target
+from segml.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from segml.churn.fit import fit_churn
@@ -34,12 +35,7 @@ if TYPE_CHECKING:
 _LAZY = {"fit_churn": "segml.churn.fit"}
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'segml.churn' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 __all__ = [

@@ -8,7 +8,7 @@ log (``segml clv fit``); :func:`fit_clv` runs it on a bank's snapshots at an as-
 returns a :class:`ClvOutcome` (the CLV step of ``segml run`` calls it).
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from segml.clv.evaluate import (
     PurchaseMetrics,
@@ -31,6 +31,7 @@ from segml.clv.spend import (
     SpendModel,
 )
 from segml.clv.value import TimeUnit, discounted_clv, period_rate
+from segml.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from segml.clv.api import ClvHoldoutResult, clv_holdout
@@ -49,12 +50,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'segml.clv' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 __all__ = [

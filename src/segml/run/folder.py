@@ -226,8 +226,9 @@ class StepFiles:
     @property
     def metrics(self) -> dict[str, float]:
         """The step's metrics, ``holdout.purchases.mae`` for ``clv.holdout.purchases.mae``."""
-        p = f"{self.step}."
-        return {k[len(p) :]: v for k, v in self.folder.metrics.items() if k.startswith(p)}
+        from segml.outcome import Metrics
+
+        return Metrics(self.folder.metrics).under(self.step).to_dict()
 
     @property
     def figure_dir(self) -> Path:

@@ -36,6 +36,7 @@ import pyarrow.parquet as pq
 __all__ = [
     "ID_COLUMNS",
     "TextPseudonymizer",
+    "contract_files",
     "copy_pseudonymized",
     "data_fingerprint",
     "file_digest",
@@ -63,6 +64,18 @@ def data_fingerprint(digests: dict[str, str]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def contract_files(folder: Path, tables: Iterable[str]) -> dict[str, Path]:
+    """Each table's ``<table>.parquet`` (else ``.csv``) in ``folder``, for the tables it has:
+    the files a run's data fingerprint digests."""
+    out = {}
+    for table in tables:
+        found = [folder / f"{table}.{ext}" for ext in ("parquet", "csv")]
+        path = next((p for p in found if p.is_file()), None)
+        if path is not None:
+            out[table] = path
+    return out
+
+
 def log_contract_inputs(folder: Path, tables: Iterable[str]) -> dict[str, str]:
     """Log each ``<table>.parquet`` (or ``.csv``) of ``folder`` as an input of the active run.
 
@@ -76,11 +89,7 @@ def log_contract_inputs(folder: Path, tables: Iterable[str]) -> dict[str, str]:
     from mlflow.data.meta_dataset import MetaDataset
 
     digests = {}
-    for table in tables:
-        found = [folder / f"{table}.{ext}" for ext in ("parquet", "csv")]
-        path = next((p for p in found if p.is_file()), None)
-        if path is None:
-            continue
+    for table, path in contract_files(folder, tables).items():
         digest = file_digest(path)
         digests[table] = digest
         with warnings.catch_warnings():  # "can be interpreted in multiple ways": a local file

@@ -27,7 +27,7 @@ import yaml
 from segml.contract import CONTRACT
 from segml.run.config import RunConfig, resolve
 from segml.run.folder import RUN_JSON, RunFolder, RunNotFoundError
-from segml.run.lineage import data_fingerprint, file_digest
+from segml.run.lineage import contract_files, data_fingerprint, file_digest
 from segml.run.result import RunResult
 
 __all__ = ["find_reusable_run", "folder_fingerprint", "reused_result"]
@@ -40,13 +40,8 @@ def folder_fingerprint(folder: Path) -> str | None:
     :func:`segml.run.lineage.log_contract_inputs` does, and the digests are combined by
     :func:`segml.run.lineage.data_fingerprint`. None when the folder cannot be read.
     """
-    digests = {}
     try:
-        for table in CONTRACT:
-            found = [folder / f"{table}.{ext}" for ext in ("parquet", "csv")]
-            path = next((p for p in found if p.is_file()), None)
-            if path is not None:
-                digests[table] = file_digest(path)
+        digests = {t: file_digest(p) for t, p in contract_files(folder, CONTRACT).items()}
     except OSError:
         return None
     return data_fingerprint(digests) if digests else None

@@ -9,8 +9,9 @@ with :class:`ValueSettings` from the run's config). The explanations of its scor
 :mod:`segml.explain`.
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from segml.lazy import lazy_getattr
 from segml.value.model import ACCOUNTING_LINES, DEFAULT_MONOTONE, ValueScoreModel
 from segml.value.outcome import ValueOutcome, ValueSettings
 from segml.value.selection import DEFAULT_DEPTHS, ValueSelection, select_value_model, value_metrics
@@ -22,12 +23,7 @@ if TYPE_CHECKING:
 _LAZY = {"fit_value": "segml.value.fit"}
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'segml.value' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 __all__ = [
