@@ -228,20 +228,10 @@ def fit_clv(
     with step("purchase_and_spend_models", f"{model} + Gamma-Gamma, {len(fit_rfm):,} customers"):
         clv_model = ClvModel(model, "D", 1.0).fit(fit_rfm, "features")
         pred = clv_model.predict(rfm, horizon, annual_rate=annual_discount_rate)
-    table = pd.DataFrame(
-        {"customer_id": pop["customer_id"], "has_purchase_history": has.astype(int)}
-    )
-    for col in pred.columns:
-        fill = np.nan if col in ("p_alive", "expected_spend") else 0.0
-        values = np.full(len(pop), fill)
-        values[has] = pred[col].to_numpy()
-        table[col] = values
+    table = _clv_table(pop, has, pred)
     with step("holdout_labels"):
         labels, no_holdout = _labels(snaps, as_of, horizon_months)
-    holdout = None
-    if labels is not None:
-        holdout = pop[["customer_id"]].merge(labels, on="customer_id", how="left", validate="one_to_one")  # fmt: skip
-        holdout = holdout.fillna({c: 0.0 for c in _LABELS if c in holdout}).set_index(pop.index)
+    holdout = None if labels is None else _holdout(pop, labels)
     with step("naive_baselines"):
         naive = naive_forecasts(bank, pop, as_of, horizon, cfg)
     for key, column in NAIVE_COLUMNS.items():  # the naive forecasts the tiers may rank on
@@ -279,13 +269,7 @@ def fit_clv(
     }
     m = res.metrics
     m.update(_metrics(clv_model, pop, has, rfm, fit_rfm, table, undefined))
-    for target, cmp in sup.items():  # refitted with another seed: how far the predictions move
-        for obj, moved in cmp.stability.items():
-            m.update({f"stability.{target}.{obj}.{k}": v for k, v in moved.items()})
-    m["holdout.available"] = float(holdout is not None)
-    for metric, row in ((validation.get("spend") or {}).get("metrics") or {}).items():
-        if row["beats"] is not None:
-            m[f"validation.beats_naive.{metric}"] = float(row["beats"])
+    m.update(_checks_metrics(sup, validation, holdout is not None))
     if holdout is not None:
         evaluation["holdout"] = score_holdout(holdout, table, naive, spend_refs, sup, model, m)
         res.tables["clv_deciles"] = holdout_deciles(holdout, table, sup_preds)
@@ -300,6 +284,43 @@ def fit_clv(
         with step("figures"):
             clv_figures(Path(figures_dir), clv_model, rfm, pred, holdout, has, table, sup_preds)
     return ClvOutcome(res, {"clv": clv_model})
+
+
+def _clv_table(pop: pd.DataFrame, has: np.ndarray, pred: pd.DataFrame) -> pd.DataFrame:
+    """One row per active customer: the purchase and spend models' predictions, missing
+    P(alive) and spend (0 purchases and value) for customers without purchase history."""
+    table = pd.DataFrame(
+        {"customer_id": pop["customer_id"], "has_purchase_history": has.astype(int)}
+    )
+    for col in pred.columns:
+        fill = np.nan if col in ("p_alive", "expected_spend") else 0.0
+        values = np.full(len(pop), fill)
+        values[has] = pred[col].to_numpy()
+        table[col] = values
+    return table
+
+
+def _holdout(pop: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
+    """The labels of the window after the as-of date, one row per active customer (0 where a
+    customer has none), indexed like ``pop``."""
+    holdout = pop[["customer_id"]].merge(labels, on="customer_id", how="left", validate="one_to_one")  # fmt: skip
+    return holdout.fillna({c: 0.0 for c in _LABELS if c in holdout}).set_index(pop.index)
+
+
+def _checks_metrics(
+    sup: dict[str, SupervisedComparison], validation: dict[str, Any], has_holdout: bool
+) -> dict[str, float]:
+    """The seed-stability metrics of the supervised models, whether the holdout is observed,
+    and the validation window's verdicts against the naive forecasts."""
+    m: dict[str, float] = {}
+    for target, cmp in sup.items():  # refitted with another seed: how far the predictions move
+        for obj, moved in cmp.stability.items():
+            m.update({f"stability.{target}.{obj}.{k}": v for k, v in moved.items()})
+    m["holdout.available"] = float(has_holdout)
+    for metric, row in ((validation.get("spend") or {}).get("metrics") or {}).items():
+        if row["beats"] is not None:
+            m[f"validation.beats_naive.{metric}"] = float(row["beats"])
+    return m
 
 
 def _populations(
