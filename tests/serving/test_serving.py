@@ -649,3 +649,84 @@ def test_the_exported_model_flags_the_runs_customers_as_the_run_did(run: dict, m
         assert book == doc["playbooks"][row["tier"]]
         assert book["retention_loss_cut"] == row["loss_cut"]
         assert book["retention_min_churn"] == doc["portfolio_mean_churn"]
+
+
+def _model_folder(run: dict, monkeypatch: pytest.MonkeyPatch, dst: Path) -> Path:
+    """The registered model's files (the folder ``MLmodel`` is in), downloaded to ``dst``."""
+    import mlflow
+
+    for name, value in run["env"].items():  # restored after the test (MLflow mirrors them)
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    mlflow.set_tracking_uri(run["tracking_uri"])
+    local = Path(mlflow.artifacts.download_artifacts(
+        artifact_uri=f"models:/{NAME}/{run['model']['version']}", dst_path=str(dst),
+    ))  # fmt: skip
+    return next(local.rglob("MLmodel")).parent
+
+
+@pytest.mark.slow
+def test_the_model_ships_without_segml_installed(run: dict, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:  # fmt: skip
+    """The folder `mlflow models build-docker` copies into its image serves in a virtual
+    environment that MLflow makes from the model's own requirements (no segml installed, the
+    project nowhere on the path) and answers as the run scored."""
+    model = _model_folder(run, monkeypatch, tmp_path / "dl")
+    requirements = (model / "requirements.txt").read_text().split()
+    assert not [r for r in requirements if r.startswith("segml")], requirements
+    assert "mlflow==" + __import__("mlflow").__version__ in requirements
+    assert (model / "code" / "segml" / "serving" / "pyfunc.py").is_file()
+    assert not list((model / "code").rglob("__pycache__"))
+    # what build-docker builds from (Docker itself is not on this machine): its Dockerfile and
+    # the model folder it copies into the image
+    bare = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "PYTHONPATH", "VIRTUAL_ENV"))}  # fmt: skip
+    tools = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"  # mlflow, uv
+    docker = tmp_path / "docker"
+    r = subprocess.run([sys.executable, "-m", "mlflow", "models", "generate-dockerfile", "-m", str(model),
+                        "--env-manager", "virtualenv", "-d", str(docker)],
+                       capture_output=True, text=True, env={**bare, "PATH": tools}, timeout=HANG)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    dockerfile = (docker / "Dockerfile").read_text()
+    assert "COPY model_dir/" in dockerfile and "env_manager='virtualenv'" in dockerfile, dockerfile
+    shipped = next((docker / "model_dir").rglob("MLmodel")).parent
+    assert (shipped / "code" / "segml" / "serving" / "pyfunc.py").is_file()
+    # serve it from a fresh virtual environment (uv: the installer `make setup` uses) in a
+    # folder outside the project
+    envs = tmp_path / "envs"
+    env = {**bare, "PATH": tools, "MLFLOW_ENV_ROOT": str(envs), "MLFLOW_DISABLE_TELEMETRY": "true"}
+    rows = _active_features(run).head(20)
+    want = pd.read_parquet(Path(run["output_dir"]) / "scores.parquet").head(20)
+    port = _free_port()
+    log = open(tmp_path / "serve.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(shipped), "--env-manager", "uv",
+         "--host", "127.0.0.1", "-p", str(port)],
+        env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.time() + HANG
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(f"{base}/ping", timeout=HANG) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                time.sleep(2)
+            assert proc.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
+        status, body = _post(f"{base}/invocations", _payload(rows))
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=HANG)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+    assert status == 200, body
+    got = pd.DataFrame(body["predictions"])[list(want.columns)]
+    assert got.customer_id.tolist() == want.customer_id.tolist()
+    assert got.tier.tolist() == want.tier.tolist() and got.reason_1.tolist() == want.reason_1.tolist()  # fmt: skip
+    np.testing.assert_allclose(got.value_score.astype(float), want.value_score, rtol=1e-9)
+    # the server's environment is one MLflow made from the requirements: segml is not in it
+    (python,) = envs.glob("*/bin/python")
+    probe = "import importlib.util as u, sys; sys.exit(u.find_spec('segml') is not None)"
+    assert subprocess.run([str(python), "-c", probe], cwd=tmp_path, env=bare).returncode == 0

@@ -6,7 +6,11 @@
 artifacts; no pickle anywhere), with its signature, a privacy-safe input example (typical rows
 made of per-column medians and most frequent categories, not real customers), the TierPolicy and
 feature version as metadata, and explicit pinned ``pip_requirements`` (no ~2 s inference per
-logged model). The new version gets the alias ``challenger``;
+logged model). The model ships on its own: segml's source travels in the model's ``code/``
+folder (MLflow's ``code_paths``, put first on ``sys.path`` when the model loads) and its
+requirements pin segml's runtime dependencies, so it loads in a fresh virtual environment that
+never installed segml — ``mlflow models serve --env-manager virtualenv`` (or ``uv``),
+``mlflow models build-docker`` and ``mlflow.pyfunc.spark_udf`` on a cluster. The new version gets the alias ``challenger``;
 :func:`segml.serving.registry.promote` moves ``champion`` after a review (aliases, not the
 deprecated stages).
 
@@ -22,6 +26,7 @@ the columns' types stay declared, and MLflow still converts them.
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
 import warnings
 from importlib.metadata import PackageNotFoundError, requires, version
@@ -37,6 +42,7 @@ from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, INVALID_PARAMETER_VALUE
 from mlflow.tracking import MlflowClient
 from mlflow.types.schema import AnyType, ColSpec, DataType, Schema
 
+import segml
 from segml.serving.bundle import OPTIONAL_TEXT, TieringBundle
 from segml.serving.schema import ID_COLUMN
 
@@ -126,6 +132,16 @@ def requirements() -> list[str]:
         except PackageNotFoundError:
             out.append(spec)
     return out
+
+
+def segml_code(folder: Path) -> Path:
+    """A copy of the installed segml package in ``folder/segml`` (no bytecode caches).
+
+    Logged as the model's ``code_paths``: the model imports segml from it wherever it loads.
+    """
+    source = Path(__file__).resolve().parents[1]
+    return Path(shutil.copytree(source, folder / "segml",
+                                ignore=shutil.ignore_patterns("__pycache__", "*.pyc")))  # fmt: skip
 
 
 def typical_rows(features: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -224,8 +240,10 @@ def log_tiering_model(
             signature=signature,
             input_example=example,
             pip_requirements=requirements(),
+            code_paths=[str(segml_code(Path(tmp)))],
             registered_model_name=name,
             metadata={
+                "segml_version": segml.__version__,
                 "tier_policy": bundle.policy.to_dict(),
                 "features_version": bundle.features_version,
                 "segml_run_id": bundle.run_id,
