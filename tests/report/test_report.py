@@ -159,8 +159,8 @@ def test_four_fifths_flags_match_rates_computed_by_hand(pack: dict, project: dic
     order = json.loads((out / "tier_policy.json").read_text())["tiers"]
     df = tiers.merge(features[["customer_id", "gender", "age_band"]], on="customer_id")
     favourable = df.tier.isin(order[:2])
-    adverse = {"churn_flag": df.high_churn_risk.astype(bool), "lowest_tier": df.tier == order[-1]}
-    adverse["adverse"] = adverse["churn_flag"] | adverse["lowest_tier"]
+    # the retention flag is shown, not judged: retention effort, aimed by risk
+    adverse = {"lowest_tier": df.tier == order[-1]}
     expected = set()
     for attr in ("gender", "age_band"):
         known = df[attr].notna()
@@ -181,6 +181,10 @@ def test_four_fifths_flags_match_rates_computed_by_hand(pack: dict, project: dic
     f_rate = favourable[df.gender == "F"].mean()
     assert r.set_index("group").loc["F", "top_tiers_rate"] == pytest.approx(f_rate)
     assert "Protected attributes as model inputs" in section
+    # the retention flag beside the churn risk it is aimed by, with no ratio of its own
+    assert "retention flag: rate" in section and "mean churn probability" in section
+    f_risk = df.loc[df.gender == "F", "churn_risk"].mean()
+    assert r.set_index("group").loc["F", "churn_probability"] == pytest.approx(f_risk)
 
 
 @pytest.mark.slow
@@ -526,9 +530,13 @@ def test_building_blocks() -> None:
             "top_tiers": [True] * 20 + [False] * 20 + [True] * 10 + [False] * 30 + [True] * 5,
         }
     )
-    for k in ("churn_flag", "lowest_tier", "adverse"):
+    for k in ("churn_flag", "lowest_tier"):
         frame[k] = ~frame["top_tiers"]
+    frame["churn_probability"] = np.where(frame["churn_flag"], 0.4, 0.1)
     r = four_fifths(frame, "g").set_index("group")
+    # the retention flag: its rate and the group's mean churn probability, never judged
+    assert r.loc["y", "churn_flag_rate"] == pytest.approx(0.75) and "churn_flag_flag" not in r
+    assert r.loc["y", "churn_probability"] == pytest.approx(0.325)
     assert r.loc["y", "top_tiers_ratio"] == pytest.approx(0.5) and r.loc["y", "top_tiers_flag"]
     assert not r.loc["z", "judged"] and not r.loc["z", "top_tiers_flag"]  # 5 customers: not judged
     assert r.loc["y", "lowest_tier_ratio"] == pytest.approx(0.5)  # avoiding it: 25% against 50%

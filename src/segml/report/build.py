@@ -13,7 +13,7 @@ from segml.io import atomic_file
 from segml.report.champion import champion_section
 from segml.report.context import ReportContext, resolve_context
 from segml.report.explanations import explanations_section
-from segml.report.fairness import OUTCOMES, fairness_section
+from segml.report.fairness import JUDGED, fairness_section
 from segml.report.html import Section, render_page
 from segml.report.model_card import model_card_section
 from segml.report.overview import overview_section
@@ -68,7 +68,7 @@ class ReviewPack:
                 "ratio": r[f"{k}_ratio"],
             }
             for r in fair
-            for k in OUTCOMES
+            for k in JUDGED
             if r[f"{k}_flag"]
         ]
         stab = self.section("stability").data

@@ -1,12 +1,15 @@
 """Section 7 of the pack: outcome rates by gender and age band, and protected model inputs.
 
 **Outcomes** per tiered customer: *favourable* — a place in the first two tiers of the policy;
-*adverse* — a retention flag (``high_churn_risk``: the tier playbook's retention rule, by default
-among the highest expected losses of the tier within its capacity; docs/tiers.md) or the lowest
-tier; the flag and the lowest tier are also shown on their own.
+*adverse* — the lowest tier. Both are judged by the four-fifths rule. The *retention flag*
+(``high_churn_risk``: the tier playbook's retention rule, among the highest expected losses of
+the tier within its capacity; docs/tiers.md) is shown per group beside the group's mean churn
+probability and **not judged**: it gives a customer retention effort (a call, an offer), so it
+is not adverse, and it is aimed by risk, so a group that churns less is rightly flagged less
+often — a raw rate ratio would flag that as a disparity.
 
 **Four-fifths rule**: per attribute, each group's *selection rate* is its rate of the
-favourable outcome, or its rate of avoiding an adverse one (``1 − rate``); its ratio is that
+favourable outcome, or its rate of avoiding the adverse one (``1 − rate``); its ratio is that
 rate over the highest selection rate among the judged groups, and a ratio below 0.8 is
 flagged. Groups with fewer than :data:`MIN_GROUP` customers are shown but neither judged nor
 used as the reference. Customers without the attribute (corporate clients have no gender or
@@ -29,6 +32,7 @@ from segml.run.folder import RunFolder
 __all__ = [
     "ATTRIBUTES",
     "FOUR_FIFTHS",
+    "JUDGED",
     "MIN_GROUP",
     "OUTCOMES",
     "fairness_section",
@@ -40,13 +44,14 @@ __all__ = [
 ATTRIBUTES = ("gender", "age_band")
 FOUR_FIFTHS = 0.8
 MIN_GROUP = 30
-#: outcome key → (label, favourable?)
-OUTCOMES: dict[str, tuple[str, bool]] = {
+#: outcome key → (label, favourable?); ``None``: shown per group, not judged
+OUTCOMES: dict[str, tuple[str, bool | None]] = {
     "top_tiers": ("top two tiers", True),
-    "churn_flag": ("retention flag", False),
     "lowest_tier": ("lowest tier", False),
-    "adverse": ("flag or lowest tier", False),
+    "churn_flag": ("retention flag", None),
 }
+#: the outcomes the four-fifths rule judges
+JUDGED = {k: v for k, v in OUTCOMES.items() if v[1] is not None}
 
 
 def outcome_frame(tiers: pd.DataFrame, features: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
@@ -55,7 +60,8 @@ def outcome_frame(tiers: pd.DataFrame, features: pd.DataFrame, labels: list[str]
     Parameters
     ----------
     tiers : DataFrame
-        ``tiers.parquet`` (``customer_id``, ``tier``, ``high_churn_risk``).
+        ``tiers.parquet`` (``customer_id``, ``tier``, and ``high_churn_risk`` and
+        ``churn_risk`` when the run has a churn model).
     features : DataFrame
         ``features.parquet`` (``customer_id`` and the attributes).
     labels : list of str
@@ -74,7 +80,8 @@ def outcome_frame(tiers: pd.DataFrame, features: pd.DataFrame, labels: list[str]
     )
     df["churn_flag"] = flag.fillna(False).astype(bool).to_numpy()
     df["lowest_tier"] = tier == labels[-1]
-    df["adverse"] = df["churn_flag"] | df["lowest_tier"]
+    if "churn_risk" in tiers:  # the calibrated churn probability the flag was aimed by
+        df["churn_probability"] = pd.to_numeric(tiers["churn_risk"]).to_numpy()
     return df
 
 
@@ -90,15 +97,21 @@ def four_fifths(
     Returns
     -------
     DataFrame
-        ``attribute``, ``group``, ``n``, ``judged`` and per outcome ``<key>_rate``,
-        ``<key>_ratio``, ``<key>_flag`` and ``<key>_best`` (the best-treated judged group).
+        ``attribute``, ``group``, ``n``, ``judged``, per outcome ``<key>_rate`` and per judged
+        outcome ``<key>_ratio``, ``<key>_flag`` and ``<key>_best`` (the best-treated judged
+        group); ``churn_probability`` (the group's mean) when ``frame`` has it.
     """
     sub = frame[frame[attribute].notna()]
     grouped = sub.groupby(sub[attribute].astype(str), sort=True)
     out = pd.DataFrame({"attribute": attribute, "n": grouped.size()})
     out["judged"] = out["n"] >= min_group
+    if "churn_probability" in sub:
+        out["churn_probability"] = grouped["churn_probability"].mean()
     for key, (_, favourable) in OUTCOMES.items():
         rate = grouped[key].mean()
+        if favourable is None:
+            out[f"{key}_rate"] = rate
+            continue
         selection = rate if favourable else 1 - rate
         judged = selection[out["judged"]]
         best = judged.max() if len(judged) else float("nan")
@@ -146,7 +159,7 @@ def protected_inputs(run: RunFolder) -> list[dict[str, Any]]:
 def _flagged(frame: pd.DataFrame) -> list[tuple[tuple[str, str], pd.DataFrame]]:
     out = []
     for attr, part in frame.groupby("attribute", sort=False):
-        for key in OUTCOMES:
+        for key in JUDGED:
             hit = part[part[f"{key}_flag"]]
             if len(hit):
                 out.append(((str(attr), key), hit))
@@ -170,11 +183,13 @@ def fairness_section(ctx: ReportContext) -> Section:
         return sec
     frame = outcome_frame(tiers, features, labels)
     sec.reading.append(
-        f"Favourable outcome: a place in the top two tiers ({', '.join(labels[:2])}); adverse: a "
-        f"retention flag (the tier playbook's retention rule) or the lowest tier ({labels[-1]}). "
-        "Each group's rate of the favourable outcome, or of avoiding the adverse one, is divided "
-        f"by the best-treated group's; a ratio below {FOUR_FIFTHS} breaks the four-fifths rule. Groups "
-        f"of fewer than {MIN_GROUP} customers are shown but not judged."
+        f"Favourable outcome: a place in the top two tiers ({', '.join(labels[:2])}); adverse: the "
+        f"lowest tier ({labels[-1]}). Each group's rate of the favourable outcome, or of avoiding "
+        f"the adverse one, is divided by the best-treated group's; a ratio below {FOUR_FIFTHS} "
+        f"breaks the four-fifths rule. Groups of fewer than {MIN_GROUP} customers are shown but not "
+        "judged. The retention flag (retention effort aimed at the tier's highest expected losses) "
+        "is shown beside each group's mean churn probability and not judged: it is not adverse, "
+        "and a group that churns less is rightly flagged less often."
     )
     results = []
     for attr in ATTRIBUTES:
@@ -226,6 +241,8 @@ def _rates_table(ff: pd.DataFrame) -> str:
         }
         for key in OUTCOMES:
             row[f"{key}_rate"] = r[f"{key}_rate"]
+            if key not in JUDGED:
+                continue
             row[f"{key}_ratio"] = Cell(
                 ratio(r[f"{key}_ratio"]),
                 "flag" if r[f"{key}_flag"] else ("" if r["judged"] else "muted"),
@@ -233,8 +250,14 @@ def _rates_table(ff: pd.DataFrame) -> str:
             )
         rows.append(row)
     for key, (label, _) in OUTCOMES.items():
-        cols += [(f"{key}_rate", f"{label}: rate"), (f"{key}_ratio", "ratio")]
-    return table(rows, cols, fmt={f"{k}_rate": lambda v: pct(v, 1) for k in OUTCOMES})
+        cols += [(f"{key}_rate", f"{label}: rate")] + ([(f"{key}_ratio", "ratio")] if key in JUDGED else [])  # fmt: skip
+    fmt = {f"{k}_rate": lambda v: pct(v, 1) for k in OUTCOMES}
+    if "churn_probability" in ff:
+        for row, p in zip(rows, ff["churn_probability"], strict=True):
+            row["churn_probability"] = p
+        cols.append(("churn_probability", "mean churn probability"))
+        fmt["churn_probability"] = lambda v: pct(v, 1)
+    return table(rows, cols, fmt=fmt)
 
 
 def _four_fifths_findings(sec: Section, allr: pd.DataFrame) -> None:
@@ -242,7 +265,7 @@ def _four_fifths_findings(sec: Section, allr: pd.DataFrame) -> None:
     sec.data["fairness"] = allr.to_dict("records")
     n_flags = 0
     for (attr, key), part in _flagged(allr):
-        label = OUTCOMES[key][0]
+        label = JUDGED[key][0]
         groups = ", ".join(
             f"{g} {ratio(v)}" for g, v in zip(part["group"], part[f"{key}_ratio"], strict=True)
         )
@@ -260,7 +283,7 @@ def _four_fifths_findings(sec: Section, allr: pd.DataFrame) -> None:
         0,
         figures(
             figure(
-                ratio_chart(allr, {k: v[0] for k, v in OUTCOMES.items()}, FOUR_FIFTHS),
+                ratio_chart(allr, {k: v[0] for k, v in JUDGED.items()}, FOUR_FIFTHS),
                 "Ratio of each group's rate to the best-treated group's (favourable, or avoiding the adverse)",
                 wide=True,
             )
