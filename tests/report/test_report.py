@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import time
 from html import escape
+from html import unescape as html_unescape
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +115,25 @@ def test_pack_is_one_self_contained_file_with_every_section(pack: dict, project:
         assert external not in lowered, external
     assert not re.search(r'(src|href)="(?!data:|#)', html)  # no relative file either
     assert OWNER in _section(html, "model-card")
+
+
+@pytest.mark.slow
+def test_value_table_gives_every_set_its_size_and_metrics(pack: dict, project: dict) -> None:
+    out = Path(project["second"]["output_dir"])
+    vm = json.loads((out / "value_metrics.json").read_text())
+    n_val = vm["validation_naive_profit_12m"]["n"]
+    html = _section(pack["html"], "validation")
+    table = html[html.index("model and data") : html.index("</table>", html.index("model and data"))]  # fmt: skip
+    rows = {}
+    for tr in re.findall(r"<tr>(.*?)</tr>", table, re.S):
+        cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", tr, re.S)]  # fmt: skip
+        if cells:
+            rows[html_unescape(cells[0])] = cells[1:]
+    assert list(rows) == ["test: value score", "test: last year's profit (baseline)",
+                          "validation: value score", "validation: last year's profit"]  # fmt: skip
+    for name, (n, spearman, mae, rmse, _) in rows.items():  # customers, Spearman, MAE, RMSE
+        assert "–" not in (n, spearman, mae, rmse), (name, rows[name])
+    assert rows["validation: value score"][0] == rows["validation: last year's profit"][0] == f"{n_val:,}"  # fmt: skip
 
 
 @pytest.mark.slow

@@ -63,11 +63,16 @@ def _value(ctx: ReportContext, sec: Section) -> None:
         return
     _value_reading(ctx, sec, vm)
     test, naive = vm.get("test") or {}, vm.get("naive_profit_12m") or {}
+    # the validation baseline is a comparison of the model with it: its size and the
+    # baseline's own metrics are inside it
+    compared = vm.get("validation_naive_profit_12m") or {}
+    n_val = {"n": compared["n"]} if "n" in compared else {}
+    val_naive = (compared.get("naive") or {}).get("naive_profit_12m") or {}
     rows = [
         {"set": "test: value score", **test},
         {"set": "test: last year's profit (baseline)", **naive},
-        {"set": "validation: value score", **(vm.get("validation") or {})},
-        {"set": "validation: last year's profit", **(vm.get("validation_naive_profit_12m") or {})},
+        {"set": "validation: value score", **n_val, **(vm.get("validation") or {})},
+        {"set": "validation: last year's profit", **(n_val if val_naive else {}), **val_naive},
     ]
     rows = [r for r in rows if len(r) > 1]  # a set the run did not evaluate is left out
     sec.blocks.append(
