@@ -37,6 +37,7 @@ FORBIDDEN = {
             "jsonio",
             "lazy",
             "outcome",
+            "stability",
             "money",
             "compute",
             "boosters",

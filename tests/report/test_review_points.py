@@ -137,7 +137,7 @@ def test_a_score_that_moved_on_a_stable_population_is_a_model_change():
 
 
 def test_a_model_that_moves_with_its_seed_is_flagged(tmp_path):
-    from segml.clv.comparison import seed_stability
+    from segml.stability import seed_stability
 
     moved = seed_stability(np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.2, 2.4, 3.6, 4.8]))
     assert moved == pytest.approx({"total_change": 0.2, "spearman": 1.0})
@@ -146,11 +146,22 @@ def test_a_model_that_moves_with_its_seed_is_flagged(tmp_path):
     folder.run["metrics"] |= {
         "clv.stability.spend.tweedie.total_change": 0.2, "clv.stability.spend.tweedie.spearman": 0.97,
         "clv.stability.spend.hurdle.total_change": 0.01, "clv.stability.spend.hurdle.spearman": 0.99,
+        "churn.stability.total_change": 0.02, "churn.stability.spearman": 0.85,
+        "value.stability.total_change": 0.001, "value.stability.spearman": 0.995,
+        "value.stability.tier_agreement": 0.97,
     }  # fmt: skip
     sec = validation_section(SimpleNamespace(run=folder))  # type: ignore[arg-type]
     unstable = [f.text for f in sec.findings if "unstable across seeds" in f.text]
     assert unstable == [
         "CLV: the xgboost Tweedie spend model is unstable across seeds: refitted with the next "
         "seed, its predicted total moves by 20.0% and the two rankings correlate at 0.97 "
-        "(limits: 10%, 0.9)"
+        "(limits: 10%, 0.9)",
+        "Churn: the churn model is unstable across seeds: refitted with the next seed, its "
+        "expected number of churners moves by 2.0% and the two rankings correlate at 0.85 (limits: 10%, "
+        "0.9)",
     ]
+    # the value model beyond the limits: named with the share of customers that keep their tier
+    folder.run["metrics"] |= {"value.stability.spearman": 0.8, "value.stability.tier_agreement": 0.71}  # fmt: skip
+    sec = validation_section(SimpleNamespace(run=folder))  # type: ignore[arg-type]
+    value = [f.text for f in sec.findings if f.text.startswith("Value: the value score model is unstable")]  # fmt: skip
+    assert len(value) == 1 and "71.0% of customers keep their tier" in value[0], value

@@ -62,6 +62,9 @@ def test_fit_scores_the_active_and_its_views_agree_with_the_documents(fitted) ->
                 assert m.value(f"{name}.{k}") == v == test.loc[name, k]
     assert m.value("test.n") == len(scores)
     assert out.load_model() is out.model
+    # seed stability: the chosen model refitted with seed 4 scores alike, and tiers alike
+    assert abs(m.value("stability.total_change")) < 0.05 and 0.9 < m.value("stability.spearman") < 1
+    assert 0.8 < m.value("stability.tier_agreement") <= 1
 
 
 def _as_run_folder(out: ValueOutcome, folder: Path) -> None:

@@ -31,6 +31,7 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+from sklearn.base import clone
 
 from segml.churn.baseline import p_alive_baseline
 from segml.churn.calibration import fit_calibrator
@@ -54,6 +55,7 @@ from segml.features.snapshots import Snapshots
 from segml.features.spec import FeatureConfig
 from segml.outcome import InMemory
 from segml.progress import step
+from segml.stability import seed_stability
 
 __all__ = [
     "MIN_HORIZON_MONTHS",
@@ -273,7 +275,18 @@ def fit_churn(
     res.metrics["model.best_iteration"] = float(model.best_iteration_)
     res.metrics["split.out_of_time"] = float(split.mode == "out_of_time")
     res.metrics["horizon_months"] = float(split.horizon_months)
+    if st.stability_check:
+        res.metrics.update(_seed_stability(model, (x_tr, y_tr, x_va, y_va), x_pop, p, seed))
     return ChurnOutcome(res, {"churn": model})
+
+
+def _seed_stability(model: ChurnModel, data: tuple, x_pop: pd.DataFrame, p: np.ndarray, seed: int) -> dict[str, float]:  # fmt: skip
+    """``stability.total_change`` (of the expected churners) and ``stability.spearman`` of the
+    chosen model fitted again with the next seed (:func:`segml.stability.seed_stability`)."""
+    with step("stability", "the chosen model refitted with the next seed"):
+        again = clone(model).set_params(random_state=seed + 1).fit(*data)
+        moved = seed_stability(p, again.predict_proba(x_pop)[:, 1])
+    return {f"stability.{k}": v for k, v in moved.items()}
 
 
 def _training_frames(

@@ -60,6 +60,10 @@ class ChurnSettings:
     max_train_rows : int, optional
         The training and the validation snapshot are each cut to a seeded sample of this many
         customers, stratified by the label, when they have more (None: all).
+    stability_check : bool
+        Fit the chosen model again with ``seed + 1`` and record how far the predicted churners
+        and the ranking move (metrics ``stability.total_change`` and ``stability.spearman``:
+        :func:`segml.stability.seed_stability`).
     """
 
     horizon_months: int = 12
@@ -71,6 +75,7 @@ class ChurnSettings:
     exclude: tuple[str, ...] = DEFAULT_EXCLUDE
     min_history_months: int = 12
     max_train_rows: int | None = None
+    stability_check: bool = True
 
 
 class ChurnOutcome(Outcome):

@@ -18,33 +18,9 @@ import pandas as pd
 
 from segml.clv.evaluate import ValueMetrics, value_metrics
 from segml.clv.supervised import SupervisedCLV
+from segml.stability import seed_stability
 
 __all__ = ["SupervisedComparison", "compare_supervised", "seed_stability"]
-
-
-def seed_stability(first: np.ndarray, again: np.ndarray) -> dict[str, float]:
-    """How a model's predictions moved when it was refitted with another seed.
-
-    Returns
-    -------
-    dict
-        ``total_change``: the relative change of the predicted total (NaN when the first total
-        is 0); ``spearman``: the rank correlation of the two predictions (NaN when one is
-        constant).
-
-    Examples
-    --------
-    >>> seed_stability(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 4.5]))
-    {'total_change': 0.25, 'spearman': 1.0}
-    """
-    a, b = np.asarray(first, dtype=float), np.asarray(again, dtype=float)
-    total = float(a.sum())
-    change = float((b.sum() - total) / abs(total)) if total != 0 else float("nan")
-    if np.ptp(a) == 0 or np.ptp(b) == 0:
-        rho = float("nan")
-    else:
-        rho = float(pd.Series(a).rank().corr(pd.Series(b).rank()))
-    return {"total_change": change, "spearman": rho}
 
 
 @dataclass(frozen=True)
@@ -70,7 +46,7 @@ class SupervisedComparison:
         Holdout predictions per objective, aligned with the evaluated customers.
     stability : dict of str to dict
         Per objective, how its predictions move when it is refitted with another seed
-        (:func:`seed_stability`); empty when not checked.
+        (:func:`segml.stability.seed_stability`); empty when not checked.
     """
 
     target: str
@@ -146,7 +122,7 @@ def compare_supervised(
         Seed of every model.
     stability_seed : int, optional
         Refit every model with this seed too and record how its predictions move
-        (:func:`seed_stability`, ``stability``): a model whose total or ranking depends on the
+        (:func:`segml.stability.seed_stability`, ``stability``): a model whose total or ranking depends on the
         seed is not one to rely on.
     """
     if not objectives:

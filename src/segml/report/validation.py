@@ -10,6 +10,7 @@ from segml.report.figures import embed_png, gains_chart
 from segml.report.fmt import money, num, pct, signed
 from segml.report.html import Section, esc, figure, figures, note, table
 from segml.report.value import value_measure
+from segml.stability import UNSTABLE, unstable
 
 __all__ = ["validation_section"]
 
@@ -138,27 +139,27 @@ def _unusable_reasons(row: dict[str, Any], naive_mae: float | None) -> list[str]
     return out
 
 
-#: Refitted with the next seed, a model is unstable when its predicted total moves by more than
-#: 10 % or the two rankings correlate below 0.9 (``clv.stability.*``, docs/clv.md).
-UNSTABLE = {"total_change": 0.10, "spearman": 0.90}
-
-
 def _unstable(ctx: ReportContext, sec: Section) -> None:
-    """A point for review for each supervised CLV model whose predictions depend on the seed."""
+    """A point for review for each model whose predictions depend on the seed (beyond
+    :data:`segml.stability.UNSTABLE`): the supervised CLV models, the churn model and the value
+    model, each refitted with the next seed by its stage."""
     m, p = ctx.run.metrics, "clv.stability."
     keys = sorted({tuple(k[len(p) :].split(".")[:2]) for k in m if k.startswith(p)})
-    for target, obj in keys:
-        change = m.get(f"{p}{target}.{obj}.total_change")
-        rho = m.get(f"{p}{target}.{obj}.spearman")
-        moved = change is not None and abs(change) > UNSTABLE["total_change"]
-        reranked = rho is not None and rho < UNSTABLE["spearman"]
-        if moved or reranked:
-            sec.attention(
-                f"CLV: the {CLV_MODELS.get(obj, obj)} {target.removeprefix('holdout_')} model is "
-                f"unstable across seeds: refitted with the next seed, its predicted total moves "
-                f"by {pct(change, 1)} and the two rankings correlate at {num(rho, 2)} (limits: "
-                f"{pct(UNSTABLE['total_change'])}, {UNSTABLE['spearman']:g})"
-            )
+    models = [(f"{p}{t}.{o}.", f"CLV: the {CLV_MODELS.get(o, o)} {t.removeprefix('holdout_')} model", "predicted total")  # fmt: skip
+              for t, o in keys]  # fmt: skip
+    models += [("churn.stability.", "Churn: the churn model", "expected number of churners"),
+               ("value.stability.", "Value: the value score model", "total value score")]  # fmt: skip
+    for prefix, name, total in models:
+        change, rho = m.get(f"{prefix}total_change"), m.get(f"{prefix}spearman")
+        if not unstable(change, rho):
+            continue
+        agree = m.get(f"{prefix}tier_agreement")
+        tiers = "" if agree is None else f"; {pct(agree, 1)} of customers keep their tier"
+        sec.attention(
+            f"{name} is unstable across seeds: refitted with the next seed, its {total} moves "
+            f"by {pct(change, 1)} and the two rankings correlate at {num(rho, 2)}{tiers} "
+            f"(limits: {pct(UNSTABLE['total_change'])}, {UNSTABLE['spearman']:g})"
+        )
 
 
 def _unusable(ctx: ReportContext, sec: Section, rows: list[dict[str, Any]]) -> None:

@@ -190,6 +190,11 @@ class ChurnSection(_Frozen):
     enabled: bool = True
     search: int = Field(4, ge=0, description="Hyper-parameter candidates tried on validation.")
     min_history_months: int = Field(12, ge=1)
+    stability_check: bool = Field(
+        True,
+        description="Refit the chosen churn model with the next seed and report how far its "
+        "expected churners and ranking move (the review pack flags an unstable model).",
+    )
 
 
 class ValueSection(_Frozen):
@@ -216,6 +221,11 @@ class ValueSection(_Frozen):
     )
     device: Literal["cpu", "cuda"] | None = Field(
         None, description="Device of the value model only; null: compute.device."
+    )
+    stability_check: bool = Field(
+        True,
+        description="Refit the chosen value model with the next seed and report how far its "
+        "scores, ranking and tiers move (the review pack flags an unstable model).",
     )
 
 
@@ -403,6 +413,7 @@ class RunConfig(_Frozen):
             inactivity_days=lab.inactivity_days, runoff_share=lab.runoff_share, seed=self.seed,
             search=self.churn.search, min_history_months=self.churn.min_history_months,
             max_train_rows=self.compute.max_train_rows,
+            stability_check=self.churn.stability_check,
         )  # fmt: skip
 
     def value_settings(self) -> ValueSettings:
@@ -417,6 +428,7 @@ class RunConfig(_Frozen):
             objective=sec.objective, depths=tuple(sec.depths), tolerance=sec.tolerance,
             max_cost=sec.max_cost, max_trees=sec.max_trees, learning_rate=sec.learning_rate,
             monotone=None if sec.monotone is None else dict(sec.monotone), device=sec.device,
+            stability_check=sec.stability_check,
         )  # fmt: skip
 
     def to_flat_dict(self) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from segml.features.snapshots import Snapshots
 from segml.features.spec import FeatureConfig
 from segml.outcome import InMemory
 from segml.progress import step
+from segml.stability import seed_stability
 from segml.tiers.policy import DEFAULT_POLICY, TierPolicy
 from segml.value.model import ValueScoreModel
 from segml.value.outcome import ValueOutcome, ValueSettings
@@ -156,8 +157,21 @@ def fit_value(
         doc |= sets
         for name, values in sets.items():
             res.metrics.update({f"{name}.{k}": v for k, v in values.items() if np.isfinite(v)})
+    if st.stability_check:
+        res.metrics.update(_seed_stability(selection.params, X, y, pop, score, policy, seed))
     res.documents["value_metrics.json"] = doc
     return ValueOutcome(res, {"value": model})
+
+
+def _seed_stability(params: dict, X: pd.DataFrame, y: np.ndarray, pop: pd.DataFrame, score: np.ndarray, policy: TierPolicy, seed: int) -> dict[str, float]:  # fmt: skip
+    """``stability.total_change``, ``stability.spearman`` (:func:`segml.stability.seed_stability`)
+    and ``stability.tier_agreement`` of the chosen model fitted again with the next seed."""
+    with step("stability", "the chosen model refitted with the next seed"):
+        again = ValueScoreModel(**{**params, "seed": seed + 1}).fit(X, y).predict(pop)
+    moved = seed_stability(score, again)
+    if policy is not None and len(score):
+        moved["tier_agreement"] = float((policy.levels(score) == policy.levels(again)).mean())
+    return {f"stability.{k}": v for k, v in moved.items()}
 
 
 def _selection_report(selection: ValueSelection, metrics: dict[str, float]) -> dict[str, object]:

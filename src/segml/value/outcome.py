@@ -58,6 +58,11 @@ class ValueSettings:
         Monotone constraints by column (None: more balance never lowers value).
     device : {"cpu", "cuda"}, optional
         Device of the value model (None: segml's default).
+    stability_check : bool
+        Fit the chosen model again with ``seed + 1`` and record how far the value scores move
+        (metrics ``stability.total_change``, ``stability.spearman``:
+        :func:`segml.stability.seed_stability`; ``stability.tier_agreement``: the share of
+        customers the policy puts in the same tier by both fits).
     """
 
     horizon_months: int = 12
@@ -72,6 +77,7 @@ class ValueSettings:
     learning_rate: float = 0.1
     monotone: dict[str, int] | None = None
     device: Literal["cpu", "cuda"] | None = None
+    stability_check: bool = True
 
     def params(self) -> dict[str, object]:
         """The :class:`~segml.value.model.ValueScoreModel` parameters every candidate shares."""
