@@ -90,6 +90,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_features.py $(BENCH_ARGS)
 	$(BIN)/python benchmarks/bench_rfm.py
 	$(BIN)/python benchmarks/bench_clv.py
+	$(BIN)/python benchmarks/bench_clv_lifetimes.py
 	$(BIN)/python benchmarks/bench_explain.py
 	$(BIN)/python benchmarks/bench_serving.py
 	$(BIN)/python benchmarks/bench_pipeline.py $(BENCH_ARGS)

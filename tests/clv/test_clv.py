@@ -116,6 +116,28 @@ def test_predictions_equal_lifetimes(cdnow_rfm, kind):
     )
 
 
+@pytest.mark.parametrize("kind", ["bgnbd", "pareto", "mbgnbd"])
+def test_fit_on_distinct_triples_gives_lifetimes_parameters(cdnow_rfm, kind):
+    """segml fits one weighted term per distinct (frequency, recency, T): the same optimum as
+    lifetimes fitted on every customer (the CDNOW summary in weeks repeats many triples)."""
+    from segml.clv.adapter import _lifetimes, distinct_rows
+
+    f, r, t = (cdnow_rfm[c].to_numpy() for c in ("frequency", "recency", "T"))
+    *keys, counts = distinct_rows(f, r, t)
+    assert counts.sum() == len(f) and len(counts) < 0.5 * len(f)
+    assert len({(a, b, c) for a, b, c in zip(*keys, strict=True)}) == len(counts)
+    lt = _lifetimes()
+    cls = {"bgnbd": lt.BetaGeoFitter, "pareto": lt.ParetoNBDFitter,
+           "mbgnbd": lt.ModifiedBetaGeoFitter}[kind]  # fmt: skip
+    with np.errstate(all="ignore"):
+        kwargs = {"initial_params": np.ones(4)} if kind == "pareto" else {}
+        ref = cls().fit(f, r, t, **kwargs).params_
+    ours = PurchaseModel(kind).fit(f, r, t).params_
+    tol = 1e-9 if kind != "pareto" else 1e-3  # Nelder-Mead stops on a tolerance, not a gradient
+    for name in ref.index:
+        assert ours[name] == pytest.approx(float(ref[name]), rel=tol), name
+
+
 # --- golden values on CDNOW -----------------------------------------------------------------
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy.optimize import minimize
 
 from segml.clv.formulas import gamma_gamma_log_likelihood, log_likelihood
@@ -204,6 +205,21 @@ def _rescue(
     )
 
 
+def distinct_rows(*columns: np.ndarray) -> list[np.ndarray]:
+    """The distinct rows of ``columns`` (sorted) and, last, how many times each occurs.
+
+    Examples
+    --------
+    >>> distinct_rows(np.array([1.0, 0.0, 1.0]), np.array([5.0, 0.0, 5.0]))
+    [array([0., 1.]), array([0., 5.]), array([1, 2])]
+    """
+    counts = (
+        pd.DataFrame({i: c for i, c in enumerate(columns)}).value_counts(sort=False).sort_index()
+    )
+    keys = [counts.index.get_level_values(i).to_numpy(dtype=float) for i in range(len(columns))]
+    return [*keys, counts.to_numpy()]
+
+
 def _fitter(kind: str, penalizer: float) -> Any:
     lt = _lifetimes()
     if kind == "pareto":
@@ -308,7 +324,11 @@ def fit_purchase(
         kwargs["initial_params"] = np.ones(4) if initial is None else initial
     elif initial is not None:
         kwargs["initial_params"] = initial
-    error, printed = _quietly(lambda: model.fit(frequency, recency, T, **kwargs))
+    # the likelihood is a sum over customers: one term per distinct (frequency, recency, T),
+    # weighted by its count, is the same objective (lifetimes' own ``weights``) at a fraction of
+    # the work — RFM summaries in whole days repeat many triples
+    *data, weights = distinct_rows(frequency, recency, T)
+    error, printed = _quietly(lambda: model.fit(*data, weights=weights, **kwargs))
     if tracker is not None and (stop := _stopped(error, printed)) is not None:
         scale = float(model._scale)  # lifetimes fits in time divided by max(T)
 

@@ -20,13 +20,23 @@ __all__ = ["RFM_COLUMNS", "as_rfm_arrays", "check_rfm_frame"]
 RFM_COLUMNS = ("frequency", "recency", "T")
 
 
-def _labels(obj: Any, n: int) -> list[Any]:
-    if isinstance(obj, pd.Series | pd.DataFrame):
-        return list(obj.index)
-    return list(range(n))
+class _Labels:
+    """The row labels of an input (its index for pandas, else positions), built only when an
+    error names rows: listing a million-row index on every call cost most of a prediction."""
+
+    def __init__(self, obj: Any, n: int) -> None:
+        self._obj, self._n = obj, n
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, i: int) -> Any:
+        if isinstance(self._obj, pd.Series | pd.DataFrame):
+            return self._obj.index[i]
+        return i
 
 
-def _column(value: Any, name: str, source: str) -> tuple[np.ndarray, list[Any]]:
+def _column(value: Any, name: str, source: str) -> tuple[np.ndarray, _Labels]:
     try:
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError) as exc:
@@ -34,7 +44,7 @@ def _column(value: Any, name: str, source: str) -> tuple[np.ndarray, list[Any]]:
     arr = np.atleast_1d(arr)
     if arr.ndim != 1:
         raise ValueError(f"{source}: {name} must be one-dimensional, got shape {arr.shape}")
-    return arr, _labels(value, len(arr))
+    return arr, _Labels(value, len(arr))
 
 
 def as_rfm_arrays(
