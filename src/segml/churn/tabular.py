@@ -258,8 +258,10 @@ class TabularEncoder(TableInput, TransformerMixin, BaseEstimator):
         for name in (c for c in used if c not in done):
             if self.roles_[name] == "categorical":
                 lookup = {c: float(i) for i, c in enumerate(self.categories_[name])}
-                raw = X[name].to_numpy(dtype=object, na_value=None)
-                out[:, pos[name]] = [np.nan if v is None else lookup.get(category_key(v), np.nan) for v in raw]  # fmt: skip
+                # each distinct value keyed once (not once per row); missing: code -1 -> NaN
+                codes, uniques = pd.factorize(X[name], use_na_sentinel=True)
+                mapped = np.array([lookup.get(category_key(v), np.nan) for v in uniques] + [np.nan])  # fmt: skip
+                out[:, pos[name]] = mapped[codes]
                 types[pos[name]] = "c"
             else:
                 for col, v in self._encode(name, X[name]).items():

@@ -42,7 +42,7 @@ def _reason(
     dim_scores: dict[str, np.ndarray],
     points: dict[str, np.ndarray],
     missing: dict[str, np.ndarray],
-    values: dict[str, pd.Series],
+    values: dict[str, np.ndarray],
     default_text: str,
 ) -> str:
     dims = scorecard.dimensions
@@ -59,7 +59,7 @@ def _reason(
         if missing[f.name][row]:
             parts.append(f"{f.label} missing → {pts:.0f} pts (neutral)")
         else:
-            parts.append(f"{f.label} {_fmt(values[f.name].iloc[row])} → {pts:.0f} pts")
+            parts.append(f"{f.label} {_fmt(values[f.name][row])} → {pts:.0f} pts")
     text = f"weakest: {weakest.label} ({dim_scores[weakest.name][row]:.0f})"
     if parts:
         text += ": " + ", ".join(parts)
@@ -171,9 +171,9 @@ def grade_corporates(
     out["score_total"] = total
     for d in scorecard.dimensions:
         out[f"score_{d.name}"] = dim_scores[d.name]
+    cells = {k: v.to_numpy(dtype=object) for k, v in values.items()}  # not .iloc per row
     out["reasons"] = [
-        _reason(scorecard, i, dim_scores, points, missing, values, default_text[i])
-        for i in range(n)
+        _reason(scorecard, i, dim_scores, points, missing, cells, default_text[i]) for i in range(n)
     ]
     out["grading_flags"] = ["; ".join(fl) for fl in flags]
     out["n_missing"] = np.sum([missing[f.name] for f in scorecard.factors], axis=0, dtype=np.int64)
