@@ -4,6 +4,7 @@ input by column), batch scoring, Spark UDF scoring."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -161,38 +162,46 @@ def server(run: dict) -> Iterator[str]:
     r = segml("promote", "--config", run["config"], "--json", env=run["env"])
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["version"] == str(run["model"]["version"])
-    log = open(Path(run["output_dir"]).parent / f"serve-{os.getpid()}.log", "w")  # noqa: SIM115
-    port = _free_port()
     # the server execs `uvicorn` from PATH: the venv's, as when the venv is activated
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     env = {**os.environ, **run["env"], "PATH": path, "MLFLOW_DISABLE_TELEMETRY": "true",
            "DO_NOT_TRACK": "1"}  # fmt: skip
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{NAME}@champion",
-         "--env-manager", "local", "--host", "127.0.0.1", "-p", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + HANG
-        while time.time() < deadline:
-            try:
-                with urllib.request.urlopen(f"{base}/ping", timeout=HANG) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                time.sleep(1)
-            assert proc.poll() is None, Path(log.name).read_text()
-        else:
-            pytest.fail(f"the model server did not start within {HANG} s")
+    log = Path(run["output_dir"]).parent / f"serve-{os.getpid()}.log"
+    with _served(f"models:/{NAME}@champion", "local", env, log) as base:
         yield base
-    finally:
-        proc.terminate()
+
+
+@contextlib.contextmanager
+def _served(model: str, env_manager: str, env: dict, log_path: Path, cwd: Path | None = None) -> Iterator[str]:  # fmt: skip
+    """``mlflow models serve`` of ``model`` on a free local port until the block ends: its base
+    URL once ``/ping`` answers (the server's output in ``log_path``)."""
+    port = _free_port()
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mlflow", "models", "serve", "-m", model, "--env-manager",
+             env_manager, "--host", "127.0.0.1", "-p", str(port)],
+            env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        base = f"http://127.0.0.1:{port}"
         try:
-            proc.wait(timeout=HANG)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+            deadline = time.time() + HANG
+            while time.time() < deadline:
+                try:
+                    with urllib.request.urlopen(f"{base}/ping", timeout=HANG) as resp:
+                        if resp.status == 200:
+                            break
+                except OSError:
+                    time.sleep(1)
+                assert proc.poll() is None, log_path.read_text()[-3000:]
+            else:
+                pytest.fail(f"the model server did not start within {HANG} s")
+            yield base
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=HANG)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 @pytest.mark.slow
@@ -695,32 +704,8 @@ def test_the_model_ships_without_segml_installed(run: dict, monkeypatch: pytest.
     env = {**bare, "PATH": tools, "MLFLOW_ENV_ROOT": str(envs), "MLFLOW_DISABLE_TELEMETRY": "true"}
     rows = _active_features(run).head(20)
     want = pd.read_parquet(Path(run["output_dir"]) / "scores.parquet").head(20)
-    port = _free_port()
-    log = open(tmp_path / "serve.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(shipped), "--env-manager", "uv",
-         "--host", "127.0.0.1", "-p", str(port)],
-        env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.time() + HANG
-        while time.time() < deadline:
-            try:
-                with urllib.request.urlopen(f"{base}/ping", timeout=HANG) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                time.sleep(2)
-            assert proc.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
+    with _served(str(shipped), "uv", env, tmp_path / "serve.log", cwd=tmp_path) as base:
         status, body = _post(f"{base}/invocations", _payload(rows))
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=HANG)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
     assert status == 200, body
     got = pd.DataFrame(body["predictions"])[list(want.columns)]
     assert got.customer_id.tolist() == want.customer_id.tolist()
