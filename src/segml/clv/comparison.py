@@ -20,7 +20,7 @@ from segml.clv.evaluate import ValueMetrics, value_metrics
 from segml.clv.supervised import SupervisedCLV
 from segml.stability import seed_stability
 
-__all__ = ["SupervisedComparison", "compare_supervised", "seed_stability"]
+__all__ = ["SupervisedComparison", "compare_supervised"]
 
 
 @dataclass(frozen=True)
@@ -122,8 +122,8 @@ def compare_supervised(
         Seed of every model.
     stability_seed : int, optional
         Refit every model with this seed too and record how its predictions move
-        (:func:`segml.stability.seed_stability`, ``stability``): a model whose total or ranking depends on the
-        seed is not one to rely on.
+        (:func:`segml.stability.seed_stability`, ``stability``): a model whose total or
+        ranking depends on the seed is not one to rely on.
     """
     if not objectives:
         raise ValueError("at least one objective is needed")

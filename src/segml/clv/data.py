@@ -6,7 +6,7 @@ segml checks up front and names the input, the column and a few offending custom
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -20,23 +20,16 @@ __all__ = ["RFM_COLUMNS", "as_rfm_arrays", "check_rfm_frame"]
 RFM_COLUMNS = ("frequency", "recency", "T")
 
 
-class _Labels:
-    """The row labels of an input (its index for pandas, else positions), built only when an
-    error names rows: listing a million-row index on every call cost most of a prediction."""
-
-    def __init__(self, obj: Any, n: int) -> None:
-        self._obj, self._n = obj, n
-
-    def __len__(self) -> int:
-        return self._n
-
-    def __getitem__(self, i: int) -> Any:
-        if isinstance(self._obj, pd.Series | pd.DataFrame):
-            return self._obj.index[i]
-        return i
+def _labels(obj: Any) -> Callable[[int], Any]:
+    """The name of a row by position: its index label for pandas, else the position. Looked up
+    only when an error names rows (listing a million-row index on every call cost most of a
+    prediction)."""
+    if isinstance(obj, pd.Series | pd.DataFrame):
+        return obj.index.__getitem__
+    return lambda i: i
 
 
-def _column(value: Any, name: str, source: str) -> tuple[np.ndarray, _Labels]:
+def _column(value: Any, name: str, source: str) -> tuple[np.ndarray, Callable[[int], Any]]:
     try:
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError) as exc:
@@ -44,7 +37,7 @@ def _column(value: Any, name: str, source: str) -> tuple[np.ndarray, _Labels]:
     arr = np.atleast_1d(arr)
     if arr.ndim != 1:
         raise ValueError(f"{source}: {name} must be one-dimensional, got shape {arr.shape}")
-    return arr, _Labels(value, len(arr))
+    return arr, _labels(value)
 
 
 def as_rfm_arrays(

@@ -121,7 +121,7 @@ def _supervised(
     """Train on ``snapshot`` (:func:`_snapshot`; a seeded sample of ``max_rows`` customers when
     there are more); predict ``pop``; score on ``holdout`` when given, beside ``spend_refs`` (the
     probabilistic model's and the naive predictions of holdout spend). ``stability``: refit
-    each model with the next seed too (:func:`segml.clv.comparison.seed_stability`).
+    each model with the next seed too (:func:`segml.stability.seed_stability`).
 
     Returns the comparisons by target, the per-customer predictions by column, and why the
     models were not trained (None when they were).

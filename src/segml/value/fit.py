@@ -169,7 +169,7 @@ def _seed_stability(params: dict, X: pd.DataFrame, y: np.ndarray, pop: pd.DataFr
     with step("stability", "the chosen model refitted with the next seed"):
         again = ValueScoreModel(**{**params, "seed": seed + 1}).fit(X, y).predict(pop)
     moved = seed_stability(score, again)
-    if policy is not None and len(score):
+    if len(score):
         moved["tier_agreement"] = float((policy.levels(score) == policy.levels(again)).mean())
     return {f"stability.{k}": v for k, v in moved.items()}
 
