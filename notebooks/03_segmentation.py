@@ -64,7 +64,9 @@ study = nb.open_study(cfg, data_dir, run_id, root=root)  # a run's: bank, as-of,
 k, seed = study.config.segments.k if k is None else k, study.config.seed
 features = study.features()
 print(study.describe())
-seg = segment_customers(features, k, seed=seed, k_range=(2, k_max), n_bootstrap=n_bootstrap)
+seg = segment_customers(
+    features, k, seed=seed, k_range=(2, k_max), n_bootstrap=n_bootstrap, all_stability=True
+)  # every k measured: the table below studies them all
 print(
     f"{len(seg.assignments):,} active customers -> {seg.k} segments ({seg.method}) on "
     f"{len(seg.features)} columns; {len(seg.excluded)} columns left out (seg.excluded says why)"

@@ -30,8 +30,9 @@ same to the bit (tested).
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -322,10 +323,38 @@ def train(
         With ``best_iteration`` set when early-stopped.
     """
     evals = None if valid is None else [(valid, "validation")]
-    return xgb.train(
-        dict(params), dtrain, num_boost_round=rounds, evals=evals,
-        early_stopping_rounds=early_stopping_rounds, evals_result=evals_result, verbose_eval=False,
-    )  # fmt: skip
+    names, types = dtrain.feature_names, dtrain.feature_types
+    with _unnamed([dtrain] if valid is None else [dtrain, valid]):
+        booster = xgb.train(
+            dict(params), dtrain, num_boost_round=rounds, evals=evals,
+            early_stopping_rounds=early_stopping_rounds, evals_result=evals_result,
+            verbose_eval=False,
+        )  # fmt: skip
+    booster.feature_names, booster.feature_types = names, types
+    return booster
+
+
+@contextlib.contextmanager
+def _unnamed(mats: Sequence[xgb.DMatrix]) -> Iterator[None]:
+    """The matrices without feature names (and, when none is categorical, types) meanwhile.
+
+    xgboost's Python layer reads and compares every name and type of the matrices at each
+    boosting round (``Booster._assign_dmatrix_features``): on ~100 features that cost 0.7 ms
+    a round, a quarter of the training time of a 3,000-customer bank. Names and types do not
+    enter the trees; :func:`train` puts them back on the booster. Categorical types stay (they
+    decide how a column is split).
+    """
+    saved = [(m, m.feature_names, m.feature_types) for m in mats]
+    try:
+        for m, names, types in saved:
+            if names is not None:
+                m.feature_names = None
+            if types is not None and "c" not in types:
+                m.feature_types = None
+        yield
+    finally:
+        for m, names, types in saved:
+            m.feature_names, m.feature_types = names, types
 
 
 def booster_to_json(booster: xgb.Booster) -> Any:

@@ -911,14 +911,14 @@ def test_fit_clv_with_holdout(small_loaded, tmp_path):
     # the outcome's typed views
     assert res.model.purchase_.params_["alpha"] == res.params()["alpha"] == m["params.alpha"]
     assert res.scoring == (365.0, 0.1) and res.model_name == "bgnbd"
-    # refitted with the next seed: Tweedie and the profit model barely move; the hurdle model
-    # of this 600-customer bank's few buyers moves its total by over half (seeded: always so),
-    # which the review pack flags (tests/report/test_review_points.py)
+    # refitted with the next seed: Tweedie and the profit model, whose predictions are used,
+    # barely move; the hurdle model is only compared, so it is not refitted (its refit would
+    # cost a third of the spend models' time and decide nothing)
     assert abs(m["stability.spend.tweedie.total_change"]) < 0.05
     assert m["stability.spend.tweedie.spearman"] > 0.95
     assert abs(m["stability.profit.absoluteerror.total_change"]) < 0.05
-    assert m["stability.spend.hurdle.total_change"] > 0.3
-    assert set(ev["holdout"]["spend"]["stability"]) == {"tweedie", "hurdle"}
+    assert not any(k.startswith("stability.spend.hurdle") for k in m)
+    assert set(ev["holdout"]["spend"]["stability"]) == {"tweedie"}
     hold = res.holdout()
     assert hold.loc[("purchases", "bgnbd"), "spearman"] == m["holdout.purchases.spearman"]
     assert {"tweedie", "hurdle", "probabilistic"} <= set(hold.loc["spend"].index)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import hypothesis.strategies as st
 import numpy as np
 import pandas as pd
 import pytest
 import typer
+from hypothesis import given, settings
 from sklearn.base import clone
 from sklearn.datasets import load_wine, make_blobs
 from sklearn.exceptions import NotFittedError
@@ -41,6 +43,7 @@ from segml.segments import (
     segment_strata,
     segment_table,
     select_k,
+    select_k_lazily,
     shrink_shares,
     trait_phrase,
 )
@@ -217,9 +220,50 @@ def test_k_selection_finds_well_separated_blobs(method: str) -> None:
     assert model.k_ == 4
     assert list(model.scores_["k"]) == [2, 3, 4, 5, 6]
     assert {"silhouette", "bic", "inertia", "stability", "selected"} <= set(model.scores_)
-    assert model.scores_["stability"].notna().all()
     assert model.scores_.loc[model.scores_["selected"], "k"].item() == 4
     assert adjusted_rand_score(y, model.labels_) > 0.95
+    # only the stability the choice needs is measured; measuring all changes nothing else
+    chosen = model.scores_.set_index("k")
+    assert chosen.loc[4, "stability"] >= 0.75 and chosen["stability"].isna().any()
+    full = AutoKCluster(method=method, k_range=(2, 6), n_bootstrap=3, n_init=2, all_stability=True)
+    full.fit(X)
+    assert full.k_ == 4 and full.scores_["stability"].notna().all()
+    measured = chosen["stability"].notna().to_numpy()
+    np.testing.assert_array_equal(
+        chosen["stability"].to_numpy()[measured], full.scores_["stability"].to_numpy()[measured]
+    )
+    np.testing.assert_array_equal(model.labels_, full.labels_)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    bic=st.lists(st.floats(0, 1000, allow_nan=False), min_size=1, max_size=9),
+    stab=st.lists(
+        st.sampled_from([0.1, 0.5, 0.74, 0.75, 0.8, 0.95, np.nan]), min_size=9, max_size=9
+    ),
+    sil=st.lists(st.sampled_from([np.nan, -0.1, 0.1, 0.2, 0.3]), min_size=9, max_size=9),
+    method=st.sampled_from(["mixed", "gmm", "kmeans"]),
+    rule=st.sampled_from(["elbow", "bic"]),
+    gap=st.booleans(),
+)
+def test_lazy_selection_chooses_as_the_full_table(bic, stab, sil, method, rule, gap) -> None:
+    n = len(bic)
+    bics = np.round(np.array(bic), 0)  # rounded: ties happen
+    if gap and n > 1:
+        bics[n // 2] = np.nan  # a candidate without BIC
+    scores = pd.DataFrame({"k": np.arange(2, 2 + n), "bic": bics, "silhouette": sil[:n]})
+    table = dict(zip(scores["k"], stab[:n], strict=True))
+    calls: list[int] = []
+
+    def stability(k: int) -> tuple[float, float]:
+        calls.append(k)
+        return table[k], 0.0
+
+    expected = select_k(scores.assign(stability=stab[:n]), method, 0.75, rule)
+    k, measured = select_k_lazily(scores, method, 0.75, stability, rule)
+    assert k == expected
+    assert len(calls) == len(set(calls)) == len(measured)  # each candidate measured once at most
+    assert k in measured  # the choice's own stability is always on record
 
 
 def test_select_k_rule() -> None:

@@ -45,8 +45,9 @@ class SupervisedComparison:
     predictions : dict of str to ndarray
         Holdout predictions per objective, aligned with the evaluated customers.
     stability : dict of str to dict
-        Per objective, how its predictions move when it is refitted with another seed
-        (:func:`segml.stability.seed_stability`); empty when not checked.
+        How the primary model's predictions move when it is refitted with another seed
+        (:func:`segml.stability.seed_stability`), keyed by its objective; empty when not
+        checked.
     """
 
     target: str
@@ -121,9 +122,11 @@ def compare_supervised(
     seed : int
         Seed of every model.
     stability_seed : int, optional
-        Refit every model with this seed too and record how its predictions move
+        Refit the primary model (the first objective: the one whose predictions are used)
+        with this seed too and record how its predictions move
         (:func:`segml.stability.seed_stability`, ``stability``): a model whose total or
-        ranking depends on the seed is not one to rely on.
+        ranking depends on the seed is not one to rely on. The alternatives are compared, not
+        used, so their refit would cost time and decide nothing.
     """
     if not objectives:
         raise ValueError("at least one objective is needed")
@@ -139,7 +142,7 @@ def compare_supervised(
             continue
         pred = model.predict(test_X)
         models[obj], preds[obj] = model, pred
-        if stability_seed is not None:
+        if stability_seed is not None and obj == objectives[0]:
             again = SupervisedCLV(obj, baseline=baseline, seed=stability_seed).fit(train_X, train_y)
             stability[obj] = seed_stability(pred, again.predict(test_X))
         if y_test is not None:

@@ -28,8 +28,9 @@ from segml.segments.baseline import (
     epsilon_squared,
     eta_squared,
 )
-from segml.segments.cluster import AutoKCluster, bic_elbow, make_segmenter, select_k
+from segml.segments.cluster import AutoKCluster, make_segmenter
 from segml.segments.columns import classify_columns
+from segml.segments.kselect import bic_elbow, select_k, select_k_lazily
 from segml.segments.mixture import MixedMixture
 from segml.segments.naming import NAME_RULES, name_segments, segment_traits
 from segml.segments.preprocess import CustomerPreprocessor
@@ -67,5 +68,6 @@ __all__ = [
     "segment_table",
     "segment_traits",
     "select_k",
+    "select_k_lazily",
     "trait_phrase",
 ]

@@ -101,6 +101,7 @@ def segment_table(
     seed: int = 0,
     fit_size: int | None = None,
     k_rule: Literal["elbow", "bic"] = "elbow",
+    all_stability: bool = False,
 ) -> SegmentationResult:
     """Segment the customers of any table (one row per customer) by their behaviour.
 
@@ -126,9 +127,11 @@ def segment_table(
         profiles); ``"auto"`` takes the first of
         :data:`segml.segments.profiles.VALUE_CANDIDATES` present. Numbers written as text
         (``"3,659.52"``) are read.
-    k_range, n_bootstrap, sample_size, min_stability, k_rule
+    k_range, n_bootstrap, sample_size, min_stability, k_rule, all_stability
         Passed to :class:`segml.segments.AutoKCluster` (``k_rule``: the elbow of the BIC among
-        the stable k, or ``"bic"`` its lowest; see :func:`segml.segments.select_k`).
+        the stable k, or ``"bic"`` its lowest; see :func:`segml.segments.select_k`;
+        ``all_stability``: measure every candidate's stability, not only those the choice
+        needs).
     seed : int, default 0
         Same seed and table: same segments.
     fit_size : int, optional
@@ -176,6 +179,7 @@ def segment_table(
         min_stability=min_stability,
         fit_size=fit_size,
         k_rule=k_rule,
+        all_stability=all_stability,
     )
     prep, cluster = pipe.named_steps["prep"], pipe.named_steps["cluster"]
     with warnings.catch_warnings(record=True) as caught:  # reported once each, as notes

@@ -23,6 +23,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from segml.compute import sample_rows
 from segml.progress import step, track
+from segml.segments.kselect import KRules, select_k, select_k_lazily
 from segml.segments.mixture import MixedMixture
 from segml.segments.preprocess import CustomerPreprocessor
 
@@ -41,91 +42,6 @@ def base_estimator(method: str, k: int, seed: int, n_init: int, covariance_type:
     if method == "mixed":
         return MixedMixture(k, n_init=n_init, random_state=seed)
     raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-
-
-KRules = Literal["elbow", "bic"]
-K_RULES: tuple[str, ...] = ("elbow", "bic")
-
-
-def elbow_gain(ks: np.ndarray, bic: np.ndarray) -> np.ndarray:
-    """How far each candidate's BIC fall lies above the straight line to the lowest BIC.
-
-    Both axes are scaled to [0, 1] — k from the smallest candidate to the one with the lowest
-    BIC, the BIC as the share of its whole fall — and each candidate gets (share of the fall) −
-    (share of the k range) (Satopää et al.'s "kneedle"). Positive values mark diminishing
-    returns: past the largest one, each added segment buys less than the average one.
-    Candidates past the lowest BIC get NaN. Returned in the order of ``ks``.
-    """
-    ks, bic = np.asarray(ks, dtype=float), np.asarray(bic, dtype=float)
-    out = np.full(len(ks), np.nan)
-    order = np.argsort(ks, kind="stable")
-    k_sorted, b_sorted = ks[order], bic[order]
-    stop = int(np.argmin(b_sorted)) + 1
-    if stop < 3 or b_sorted[0] == b_sorted[stop - 1]:
-        out[order[:stop]] = 0.0
-        return out
-    x = (k_sorted[:stop] - k_sorted[0]) / (k_sorted[stop - 1] - k_sorted[0])
-    y = (b_sorted[0] - b_sorted[:stop]) / (b_sorted[0] - b_sorted[stop - 1])
-    out[order[:stop]] = y - x
-    return out
-
-
-def bic_elbow(ks: np.ndarray, bic: np.ndarray) -> int:
-    """The k at the elbow of a falling BIC curve (largest :func:`elbow_gain`), or the k of the
-    lowest BIC when no candidate shows diminishing returns. Ties go to the smaller k."""
-    gain = elbow_gain(ks, bic)
-    ks = np.asarray(ks)
-    if not np.nanmax(gain) > 0:
-        return int(ks[int(np.argmin(bic))])
-    best = np.flatnonzero(gain == np.nanmax(gain))
-    return int(ks[best].min())
-
-
-def select_k(
-    scores: pd.DataFrame, method: str, min_stability: float, rule: KRules = "elbow"
-) -> int:
-    """The number of segments chosen from the per-k scores.
-
-    Rule: keep the candidates whose bootstrap stability (mean adjusted Rand index between
-    resampled clusterings) is at least ``min_stability``. Among them the mixtures (``gmm``,
-    ``mixed``) take the elbow of the BIC curve of all candidates (the stable k with the largest
-    :func:`elbow_gain`; the lowest BIC when none is positive; ``rule="bic"``: always the lowest
-    BIC, which on customer data keeps falling with k and so picks the largest stable k), and
-    ``kmeans`` the highest silhouette. When no candidate is that stable, take the most stable
-    one. Ties go to the smaller k.
-
-    Parameters
-    ----------
-    scores : DataFrame
-        One row per candidate with columns ``k``, ``stability``, ``silhouette`` and ``bic``.
-    method : str
-        ``"kmeans"``, ``"gmm"`` or ``"mixed"``.
-    min_stability : float
-        Stability a candidate needs to be eligible.
-    rule : {"elbow", "bic"}, default "elbow"
-        How the mixtures choose among the stable candidates.
-
-    Returns
-    -------
-    int
-    """
-    if rule not in K_RULES:
-        raise ValueError(f"rule must be one of {K_RULES}, got {rule!r}")
-    s = scores.sort_values("k")
-    stab = s["stability"].fillna(1.0)
-    eligible = s[stab >= min_stability]
-    if eligible.empty:
-        return int(s.loc[stab.idxmax(), "k"])
-    if method == "kmeans" or eligible["bic"].isna().all():
-        return int(eligible.loc[eligible["silhouette"].fillna(-1).idxmax(), "k"])
-    if rule == "elbow":
-        # the curve's shape comes from every candidate; the choice from the stable ones
-        scored = s[s["bic"].notna()]
-        gain = pd.Series(elbow_gain(scored["k"].to_numpy(), scored["bic"].to_numpy()), scored.index)
-        gain = gain.reindex(eligible.index)
-        if (gain > 0).any():
-            return int(s.loc[gain.idxmax(), "k"])  # idxmax: the first (smallest k) on ties
-    return int(eligible.loc[eligible["bic"].idxmin(), "k"])
 
 
 class AutoKCluster(ClusterMixin, BaseEstimator):
@@ -157,6 +73,10 @@ class AutoKCluster(ClusterMixin, BaseEstimator):
         row. None: fit on all rows.
     k_rule : {"elbow", "bic"}, default "elbow"
         How a mixture chooses among the stable k (see :func:`select_k`).
+    all_stability : bool, default False
+        Compute the bootstrap stability of every candidate. By default only the candidates
+        the rule has to look at are measured (:func:`segml.segments.kselect.select_k_lazily`:
+        the same choice, a fraction of the refits); the others keep NaN in ``scores_``.
 
     Attributes
     ----------
@@ -164,7 +84,7 @@ class AutoKCluster(ClusterMixin, BaseEstimator):
         Chosen number of segments.
     scores_ : DataFrame
         Per candidate k: ``k``, ``silhouette``, ``bic``, ``inertia``, ``stability``,
-        ``stability_std`` and ``selected``.
+        ``stability_std`` (NaN where not measured) and ``selected``.
     estimator_ : estimator
         The model fitted with ``k_`` segments (on all rows, or on the ``fit_size`` sample).
     fit_rows_ : int
@@ -190,6 +110,7 @@ class AutoKCluster(ClusterMixin, BaseEstimator):
         random_state: int = 0,
         fit_size: int | None = None,
         k_rule: KRules = "elbow",
+        all_stability: bool = False,
     ) -> None:
         self.method = method
         self.k = k
@@ -202,6 +123,7 @@ class AutoKCluster(ClusterMixin, BaseEstimator):
         self.random_state = random_state
         self.fit_size = fit_size
         self.k_rule = k_rule
+        self.all_stability = all_stability
 
     def _candidates(self, n: int) -> list[int]:
         if self.k != "auto":
@@ -233,7 +155,7 @@ class AutoKCluster(ClusterMixin, BaseEstimator):
     def _score(
         self, X: np.ndarray, k: int, common: np.ndarray, dense: np.ndarray, fitted: dict
     ) -> dict[str, Any]:
-        """Fit candidate ``k`` (kept in ``fitted``) and score it."""
+        """Fit candidate ``k`` (kept in ``fitted``) and score it, stability aside."""
         model = self._make(k, self.random_state).fit(X)
         labels = model.predict(X)
         fitted[k] = (model, labels)
@@ -241,17 +163,39 @@ class AutoKCluster(ClusterMixin, BaseEstimator):
         sil = (
             float(silhouette_score(dense, labels[common])) if 1 < n_labels < len(common) else np.nan
         )
-        stab, stab_sd = (
-            self._stability(X, k, common) if self.n_bootstrap >= 2 and k > 1 else (np.nan,) * 2
-        )
         return {
             "k": k,
             "silhouette": sil,
             "bic": float(model.bic(X)) if hasattr(model, "bic") else np.nan,
             "inertia": float(getattr(model, "inertia_", np.nan)),
-            "stability": stab,
-            "stability_std": stab_sd,
         }
+
+    def _choose(self, X: np.ndarray, scores: pd.DataFrame, common: np.ndarray) -> int:
+        """Measure the stability the choice needs (every candidate's with ``all_stability``; a
+        given k's always), record it in ``scores`` and return the chosen k."""
+        measurable = self.n_bootstrap >= 2
+
+        def stability(k: int) -> tuple[float, float]:
+            if not measurable or k <= 1:
+                return (np.nan, np.nan)
+            with step("stability", f"k={k}, {self.n_bootstrap} resamples"):
+                return self._stability(X, k, common)
+
+        if len(scores) == 1:  # a given k: its stability is the one quality check it gets
+            k = int(scores["k"].iloc[0])
+            measured = {k: stability(k)}
+        elif self.all_stability:
+            measured = {int(k): stability(int(k)) for k in scores["k"]}
+            full = scores.assign(stability=[measured[int(k)][0] for k in scores["k"]])
+            k = select_k(full, self.method, self.min_stability, self.k_rule)
+        else:
+            k, measured = select_k_lazily(
+                scores, self.method, self.min_stability, stability, self.k_rule
+            )
+        none = (np.nan, np.nan)
+        scores["stability"] = [measured.get(int(c), none)[0] for c in scores["k"]]
+        scores["stability_std"] = [measured.get(int(c), none)[1] for c in scores["k"]]
+        return k
 
     def fit(self, X: Any, y: Any = None) -> AutoKCluster:
         """Fit every candidate k, score it and keep the chosen one.
@@ -287,11 +231,7 @@ class AutoKCluster(ClusterMixin, BaseEstimator):
             with step("fitting", _fit_detail(ks, i, len(X))):
                 rows.append(self._score(X, k, common, dense, fitted))
         scores = pd.DataFrame(rows)
-        self.k_ = (
-            int(scores["k"].iloc[0])
-            if len(scores) == 1
-            else select_k(scores, self.method, self.min_stability, self.k_rule)
-        )
+        self.k_ = self._choose(X, scores, common)
         scores["selected"] = scores["k"] == self.k_
         self.scores_ = scores
         self.estimator_, raw = fitted[self.k_]

@@ -20,7 +20,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.cluster import KMeans
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -100,34 +99,47 @@ class MixedMixture(ClusterMixin, BaseEstimator):
         self.random_state = random_state
 
     # ------------------------------------------------------------------ internals
-    def _split(self, X: np.ndarray) -> tuple[np.ndarray, ...]:
+    def _split(self, X: np.ndarray) -> np.ndarray:
+        """The design of the likelihood: ``[MC, C, C², B, MB]`` side by side, where ``C`` holds
+        the continuous values (0 where missing), ``B`` the binary ones as 0/1 and ``MC``, ``MB``
+        mark the observed entries. One matrix product with it gives every sufficient statistic
+        (M-step) and every row's log-likelihood (E-step)."""
         C = X[:, ~self.binary_]
         B = X[:, self.binary_]
         mc, mb = ~np.isnan(C), ~np.isnan(B)
         C = np.where(mc, C, 0.0)
-        return C, C * C, mc.astype(float), np.where(mb, B != 0, 0.0), mb.astype(float)
+        return np.hstack([mc, C, C * C, np.where(mb, B != 0, 0.0), mb], dtype=float)
 
-    def _log_joint(self, parts: tuple[np.ndarray, ...]) -> np.ndarray:
-        C, C2, MC, B, MB = parts
+    def _log_joint(self, P: np.ndarray) -> np.ndarray:
         inv = 1.0 / self.variances_
-        lp = -0.5 * (
-            MC @ (np.log(self.variances_) + LOG_2PI).T
-            + C2 @ inv.T
-            - 2.0 * C @ (self.means_ * inv).T
-            + MC @ (self.means_**2 * inv).T
-        )
-        lp += B @ np.log(self.probs_).T + (MB - B) @ np.log1p(-self.probs_).T
-        return lp + np.log(self.weights_)
+        log_q = np.log1p(-self.probs_)
+        W = np.vstack([
+            -0.5 * (np.log(self.variances_) + LOG_2PI + self.means_**2 * inv).T,
+            (self.means_ * inv).T,
+            -0.5 * inv.T,
+            (np.log(self.probs_) - log_q).T,
+            log_q.T,
+        ])  # fmt: skip
+        return P @ W + np.log(self.weights_)
 
-    def _m_step(self, parts: tuple[np.ndarray, ...], R: np.ndarray) -> None:
-        C, C2, MC, B, MB = parts
+    def _m_step(self, P: np.ndarray, R: np.ndarray) -> None:
+        c = int((~self.binary_).sum())
+        S = R.T @ P  # (k, 3c + 2b): every weighted sum at once
+        MC, C, C2, B, MB = np.split(S, [c, 2 * c, 3 * c, 3 * c + (S.shape[1] - 3 * c) // 2], axis=1)
         self.weights_ = np.maximum(R.mean(axis=0), 1e-12)
-        nc = R.T @ MC + 1e-10
-        self.means_ = (R.T @ C) / nc
-        ex2 = (R.T @ C2) / nc
-        self.variances_ = np.maximum(ex2 - self.means_**2, self.var_floor)
-        nb = R.T @ MB + 1e-10
-        self.probs_ = np.clip((R.T @ B) / nb, self.prob_floor, 1 - self.prob_floor)
+        nc = MC + 1e-10
+        self.means_ = C / nc
+        self.variances_ = np.maximum(C2 / nc - self.means_**2, self.var_floor)
+        self.probs_ = np.clip(B / (MB + 1e-10), self.prob_floor, 1 - self.prob_floor)
+
+    @staticmethod
+    def _posterior(lp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's log-likelihood and its component posteriors from the log joint (one
+        ``exp`` of the matrix: the log-sum-exp and the posteriors share it)."""
+        top = lp.max(axis=1, keepdims=True)
+        E = np.exp(lp - top)
+        total = E.sum(axis=1, keepdims=True)
+        return (top + np.log(total))[:, 0], E / total
 
     def _check(self, X: Any, fitting: bool = False) -> np.ndarray:
         return validate_data(self, X, reset=fitting, dtype=float, ensure_all_finite="allow-nan")
@@ -171,9 +183,7 @@ class MixedMixture(ClusterMixin, BaseEstimator):
             while it < self.max_iter:
                 it += 1
                 self._m_step(parts, R)
-                lp = self._log_joint(parts)
-                ll = logsumexp(lp, axis=1)
-                R = np.exp(lp - ll[:, None])
+                ll, R = self._posterior(self._log_joint(parts))
                 bound = float(ll.mean())
                 if bound - previous < self.tol:
                     converged = True
@@ -199,8 +209,7 @@ class MixedMixture(ClusterMixin, BaseEstimator):
     def predict_proba(self, X: Any) -> np.ndarray:
         """Posterior probability of each component for each row."""
         check_is_fitted(self, "weights_")
-        lp = self._log_joint(self._split(self._check(X)))
-        return np.exp(lp - logsumexp(lp, axis=1, keepdims=True))
+        return self._posterior(self._log_joint(self._split(self._check(X))))[1]
 
     def predict(self, X: Any) -> np.ndarray:
         """Most likely component of each row."""
@@ -210,7 +219,7 @@ class MixedMixture(ClusterMixin, BaseEstimator):
     def score_samples(self, X: Any) -> np.ndarray:
         """Log-likelihood of each row."""
         check_is_fitted(self, "weights_")
-        return logsumexp(self._log_joint(self._split(self._check(X))), axis=1)
+        return self._posterior(self._log_joint(self._split(self._check(X))))[0]
 
     def score(self, X: Any, y: Any = None) -> float:
         """Mean log-likelihood per row."""
