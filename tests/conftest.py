@@ -10,13 +10,22 @@ import os
 # churn cross-validation took 187 s instead of 7 s at load 9 on 2 cores); results are unchanged.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+import atexit
 import shutil
+import tempfile
+
+# The validation cache of this session (segml.validation_cache): its own folder, inherited by
+# every `segml` subprocess, so the suite never reads nor fills a developer's ~/.cache/segml.
+os.environ["SEGML_CACHE_DIR"] = tempfile.mkdtemp(prefix="segml-test-cache-")
+
 from pathlib import Path
 
 import pytest
 from hypothesis import settings
 
 from segml.synth import SynthConfig, generate
+
+atexit.register(shutil.rmtree, os.environ["SEGML_CACHE_DIR"], ignore_errors=True)
 
 # A busy machine is slow, not broken: no property test fails on hypothesis's per-example clock.
 settings.register_profile("segml", deadline=None)

@@ -83,6 +83,8 @@ def load_bank(
     mapping: str | os.PathLike[str] | Mapping[str, TableMapping] | None = None,
     reference_date: dt.date | str | None = None,
     memory_limit: str | None = None,
+    *,
+    cache: bool = True,
 ) -> BankData:
     """Validate ``folder`` against the contract and return it open in DuckDB.
 
@@ -96,17 +98,32 @@ def load_bank(
         Dates after it count as "in the future" (default: today).
     memory_limit : str, optional
         DuckDB memory limit, e.g. ``"4GB"`` (DuckDB spills to disk beyond it).
+    cache : bool
+        False: validate in full even when the validation cache knows these files unchanged
+        (:func:`segml.validate.validate_folder`).
+
+    Returns
+    -------
+    BankData
+        The bank open in DuckDB; ``bank.report.cached`` says whether the validation was
+        reused.
 
     Raises
     ------
     segml.validate.ContractError
         If any error-level rule is broken; the message lists every issue.
+
+    Examples
+    --------
+    >>> bank = load_bank("data/raw/synthetic/bank", reference_date="2026-01-01")  # doctest: +SKIP
+    >>> bank.table("customers").count("*").fetchone()  # doctest: +SKIP
+    (10000,)
     """
     if mapping is not None and not (
         isinstance(mapping, Mapping) and all(isinstance(v, TableMapping) for v in mapping.values())
     ):
         mapping = load_mapping(mapping)
     con = connect(memory_limit=memory_limit)
-    report = validate_folder(folder, mapping, reference_date, con=con)
+    report = validate_folder(folder, mapping, reference_date, con=con, cache=cache)
     report.raise_for_errors()
     return BankData(Path(folder), con, report, mapping=mapping, memory_limit=memory_limit)

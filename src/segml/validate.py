@@ -13,9 +13,7 @@ import gzip
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import duckdb
 
@@ -40,104 +38,12 @@ from segml.io import (
     register_table,
 )
 from segml.progress import step
+from segml.validation_cache import enabled, load, store, validation_key
+from segml.validation_report import ContractError, Issue, ValidationReport
+
+__all__ = ["N_EXAMPLES", "ContractError", "Issue", "ValidationReport", "validate_folder"]
 
 N_EXAMPLES = 5
-
-
-class ContractError(ValueError):
-    """Raised when data break the contract; ``report`` holds every issue found."""
-
-    def __init__(self, report: ValidationReport):
-        self.report = report
-        super().__init__(report.summary(errors_only=True))
-
-
-@dataclass(frozen=True)
-class Issue:
-    """One broken rule: where, what, how many rows, and the first offending keys/values."""
-
-    table: str
-    column: str | None
-    rule: str
-    message: str
-    count: int = 0
-    examples: tuple[str, ...] = ()
-    severity: Severity = "error"
-
-    def __str__(self) -> str:
-        where = f"{self.table}.{self.column}" if self.column else self.table
-        head = f"[{self.severity}] {where} ({self.rule}): {self.message}"
-        if self.count:
-            head += f" — {self.count:,} row{'s' if self.count != 1 else ''}"
-        if self.examples:
-            head += "; first: " + "; ".join(self.examples)
-        return head
-
-
-@dataclass
-class ValidationReport:
-    """The outcome of :func:`validate_folder`: issues, row counts and the files read.
-
-    ``absent_columns`` lists, per table read, the optional contract columns the extract lacks
-    (read as all missing); ``absent_tables`` the optional tables the folder lacks.
-    """
-
-    folder: str
-    issues: list[Issue] = field(default_factory=list)
-    row_counts: dict[str, int] = field(default_factory=dict)
-    files: dict[str, list[str]] = field(default_factory=dict)
-    absent_columns: dict[str, list[str]] = field(default_factory=dict)
-    absent_tables: list[str] = field(default_factory=list)
-
-    @property
-    def errors(self) -> list[Issue]:
-        """Issues of severity ``error``."""
-        return [i for i in self.issues if i.severity == "error"]
-
-    @property
-    def warnings(self) -> list[Issue]:
-        """Issues of severity ``warning``."""
-        return [i for i in self.issues if i.severity == "warning"]
-
-    @property
-    def ok(self) -> bool:
-        """True when no rule of severity ``error`` is broken."""
-        return not self.errors
-
-    def summary(self, errors_only: bool = False) -> str:
-        """A human-readable account, one line per issue, then what the extract lacks.
-
-        The absent optional tables and columns are listed unless ``errors_only``.
-        """
-        shown = self.errors if errors_only else self.issues
-        status = "valid" if self.ok else f"INVALID ({len(self.errors)} error(s))"
-        lines = [f"{self.folder}: {status}, {len(self.warnings)} warning(s)"]
-        lines += [f"  {i}" for i in shown]
-        if errors_only:
-            return "\n".join(lines)
-        if self.absent_tables:
-            lines.append(f"  absent optional tables: {', '.join(self.absent_tables)}")
-        cols = [f"{t}: {', '.join(c)}" for t, c in self.absent_columns.items() if c]
-        if cols:
-            lines.append("  absent optional columns (read as all missing): " + "; ".join(cols))
-        return "\n".join(lines)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return {
-            "folder": self.folder,
-            "ok": self.ok,
-            "row_counts": self.row_counts,
-            "files": self.files,
-            "absent_tables": self.absent_tables,
-            "absent_columns": self.absent_columns,
-            "issues": [asdict(i) for i in self.issues],
-        }
-
-    def raise_for_errors(self) -> None:
-        """Raise :class:`ContractError` if any error-level rule is broken."""
-        if not self.ok:
-            raise ContractError(self)
 
 
 def _fmt(v: object) -> str:
@@ -380,8 +286,15 @@ def validate_folder(
     mapping: Mapping[str, TableMapping] | None = None,
     reference_date: dt.date | str | None = None,
     con: duckdb.DuckDBPyConnection | None = None,
+    *,
+    cache: bool = True,
 ) -> ValidationReport:
     """Check every contract table in ``folder`` and the rules between them.
+
+    A folder validated before with the same files (by content), mapping, reference date,
+    contract and segml is not checked again: the report is read from the validation cache
+    (:mod:`segml.validation_cache`, ``report.cached`` is True) and only the tables' views are
+    registered on ``con``.
 
     Parameters
     ----------
@@ -394,11 +307,24 @@ def validate_folder(
         Dates after it are "in the future" (default: today).
     con : DuckDB connection, optional
         Connection to register the tables' views on (reused by later stages).
+    cache : bool
+        False: run every rule even when the cache holds the outcome (``SEGML_NO_CACHE=1``
+        does the same for every validation).
 
     Returns
     -------
     ValidationReport
         Never raises for bad data; call :meth:`ValidationReport.raise_for_errors`.
+
+    Examples
+    --------
+    >>> bank = "data/raw/synthetic/bank"
+    >>> report = validate_folder(bank, reference_date="2026-01-01")  # doctest: +SKIP
+    >>> report.ok, report.cached  # doctest: +SKIP
+    (True, False)
+    >>> again = validate_folder(bank, reference_date="2026-01-01")  # doctest: +SKIP
+    >>> again == report, again.cached  # doctest: +SKIP
+    (True, True)
     """
     folder = Path(folder)
     mapping = dict(mapping or {})
@@ -413,13 +339,75 @@ def validate_folder(
         report.issues.append(Issue("*", None, "missing_folder", f"{folder} is not a folder"))
         return report
     con = con or connect()
+    located = _locate_tables(folder, mapping)
+    key = _fingerprint(folder, located, mapping, ref) if enabled(cache) else None
+    cached = load(key) if key else None
+    if cached is not None:
+        with step("cached_validation"):
+            _register_views(con, located, mapping)
+        return cached
+    _check_tables(con, folder, located, mapping, ref, report)
+    if key and key == _fingerprint(folder, located, mapping, ref):  # unchanged while checked
+        store(key, report, folder)
+    return report
+
+
+def _locate_tables(
+    folder: Path, mapping: Mapping[str, TableMapping]
+) -> dict[str, list[Path] | TableLocationError]:
+    """Each contract table's files in ``folder`` (empty: absent), or why they cannot be used."""
+    located: dict[str, list[Path] | TableLocationError] = {}
+    for name in CONTRACT:
+        try:
+            located[name] = locate_table(folder, name, mapping.get(name))
+        except TableLocationError as exc:
+            located[name] = exc
+    return located
+
+
+def _fingerprint(
+    folder: Path,
+    located: Mapping[str, list[Path] | TableLocationError],
+    mapping: Mapping[str, TableMapping],
+    ref: dt.date,
+) -> str | None:
+    """The validation cache's key of this validation (None: a file cannot be read)."""
+    files = {t: f for t, f in located.items() if isinstance(f, list)}
+    errors = {t: f"{e.rule}: {e}" for t, e in located.items() if isinstance(e, Exception)}
+    with step("file_digests"):
+        return validation_key(folder, files, mapping, ref, errors)
+
+
+def _register_views(
+    con: duckdb.DuckDBPyConnection,
+    located: Mapping[str, list[Path] | TableLocationError],
+    mapping: Mapping[str, TableMapping],
+) -> None:
+    """Register the typed views of the tables found (those DuckDB cannot read are skipped:
+    the report names them)."""
+    for name, files in located.items():
+        if isinstance(files, list) and files:
+            try:
+                register_table(con, CONTRACT[name], files, mapping.get(name))
+            except duckdb.Error:
+                continue
+
+
+def _check_tables(
+    con: duckdb.DuckDBPyConnection,
+    folder: Path,
+    located: Mapping[str, list[Path] | TableLocationError],
+    mapping: Mapping[str, TableMapping],
+    ref: dt.date,
+    report: ValidationReport,
+) -> None:
+    """Run every rule: each table's own (registering its views), then those across tables."""
     sources: dict[str, TableSource] = {}
     broken: dict[str, set[str]] = {}
     for name, spec in CONTRACT.items():
-        try:
-            files = locate_table(folder, name, mapping.get(name))
-        except TableLocationError as exc:
-            report.issues.append(Issue(name, None, exc.rule, str(exc)))
+        files = located[name]
+        if isinstance(files, TableLocationError):
+            report.issues.append(Issue(name, None, files.rule, str(files)))
             continue
         if not files:
             if spec.required:
@@ -438,7 +426,6 @@ def validate_folder(
         sources[name] = src
     with step("cross_table_rules"):
         _cross_rules(con, sources, broken, report)
-    return report
 
 
 def _missing_table(folder: Path, name: str, mapped: TableMapping | None) -> Issue:

@@ -18,6 +18,8 @@ from lifetimes.datasets import load_transaction_data
 from lifetimes.utils import summary_data_from_transaction_data as lifetimes_summary
 
 import segml.features.rfm as rfm
+import segml.features.rfm_source as rfm_source
+import segml.features.rfm_stream as rfm_stream
 from segml.features.rfm import rfm_sql, rfm_summary
 
 CDNOW = Path(lifetimes.__file__).parent / "datasets" / "CDNOW_sample.txt"
@@ -214,6 +216,39 @@ def test_sparse_integer_ids_and_budget_fallback(monkeypatch: pytest.MonkeyPatch)
     assert_same(rfm_summary(df, "cid", "ts", "amount"), theirs)  # auto falls back to SQL
     with pytest.raises(ValueError, match="BITMAP_BUDGET"):
         rfm_summary(df, "cid", "ts", "amount", engine="stream")
+
+
+@pytest.mark.parametrize("string_ids", [True, False])
+def test_flag_bits_and_many_groups_match_lifetimes(
+    monkeypatch: pytest.MonkeyPatch, string_ids: bool
+) -> None:
+    """A budget that holds ~50 customers as bytes but all as bits: text ids switch from bytes to
+    bits mid-stream, dense ids start in bits; small groups run the prefetching worker."""
+    df = synthetic(8, string_ids=string_ids)
+    df = df if string_ids else df[df["cid"] > 2]  # ids 1, 2 would make the range sparse
+    monkeypatch.setattr(rfm, "BITMAP_BUDGET", 20_000)
+    monkeypatch.setattr(rfm_stream, "_GROUP_ROWS", 16)
+    for kw in ({}, {"include_first_transaction": True, "observation_period_end": "2021-09-01"}):
+        theirs = oracle(df, "cid", "ts", "amount", **kw)
+        assert_same(rfm_summary(df, "cid", "ts", "amount", engine="stream", **kw), theirs)
+    monkeypatch.setattr(rfm, "BITMAP_BUDGET", 2_000)  # not even as bits: auto falls back to SQL
+    assert_same(rfm_summary(df, "cid", "ts", "amount"), oracle(df, "cid", "ts", "amount"))
+
+
+def test_parquet_bounds_from_statistics_or_a_scan_agree(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    df = synthetic(9)
+    df.to_parquet(tmp_path / "log.parquet")
+    theirs = oracle(df, "cid", "ts", "amount", freq="W")
+    for stats in (True, False):  # bounds from the row groups' statistics, or from a scan
+        if not stats:
+            monkeypatch.setattr(rfm_source, "_parquet_bounds", lambda *a: None)
+        for engine in ENGINES:
+            ours = rfm_summary(
+                tmp_path / "log.parquet", "cid", "ts", "amount", freq="W", engine=engine
+            )
+            assert_same(ours, theirs, index_dtype=False)
 
 
 def test_nothing_before_the_end_gives_an_empty_frame() -> None:

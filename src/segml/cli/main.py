@@ -101,6 +101,13 @@ def validate(
         str | None, typer.Option(help="Dates after it are 'in the future' (default today).")
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    no_cache: Annotated[
+        bool,
+        typer.Option(
+            "--no-cache",
+            help="Check every rule even if these files were validated before (see SEGML_NO_CACHE).",
+        ),
+    ] = False,
 ) -> None:
     """Check FOLDER against the bank data contract (exit 1 if any rule is broken)."""
     from segml.io import load_mapping
@@ -111,11 +118,14 @@ def validate(
         ref = parse_date(reference_date, "--reference-date") if reference_date else None
     except (ValueError, KeyError, OSError) as exc:
         raise _fail(str(exc), 2) from exc
-    report = validate_folder(folder, maps, ref)
+    report = validate_folder(folder, maps, ref, cache=not no_cache)
     if json_out:
-        _echo_json(report.to_dict())
+        _echo_json({**report.to_dict(), "cached": report.cached})
     else:
         typer.echo(report.summary(), err=not report.ok)
+        if report.cached:
+            note = "(from the validation cache: the files are unchanged since checked; --no-cache)"
+            typer.echo(note, err=not report.ok)
     if not report.ok:
         raise typer.Exit(1)
 

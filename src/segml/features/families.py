@@ -11,7 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from segml.contract import CHANNELS, PRODUCTS, STATEMENT_AMOUNTS
-from segml.features.spec import AsOf, FeatureConfig, case_map, date_lit, in_list, ts_lit
+from segml.features.spec import (
+    EXACT,
+    AsOf,
+    FeatureConfig,
+    case_map,
+    date_lit,
+    exact_sum,
+    in_list,
+    ts_lit,
+)
 
 FAMILIES = {p: f for p, (f, _) in PRODUCTS.items()}
 BALANCE_FAMILIES = ("deposit", "investment", "lending")
@@ -30,12 +39,6 @@ class Family:
     sql: str
     columns: tuple[str, ...]
     fill: dict[str, str]
-
-
-#: Money is summed exactly (as DECIMAL, to the millionth of a unit): a parallel aggregate adds
-#: doubles in an order the threads decide, so their sums moved in the last bits from one build
-#: to the next; exact sums make every build of the same data identical to the bit.
-EXACT = "DECIMAL(38, 6)"
 
 
 def _dbl(expr: str) -> str:
@@ -88,7 +91,8 @@ def activity(a: AsOf, cfg: FeatureConfig) -> list[Family]:
         since = ts_lit(a.days_back(w))
         parts += [
             f"COUNT(CASE WHEN timestamp >= {since} THEN 1 END) AS n_tx_{w}d",
-            f"SUM(CASE WHEN timestamp >= {since} THEN amount ELSE 0 END) AS amount_{w}d",
+            exact_sum(f"CASE WHEN timestamp >= {since} THEN amount ELSE 0 END")
+            + f" AS amount_{w}d",
         ]
         cols += [f"n_tx_{w}d", f"amount_{w}d"]
     prev90, last90 = ts_lit(a.days_back(180)), ts_lit(a.days_back(90))
@@ -96,11 +100,11 @@ def activity(a: AsOf, cfg: FeatureConfig) -> list[Family]:
     earlier = f"timestamp >= {prev90} AND timestamp < {last90}"
     parts += [
         f"COUNT(CASE WHEN {earlier} THEN 1 END) AS n_tx_prev_90d",
-        f"SUM(CASE WHEN {earlier} THEN amount ELSE 0 END) AS amount_prev_90d",
+        exact_sum(f"CASE WHEN {earlier} THEN amount ELSE 0 END") + " AS amount_prev_90d",
         f"LN((1 + COUNT(CASE WHEN {recent} THEN 1 END)) / "
         f"(1 + COUNT(CASE WHEN {earlier} THEN 1 END))) AS tx_trend_90d",
-        f"LN((1 + SUM(CASE WHEN {recent} THEN amount ELSE 0 END)) / "
-        f"(1 + SUM(CASE WHEN {earlier} THEN amount ELSE 0 END))) AS amount_trend_90d",
+        f"LN((1 + {exact_sum(f'CASE WHEN {recent} THEN amount ELSE 0 END')}) / "
+        f"(1 + {exact_sum(f'CASE WHEN {earlier} THEN amount ELSE 0 END')})) AS amount_trend_90d",
     ]
     year = ts_lit(a.days_back(365))
     digital = in_list(cfg.digital_channels)
@@ -155,10 +159,12 @@ def balances(a: AsOf, cfg: FeatureConfig) -> list[Family]:
         ]
         cols += [f"bal_{f}_{k}" for k in ("last", "avg_3m", "avg_12m", "peak_12m", "trend")]
     sql = f"SELECT customer_id, {', '.join(parts)} FROM ({monthly}) m GROUP BY customer_id"
+    # from the balances family's CTE (feature_sql names it f_balances): the balances are
+    # read and summed once, not again for these two sums
     rel = (
         "SELECT customer_id, bal_deposit_last + bal_investment_last AS aum_last, "
         "bal_deposit_last + bal_investment_last + bal_lending_last AS relationship_balance "
-        f"FROM ({sql}) s"
+        "FROM f_balances s"
     )
     extra = ["aum_last", "relationship_balance"]
     return [_fam("balances", sql, cols, cols), _fam("relationship", rel, extra, extra)]
@@ -187,9 +193,9 @@ def profitability(a: AsOf, cfg: FeatureConfig) -> list[Family]:
     )
     rating = _latest_statement_sql(a, "credit_rating")
     bal = f"""SELECT b_a.customer_id,
-        SUM(b_a.bal * b_a.spread / 12) AS nii_12m,
-        SUM(b_a.bal * b_a.lgd * COALESCE(b_a.pd_rating, b_a.pd_prod) / 12) AS ecl_12m,
-        SUM(b_a.acc_cost) AS account_cost_12m
+        {exact_sum("b_a.bal * b_a.spread / 12")} AS nii_12m,
+        {exact_sum("b_a.bal * b_a.lgd * COALESCE(b_a.pd_rating, b_a.pd_prod) / 12")} AS ecl_12m,
+        {exact_sum("b_a.acc_cost")} AS account_cost_12m
         FROM (SELECT a.customer_id, b.avg_balance AS bal, {spread} AS spread, {lgd} AS lgd,
               {pd_prod} AS pd_prod, {pd_rating} AS pd_rating, {acc_cost} AS acc_cost
               FROM balances b JOIN accounts a ON a.account_id = b.account_id
@@ -202,13 +208,13 @@ def profitability(a: AsOf, cfg: FeatureConfig) -> list[Family]:
     fee = "CASE WHEN kind = 'fee' THEN amount ELSE 0 END"
     fee = "CAST(0 AS DOUBLE)" if cfg.economics.values_purchases else fee  # a retailer's: none
     tx = (
-        f"SELECT customer_id, SUM({fee}) AS fee_income_12m, "
-        f"SUM({ch_cost}) AS channel_cost_12m FROM transactions "
+        f"SELECT customer_id, {exact_sum(fee)} AS fee_income_12m, "
+        f"{exact_sum(ch_cost)} AS channel_cost_12m FROM transactions "
         f"WHERE timestamp >= {t_lo} AND timestamp < {t_hi} GROUP BY customer_id"
     )
     ic = case_map("kind", e.interaction_cost)
     inter = (
-        f"SELECT customer_id, SUM({ic}) AS service_cost_12m FROM interactions "
+        f"SELECT customer_id, {exact_sum(ic)} AS service_cost_12m FROM interactions "
         f"WHERE timestamp >= {t_lo} AND timestamp < {t_hi} GROUP BY customer_id"
     )
     fams = [

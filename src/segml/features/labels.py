@@ -29,6 +29,7 @@ from segml.features.spec import (
     FeatureConfig,
     case_map,
     date_lit,
+    exact_sum,
     in_list,
     ts_lit,
 )
@@ -124,7 +125,7 @@ def build_labels(
     elif definition != "closure":
         raise ValueError(f"definition must be one of {CHURN_DEFINITIONS}, got {definition!r}")
     holdout = f"""SELECT customer_id, COUNT(DISTINCT CAST(timestamp AS DATE)) AS days,
-        SUM(amount) AS spend, COUNT(CASE WHEN timestamp >= {quiet_from} THEN 1 END) AS recent
+        {exact_sum("amount")} AS spend, COUNT(CASE WHEN timestamp >= {quiet_from} THEN 1 END) AS recent
         FROM transactions WHERE timestamp >= {lo} AND timestamp < {hi} AND kind NOT IN {excl}
         GROUP BY customer_id"""
     profit_cols, profit_join = "", ""
@@ -180,8 +181,8 @@ def _runoff_sql(
     fam = case_map("a.product", dict(FAMILIES), "'other'")
     kept = in_list(list(BALANCE_FAMILIES))
     sql = f"""SELECT a.customer_id,
-        SUM(CASE WHEN b.month = {date_lit(m0)} THEN b.avg_balance ELSE 0 END) AS bal0,
-        SUM(CASE WHEN b.month = {date_lit(m1)} THEN b.avg_balance ELSE 0 END) AS bal1
+        {exact_sum(f"CASE WHEN b.month = {date_lit(m0)} THEN b.avg_balance ELSE 0 END")} AS bal0,
+        {exact_sum(f"CASE WHEN b.month = {date_lit(m1)} THEN b.avg_balance ELSE 0 END")} AS bal1
         FROM balances b JOIN accounts a ON a.account_id = b.account_id
         WHERE b.month IN ({date_lit(m0)}, {date_lit(m1)}) AND {fam} IN {kept}
         GROUP BY a.customer_id"""

@@ -71,6 +71,18 @@ class AsOf:
         return add_months(self.month_end, -months)
 
 
+#: Money is summed exactly (as DECIMAL, to the millionth of a unit): a parallel aggregate adds
+#: doubles in an order the threads decide, so their sums moved in the last bits from one build
+#: to the next; exact sums make every build of the same data identical to the bit.
+EXACT = "DECIMAL(38, 6)"
+
+
+def exact_sum(expr: str) -> str:
+    """``SUM(expr)`` added exactly (:data:`EXACT`) and read back as a DOUBLE: the same to the
+    bit whichever order the threads add the rows in."""
+    return f"CAST(SUM(CAST({expr} AS {EXACT})) AS DOUBLE)"
+
+
 def date_lit(d: dt.date) -> str:
     """A SQL date literal."""
     return f"DATE '{d.isoformat()}'"

@@ -33,6 +33,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from segml.digest import file_digest
+
 __all__ = [
     "ID_COLUMNS",
     "TextPseudonymizer",
@@ -47,15 +49,6 @@ __all__ = [
 
 #: Columns holding customer ids in segml's outputs.
 ID_COLUMNS = ("customer_id",)
-
-
-def file_digest(path: Path, chunk: int = 1 << 20) -> str:
-    """SHA-256 of a file's bytes (hex)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def data_fingerprint(digests: dict[str, str]) -> str:

@@ -70,6 +70,9 @@ def validate(ctx: RunContext, st: StageRun) -> None:
     mapping = resolve(ctx.root, cfg.data.mapping)
     bank = load_bank(ctx.folder, mapping, cfg.data.reference_date, cfg.compute.memory_limit)
     ctx.bank = bank
+    if bank.report.cached:
+        ctx.say("the files are unchanged since they were validated: the recorded report stands")
+    st.params({"validation.cached": bank.report.cached})
     if tracker.private is not None:
         tracker.know_ids(bank.table("customers").select("customer_id").fetchnumpy()["customer_id"])  # fmt: skip
     report = bank.report.to_dict()
