@@ -1128,3 +1128,23 @@ def test_values_just_beyond_the_bounds_are_rejected(bank_copy, table, column, va
     key = CONTRACT[table].primary_key[0]
     assert issue.examples[0].startswith(f"{key}={shown(before[key].iloc[0])}")
     assert f"({column}=" in issue.examples[0]
+
+
+def test_a_spilling_query_leaves_nothing_in_the_working_directory(tmp_path, monkeypatch):
+    """DuckDB spills an in-memory database to ``.tmp`` in the working directory by default:
+    segml's connections spill to the system's temporary folder instead."""
+    from segml.io import connect
+
+    work, spill = tmp_path / "project", tmp_path / "tmp"
+    work.mkdir()
+    spill.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setattr(tempfile, "tempdir", str(spill))
+    con = connect(memory_limit="40MB", threads=1)
+    n = con.execute(
+        "SELECT count(*) FROM (SELECT range % 2000000 AS k, count(*) FROM range(8000000) GROUP BY 1)"
+    ).fetchall()[0][0]
+    assert n == 2_000_000
+    assert list(work.iterdir()) == []
+    temp = con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0]
+    assert Path(temp) == spill / "segml-duckdb"

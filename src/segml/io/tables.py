@@ -7,6 +7,7 @@ import errno
 import os
 import re
 import stat
+import tempfile
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -301,8 +302,15 @@ def register_table(
 def connect(
     memory_limit: str | None = None, threads: int | None = None
 ) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with segml's settings (bounded memory, spill to temp)."""
+    """An in-memory DuckDB connection with segml's settings (bounded memory, spill to temp).
+
+    Spilled data goes to ``segml-duckdb`` in the system's temporary folder (``TMPDIR``), not
+    to DuckDB's default ``.tmp`` in the working directory, which would litter the user's
+    project (and its ``git status``) whenever a large bank spills.
+    """
     con = duckdb.connect(":memory:")
+    spill = Path(tempfile.gettempdir()) / "segml-duckdb"
+    con.execute(f"SET temp_directory = {_sql_str(str(spill))}")
     if memory_limit:
         con.execute(f"SET memory_limit = {_sql_str(memory_limit)}")
     if threads:
