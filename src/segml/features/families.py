@@ -16,6 +16,7 @@ from segml.features.spec import (
     AsOf,
     FeatureConfig,
     case_map,
+    computed_sum,
     date_lit,
     exact_sum,
     in_list,
@@ -52,30 +53,35 @@ def _fam(name: str, sql: str, columns: list[str], zero: list[str]) -> Family:
 def activity(a: AsOf, cfg: FeatureConfig) -> list[Family]:
     """Customer-initiated transactions: RFM, trailing windows, trends, gaps, channel mix."""
     t_next, excl = ts_lit(a.next_day), in_list(cfg.exclude_kinds)
-    daily = (
-        f"SELECT customer_id, CAST(timestamp AS DATE) AS d, SUM(CAST(amount AS {EXACT})) AS amt, "
-        "COUNT(*) AS n "
-        f"FROM transactions WHERE timestamp < {t_next} AND kind NOT IN {excl} GROUP BY 1, 2"
+    # One window over the transactions themselves, no (customer, day) aggregate first: sorted
+    # by day, the gaps between a customer's distinct days are the non-zero gaps between
+    # consecutive transactions, so the purchase days (frequency + 1), their gaps and the first
+    # day's spend all come from one sort. The daily GROUP BY it replaces had nearly one group
+    # per row (6.8M groups of 7.6M rows on 100,000 customers).
+    rows = (
+        f"SELECT customer_id, CAST(timestamp AS DATE) AS d, CAST(amount AS {EXACT}) AS amt "
+        f"FROM transactions WHERE timestamp < {t_next} AND kind NOT IN {excl}"
     )
     gaps = (
-        "SELECT customer_id, d, amt, n, MIN(d) OVER (PARTITION BY customer_id) AS first_d, "
-        "date_diff('day', LAG(d) OVER (PARTITION BY customer_id ORDER BY d), d) AS gap "
-        f"FROM ({daily}) x"
+        "SELECT customer_id, d, amt, MIN(d) OVER (PARTITION BY customer_id) AS first_d, "
+        "date_diff('day', LAG(d) OVER (PARTITION BY customer_id ORDER BY d), d) AS step "
+        f"FROM ({rows}) x"
     )
-    g, n = "CAST(gap AS BIGINT)", "COUNT(gap)"  # whole days: the variance from exact sums
+    g = "CAST(CASE WHEN step > 0 THEN step END AS BIGINT)"  # a gap between two purchase days
+    n = f"COUNT({g})"  # whole days: the variance from exact sums
     gap_std = (
         f"CASE WHEN {n} > 1 THEN SQRT(GREATEST(CAST({n} * SUM({g} * {g}) - SUM({g}) * SUM({g}) "
         f"AS DOUBLE), 0) / ({n} * ({n} - 1))) END"
     )
     rfm = f"""SELECT customer_id,
-        CAST(COUNT(*) - 1 AS DOUBLE) AS frequency,
+        CAST({n} AS DOUBLE) AS frequency,
         CAST(date_diff('day', MIN(d), MAX(d)) AS DOUBLE) AS recency,
         CAST(date_diff('day', MIN(d), {date_lit(a.t)}) AS DOUBLE) AS "T",
-        CASE WHEN COUNT(*) > 1 THEN CAST(SUM(amt) - SUM(CASE WHEN d = first_d THEN amt ELSE 0 END)
-             AS DOUBLE) / (COUNT(*) - 1) ELSE 0 END AS monetary_value,
+        CASE WHEN {n} > 0 THEN CAST(SUM(amt) - SUM(CASE WHEN d = first_d THEN amt ELSE 0 END)
+             AS DOUBLE) / {n} ELSE 0 END AS monetary_value,
         CAST(date_diff('day', MAX(d), {date_lit(a.t)}) AS DOUBLE) AS days_since_last_tx,
-        AVG(gap) AS gap_mean_days, {gap_std} AS gap_std_days,
-        CAST(SUM(n) AS BIGINT) AS n_tx_total
+        AVG({g}) AS gap_mean_days, {gap_std} AS gap_std_days,
+        CAST(COUNT(*) AS BIGINT) AS n_tx_total
         FROM ({gaps}) g GROUP BY customer_id"""
     fams = [
         _fam(
@@ -193,8 +199,8 @@ def profitability(a: AsOf, cfg: FeatureConfig) -> list[Family]:
     )
     rating = _latest_statement_sql(a, "credit_rating")
     bal = f"""SELECT b_a.customer_id,
-        {exact_sum("b_a.bal * b_a.spread / 12")} AS nii_12m,
-        {exact_sum("b_a.bal * b_a.lgd * COALESCE(b_a.pd_rating, b_a.pd_prod) / 12")} AS ecl_12m,
+        {computed_sum("b_a.bal * b_a.spread / 12")} AS nii_12m,
+        {computed_sum("b_a.bal * b_a.lgd * COALESCE(b_a.pd_rating, b_a.pd_prod) / 12")} AS ecl_12m,
         {exact_sum("b_a.acc_cost")} AS account_cost_12m
         FROM (SELECT a.customer_id, b.avg_balance AS bal, {spread} AS spread, {lgd} AS lgd,
               {pd_prod} AS pd_prod, {pd_rating} AS pd_rating, {acc_cost} AS acc_cost

@@ -83,6 +83,19 @@ def exact_sum(expr: str) -> str:
     return f"CAST(SUM(CAST({expr} AS {EXACT})) AS DOUBLE)"
 
 
+def computed_sum(expr: str) -> str:
+    """:func:`exact_sum` of a computed amount (a balance times a rate): each row rounded to the
+    millionth in double arithmetic, then added as whole numbers (DECIMAL(38, 0): the contract's
+    largest amounts times a million overflow BIGINT).
+
+    Casting such a value to DECIMAL is not portable: DuckDB scales the double and rounds,
+    Spark rounds its exact binary expansion, and a value that ends in a 5 at the seventh
+    decimal came out 1e-6 apart. ``ROUND(x * 1e6)`` is the same IEEE product and the same
+    half-away-from-zero rounding on both engines.
+    """
+    return f"CAST(SUM(CAST(ROUND(({expr}) * 1000000) AS DECIMAL(38, 0))) AS DOUBLE) / 1000000"
+
+
 def date_lit(d: dt.date) -> str:
     """A SQL date literal."""
     return f"DATE '{d.isoformat()}'"
