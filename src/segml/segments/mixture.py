@@ -137,9 +137,11 @@ class MixedMixture(ClusterMixin, BaseEstimator):
         """Each row's log-likelihood and its component posteriors from the log joint (one
         ``exp`` of the matrix: the log-sum-exp and the posteriors share it)."""
         top = lp.max(axis=1, keepdims=True)
-        E = np.exp(lp - top)
+        E = np.subtract(lp, top, out=lp)  # lp is the caller's fresh array: reused in place
+        np.exp(E, out=E)
         total = E.sum(axis=1, keepdims=True)
-        return (top + np.log(total))[:, 0], E / total
+        ll = (top + np.log(total))[:, 0]
+        return ll, np.divide(E, total, out=E)
 
     def _check(self, X: Any, fitting: bool = False) -> np.ndarray:
         return validate_data(self, X, reset=fitting, dtype=float, ensure_all_finite="allow-nan")
