@@ -19,7 +19,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TypeVar
 
-__all__ = ["Laps", "StepLog", "collect_steps", "reporting", "rss_mb", "step", "track"]
+__all__ = ["Laps", "StepLog", "collect_steps", "note", "reporting", "rss_mb", "step", "track"]
 
 T = TypeVar("T")
 #: Steps shorter than this (seconds) are not announced when they end (they are still logged).
@@ -102,6 +102,13 @@ def step(name: str, detail: str = "") -> Iterator[None]:
         yield
     finally:
         _record(name, time.perf_counter() - t0)
+
+
+def note(text: str) -> None:
+    """Say ``text`` under the current step (no-op without a reporter): how far a step is."""
+    rep = _REPORTER.get()
+    if rep is not None:
+        rep.say(f"    {text}")
 
 
 def _record(name: str, secs: float) -> None:

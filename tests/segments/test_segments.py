@@ -844,9 +844,10 @@ def test_progress_names_each_candidate_k() -> None:
     said: list[str] = []
     with reporting(said.append, bars=False):
         segment_table(df, "CUST_ID", k_range=(2, 4), n_bootstrap=0, sample_size=200)
-    fits = [s for s in said if "fitting (" in s]
-    assert [s.split("(")[1].split(",")[:2] for s in fits] == [
-        ["k=2", " 1/3 of k=2..4"], ["k=3", " 2/3 of k=2..4"], ["k=4", " 3/3 of k=2..4"],
+    # the candidates are fitted side by side: the step names them all, then each as it is done
+    assert [s.strip() for s in said if "fitting (" in s] == ["› fitting (k=2..4, 3 candidates, 200 rows)"]  # fmt: skip
+    assert [s.strip() for s in said if " fitted (" in s] == [
+        "k=2 fitted (1/3 of k=2..4)", "k=3 fitted (2/3 of k=2..4)", "k=4 fitted (3/3 of k=2..4)",
     ]  # fmt: skip
     assert said[0].strip().startswith("› encoding") and "profiling" in said[-1]
 
@@ -919,3 +920,19 @@ def test_online_retail_rfm_segments() -> None:
     # the segment with the most orders holds a larger share of revenue than of customers
     top = result.profiles.sort_values("median:orders").iloc[-1]
     assert top["value_share"] > top["share"]
+
+
+def test_candidates_fitted_side_by_side_match_one_at_a_time() -> None:
+    from segml.compute import thread_default
+
+    X, _ = make_blobs(n_samples=600, centers=4, n_features=3, random_state=5)
+    fits = []
+    for threads in (1, 2):
+        with thread_default(threads):
+            model = AutoKCluster(
+                "mixed", k_range=(2, 5), n_bootstrap=3, n_init=2, all_stability=True
+            )
+            fits.append(model.fit(X))
+    one, two = fits
+    pd.testing.assert_frame_equal(one.scores_, two.scores_)
+    np.testing.assert_array_equal(one.labels_, two.labels_)

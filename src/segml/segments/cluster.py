@@ -21,8 +21,8 @@ from sklearn.mixture import GaussianMixture
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from segml.compute import sample_rows
-from segml.progress import step, track
+from segml.compute import sample_rows, thread_map
+from segml.progress import note, step, track
 from segml.segments.kselect import KRules, select_k, select_k_lazily
 from segml.segments.mixture import MixedMixture
 from segml.segments.preprocess import CustomerPreprocessor
@@ -144,11 +144,13 @@ class AutoKCluster(ClusterMixin, BaseEstimator):
     def _stability(self, X: np.ndarray, k: int, common: np.ndarray) -> tuple[float, float]:
         rng = np.random.default_rng([self.random_state, k])
         m = min(len(X), self.sample_size)
-        predictions = []
-        for b in range(self.n_bootstrap):
-            rows = rng.choice(len(X), size=m, replace=True)
-            model = self._make(k, seed=self.random_state + 1000 * (b + 1)).fit(X[rows])
-            predictions.append(model.predict(X[common]))
+        draws = [rng.choice(len(X), size=m, replace=True) for _ in range(self.n_bootstrap)]
+
+        def refit(b: int) -> np.ndarray:
+            model = self._make(k, seed=self.random_state + 1000 * (b + 1)).fit(X[draws[b]])
+            return model.predict(X[common])
+
+        predictions = list(thread_map(refit, range(self.n_bootstrap)))
         aris = [adjusted_rand_score(a, b) for a, b in combinations(predictions, 2)]
         return float(np.mean(aris)), float(np.std(aris))
 
@@ -225,11 +227,15 @@ class AutoKCluster(ClusterMixin, BaseEstimator):
         rng = np.random.default_rng(self.random_state)
         common = np.sort(rng.choice(len(X), size=min(len(X), self.sample_size), replace=False))
         dense = np.nan_to_num(X[common], nan=0.0)
-        rows, fitted = [], {}
+        fitted: dict[int, Any] = {}
         ks = self._candidates(len(X))
-        for i, k in enumerate(track(ks, "segment models (k)"), 1):
-            with step("fitting", _fit_detail(ks, i, len(X))):
-                rows.append(self._score(X, k, common, dense, fitted))
+        with step("fitting", _fit_detail(ks, len(X))):  # the candidates side by side
+            fits = thread_map(lambda k: self._score(X, k, common, dense, fitted), ks)
+            rows = []
+            for i, row in enumerate(track(fits, "segment models (k)", total=len(ks)), 1):
+                rows.append(row)
+                if len(ks) > 1:
+                    note(f"k={row['k']} fitted ({i}/{len(ks)} of k={ks[0]}..{ks[-1]})")
         scores = pd.DataFrame(rows)
         self.k_ = self._choose(X, scores, common)
         scores["selected"] = scores["k"] == self.k_
@@ -259,12 +265,11 @@ class AutoKCluster(ClusterMixin, BaseEstimator):
         return tags
 
 
-def _fit_detail(ks: list[int], i: int, n_rows: int) -> str:
-    """What a fitting step says: ``k=4, 3/7 of k=2..8, 9,000 rows``."""
-    k = ks[i - 1]
+def _fit_detail(ks: list[int], n_rows: int) -> str:
+    """What the fitting step says: ``k=2..10, 9 candidates, 9,000 rows``."""
     if len(ks) == 1:
-        return f"k={k}, {n_rows:,} rows"
-    return f"k={k}, {i}/{len(ks)} of k={ks[0]}..{ks[-1]}, {n_rows:,} rows"
+        return f"k={ks[0]}, {n_rows:,} rows"
+    return f"k={ks[0]}..{ks[-1]}, {len(ks)} candidates, {n_rows:,} rows"
 
 
 def make_segmenter(
