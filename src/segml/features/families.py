@@ -50,8 +50,8 @@ def _fam(name: str, sql: str, columns: list[str], zero: list[str]) -> Family:
     return Family(name, sql, tuple(columns), {c: "0" for c in zero})
 
 
-def activity(a: AsOf, cfg: FeatureConfig) -> list[Family]:
-    """Customer-initiated transactions: RFM, trailing windows, trends, gaps, channel mix."""
+def _rfm(a: AsOf, cfg: FeatureConfig) -> Family:
+    """RFM, purchase-day gaps and the transaction count, from customer-initiated transactions."""
     t_next, excl = ts_lit(a.next_day), in_list(cfg.exclude_kinds)
     # One window over the transactions themselves, no (customer, day) aggregate first: sorted
     # by day, the gaps between a customer's distinct days are the non-zero gaps between
@@ -83,15 +83,19 @@ def activity(a: AsOf, cfg: FeatureConfig) -> list[Family]:
         AVG({g}) AS gap_mean_days, {gap_std} AS gap_std_days,
         CAST(COUNT(*) AS BIGINT) AS n_tx_total
         FROM ({gaps}) g GROUP BY customer_id"""
-    fams = [
-        _fam(
-            "rfm",
-            rfm,
-            ["frequency", "recency", "T", "monetary_value", "days_since_last_tx"]
-            + ["gap_mean_days", "gap_std_days", "n_tx_total"],
-            ["frequency", "recency", "monetary_value", "n_tx_total"],
-        )
-    ]
+    return _fam(
+        "rfm",
+        rfm,
+        ["frequency", "recency", "T", "monetary_value", "days_since_last_tx"]
+        + ["gap_mean_days", "gap_std_days", "n_tx_total"],
+        ["frequency", "recency", "monetary_value", "n_tx_total"],
+    )
+
+
+def activity(a: AsOf, cfg: FeatureConfig) -> list[Family]:
+    """Customer-initiated transactions: RFM, trailing windows, trends, gaps, channel mix."""
+    t_next, excl = ts_lit(a.next_day), in_list(cfg.exclude_kinds)
+    fams = [_rfm(a, cfg)]
     cols, zero, parts = [], [], []
     for w in cfg.windows:
         since = ts_lit(a.days_back(w))
