@@ -295,3 +295,20 @@ def test_committed_test_and_notebook_configs_keep_off_the_demos_model_and_folder
     folders = {c.output.dir for c in configs.values()}
     assert len(names) == 3 and len(folders) == 3, (names, folders)
     assert len({c.name for c in configs.values()}) == 3
+
+
+def test_pseudonyms_are_keyed_stable_and_shared_through_a_memo() -> None:
+    import pandas as pd
+
+    from segml.run.lineage import pseudonymize
+
+    ids = pd.Series(["C001", None, "C002", "C001"])
+    memo: dict[str, str] = {}
+    first = pseudonymize(ids, b"key", memo)
+    assert first[0] == first[3] and first[1] is None and first[0] != first[2]
+    assert first[0].startswith("p_") and len(first[0]) == 18
+    assert set(memo) == {"C001", "C002"}
+    again = pseudonymize(pd.Series(["C002", "C001"]), b"key", memo)  # from the memo
+    assert list(again) == [first[2], first[0]]
+    assert list(pseudonymize(ids, b"key")) == list(first)  # the memo changes nothing
+    assert pseudonymize(ids, b"other")[0] != first[0]  # keyed

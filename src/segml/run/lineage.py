@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 import json
@@ -99,19 +98,26 @@ def pseudonym_key() -> bytes:
     return env.encode() if env else secrets.token_bytes(32)
 
 
-@functools.lru_cache(maxsize=1 << 20)
 def _pseudonym(value: str, key: bytes) -> str:
-    """One id's pseudonym; remembered, as a run's id columns and texts name the same customers
-    a dozen times over (the outputs of a 20,000-customer run: 1.1 s of HMACs, 0.1 s cached)."""
     return "p_" + hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:16]
 
 
-def pseudonymize(ids: pd.Series | np.ndarray, key: bytes) -> np.ndarray:
-    """Keyed, irreversible pseudonyms (``p_`` + 16 hex characters) of customer ids."""
+def pseudonymize(
+    ids: pd.Series | np.ndarray, key: bytes, memo: dict[str, str] | None = None
+) -> np.ndarray:
+    """Keyed, irreversible pseudonyms (``p_`` + 16 hex characters) of customer ids.
+
+    ``memo`` keeps the pseudonyms already computed with ``key`` (and is filled): a run's
+    output tables name the same customers a dozen times over (the outputs of a
+    20,000-customer run: 1.1 s of HMACs, 0.1 s with one memo for all of them).
+    """
     values = pd.Series(np.asarray(ids, dtype=object))
     missing = values.isna().to_numpy()
     text = values.astype(str)
-    table = {u: _pseudonym(u, key) for u in text[~missing].unique()}
+    table = memo if memo is not None else {}
+    for u in text[~missing].unique():
+        if u not in table:
+            table[u] = _pseudonym(u, key)
     out = text.map(table).to_numpy(dtype=object, copy=True)
     out[missing] = None
     return out
@@ -195,6 +201,7 @@ def copy_pseudonymized(
     left out; other files (figures) are copied.
     """
     text = text or TextPseudonymizer(key)
+    memo: dict[str, str] = {}  # one pseudonym per id for all the tables
     for path in sorted(src.rglob("*")):
         if not path.is_file() or any(s in path.name for s in skip):
             continue
@@ -204,7 +211,7 @@ def copy_pseudonymized(
             df = pd.read_parquet(path)
             for c in ID_COLUMNS:
                 if c in df.columns:
-                    df[c] = pseudonymize(df[c], key)
+                    df[c] = pseudonymize(df[c], key, memo)
             df.to_parquet(target, index=False)
         elif path.suffix == ".json":
             doc = text.json(json.loads(path.read_text(encoding="utf-8")))
