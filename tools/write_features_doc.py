@@ -42,11 +42,13 @@ targets come from `segml.features.labels.build_labels`, from the window after *t
 One definition, written as SQL in the portable subset of DuckDB's dialect
 (`src/segml/features/families.py`): DuckDB runs it out of core over the Parquet files, and
 `segml.features.spark` runs the same query, transpiled by sqlglot, on Spark — a test checks the
-two give identical tables. See [architecture.md](architecture.md). Balances and daily
-transaction amounts are summed exactly (as `DECIMAL(38, 6)`, to the millionth of a unit) and
-the gaps' standard deviation comes from integer sums, so two builds of the same data are
-identical to the bit however many threads aggregate them (tested; summed as doubles, 11
-columns moved in the last bits between builds on 4 threads).
+two give identical tables. See [architecture.md](architecture.md). Every amount of money in
+the features and labels is summed exactly: amounts from the data as `DECIMAL(38, 6)` (to the
+millionth of a unit, `features.spec.exact_sum`), computed ones (a balance times a rate) as
+rounded millionths (`computed_sum`, which DuckDB and Spark round alike); the gaps' standard
+deviation comes from integer sums. So two builds of the same data are identical to the bit
+however many threads aggregate them (tested; summed as doubles, 11 columns moved in the last
+bits between builds on 4 threads, and the window amounts, fees and NII on the 100k bank).
 
 Money is in the reporting currency (CNY in the synthetic bank). Windows are the defaults
 (30/90/365 days); `FeatureConfig.windows` changes them.
