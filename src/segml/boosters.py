@@ -142,8 +142,19 @@ def texts(values: pd.Series) -> list[str | None]:
 
 def category_codes(values: pd.Series, categories: list[str]) -> np.ndarray:
     """Each value's position in ``categories`` (compared as text), NaN when missing or unknown."""
+    if len(values) > SINGLE_THREAD_ROWS and is_all_text(values):  # vectorised, same codes
+        codes = pd.Categorical(values, categories=list(categories)).codes.astype(float)
+        codes[codes < 0] = np.nan
+        return codes
     lookup = {c: float(i) for i, c in enumerate(categories)}
     return np.array([lookup.get(v, np.nan) for v in texts(values)], dtype=float)
+
+
+def is_all_text(values: pd.Series) -> bool:
+    """Whether every present value of ``values`` is a ``str`` (so ``str()`` changes none)."""
+    if isinstance(values.dtype, pd.StringDtype):
+        return True
+    return values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) == "string"
 
 
 def is_number_kind(dtype: Any) -> bool:
@@ -180,12 +191,18 @@ def numbers(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
         lo, hi = int(pos.min()), int(pos.max()) + 1
         narrow = hi - lo <= 2 * len(pos) or len(frame) < SINGLE_THREAD_ROWS
         if narrow and all(is_number_kind(k) for k in kinds[lo:hi]):  # a slice, numpy picks
-            block = frame.iloc[:, lo:hi].to_numpy(dtype=float, na_value=np.nan)
+            block = frame.iloc[:, lo:hi].to_numpy(dtype=float, **_na(kinds[lo:hi]))
             return block[:, pos - lo]
         if all(is_number_kind(k) for k in kinds[pos]):
-            return frame.iloc[:, pos].to_numpy(dtype=float, na_value=np.nan)
+            return frame.iloc[:, pos].to_numpy(dtype=float, **_na(kinds[pos]))
     cols = [pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan) for c in columns]  # fmt: skip
     return np.column_stack(cols) if cols else np.zeros((len(frame), 0))
+
+
+def _na(kinds: np.ndarray) -> dict[str, Any]:
+    """``na_value=NaN`` where a column can hold ``pd.NA`` (pandas' nullable types): numpy's own
+    types need none, and asking for it takes pandas' slow path (10x on a wide frame)."""
+    return {} if all(isinstance(k, np.dtype) for k in kinds) else {"na_value": np.nan}
 
 
 def coded_array(

@@ -61,6 +61,7 @@ RULE_MODULES = (
     "segml.contract",
     "segml.validate",
     "segml.validation_report",
+    "segml.validation_keys",
     "segml.io.tables",
     "segml.io.mapping",
     "segml.tables",

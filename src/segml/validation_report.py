@@ -6,12 +6,22 @@ them (:meth:`ValidationReport.from_dict`).
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from segml.contract import Severity
 
-__all__ = ["ContractError", "Issue", "ValidationReport"]
+__all__ = ["ContractError", "Issue", "ValidationReport", "format_cell"]
+
+
+def format_cell(v: object) -> str:
+    """A cell as an issue's example quotes it: text quoted, dates in ISO form."""
+    if isinstance(v, str):
+        return repr(v)
+    if isinstance(v, dt.datetime | dt.date):
+        return v.isoformat()
+    return str(v)
 
 
 class ContractError(ValueError):

@@ -312,3 +312,24 @@ def test_pseudonyms_are_keyed_stable_and_shared_through_a_memo() -> None:
     assert list(again) == [first[2], first[0]]
     assert list(pseudonymize(ids, b"key")) == list(first)  # the memo changes nothing
     assert pseudonymize(ids, b"other")[0] != first[0]  # keyed
+
+
+def test_pseudonymised_copy_replaces_only_the_ids(tmp_path) -> None:
+    import pandas as pd
+
+    from segml.run.lineage import copy_pseudonymized, pseudonymize
+
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    a = pd.DataFrame({"customer_id": [3, 1, 3], "x": [1.5, None, 2.0], "s": ["a", None, "c"]})
+    b = pd.DataFrame({"customer_id": pd.Series(["C1", None, "C2"], dtype="string"), "n": [1, 2, 3]})
+    a.to_parquet(src / "a.parquet", index=False)
+    b.to_parquet(src / "b.parquet", index=False)
+    copy_pseudonymized(src, dst, b"key")
+    for name, frame in (("a", a), ("b", b)):
+        out = pd.read_parquet(dst / f"{name}.parquet")
+        assert list(out.columns) == list(frame.columns)
+        pd.testing.assert_frame_equal(out.drop(columns="customer_id"), frame.drop(columns="customer_id"))  # fmt: skip
+        expected = pseudonymize(frame["customer_id"], b"key")
+        assert [None if pd.isna(v) else v for v in out["customer_id"]] == list(expected)
+    assert not set(map(str, a["customer_id"])) & set(pd.read_parquet(dst / "a.parquet")["customer_id"])  # fmt: skip

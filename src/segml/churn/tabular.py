@@ -37,8 +37,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
-from segml.boosters import numbers, positions
-from segml.churn.target import POSITIVE_WORDS, binary_target, category_key
+from segml.boosters import is_number_kind, numbers, positions
+from segml.churn.target import POSITIVE_WORDS, binary_target, category_key, category_keys
 from segml.columns import is_binary, is_numeric, unusable_reason
 from segml.tableinput import TableInput
 from segml.textcols import id_like, numeric_text, parse_numbers
@@ -174,11 +174,11 @@ class TabularEncoder(TableInput, TransformerMixin, BaseEstimator):
             if role == "dropped":
                 continue
             if role == "categorical":
-                keys = s.dropna().map(category_key)
+                keys = category_keys(s).dropna()
                 self.categories_[name] = sorted(keys.unique().tolist())
                 self.columns_.append(name)
             elif role == "high_cardinality":
-                keys = s.map(category_key).where(s.notna())
+                keys = category_keys(s)
                 yy = np.asarray(y, dtype=float)
                 prior = float(yy.mean())
                 freq = keys.value_counts(normalize=True)
@@ -204,7 +204,7 @@ class TabularEncoder(TableInput, TransformerMixin, BaseEstimator):
             return out
         folds = StratifiedKFold(k, shuffle=True, random_state=self.random_state)
         for name, enc in self.encodings_.items():
-            keys = X[name].map(category_key).where(X[name].notna())
+            keys = category_keys(X[name])
             col = np.full(len(X), enc["prior"])
             for fit_idx, oof_idx in folds.split(np.zeros(len(yy)), yy):
                 prior = float(yy[fit_idx].mean())
@@ -286,15 +286,17 @@ class TabularEncoder(TableInput, TransformerMixin, BaseEstimator):
             v = parse_numbers(s)
             return {name: v.where(np.isfinite(v))}
         if role == "boolean":
+            if is_number_kind(s.dtype):  # numbers and bools: float(x), missing NaN, at once
+                return {name: pd.Series(s.to_numpy(dtype=float, na_value=np.nan), index=s.index)}
             v = s.astype(object).map(lambda x: np.nan if pd.isna(x) else float(x))
             return {name: v.astype(float)}
         if role == "categorical":
             cats = self.categories_[name]
-            keys = s.map(category_key).where(s.notna())
+            keys = category_keys(s)
             keys = keys.where(keys.isin(cats))  # unseen categories are missing
             return {name: pd.Categorical(keys, categories=cats)}
         enc = self.encodings_[name]
-        keys = s.map(category_key).where(s.notna())
+        keys = category_keys(s)
         return {
             f"{name}__freq": keys.map(enc["frequency"]).fillna(0.0).astype(float),
             f"{name}__target": keys.map(enc["target"]).fillna(enc["prior"]).astype(float),

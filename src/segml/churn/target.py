@@ -13,7 +13,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["POSITIVE_WORDS", "binary_target", "category_key", "check_labels"]
+from segml.boosters import is_all_text
+
+__all__ = ["POSITIVE_WORDS", "binary_target", "category_key", "category_keys", "check_labels"]
 
 #: Text values read as the positive class of a two-valued target when ``positive`` is not given.
 POSITIVE_WORDS = frozenset(
@@ -59,6 +61,20 @@ def category_key(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return str(value)
+
+
+def category_keys(values: pd.Series) -> pd.Series:
+    """:func:`category_key` of each value, NaN where one is missing.
+
+    Text is its own key, so a column of text is keyed by its distinct values at once (a
+    Python call per row cost seconds on a million rows); other columns value by value.
+    """
+    if is_all_text(values):
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        keys = np.append(np.asarray(uniques, dtype=object), np.nan)
+        out = pd.Series(keys[codes], index=values.index, name=values.name)
+        return out.astype(values.dtype) if isinstance(values.dtype, pd.StringDtype) else out
+    return values.map(category_key).where(values.notna())
 
 
 def binary_target(

@@ -79,16 +79,26 @@ def group_contributions(
     grouped = np.empty((n, len(groups)))
     quoted = np.empty((n, len(groups)), dtype=np.int64)
     several = np.zeros((n, len(groups)), dtype=bool)
-    for g, idx in enumerate(members):
-        if len(idx) == 1:
-            grouped[:, g] = values[:, idx[0]]
-            quoted[:, g] = idx[0]
-            continue
-        part = values[:, idx]
-        grouped[:, g] = part.sum(axis=1)
-        quoted[:, g] = idx[np.argmax(np.abs(part), axis=1)]
-        several[:, g] = (part != 0.0).sum(axis=1) > 1
+    # in blocks of rows that stay in the CPU's cache: a group's columns gathered from the
+    # whole matrix read it from memory once per group (a million rows: 17 s, now ~2 s); the
+    # same operations row by row, so the same numbers to the bit
+    for lo in range(0, n, _GROUP_BLOCK):
+        rows = slice(lo, min(n, lo + _GROUP_BLOCK))
+        block = values[rows]
+        for g, idx in enumerate(members):
+            if len(idx) == 1:
+                grouped[rows, g] = block[:, idx[0]]
+                quoted[rows, g] = idx[0]
+                continue
+            part = block[:, idx]
+            grouped[rows, g] = part.sum(axis=1)
+            quoted[rows, g] = idx[np.argmax(np.abs(part), axis=1)]
+            several[rows, g] = (part != 0.0).sum(axis=1) > 1
     return grouped, list(groups), list(displays), quoted, several
+
+
+#: Rows per block of :func:`group_contributions` (4,096 × 100 features × 8 bytes: 3 MB).
+_GROUP_BLOCK = 4096
 
 
 @functools.lru_cache(maxsize=64)

@@ -59,15 +59,16 @@ def _rfm(a: AsOf, cfg: FeatureConfig) -> Family:
     # day's spend all come from one sort. The daily GROUP BY it replaces had nearly one group
     # per row (6.8M groups of 7.6M rows on 100,000 customers).
     rows = (
-        f"SELECT customer_id, CAST(timestamp AS DATE) AS d, CAST(amount AS {EXACT}) AS amt "
+        "SELECT customer_id, CAST(timestamp AS DATE) AS d, amount AS amt "
         f"FROM transactions WHERE timestamp < {t_next} AND kind NOT IN {excl}"
     )
     gaps = (
-        "SELECT customer_id, d, amt, MIN(d) OVER (PARTITION BY customer_id) AS first_d, "
-        "date_diff('day', LAG(d) OVER (PARTITION BY customer_id ORDER BY d), d) AS step "
-        f"FROM ({rows}) x"
+        "SELECT customer_id, d, amt, FIRST_VALUE(d) OVER w AS first_d, "
+        "date_diff('day', LAG(d) OVER w, d) AS step "
+        f"FROM ({rows}) x WINDOW w AS (PARTITION BY customer_id ORDER BY d)"
     )
     g = "CAST(CASE WHEN step > 0 THEN step END AS BIGINT)"  # a gap between two purchase days
+    exact = f"CAST(amt AS {EXACT})"  # cast after the sort: it carries 8-byte doubles, not 16
     n = f"COUNT({g})"  # whole days: the variance from exact sums
     gap_std = (
         f"CASE WHEN {n} > 1 THEN SQRT(GREATEST(CAST({n} * SUM({g} * {g}) - SUM({g}) * SUM({g}) "
@@ -77,7 +78,7 @@ def _rfm(a: AsOf, cfg: FeatureConfig) -> Family:
         CAST({n} AS DOUBLE) AS frequency,
         CAST(date_diff('day', MIN(d), MAX(d)) AS DOUBLE) AS recency,
         CAST(date_diff('day', MIN(d), {date_lit(a.t)}) AS DOUBLE) AS "T",
-        CASE WHEN {n} > 0 THEN CAST(SUM(amt) - SUM(CASE WHEN d = first_d THEN amt ELSE 0 END)
+        CASE WHEN {n} > 0 THEN CAST(SUM({exact}) - SUM(CASE WHEN d = first_d THEN {exact} ELSE 0 END)
              AS DOUBLE) / {n} ELSE 0 END AS monetary_value,
         CAST(date_diff('day', MAX(d), {date_lit(a.t)}) AS DOUBLE) AS days_since_last_tx,
         AVG({g}) AS gap_mean_days, {gap_std} AS gap_std_days,

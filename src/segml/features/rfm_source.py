@@ -21,6 +21,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from segml.io import disable_slow_optimizers
+
 _UNIT = {"D": "day", "W": "day", "h": "hour", "s": "second", "ms": "millisecond",
          "us": "microsecond"}  # fmt: skip
 _NAN = "CAST('NaN' AS DOUBLE)"
@@ -88,6 +90,7 @@ def _connection() -> duckdb.DuckDBPyConnection:
         if os.getpid() not in _DB:
             _DB.clear()
             _DB[os.getpid()] = duckdb.connect()
+            disable_slow_optimizers(_DB[os.getpid()])
         return _DB[os.getpid()].cursor()
 
 

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from segml.digest import file_digest
@@ -113,13 +114,17 @@ def pseudonymize(
     """
     values = pd.Series(np.asarray(ids, dtype=object))
     missing = values.isna().to_numpy()
-    text = values.astype(str)
+    codes, uniques = pd.factorize(values[~missing].astype(str))  # each distinct id once
     table = memo if memo is not None else {}
-    for u in text[~missing].unique():
-        if u not in table:
-            table[u] = _pseudonym(u, key)
-    out = text.map(table).to_numpy(dtype=object, copy=True)
-    out[missing] = None
+    uniques = np.asarray(uniques, dtype=object)
+    get = table.get
+    found = [get(u) for u in uniques]
+    for i in [i for i, name in enumerate(found) if name is None]:
+        found[i] = table[uniques[i]] = _pseudonym(uniques[i], key)
+    names = np.empty(len(found), dtype=object)
+    names[:] = found
+    out = np.full(len(values), None, dtype=object)
+    out[~missing] = names[codes]
     return out
 
 
@@ -208,11 +213,13 @@ def copy_pseudonymized(
         target = dst / path.relative_to(src)
         target.parent.mkdir(parents=True, exist_ok=True)
         if path.suffix == ".parquet" and set(ID_COLUMNS) & set(pq.read_schema(path).names):
-            df = pd.read_parquet(path)
+            table = pq.read_table(path)  # Arrow only: the other columns pass untouched
             for c in ID_COLUMNS:
-                if c in df.columns:
-                    df[c] = pseudonymize(df[c], key, memo)
-            df.to_parquet(target, index=False)
+                if c in table.column_names:
+                    ids = pseudonymize(table[c].to_numpy(zero_copy_only=False), key, memo)
+                    i = table.schema.get_field_index(c)
+                    table = table.set_column(i, c, pa.array(ids, type=pa.string()))
+            pq.write_table(table, target)
         elif path.suffix == ".json":
             doc = text.json(json.loads(path.read_text(encoding="utf-8")))
             target.write_text(json.dumps(doc, indent=2, default=str), encoding="utf-8")

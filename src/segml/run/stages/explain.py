@@ -65,22 +65,32 @@ def _money(v: float) -> str:
 
 
 def _decision(df: pd.DataFrame, policy: TierPolicy) -> list[str]:
-    """One sentence per customer: value tier and thresholds, overrides, churn rule."""
+    """One sentence per customer: value tier and thresholds, overrides, churn rule.
+
+    Column by column as Python lists, not row tuples: a million rows of Arrow-backed text
+    iterated as tuples took 16 s, these lists a few.
+    """
+    n = len(df)
+    col = {c: df[c].tolist() for c in ("value_score", "tier_by_value", "threshold_below",
+                                         "threshold_above", "gap_to_next", "tier", "override_reason")}  # fmt: skip
+    action = df["retention_action"].tolist() if "retention_action" in df else [None] * n
+    risk = df["churn_risk"].tolist() if "churn_risk" in df else [None] * n
+    rows = zip(*col.values(), action, risk, strict=True)
     out = []
-    for r in df.itertuples(index=False):
-        parts = [f"annual value {_money(r.value_score)} puts the customer in {r.tier_by_value}"]
-        if np.isfinite(r.threshold_below):
-            parts[-1] += f" (threshold {_money(r.threshold_below)})"
-        if np.isfinite(r.threshold_above):
-            parts.append(f"{_money(r.gap_to_next)} short of the next tier")
-        if r.tier != r.tier_by_value:
-            parts.append(f"rules moved it to {r.tier} ({r.override_reason})")
-        elif isinstance(r.override_reason, str) and r.override_reason:
-            parts.append(f"flagged: {r.override_reason}")
-        if isinstance(getattr(r, "retention_action", None), str):
+    for score, by_value, below, above, gap, tier, why, act, churn in rows:
+        parts = [f"annual value {_money(score)} puts the customer in {by_value}"]
+        if np.isfinite(below):
+            parts[-1] += f" (threshold {_money(below)})"
+        if np.isfinite(above):
+            parts.append(f"{_money(gap)} short of the next tier")
+        if tier != by_value:
+            parts.append(f"rules moved it to {tier} ({why})")
+        elif isinstance(why, str) and why:
+            parts.append(f"flagged: {why}")
+        if isinstance(act, str):
             parts.append(
-                f"churn risk {r.churn_risk:.0%} puts it among {r.tier}'s retention cases "
-                f"(by expected loss): {r.retention_action}"
+                f"churn risk {churn:.0%} puts it among {tier}'s retention cases "
+                f"(by expected loss): {act}"
             )
         out.append("; ".join(parts))
     return out
