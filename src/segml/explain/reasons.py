@@ -80,8 +80,8 @@ def group_contributions(
     quoted = np.empty((n, len(groups)), dtype=np.int64)
     several = np.zeros((n, len(groups)), dtype=bool)
     # in blocks of rows that stay in the CPU's cache: a group's columns gathered from the
-    # whole matrix read it from memory once per group (a million rows: 17 s, now ~2 s); the
-    # same operations row by row, so the same numbers to the bit
+    # whole matrix read it from memory once per group (723,515 rows × 96 columns: 5.2 s a
+    # call, now 1.6 s); the same operations row by row, so the same numbers to the bit
     for lo in range(0, n, _GROUP_BLOCK):
         rows = slice(lo, min(n, lo + _GROUP_BLOCK))
         block = values[rows]
