@@ -191,18 +191,12 @@ def numbers(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
         lo, hi = int(pos.min()), int(pos.max()) + 1
         narrow = hi - lo <= 2 * len(pos) or len(frame) < SINGLE_THREAD_ROWS
         if narrow and all(is_number_kind(k) for k in kinds[lo:hi]):  # a slice, numpy picks
-            block = frame.iloc[:, lo:hi].to_numpy(dtype=float, **_na(kinds[lo:hi]))
+            block = frame.iloc[:, lo:hi].to_numpy(dtype=float, na_value=np.nan)
             return block[:, pos - lo]
         if all(is_number_kind(k) for k in kinds[pos]):
-            return frame.iloc[:, pos].to_numpy(dtype=float, **_na(kinds[pos]))
+            return frame.iloc[:, pos].to_numpy(dtype=float, na_value=np.nan)
     cols = [pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan) for c in columns]  # fmt: skip
     return np.column_stack(cols) if cols else np.zeros((len(frame), 0))
-
-
-def _na(kinds: np.ndarray) -> dict[str, Any]:
-    """``na_value=NaN`` where a column can hold ``pd.NA`` (pandas' nullable types): numpy's own
-    types need none, and asking for it takes pandas' slow path (10x on a wide frame)."""
-    return {} if all(isinstance(k, np.dtype) for k in kinds) else {"na_value": np.nan}
 
 
 def coded_array(

@@ -58,7 +58,7 @@ def test_category_keys_equal_the_per_value_keys(values) -> None:
     assert fast.equals(slow) and fast.dtype == slow.dtype
 
 
-def test_numbers_without_na_value_on_numpy_columns() -> None:
+def test_numbers_equal_the_columns_one_by_one() -> None:
     rng = np.random.default_rng(1)
     frame = pd.DataFrame({
         "a": rng.normal(size=50), "t": ["x"] * 50, "b": rng.integers(0, 9, 50),
