@@ -25,6 +25,8 @@ BITMAP_MAX_BYTES = 1 << 30
 _BATCH = 1 << 20
 #: DuckDB's integer types (a key of one of them is written as digits by the cast to text).
 INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT")  # fmt: skip
+#: The integer types a bitmap can index (64 bits at most: numpy has no 128-bit integers).
+_BITMAP_TYPES = tuple(t for t in INTEGER_TYPES if "HUGEINT" not in t)
 
 
 def integer_key_unique(con: duckdb.DuckDBPyConnection, view: str, column: str) -> bool:
@@ -46,7 +48,7 @@ def integer_key_unique(con: duckdb.DuckDBPyConnection, view: str, column: str) -
     """
     col = quote(column)
     kind = con.execute(f"SELECT typeof({col}) FROM {view} LIMIT 1").fetchall()
-    if not kind or kind[0][0] not in INTEGER_TYPES or "HUGEINT" in kind[0][0]:  # 64 bits at most
+    if not kind or kind[0][0] not in _BITMAP_TYPES:
         return False
     lo, hi, keys, rows = con.execute(
         f"SELECT min({col}), max({col}), count({col}), count(*) FROM {view}"
