@@ -12,6 +12,7 @@ no-ops (library use, tests), and nothing is printed at import.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -38,11 +39,45 @@ _STEPS: ContextVar[StepLog | None] = ContextVar("segml_steps", default=None)
 
 class StepLog(dict):  # type: ignore[type-arg]
     """``{step: seconds}``, with ``rss_mb``: the process's resident memory (MB) as each step
-    ended, so a user sees where the memory goes too."""
+    ended, and ``peak_mb``: the most it held while the block ran (sampled every
+    :data:`PEAK_EVERY` seconds), so a user sees where the memory goes too."""
 
     def __init__(self) -> None:
         super().__init__()
         self.rss_mb: dict[str, float] = {}
+        self._sampler: _PeakSampler | None = None
+        self._peak = 0.0
+
+    @property
+    def peak_mb(self) -> float:
+        """The most resident memory (MB) the process held in the block so far."""
+        now = rss_mb()
+        return max(self._peak, now, self._sampler.peak if self._sampler is not None else now)
+
+
+#: How often (seconds) :func:`collect_steps` samples the resident memory for ``peak_mb``.
+PEAK_EVERY = 0.2
+
+
+class _PeakSampler(threading.Thread):
+    """Samples :func:`rss_mb` until stopped; ``peak`` is the largest value seen. (The kernel's
+    own high-water mark cannot be read per block without resetting the process's.)"""
+
+    def __init__(self) -> None:
+        super().__init__(name="segml-peak-rss", daemon=True)
+        self.peak = rss_mb()
+        self.samples = 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(PEAK_EVERY):
+            self.peak = max(self.peak, rss_mb())
+            self.samples += 1
+
+    def stop(self) -> float:
+        self.done.set()
+        self.join()
+        return max(self.peak, rss_mb())
 
 
 def rss_mb() -> float:
@@ -73,12 +108,16 @@ def reporting(say: Callable[[str], None], bars: bool | None = None) -> Iterator[
 @contextmanager
 def collect_steps() -> Iterator[StepLog]:
     """Collect ``{step: seconds}`` of the steps run within the block (the dict fills as they
-    finish; a step run twice adds up) and the memory as each ended (``.rss_mb``)."""
+    finish; a step run twice adds up), the memory as each ended (``.rss_mb``) and the block's
+    peak (``.peak_mb``)."""
     steps = StepLog()
     token = _STEPS.set(steps)
+    steps._sampler = _PeakSampler()
+    steps._sampler.start()
     try:
         yield steps
     finally:
+        steps._peak, steps._sampler = steps._sampler.stop(), None
         _STEPS.reset(token)
 
 

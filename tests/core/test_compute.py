@@ -189,6 +189,22 @@ def test_steps_are_collected_and_announced() -> None:
     assert list(quiet) == ["alone"] and len(said) == 2
 
 
+def test_collect_steps_records_a_peak_the_block_no_longer_holds() -> None:
+    import time
+
+    from segml.progress import rss_mb
+
+    with collect_steps() as steps:
+        start = rss_mb()
+        held = np.ones(40_000_000)  # 320 MB, every page touched
+        seen = steps._sampler.samples  # wait for the sampler to see it (not a time limit:
+        while steps._sampler.samples < seen + 2:  # it samples every PEAK_EVERY seconds)
+            time.sleep(0.05)
+        del held
+    assert steps.peak_mb >= start + 250
+    assert rss_mb() < steps.peak_mb  # freed: the peak is remembered, not read now
+
+
 def test_release_memory_keeps_the_bank_usable(small_bank) -> None:
     import datetime as dt
 

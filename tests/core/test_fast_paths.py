@@ -91,3 +91,37 @@ def test_connections_turn_off_the_slow_optimizer() -> None:
     off = con.execute("SELECT current_setting('disabled_optimizers')").fetchall()[0][0]
     if "partitioned_execution" in known:
         assert "partitioned_execution" in off
+
+
+def _slow_leading(values: np.ndarray, needed: np.ndarray, limit: int) -> list:
+    """The threshold drivers as first written: sort every row, cumulative sums over it."""
+    order = np.argsort(-values, axis=1, kind="stable")
+    reach = np.cumsum(np.take_along_axis(values, order, axis=1), axis=1) > needed[:, None]
+    count = np.where(reach.any(axis=1), np.argmax(reach, axis=1) + 1, 0)
+    return [tuple(row[: min(c, limit)]) if c else None for row, c in zip(order, count, strict=True)]
+
+
+@pytest.mark.parametrize("groups", [3, 4, 12, 40])
+def test_threshold_drivers_from_the_leading_columns_equal_the_full_sort(groups) -> None:
+    from segml.explain.thresholds import _fewest, _leading
+
+    rng = np.random.default_rng(groups)
+    n, limit = 4_000, 4
+    values = np.clip(np.round(rng.normal(size=(n, groups)), 1), 0.0, None)  # ties, many zeros
+    values[:50] = 0.0  # whole rows of ties
+    values[50:60, : groups // 2] = 0.3
+    ordered = -np.sort(-values, axis=1)
+    needed = rng.uniform(-0.5, 1.0, n) * values.sum(axis=1)
+    needed[100:200] = np.cumsum(ordered[100:200], axis=1)[
+        :, -1
+    ]  # exactly all of them: not exceeded
+    needed[200:220] = np.inf
+    needed[220:240] = -np.inf
+    values[300:310, 1] = np.nan
+    want = _slow_leading(values, needed, limit)
+    lead = _leading(values, limit)
+    count = _fewest(values, lead, needed)
+    got = [tuple(r[: min(c, limit)]) if c else None for r, c in zip(lead, count, strict=True)]
+    assert got == want
+    assert sum(g is None for g in want) > 100  # the cases each branch decides all occur
+    assert sum(g is not None and len(g) > 1 for g in want) > 100

@@ -174,6 +174,9 @@ def test_run_pipeline_writes_what_the_steps_made(cfg: RunConfig, tmp_path: Path)
     assert run["metrics"] == {"first.rows": 2.0, "second.rows": 2.0, "untracked.rows": 2.0,
                               "warns.rows": 2.0}  # fmt: skip
     assert list(run["stage_seconds"]) == ["first", "model", "second", "warns"]
+    memory = run["stage_memory_mb"]  # each stage's own peak beside where it ended
+    assert list(memory) == list(run["stage_seconds"])
+    assert all(m["peak"] >= m["end"] > 0 and m["peak_so_far"] > 0 for m in memory.values())
     assert run["warnings"][1] == "off: not today"
     pd.testing.assert_frame_equal(pd.read_parquet(out / "second_table.parquet"), _table("second").tables["second_table"])  # fmt: skip
     status = MlflowClient(result.tracking_uri).get_run(result.run_id).info.status

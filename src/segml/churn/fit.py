@@ -31,6 +31,7 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from sklearn.base import clone
 
 from segml.churn.baseline import p_alive_baseline
@@ -48,10 +49,10 @@ from segml.churn.split import (
     plan_split,
     snapshot_date,
 )
-from segml.compute import sample_frame
+from segml.compute import sample_table
 from segml.data import BankData
 from segml.features.labels import CHURN_DEFINITIONS, ChurnDefinition
-from segml.features.snapshots import Snapshots
+from segml.features.snapshots import Snapshots, join_labels
 from segml.features.spec import FeatureConfig
 from segml.outcome import InMemory
 from segml.progress import step
@@ -97,12 +98,13 @@ def _snapshot(
     inactivity: int,
     runoff: float,
     _config: FeatureConfig | None = None,
-) -> pd.DataFrame:
-    """The features at ``t`` with the ``churned`` label of the window after it."""
-    f = snaps.frame(t)
+) -> tuple[pa.Table, np.ndarray, pa.Table]:
+    """The features at ``t``, the rows of the customers labelled for the window after it and
+    their ``churned`` labels (:func:`~segml.features.snapshots.join_labels`: only the sampled
+    rows are converted to pandas)."""
     lab = snaps.labels(t, horizon, cast(ChurnDefinition, definition), inactivity, runoff)
-    y = lab.select(["customer_id", "churned"]).to_pandas()
-    return f.merge(y, on="customer_id", how="inner", validate="one_to_one")
+    features = snaps.features(t)
+    return (features, *join_labels(features, lab, ["churned"]))
 
 
 def _check_inputs(
@@ -296,21 +298,23 @@ def _training_frames(
     by customer), each with a ``churned`` column of both classes, capped at ``max_train_rows``.
     """
     t_val = dt.date.fromisoformat(split.validation_as_of)
+    dates = [t_val] if split.mode != "out_of_time" else [t_val, dt.date.fromisoformat(split.train_as_of)]  # fmt: skip
     with step("snapshots", f"{split.train_as_of or 'customer split'}, {t_val}"):
-        val = _snapshot(snaps, t_val, *args)
-        if split.mode == "out_of_time":
-            train = _snapshot(snaps, dt.date.fromisoformat(split.train_as_of), *args)
-    for frame, t in ((val, t_val), *([(train, split.train_as_of)] if split.mode == "out_of_time" else [])):  # fmt: skip
-        if frame["churned"].nunique() < 2:
-            raise ValueError(one_class_message(snaps, frame, dt.date.fromisoformat(str(t)), *args))
-    if split.mode != "out_of_time":
-        from sklearn.model_selection import train_test_split
+        snapshots = [_snapshot(snaps, t, *args) for t in dates]
+    for (_, _, y), t in zip(snapshots, dates, strict=True):
+        if pc.count_distinct(y.column("churned")).as_py() < 2:
+            raise ValueError(one_class_message(snaps, y.to_pandas(), t, *args))
+    (f, rows, y), cap = snapshots[0], (max_train_rows, seed, "churned")
+    if split.mode == "out_of_time":
+        f_tr, rows_tr, y_tr = snapshots[1]
+        return (sample_table(f_tr, *cap, rows=rows_tr, labels=y_tr),
+                sample_table(f, *cap, rows=rows, labels=y))  # fmt: skip
+    from sklearn.model_selection import train_test_split
 
-        idx = np.arange(len(val))
-        tr, va = train_test_split(idx, test_size=0.2, stratify=val["churned"], random_state=seed)
-        train, val = val.iloc[tr].reset_index(drop=True), val.iloc[va].reset_index(drop=True)
-    train, val = (sample_frame(f, max_train_rows, seed, "churned") for f in (train, val))
-    return train, val
+    classes = y.column("churned").to_numpy()
+    tr, va = train_test_split(np.arange(len(classes)), test_size=0.2, stratify=classes, random_state=seed)  # fmt: skip
+    return (sample_table(f, *cap, rows=rows[tr], labels=y.take(tr)),
+            sample_table(f, *cap, rows=rows[va], labels=y.take(va)))  # fmt: skip
 
 
 def _evaluate(

@@ -48,12 +48,12 @@ from segml.clv.outcome import ClvOutcome, ClvSettings
 from segml.clv.plots import check_figures_dir
 from segml.clv.scoring import clv_figures, holdout_deciles, score_holdout
 from segml.clv.validation import NAIVE_COLUMNS, backtest, naive_forecasts
-from segml.compute import sample_frame
+from segml.compute import sample_table
 from segml.data import BankData
 from segml.dates import months_before
 from segml.features.build import active
 from segml.features.labels import label_window
-from segml.features.snapshots import Snapshots
+from segml.features.snapshots import Snapshots, join_labels
 from segml.features.spec import FeatureConfig
 from segml.jsonio import jsonable
 from segml.outcome import InMemory
@@ -72,31 +72,31 @@ def _frame(features: pd.DataFrame | pa.Table) -> pd.DataFrame:
     return features.to_pandas() if isinstance(features, pa.Table) else features
 
 
-def _labels(snaps: Snapshots, as_of: dt.date, months: int) -> tuple[pd.DataFrame | None, str | None]:  # fmt: skip
+def _labels(snaps: Snapshots, as_of: dt.date, months: int) -> tuple[pa.Table | None, str | None]:  # fmt: skip
     try:
-        return snaps.labels(as_of, months).to_pandas(), None
+        return snaps.labels(as_of, months), None
     except ValueError as exc:  # the data end before the window does
         return None, str(exc)
 
 
-def _snapshot(
-    snaps: Snapshots, as_of: dt.date, months: int
-) -> tuple[dt.date, pd.DataFrame, pd.DataFrame | None, str | None]:
+#: What the backtest reads of the training snapshot (:func:`segml.clv.validation.backtest`).
+_BACKTEST_COLUMNS = ["customer_id", "is_active", "frequency", "recency", "T", "monetary_value"]
+Snapshot = tuple[dt.date, pa.Table, pa.Table | None, str | None]
+
+
+def _snapshot(snaps: Snapshots, as_of: dt.date, months: int) -> Snapshot:
     """The features at ``t0 = as_of − months`` and the labels of ``(t0, as_of]`` (None, and
-    why, when the data do not reach back that far)."""
+    why, when the data do not reach back that far), in Arrow: the backtest converts the
+    columns it reads, the supervised models the rows they sample."""
     t0 = months_before(as_of, months)
     with step("training_snapshot", str(t0)):
-        train_f = _frame(snaps.features(t0))
+        train_f = snaps.features(t0)
         train_l, why = _labels(snaps, t0, months)
     return t0, train_f, train_l, why
 
 
 def _validation(
-    bank: BankData,
-    snapshot: tuple[dt.date, pd.DataFrame, pd.DataFrame | None, str | None],
-    months: int,
-    model: str,
-    cfg: FeatureConfig,
+    bank: BankData, snapshot: Snapshot, months: int, model: str, cfg: FeatureConfig
 ) -> dict[str, Any]:
     """The purchase model against the naive forecasts on the window after the snapshot
     (:func:`segml.clv.validation.backtest`), or why there is none."""
@@ -104,12 +104,14 @@ def _validation(
     if labels is None:
         return {"skipped": f"no labels at {t0}: {why}"}
     w0, w1 = label_window(t0, months)
+    frame = features.select(_BACKTEST_COLUMNS).to_pandas()
+    held = labels.select(["customer_id", "holdout_spend"]).to_pandas()
     with step("backtest", f"{model} vs naive, window after {t0}"):
-        return backtest(bank, features, labels, t0, float((w1 - w0).days + 1), model, cfg)
+        return backtest(bank, frame, held, t0, float((w1 - w0).days + 1), model, cfg)
 
 
 def _supervised(
-    snapshot: tuple[dt.date, pd.DataFrame, pd.DataFrame | None, str | None],
+    snapshot: Snapshot,
     pop: pd.DataFrame,
     as_of: dt.date,
     holdout: pd.DataFrame | None,
@@ -129,10 +131,10 @@ def _supervised(
     t0, train_f, train_l, why = snapshot
     if train_l is None:
         return {}, {}, f"no training labels at {t0}: {why}"
-    train = train_f.merge(train_l, on="customer_id", how="inner", validate="one_to_one")
-    if len(train) < MIN_TRAIN:
-        return {}, {}, f"{len(train)} active customers at {t0}; at least {MIN_TRAIN} needed"
-    train = sample_frame(train, max_rows, seed)
+    rows, lab = join_labels(train_f, train_l, [c for c in train_l.column_names if c != "customer_id"])  # fmt: skip
+    if len(rows) < MIN_TRAIN:
+        return {}, {}, f"{len(rows)} active customers at {t0}; at least {MIN_TRAIN} needed"
+    train = sample_table(train_f, max_rows, seed, rows=rows, labels=lab)
     X_train, X_test = train.drop(columns=list(_LABELS), errors="ignore"), pop
     out: dict[str, SupervisedComparison] = {}
     preds: dict[str, np.ndarray] = {}
@@ -231,7 +233,7 @@ def fit_clv(
     table = _clv_table(pop, has, pred)
     with step("holdout_labels"):
         labels, no_holdout = _labels(snaps, as_of, horizon_months)
-    holdout = None if labels is None else _holdout(pop, labels)
+    holdout = None if labels is None else _holdout(pop, labels.to_pandas())
     with step("naive_baselines"):
         naive = naive_forecasts(bank, pop, as_of, horizon, cfg)
     for key, column in NAIVE_COLUMNS.items():  # the naive forecasts the tiers may rank on

@@ -52,13 +52,42 @@ def tier_thresholds(score: np.ndarray, policy: TierPolicy) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _fewest(sorted_contrib: np.ndarray, needed: np.ndarray) -> np.ndarray:
-    """Per row, how many of the leading contributions must go to exceed ``needed`` (0: none
-    can; i.e. the row's drivers do not explain the gap)."""
-    cum = np.cumsum(sorted_contrib, axis=1)
-    reach = cum > needed[:, None]
-    count = np.argmax(reach, axis=1) + 1
-    return np.where(reach.any(axis=1), count, 0)
+def _leading(values: np.ndarray, k: int) -> np.ndarray:
+    """Per row, the columns of the ``k`` largest ``values``, largest first, ties by column: the
+    first ``k`` columns of ``np.argsort(-values, axis=1, kind="stable")``, without sorting
+    whole rows (a million rows × ~40 groups, twice per explanation stage)."""
+    n, g = values.shape
+    k = min(k, g)
+    if k == g or np.isnan(values).any():
+        return np.argsort(-values, axis=1, kind="stable")[:, :k]
+    kth = np.partition(values, g - k, axis=1)[:, g - k]  # the k-th largest value of each row
+    above = values > kth[:, None]
+    chosen = values >= kth[:, None]
+    over = np.flatnonzero(chosen.sum(axis=1) > k)  # rows tied at the k-th: keep the first ties
+    if len(over):
+        tie = chosen[over] & ~above[over]
+        room = k - above[over].sum(axis=1)
+        chosen[over] = above[over] | (tie & (np.cumsum(tie, axis=1) <= room[:, None]))
+    cols = np.nonzero(chosen)[1].reshape(n, k)
+    order = np.argsort(-np.take_along_axis(values, cols, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(cols, order, axis=1)
+
+
+def _fewest(values: np.ndarray, lead: np.ndarray, needed: np.ndarray) -> np.ndarray:
+    """Per row, how many of the largest non-negative ``values`` must go to exceed ``needed``
+    (0: not all of them do; more than ``lead``'s width when its columns, the largest, are too
+    few). Sums run in descending order, as a cumulative sum over the sorted row would."""
+    if np.isnan(values).any():  # NaN sorts last and stops the sums: the whole sorted row decides
+        lead = np.argsort(-values, axis=1, kind="stable")
+    top = np.take_along_axis(values, lead, axis=1)
+    reach = np.cumsum(top, axis=1) > needed[:, None]
+    hit = reach.any(axis=1)
+    total = values.sum(axis=1)
+    near = ~hit & (np.abs(total - needed) <= 1e-9 * np.maximum(np.abs(total), 1.0))
+    if near.any():  # a different order of the sum could round to the other side: sum as sorted
+        total[near] = np.cumsum(-np.sort(-values[near], axis=1), axis=1)[:, -1]
+    more = np.where(total > needed, lead.shape[1] + 1, 0)  # NaN total: 0, as no prefix reached
+    return np.where(hit, np.argmax(reach, axis=1) + 1, more)
 
 
 def _names(order: np.ndarray, count: np.ndarray, groups: np.ndarray, limit: int) -> list[str | None]:  # fmt: skip
@@ -108,11 +137,11 @@ def threshold_report(
     grouped, groups, _, _, _ = group_contributions(explanation.values, explanation.feature_names)
     g = np.asarray(groups, dtype=object)
     pos = np.clip(grouped, 0.0, None)
-    order_pos = np.argsort(-pos, axis=1, kind="stable")
-    lifted = _fewest(np.take_along_axis(pos, order_pos, axis=1), np.nan_to_num(margin, nan=np.inf))  # fmt: skip
+    order_pos = _leading(pos, limit)
+    lifted = _fewest(pos, order_pos, np.nan_to_num(margin, nan=np.inf))
     neg = np.clip(-grouped, 0.0, None)
-    order_neg = np.argsort(-neg, axis=1, kind="stable")
-    held = _fewest(np.take_along_axis(neg, order_neg, axis=1), np.nan_to_num(gap, nan=np.inf) - 1e-9)  # fmt: skip
+    order_neg = _leading(neg, limit)
+    held = _fewest(neg, order_neg, np.nan_to_num(gap, nan=np.inf) - 1e-9)
     return pd.DataFrame(
         {
             "customer_id": explanation.ids,

@@ -14,8 +14,10 @@ import datetime as dt
 from functools import cached_property
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from segml.data import BankData
 from segml.dates import add_months, months_before
@@ -23,7 +25,7 @@ from segml.features.build import build_features
 from segml.features.labels import ChurnDefinition, build_labels
 from segml.features.spec import FeatureConfig
 
-__all__ = ["FEATURE_CACHE_SIZE", "LABEL_CACHE_SIZE", "Snapshots"]
+__all__ = ["FEATURE_CACHE_SIZE", "LABEL_CACHE_SIZE", "Snapshots", "join_labels"]
 
 #: Feature tables kept for reuse (the as-of date, a year and two years before it).
 FEATURE_CACHE_SIZE = 3
@@ -37,6 +39,49 @@ def _remember(store: dict[Any, Any], key: Any, value: Any, size: int) -> Any:
         store.pop(next(iter(store)))
     store[key] = value
     return value
+
+
+def join_labels(
+    features: pa.Table, labels: pa.Table, columns: list[str], rows: np.ndarray | None = None
+) -> tuple[np.ndarray, pa.Table]:
+    """Which customers of ``features`` (of its ``rows``) ``labels`` has, and their labels:
+    pandas' one-to-one inner merge on ``customer_id``, without copying the features (a 1M
+    snapshot is ~1 GB), so that :func:`segml.compute.sample_table` converts only the rows it
+    keeps.
+
+    Returns
+    -------
+    (ndarray, pyarrow.Table)
+        The positions in ``features`` of the labelled customers, in ``features``' order (the
+        merge's), and ``labels``' ``columns`` aligned with them.
+
+    Raises
+    ------
+    ValueError
+        When ``labels`` repeats a customer, or a label column is already a feature.
+
+    Examples
+    --------
+    >>> f = pa.table({"customer_id": ["a", "b", "c"], "x": [1.0, 2.0, 3.0]})
+    >>> lab = pa.table({"customer_id": ["c", "a"], "churned": [1, 0]})
+    >>> rows, y = join_labels(f, lab, ["churned"])
+    >>> rows.tolist(), y.to_pydict()
+    ([0, 2], {'churned': [0, 1]})
+    """
+    clash = [c for c in columns if c in features.column_names]
+    if clash:
+        raise ValueError(f"label column(s) {clash} are also feature columns")
+    ids = labels.column("customer_id").combine_chunks()
+    if pc.count_distinct(ids, mode="all").as_py() != len(ids):
+        raise ValueError("the labels table has more than one row for some customer_id")
+    key = features.column("customer_id")
+    base = np.arange(len(key)) if rows is None else np.asarray(rows, dtype=np.int64)
+    if rows is not None:
+        key = key.take(pa.array(base))
+    pos = pc.index_in(key, value_set=ids.cast(key.type))
+    found = pc.is_valid(pos)
+    at = base[found.to_numpy(zero_copy_only=False)]
+    return at, labels.select(columns).take(pos.filter(found))
 
 
 class Snapshots:
@@ -105,6 +150,9 @@ class Snapshots:
             return self._features[day]
         table = build_features(self.bank, day, self.config, engine=self.engine,
                                spark_master=self.spark_master)  # fmt: skip
+        # DuckDB keeps a build's working memory for reuse (~2 GB at 1M customers) while the
+        # run holds the table it made: give it back before the next step allocates its own
+        self.bank.release_memory()
         return _remember(self._features, day, table, FEATURE_CACHE_SIZE)
 
     def frame(self, as_of: dt.date | str) -> pd.DataFrame:
@@ -133,6 +181,7 @@ class Snapshots:
             return self._labels[key]
         table = build_labels(self.bank, day, horizon_months, definition, inactivity_days,
                              self.config, runoff_share=runoff_share)  # fmt: skip
+        self.bank.release_memory()
         return _remember(self._labels, key, table, LABEL_CACHE_SIZE)
 
     def release(self) -> None:

@@ -320,7 +320,7 @@ class ComputeSection(_Frozen):
         "15%", description="DuckDB memory limit (e.g. '8GB' or '50%'; null: DuckDB's default)."
     )
     max_train_rows: int | None = Field(
-        150_000,
+        50_000,
         ge=50,
         description="Rows each supervised model (CLV, churn, value, segment surrogate) is fitted "
         "on: a seeded sample (stratified for churn) when there are more; null: all.",

@@ -148,8 +148,13 @@ class Tracker:
                     secs = time.perf_counter() - t0
                     self.stage_seconds[name] = secs
                     steps.rss_mb["end"] = rss_mb()
+                    steps.rss_mb["peak"] = max(steps.peak_mb, steps.rss_mb["end"])
                     peak = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-                    self.stage_memory_mb[name] = {"end": steps.rss_mb["end"], "peak_so_far": peak}
+                    self.stage_memory_mb[name] = {
+                        "end": steps.rss_mb["end"],
+                        "peak": steps.rss_mb["peak"],
+                        "peak_so_far": peak,
+                    }
                     if steps:
                         self.step_seconds[name] = dict(steps)
                         mlflow.log_metrics({f"seconds.{k}": v for k, v in steps.items()})

@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from segml.compute import sample_frame
+from segml.compute import sample_table
 from segml.data import BankData
 from segml.features.build import active
-from segml.features.snapshots import Snapshots
+from segml.features.snapshots import Snapshots, join_labels
 from segml.features.spec import FeatureConfig
 from segml.outcome import InMemory
 from segml.progress import step
@@ -41,18 +41,19 @@ MIN_TRAIN = 50
 
 def _training_set(
     snaps: Snapshots, as_of: dt.date, horizon_months: int
-) -> tuple[dt.date, pd.DataFrame]:
-    """The training date ``t0`` and the customers active at it with their profit over
-    ``(t0, as_of]`` (``holdout_profit``)."""
+) -> tuple[dt.date, pa.Table, np.ndarray, pa.Table]:
+    """The training date ``t0``, the features at it, the rows of the customers active at it
+    and their profit over ``(t0, as_of]`` (``holdout_profit``; in Arrow:
+    :func:`~segml.features.snapshots.join_labels`)."""
     t0 = snaps.months_before(as_of, horizon_months)
     with step("training_snapshot", str(t0)):
-        train_f = snaps.frame(t0)
-        train_l = snaps.labels(t0, horizon_months).to_pandas()
-    if "holdout_profit" not in train_l.columns:
+        train_f = snaps.features(t0)
+        train_l = snaps.labels(t0, horizon_months)
+    if "holdout_profit" not in train_l.column_names:
         raise ValueError(f"no profit labels at {t0}")
-    train = active(train_f).merge(train_l[["customer_id", "holdout_profit"]], on="customer_id",
-                                  how="inner", validate="one_to_one")  # fmt: skip
-    if len(train) < MIN_TRAIN:
+    is_active = train_f.column("is_active").to_numpy(zero_copy_only=False)
+    rows, profit = join_labels(train_f, train_l, ["holdout_profit"], np.flatnonzero(is_active == 1))
+    if len(rows) < MIN_TRAIN:
         start = snaps.history_start
         if start is not None and start > t0:
             raise ValueError(
@@ -61,8 +62,8 @@ def _training_set(
                 f"of outcome after a snapshot inside the data, so at least {horizon_months + 1} "
                 "months of history (docs/history.md)"
             )
-        raise ValueError(f"{len(train)} active customers at {t0}; the value model needs 50")
-    return t0, train
+        raise ValueError(f"{len(rows)} active customers at {t0}; the value model needs 50")
+    return t0, train_f, rows, profit
 
 
 def fit_value(
@@ -122,9 +123,9 @@ def fit_value(
     if horizon_months != 12:
         raise ValueError(f"the value score is next year's profit: labels.horizon_months must be 12, not {horizon_months}")  # fmt: skip
     snaps = Snapshots.of(bank, config)
-    t0, train = _training_set(snaps, as_of, horizon_months)
-    available = len(train)
-    train = sample_frame(train, st.max_train_rows, seed)
+    t0, table, rows, profit = _training_set(snaps, as_of, horizon_months)
+    available = len(rows)
+    train = sample_table(table, st.max_train_rows, seed, rows=rows, labels=profit)
     X = train.drop(columns=[c for c in _LABEL_COLUMNS if c in train.columns])
     y = train["holdout_profit"].to_numpy(dtype=float)
     with step("selection", f"depths {list(st.depths)}, {len(y):,} rows"):
