@@ -236,16 +236,14 @@ def sample_frame(
     return frame if keep is None else frame.iloc[keep].reset_index(drop=True)
 
 
-def take_frame(
-    table: pa.Table, rows: np.ndarray | None = None, like: pa.Table | None = None
-) -> pd.DataFrame:
-    """``like.to_pandas()``'s rows ``rows`` of ``table``, converting only those rows.
+def take_frame(table: pa.Table, rows: np.ndarray | None = None) -> pd.DataFrame:
+    """``table.to_pandas()``'s rows ``rows``, converting only those rows.
 
     ``table.take(rows).to_pandas()`` alone can give other dtypes than the whole conversion: an
     integer column whose nulls all fall outside ``rows`` comes back as ``int64``, not
-    ``float64``, a boolean one as ``bool``, not ``object``. Each column of ``like`` (default:
-    ``table``; e.g. the feature table before labels were joined to it) that has nulls gets the
-    dtype pandas gives it there, so a sample is typed like the table it was drawn from.
+    ``float64``, a boolean one as ``bool``, not ``object``. Each column of ``table`` that has
+    nulls gets the dtype pandas gives it in the whole table, so a sample is typed like the
+    table it was drawn from.
 
     Examples
     --------
@@ -254,10 +252,9 @@ def take_frame(
     dtype('float64')
     """
     out = (table if rows is None else table.take(pa.array(rows, pa.int64()))).to_pandas()
-    like = table if like is None else like
-    for name in like.column_names:
-        col = like.column(name)
-        if name not in out.columns or not col.null_count or out[name].hasnans:
+    for name in table.column_names:
+        col = table.column(name)
+        if not col.null_count or out[name].hasnans:
             continue
         if pa.types.is_integer(col.type):
             out[name] = out[name].astype("float64")
@@ -274,7 +271,6 @@ def sample_table(
     *,
     rows: np.ndarray | None = None,
     labels: pa.Table | None = None,
-    like: pa.Table | None = None,
 ) -> pd.DataFrame:
     """:func:`sample_frame` of ``table``'s ``rows`` as pandas (with ``labels``' columns beside
     them), converting only the rows it keeps.
@@ -291,8 +287,6 @@ def sample_table(
     labels : pyarrow.Table, optional
         Columns aligned with ``rows``, appended (e.g. from
         :func:`segml.features.snapshots.join_labels`).
-    like : pyarrow.Table, optional
-        Whose pandas dtypes the feature columns keep (:func:`take_frame`; default ``table``).
 
     Returns
     -------
@@ -307,8 +301,8 @@ def sample_table(
         own = labels is not None and stratify in labels.column_names
         strata = labels.column(stratify).to_numpy() if own else table.column(stratify).to_numpy()[base]  # type: ignore[union-attr]  # fmt: skip
     keep = sample_rows(len(base), max_rows, seed, stratify=strata)
-    whole = keep is None and rows is None
-    frame = take_frame(table, None if whole else base if keep is None else base[keep], like)
+    pick = base if keep is None else base[keep]
+    frame = take_frame(table, None if keep is None and rows is None else pick)
     if labels is None:
         return frame
     return pd.concat([frame, take_frame(labels, keep)], axis=1)
