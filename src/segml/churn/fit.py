@@ -226,39 +226,15 @@ def fit_churn(
     with step("search_and_fit", f"{st.search + 1} candidates, {len(y_tr):,} rows"):
         model, trials = fit_best(x_tr, y_tr, x_va, y_va, n_candidates=st.search, seed=seed)
 
-    pop = features[features["is_active"] == 1].reset_index(drop=True)
-    with step("scoring", f"{len(pop):,} customers"):
-        x_pop, _ = _xy(pop, st.exclude)
-        p = model.predict_proba(x_pop)[:, 1]
-    base_t = p_alive_baseline(pop)
-    scores = pd.DataFrame(
-        {
-            "customer_id": pop["customer_id"].to_numpy(),
-            "churn_probability": p,
-            "churn_decile": risk_deciles(p),
-            "p_alive": base_t.p_alive,
-        }
-    )
+    x_pop, p, base_t, scores = _score_active(model, features, st.exclude)
     res = InMemory(figure_dir=None if figures_dir is None else Path(figures_dir))
     res.tables["churn_scores"] = scores
     sets, cal_source, cal, base_cal_table = _evaluate(model, x_tr, y_tr, x_va, y_va, val, scores, labels, seed)  # fmt: skip
-    res.tables["churn_calibration"] = cal.assign(source=cal_source)
-    if figures_dir is not None:
-        png = plot_calibration(
-            {"churn model": cal, "1 − P(alive), Platt-calibrated": base_cal_table},
-            Path(figures_dir) / "churn_calibration.png",
-            title=f"Churn calibration on {cal_source} rows ({definition}, {horizon_months} months)",
-        )
-        res.documents["churn_figures.json"] = {"calibration": png.name}  # beside the document
+    title = f"Churn calibration on {cal_source} rows ({definition}, {horizon_months} months)"
+    _keep_calibration(res, model, cal, base_cal_table, cal_source, figures_dir, title)
     if model_path is not None:
         model.save(model_path)
     res.documents["churn_model.json"] = model.config()
-    res.documents["churn_calibration.json"] = {
-        "source": cal_source,
-        "method": model.calibrator_.method,
-        "reason": model.calibrator_.reason,
-        "table": cal.to_dict(orient="records"),
-    }
     sizes = {
         "train": len(y_tr),
         "validation": len(y_va),
@@ -280,6 +256,54 @@ def fit_churn(
     if st.stability_check:
         res.metrics.update(_seed_stability(model, (x_tr, y_tr, x_va, y_va), x_pop, p, seed))
     return ChurnOutcome(res, {"churn": model})
+
+
+def _score_active(
+    model: ChurnModel, features: pd.DataFrame, exclude: tuple[str, ...]
+) -> tuple[pd.DataFrame, np.ndarray, Any, pd.DataFrame]:
+    """The customers active at the as-of date scored: their model inputs, churn probabilities,
+    the P(alive) baseline and the ``churn_scores`` table."""
+    pop = features[features["is_active"] == 1].reset_index(drop=True)
+    with step("scoring", f"{len(pop):,} customers"):
+        x_pop, _ = _xy(pop, exclude)
+        p = model.predict_proba(x_pop)[:, 1]
+    base_t = p_alive_baseline(pop)
+    scores = pd.DataFrame(
+        {
+            "customer_id": pop["customer_id"].to_numpy(),
+            "churn_probability": p,
+            "churn_decile": risk_deciles(p),
+            "p_alive": base_t.p_alive,
+        }
+    )
+    return x_pop, p, base_t, scores
+
+
+def _keep_calibration(
+    res: InMemory,
+    model: ChurnModel,
+    cal: pd.DataFrame,
+    base_cal: pd.DataFrame,
+    source: str,
+    figures_dir: Path | str | None,
+    title: str,
+) -> None:
+    """The calibration table, its figure (model beside the calibrated 1 − P(alive)) and its
+    document, on ``res``."""
+    res.tables["churn_calibration"] = cal.assign(source=source)
+    if figures_dir is not None:
+        png = plot_calibration(
+            {"churn model": cal, "1 − P(alive), Platt-calibrated": base_cal},
+            Path(figures_dir) / "churn_calibration.png",
+            title=title,
+        )
+        res.documents["churn_figures.json"] = {"calibration": png.name}  # beside the document
+    res.documents["churn_calibration.json"] = {
+        "source": source,
+        "method": model.calibrator_.method,
+        "reason": model.calibrator_.reason,
+        "table": cal.to_dict(orient="records"),
+    }
 
 
 def _seed_stability(model: ChurnModel, data: tuple, x_pop: pd.DataFrame, p: np.ndarray, seed: int) -> dict[str, float]:  # fmt: skip
