@@ -12,8 +12,8 @@ each stage is the same stage at the smallest size (``ratio_to_smallest``).
     python benchmarks/bench_pipeline.py                            # 2,000 and 5,000 customers
     python benchmarks/bench_pipeline.py --customers 100000 1000000  # docs/scaling.md (~25 min)
 
-Besides ``pipeline.{json,md}`` it writes each stage's steps (``pipeline_steps``) and the memory
-as each stage ended (``pipeline_memory``).
+Besides ``pipeline.{json,md}`` it writes each stage's steps with their seconds and memory peak
+(``pipeline_steps``) and each stage's memory as it ended and at its peak (``pipeline_memory``).
 """
 
 from __future__ import annotations
@@ -115,12 +115,13 @@ def main() -> None:
                     )
             rows.append(row)
     steps = [
-        {"customers": r["customers"], "stage": stage, "step": name, "seconds": secs}
+        {"customers": r["customers"], "stage": stage, "step": name, "seconds": secs,
+         "peak_mb": r["memory"].get(stage, {}).get("steps", {}).get(name)}
         for r in runs for stage, named in r["steps"].items() for name, secs in named.items()
     ]  # fmt: skip
     write_results("pipeline_steps", steps, args.results)
     memory = [
-        {"customers": r["customers"], "stage": stage, **mem}
+        {"customers": r["customers"], "stage": stage, **{k: v for k, v in mem.items() if k != "steps"}}
         for r in runs for stage, mem in r["memory"].items()
     ]  # fmt: skip
     if memory:

@@ -143,9 +143,8 @@ def texts(values: pd.Series) -> list[str | None]:
 def category_codes(values: pd.Series, categories: list[str]) -> np.ndarray:
     """Each value's position in ``categories`` (compared as text), NaN when missing or unknown."""
     if len(values) > SINGLE_THREAD_ROWS and is_all_text(values):  # vectorised, same codes
-        codes = pd.Categorical(values, categories=list(categories)).codes.astype(float)
-        codes[codes < 0] = np.nan
-        return codes
+        codes = pd.Index(list(categories), dtype=object).get_indexer(values.to_numpy(dtype=object))  # fmt: skip
+        return np.where(codes < 0, np.nan, codes.astype(float))
     lookup = {c: float(i) for i, c in enumerate(categories)}
     return np.array([lookup.get(v, np.nan) for v in texts(values)], dtype=float)
 

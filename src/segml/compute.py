@@ -24,11 +24,15 @@ on a GPU where there is one:
   candidate segment models, their bootstrap refits) on :func:`n_threads` Python threads, each
   with one BLAS/OpenMP thread: numpy releases the GIL in its loops, and each fit is seeded on
   its own, so the results are those of the loop, in its order.
+* **Memory given back.** Arrow's allocator (mimalloc) keeps freed memory for reuse: after a
+  1M-customer feature table went through pandas and was dropped, ~700 MB stayed with the
+  process. :func:`give_back_memory` returns it; the run calls it after every step.
 """
 
 from __future__ import annotations
 
 import functools
+import gc
 import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -45,6 +49,7 @@ __all__ = [
     "DEVICES",
     "DeviceError",
     "device_default",
+    "give_back_memory",
     "gpu_available",
     "leaf_weight",
     "n_threads",
@@ -173,6 +178,17 @@ def require_device(device: str, setting: str = "compute.device") -> None:
             f"(built with CUDA: {bool(xgb.build_info().get('USE_CUDA', False))}); "
             f"set {setting}: cpu (e.g. --set {setting}=cpu)"
         )
+
+
+def give_back_memory() -> None:
+    """Collect Python's garbage and give the memory Arrow's allocator kept back to the system.
+
+    Examples
+    --------
+    >>> give_back_memory()
+    """
+    gc.collect()
+    pa.default_memory_pool().release_unused()
 
 
 def sample_rows(

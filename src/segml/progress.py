@@ -39,14 +39,23 @@ _STEPS: ContextVar[StepLog | None] = ContextVar("segml_steps", default=None)
 
 class StepLog(dict):  # type: ignore[type-arg]
     """``{step: seconds}``, with ``rss_mb``: the process's resident memory (MB) as each step
-    ended, and ``peak_mb``: the most it held while the block ran (sampled every
-    :data:`PEAK_EVERY` seconds), so a user sees where the memory goes too."""
+    ended, ``step_peak_mb``: the most it held during each step, and ``peak_mb``: the most it
+    held while the block ran (sampled every :data:`PEAK_EVERY` seconds), so a user sees where
+    the memory goes too."""
 
     def __init__(self) -> None:
         super().__init__()
         self.rss_mb: dict[str, float] = {}
+        self.step_peak_mb: dict[str, float] = {}
         self._sampler: _PeakSampler | None = None
         self._peak = 0.0
+
+    def peak_since(self, t0: float) -> float:
+        """The most resident memory (MB) sampled since ``time.perf_counter()`` was ``t0``."""
+        now = rss_mb()
+        if self._sampler is None:
+            return now
+        return max([now, *(mb for t, mb in self._sampler.history if t >= t0)])
 
     @property
     def peak_mb(self) -> float:
@@ -67,11 +76,15 @@ class _PeakSampler(threading.Thread):
         super().__init__(name="segml-peak-rss", daemon=True)
         self.peak = rss_mb()
         self.samples = 0
+        #: (time.perf_counter(), MB) of every sample, for the peaks of the steps
+        self.history: list[tuple[float, float]] = []
         self.done = threading.Event()
 
     def run(self) -> None:
         while not self.done.wait(PEAK_EVERY):
-            self.peak = max(self.peak, rss_mb())
+            now = rss_mb()
+            self.history.append((time.perf_counter(), now))
+            self.peak = max(self.peak, now)
             self.samples += 1
 
     def stop(self) -> float:
@@ -140,7 +153,7 @@ def step(name: str, detail: str = "") -> Iterator[None]:
     try:
         yield
     finally:
-        _record(name, time.perf_counter() - t0)
+        _record(name, t0)
 
 
 def note(text: str) -> None:
@@ -150,11 +163,13 @@ def note(text: str) -> None:
         rep.say(f"    {text}")
 
 
-def _record(name: str, secs: float) -> None:
+def _record(name: str, t0: float) -> None:
+    secs = time.perf_counter() - t0
     steps = _STEPS.get()
     if steps is not None:
         steps[name] = round(steps.get(name, 0.0) + secs, 3)
         steps.rss_mb[name] = rss_mb()
+        steps.step_peak_mb[name] = max(steps.step_peak_mb.get(name, 0.0), steps.peak_since(t0))
     rep = _REPORTER.get()
     if rep is not None and secs >= QUIET_BELOW:
         rep.say(f"    {name.replace('_', ' ')}: {secs:.1f} s")
@@ -169,9 +184,8 @@ class Laps:
 
     def lap(self, name: str) -> None:
         """Record the time since the previous lap as step ``name``."""
-        now = time.perf_counter()
-        _record(name, now - self._t)
-        self._t = now
+        t0, self._t = self._t, time.perf_counter()
+        _record(name, t0)
 
 
 def track(items: Iterable[T], label: str, total: int | None = None) -> Iterator[T]:

@@ -196,13 +196,18 @@ def test_collect_steps_records_a_peak_the_block_no_longer_holds() -> None:
 
     with collect_steps() as steps:
         start = rss_mb()
-        held = np.ones(40_000_000)  # 320 MB, every page touched
-        seen = steps._sampler.samples  # wait for the sampler to see it (not a time limit:
-        while steps._sampler.samples < seen + 2:  # it samples every PEAK_EVERY seconds)
-            time.sleep(0.05)
-        del held
+        with step("holds"):
+            held = np.ones(40_000_000)  # 320 MB, every page touched
+            seen = steps._sampler.samples  # wait for the sampler to see it (not a time limit:
+            while steps._sampler.samples < seen + 2:  # it samples every PEAK_EVERY seconds)
+                time.sleep(0.05)
+            del held
+        with step("after"):
+            pass
     assert steps.peak_mb >= start + 250
     assert rss_mb() < steps.peak_mb  # freed: the peak is remembered, not read now
+    assert steps.step_peak_mb["holds"] >= start + 250  # the step that held it, and only it
+    assert steps.step_peak_mb["after"] < steps.step_peak_mb["holds"] - 200
 
 
 def test_release_memory_keeps_the_bank_usable(small_bank) -> None:
@@ -239,3 +244,39 @@ def test_leaf_weight_converts_rows_of_the_rarer_class_into_hessian_weight() -> N
     assert leaf_weight(y, 0.0) == (0.0, 0.0)
     with pytest.raises(ValueError, match=r"in \[0, 1\]"):
         leaf_weight(y, 1.5)
+
+
+def test_snapshot_store_maps_the_same_tables_from_disk(small_bank, tmp_path, monkeypatch) -> None:
+    import datetime as dt
+
+    from segml.data import load_bank
+    from segml.features import Snapshots
+    from segml.features import snapshots as snapshots_module
+
+    bank = load_bank(small_bank, reference_date="2026-01-01", memory_limit="1GB")
+    day = dt.date(2024, 12, 31)
+    in_memory = Snapshots(bank).features(day)
+    built = []
+    real_build = snapshots_module.build_features
+
+    def counting_build(*args, **kwargs):
+        built.append(args[1])
+        return real_build(*args, **kwargs)
+
+    monkeypatch.setattr(snapshots_module, "build_features", counting_build)
+    store = tmp_path / "store"
+    snaps = Snapshots(bank, store=store)
+    mapped = snaps.features(day)
+    again = snaps.features("2024-12-31")  # the same date: read from the file, not rebuilt
+    frame = snaps.frame(day)
+    assert built == [day]
+    assert [p.name for p in store.iterdir()] == ["features_2024-12-31.arrow"]
+    assert mapped.equals(in_memory) and again.equals(in_memory)
+    assert mapped.schema == in_memory.schema
+    pd.testing.assert_frame_equal(frame, in_memory.to_pandas())
+    assert not snaps._features  # nothing of it kept in memory
+    assert snaps.kept == 1
+    snaps.release()
+    assert snaps.kept == 0
+    assert (store / "features_2024-12-31.arrow").exists()  # the caller's folder, not deleted
+    assert mapped.equals(in_memory)  # a table handed out stays readable

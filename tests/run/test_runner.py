@@ -177,6 +177,7 @@ def test_run_pipeline_writes_what_the_steps_made(cfg: RunConfig, tmp_path: Path)
     memory = run["stage_memory_mb"]  # each stage's own peak beside where it ended
     assert list(memory) == list(run["stage_seconds"])
     assert all(m["peak"] >= m["end"] > 0 and m["peak_so_far"] > 0 for m in memory.values())
+    assert all(set(m["steps"]) == set(run["step_seconds"].get(s, {})) for s, m in memory.items())
     assert run["warnings"][1] == "off: not today"
     pd.testing.assert_frame_equal(pd.read_parquet(out / "second_table.parquet"), _table("second").tables["second_table"])  # fmt: skip
     status = MlflowClient(result.tracking_uri).get_run(result.run_id).info.status

@@ -112,9 +112,8 @@ def explain_churn(
     """
     encoder = model.encoder_
     columns = list(encoder.columns_)
-    parts, margins = [], []
-    rep = None
-    for _, contrib, margin, r in iter_contributions(
+    values, score, names, base, rep = np.empty((0, 0)), np.empty(len(X)), [], 0.0, None
+    for rows, contrib, margin, r in iter_contributions(
         model.booster_,
         X,
         transform=encoder.transform,
@@ -123,14 +122,14 @@ def explain_churn(
         tolerance=tolerance,
         what="churn model",
     ):
-        parts.append(contrib)
-        margins.append(margin)
+        folded, names = _fold(contrib[:, :-1], columns)  # batch by batch: never all at once
+        if rep is None:
+            values, base = np.empty((len(X), folded.shape[1])), float(contrib[0, -1])
+        values[rows], score[rows] = folded, margin
         rep = r if rep is None else rep.merge(r)
-    contrib = np.vstack(parts)
-    values, names = _fold(contrib[:, :-1], columns)
-    score = np.concatenate(margins)
-    assert rep is not None
-    return build(values, float(contrib[0, -1]), score, _data(X, names), names, _ids(X, id_col), CHURN_OUTPUT, rep)  # fmt: skip
+    if rep is None:
+        raise ValueError("no rows to explain")
+    return build(values, base, score, _data(X, names), names, _ids(X, id_col), CHURN_OUTPUT, rep)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- segments

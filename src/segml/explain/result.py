@@ -10,6 +10,7 @@ additivity report. :class:`OutputSpec` says what the output means ("annual value
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -206,12 +207,51 @@ def build(
     )
 
 
-def concat(parts: list[ModelExplanation]) -> ModelExplanation:
-    """One explanation from batches of the same model (same features and base value)."""
-    if not parts:
+def concat(parts: Iterable[ModelExplanation], rows: int | None = None) -> ModelExplanation:
+    """One explanation from batches of the same model (same features and base value).
+
+    Given ``rows`` (their total), the batches are copied into arrays of that size as they
+    arrive and each is dropped once copied, so an explanation made batch by batch never
+    exists twice (at 1M customers × 100 features, values and data are ~1.6 GB).
+
+    Examples
+    --------
+    >>> rep = AdditivityReport(1, 0.0, 1.0, 1e-5, True)
+    >>> one = build(np.ones((1, 2)), 0.5, np.array([2.5]), np.zeros((1, 2)), ["a", "b"],
+    ...             np.array(["c1"]), VALUE_OUTPUT, rep)
+    >>> both = concat(iter([one, one]), rows=2)
+    >>> both.values.shape, both.score.tolist(), both.additivity.rows
+    ((2, 2), [2.5, 2.5], 2)
+    """
+    batches = iter(parts)
+    first = next(batches, None)
+    if first is None:
         raise ValueError("no rows to explain")
-    if len(parts) == 1:
-        return parts[0]
+    if rows is None:
+        rest = list(batches)
+        if not rest:
+            return first
+        return _stacked([first, *rest])
+    width, dwidth = first.values.shape[1], first.data.shape[1]
+    values, data = np.empty((rows, width)), np.empty((rows, dwidth))
+    score, ids = np.empty(rows), []
+    base, out, names, rep, at = first.base_value, first.output, first.feature_names, None, 0
+    part: ModelExplanation | None = first
+    while part is not None:
+        end = at + len(part)
+        if end > rows:
+            raise ValueError(f"the batches hold more than the {rows:,} rows announced")
+        values[at:end], data[at:end], score[at:end] = part.values, part.data, part.score
+        ids.append(part.ids)
+        rep = part.additivity if rep is None else rep.merge(part.additivity)
+        at, part = end, next(batches, None)  # the copied batch is dropped here
+    if at != rows:
+        raise ValueError(f"the batches hold {at:,} rows, not the {rows:,} announced")
+    assert rep is not None
+    return build(values, base, score, data, names, np.concatenate(ids), out, rep)
+
+
+def _stacked(parts: list[ModelExplanation]) -> ModelExplanation:
     rep = parts[0].additivity
     for p in parts[1:]:
         rep = rep.merge(p.additivity)

@@ -48,7 +48,8 @@ class RunResult:
     warnings: list[str]
     model: dict[str, Any] | None = None
     step_seconds: dict[str, dict[str, float]] = field(default_factory=dict)
-    stage_memory_mb: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: per stage: ``end``, ``peak``, ``peak_so_far`` (MB) and ``steps`` (each step's peak)
+    stage_memory_mb: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: What the tiers rank and why, and the check against observed behaviour
     #: (:func:`segml.tiers.check_value_measure`).
     value_measure: dict[str, Any] | None = None

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import pyarrow.parquet as pq
 
+from segml.compute import give_back_memory
 from segml.run.context import RunContext
 from segml.run.stages.base import StageResult
 from segml.run.tracking import StageRun
@@ -137,12 +138,12 @@ def run_step(ctx: RunContext, step: Step) -> None:
     if step.says is not None:
         ctx.say(step.says(ctx))
     if not step.tracked:
-        _keep(ctx, step, step.run(ctx, None), None)
+        _keep(ctx, step, _call(step, ctx, None), None)
         return
     with ctx.tracker.stage(step.name) as st:
         try:
             with collect_warnings(ctx.warnings, step.name) if step.collect else _nothing():
-                res = step.run(ctx, st)
+                res = _call(step, ctx, st)
         except ValueError as exc:
             if not (step.model and raised_by_segml(exc)):
                 raise
@@ -150,6 +151,14 @@ def run_step(ctx: RunContext, step: Step) -> None:
             st.params({"skipped": str(exc)[:500]})
             return
         _keep(ctx, step, res, st)
+
+
+def _call(step: Step, ctx: RunContext, st: StageRun | None) -> StageResult | None:
+    """The step's result; what it freed goes back to the system before the next step (and
+    before its stage's memory is recorded)."""
+    res = step.run(ctx, st)
+    give_back_memory()
+    return res
 
 
 def _keep(ctx: RunContext, step: Step, res: StageResult | None, st: StageRun | None) -> None:

@@ -10,7 +10,6 @@ functions of :mod:`segml.run.stages`) and hands back what to keep.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable
 from dataclasses import asdict
 
@@ -103,8 +102,9 @@ def profile(ctx: RunContext, st: StageRun) -> None:
 def features(ctx: RunContext, st: StageRun) -> None:
     """The point-in-time feature table at the as-of date."""
     ctx.say(f"features at {ctx.as_of} ({ctx.cfg.features.engine})")
-    ctx.snapshots = run_snapshots(ctx.bank, ctx.cfg)
-    ctx.features = ctx.snapshots.features(ctx.as_of)
+    # every snapshot on disk, memory-mapped when a step reads it: ~0.7 GB each at 1M customers
+    ctx.snapshots = run_snapshots(ctx.bank, ctx.cfg, store=ctx.scratch / "snapshots")
+    ctx.features = ctx.snapshots.features(ctx.as_of)  # mapped, read again only by the outputs
     st.params({"features_version": FEATURES_VERSION, "engine": ctx.cfg.features.engine})
     st.metrics({"rows": ctx.features.num_rows, "columns": ctx.features.num_columns})
     # purchase log or bank, and how that is known (the features made absent tables empty views)
@@ -124,7 +124,7 @@ def labels(ctx: RunContext, st: StageRun) -> None:
             "labels: a purchase log has no account closures, so the closure churn "
             "definition counts no churner; set labels.churn_definition: inactivity"
         )
-    ctx.frame = ctx.features.to_pandas()
+    ctx.frame = ctx.snapshots.frame(ctx.as_of)
 
 
 # ----------------------------------------------------------------------------- the models
@@ -196,7 +196,6 @@ def grades(ctx: RunContext, _st: StageRun) -> StageResult:
 def release(ctx: RunContext, _st: None) -> None:
     """No later step queries the bank or reads earlier snapshots: free their memory."""
     ctx.snapshots.release()
-    gc.collect()
 
 
 # ----------------------------------------------------------------------------- explain, export

@@ -97,7 +97,7 @@ class Tracker:
         self.stage_seconds: dict[str, float] = {}
         self.step_seconds: dict[str, dict[str, float]] = {}
         #: resident memory as each stage ended, and the process's peak by then (MB)
-        self.stage_memory_mb: dict[str, dict[str, float]] = {}
+        self.stage_memory_mb: dict[str, dict[str, Any]] = {}
         #: runs of dead processes this run marked FAILED as it started
         self.recovered_runs: list[str] = []
         #: (model name, version, alias) to set once the run has ended FINISHED
@@ -154,6 +154,7 @@ class Tracker:
                         "end": steps.rss_mb["end"],
                         "peak": steps.rss_mb["peak"],
                         "peak_so_far": peak,
+                        "steps": dict(steps.step_peak_mb),
                     }
                     if steps:
                         self.step_seconds[name] = dict(steps)

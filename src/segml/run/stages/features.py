@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
@@ -23,11 +24,13 @@ __all__ = [
 ]
 
 
-def run_snapshots(bank: BankData, cfg: RunConfig) -> Snapshots:
+def run_snapshots(bank: BankData, cfg: RunConfig, store: Path | None = None) -> Snapshots:
     """The run's :class:`~segml.features.snapshots.Snapshots`: its feature configuration and
-    engine, for every step that builds features or labels."""
+    engine, for every step that builds features or labels (``store``: the folder that keeps
+    the tables on disk, memory-mapped when read)."""
     feats = cfg.features
-    return Snapshots(bank, feats.feature_config(), engine=feats.engine, spark_master=feats.spark_master)  # fmt: skip
+    return Snapshots(bank, feats.feature_config(), engine=feats.engine,
+                     spark_master=feats.spark_master, store=store)  # fmt: skip
 
 
 def features_stage(bank: BankData, as_of: dt.date, cfg: RunConfig) -> pa.Table:
