@@ -253,7 +253,7 @@ class ValueScoreModel(TableInput, JsonModel, BaseEstimator):
             booster = own if own is not None else trees.shared()
             contrib, margin, _ = batch_contributions(
                 booster, dmatrix(data, trees.feature_names_, types), tolerance=tolerance,
-                what="value trees",
+                what="value trees", data=data,
             )  # fmt: skip
             values = np.zeros((len(contrib), len(names)))
             values[:, :n_tree] = contrib[:, :-1]
@@ -269,7 +269,7 @@ class ValueScoreModel(TableInput, JsonModel, BaseEstimator):
 
     def explain(self, X: pd.DataFrame, **kwargs: Any) -> ModelExplanation:
         """All rows of ``X`` explained at once (see :meth:`iter_explain` for large tables)."""
-        return concat(list(self.iter_explain(X, **kwargs)))
+        return concat(self.iter_explain(X, **kwargs), rows=len(X))
 
     # ------------------------------------------------------------------ persistence
     def to_dict(self) -> dict[str, Any]:
