@@ -4,19 +4,20 @@
 Path-dependent TreeSHAP (Lundberg et al. 2020, Algorithm 2; what xgboost computes) gives each
 leaf's share of a feature's contribution as a function of two things only: the cover ratios
 ``z`` along the leaf's path (fixed by the tree) and, for each distinct feature on the path,
-whether the row satisfies every split of that feature on it (one bit per feature). A leaf with
-``m`` distinct features therefore has ``2**m`` possible contribution vectors, computed once per
-tree (:func:`leaf_tables`); explaining a row is then, for every leaf, ``m`` split tests, one
-table look-up and ``m`` additions (:func:`contributions`, compiled with numba and parallel over
-rows). xgboost's CPU TreeSHAP re-runs the path algebra (``O(leaves × depth²)``) for every row.
+whether the row satisfies every split of that feature on it (one bit per feature). A leaf at
+depth ``d`` therefore has at most ``2**d`` possible contribution vectors, one per outcome of its
+path's splits, computed once per booster (:func:`leaf_tables`); explaining a row is then, for
+every leaf, reading its path's outcomes (each internal node is tested once per tree), one table
+look-up and ``m`` additions (:func:`contributions`, compiled with numba, rows split over
+threads). xgboost's CPU TreeSHAP re-runs the path algebra (``O(leaves × depth²)``) per row.
 
 For leaf ``l`` with value ``v``, distinct path features ``U`` (``|U| = m``), cover ratios
 ``z_k`` (the product over the splits of ``k`` on the path) and bits ``o_k``, feature ``j``
 receives ``v (o_j - z_j) Σ_{S ⊆ U∖j} |S|!(m-1-|S|)!/m! Π_{k∈S} o_k Π_{k∈U∖S∖j} z_k``.
 
 The bias (expected margin) is xgboost's own, taken from one row of its TreeSHAP. Trees deeper
-than :data:`MAX_TABLE_DEPTH` (tables of ``2**depth`` entries per leaf) and models this module
-does not read (multi-output, linear boosters) return ``None`` from :func:`leaf_tables`, and
+than :data:`MAX_TABLE_DEPTH`, tables larger than :data:`MAX_TABLE_ENTRIES`, and models this
+module does not read (multi-output, linear boosters) return ``None`` from :func:`leaf_tables`, and
 the caller uses xgboost's TreeSHAP.
 """
 
@@ -46,7 +47,7 @@ __all__ = [
 
 #: Most table entries (``Σ 2**m × m`` over leaves, 8 bytes each) before xgboost is used instead.
 MAX_TABLE_ENTRIES = 20_000_000
-#: Most distinct features on one leaf's path.
+#: Deepest leaf explained by tables (``2**depth`` entries per leaf).
 MAX_TABLE_DEPTH = 12
 #: Rows explained together, tree by tree (their features and contributions stay in cache).
 ROW_BLOCK = 64
@@ -61,8 +62,9 @@ class LeafTables:
     ``is_cat`` and ``categories[cat_start:cat_end]`` (the categories a categorical split sends
     right). Leaves (``tree_leaf[t]`` the first of tree ``t``): ``depth``, the path
     (``path_node``: node within its tree, ``path_right``, ``path_slot``: which distinct
-    feature), ``n_slots``, ``slot_feature``, and ``table[table_start:]``: ``2**m × m``
-    contributions (pattern of bits, then feature slot).
+    feature), ``n_slots``, ``slot_feature``, and ``table[table_start:]``: ``2**depth × m``
+    contributions (which of the path's splits the row follows, bit ``k`` for the ``k``-th,
+    then feature slot).
     """
 
     feature: np.ndarray
@@ -196,8 +198,10 @@ def _flatten(
     depth = np.array([len(p) for _, p, _, _, _ in leaves], dtype=np.int64)
     n_slots = np.array([len(f) for _, _, f, _, _ in leaves], dtype=np.int64)
     deepest = int(depth.max()) if len(depth) else 0
-    sizes = (1 << n_slots) * n_slots
-    if len(leaves) and (int(n_slots.max()) > MAX_TABLE_DEPTH or int(sizes.sum()) > MAX_TABLE_ENTRIES):  # fmt: skip
+    if deepest > MAX_TABLE_DEPTH:
+        return None
+    sizes = (1 << depth) * n_slots  # every outcome of the path's splits × its features
+    if int(sizes.sum()) > MAX_TABLE_ENTRIES:
         return None
     width = max(deepest, 1)
     path_node = np.zeros((len(leaves), width), dtype=np.int64)
@@ -214,7 +218,7 @@ def _flatten(
         z[i, : len(zs)] = zs
     table_start = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     table = np.zeros(int(table_start[-1]))
-    _kernels()[0](value, z, n_slots, table_start, table)
+    _kernels()[0](value, z, n_slots, depth, path_slot, table_start, table)
     return LeafTables(
         feature=np.array(nodes["feature"], dtype=np.int64),
         threshold=np.array(nodes["threshold"], dtype=np.float32),
@@ -271,8 +275,7 @@ def contributions(tables: LeafTables, X: np.ndarray, n_jobs: int | None = None) 
         kernel(
             X[a:b], out[a:b], t.feature, t.threshold, t.default_left, t.is_cat, t.cat_start,
             t.cat_end, t.categories, t.tree_node, t.tree_leaf, t.depth, t.path_node,
-            t.path_right, t.path_slot, t.n_slots, t.slot_feature, t.table_start, t.table,
-            t.max_nodes,
+            t.path_right, t.n_slots, t.slot_feature, t.table_start, t.table, t.max_nodes,
         )  # fmt: skip
 
     list(thread_map(run, list(zip(bounds[:-1], bounds[1:], strict=True)), workers))
@@ -340,14 +343,15 @@ def _kernels() -> tuple[Any, Any]:
     import numba
 
     @numba.njit(cache=True)
-    def fill_tables(value, z, n_slots, table_start, table):  # type: ignore[no-untyped-def]
+    def fill_tables(value, z, n_slots, depth, path_slot, table_start, table):  # type: ignore[no-untyped-def]  # fmt: skip
         for leaf in range(len(value)):
-            m = n_slots[leaf]
+            m, d = n_slots[leaf], depth[leaf]
             if m == 0:
                 continue
             w = np.empty(m)
             for s in range(m):
                 w[s] = math.exp(math.lgamma(s + 1) + math.lgamma(m - s) - math.lgamma(m + 1))
+            by_pattern = np.empty(((1 << m), m))  # the distinct features' bits → contributions
             poly = np.empty(m + 1)
             for pattern in range(1 << m):
                 for j in range(m):
@@ -370,14 +374,20 @@ def _kernels() -> tuple[Any, Any]:
                     for s in range(size + 1):
                         total += w[s] * poly[s]
                     o_j = float((pattern >> j) & 1)
-                    table[table_start[leaf] + pattern * m + j] = value[leaf] * (o_j - z[leaf, j]) * total  # fmt: skip
+                    by_pattern[pattern, j] = value[leaf] * (o_j - z[leaf, j]) * total
+            for agree in range(1 << d):  # which splits of the path the row follows → pattern
+                pattern = (1 << m) - 1
+                for k in range(d):
+                    if not (agree >> k) & 1:
+                        pattern &= ~(1 << path_slot[leaf, k])
+                for j in range(m):
+                    table[table_start[leaf] + agree * m + j] = by_pattern[pattern, j]
 
     @numba.njit(nogil=True, cache=True)
     def rows(X, out, feature, threshold, default_left, is_cat, cat_start, cat_end, categories,
-             tree_node, tree_leaf, depth, path_node, path_right, path_slot, n_slots,
-             slot_feature, table_start, table, max_nodes):  # type: ignore[no-untyped-def]  # fmt: skip
+             tree_node, tree_leaf, depth, path_node, path_right, n_slots, slot_feature,
+             table_start, table, max_nodes):  # type: ignore[no-untyped-def]  # fmt: skip
         right = np.zeros(max_nodes, dtype=np.uint8)
-        ok = np.zeros(max(path_node.shape[1], 1), dtype=np.uint8)
         n = X.shape[0]
         for b0 in range(0, n, ROW_BLOCK):  # a block of rows stays in cache across the trees
             b1 = min(n, b0 + ROW_BLOCK)
@@ -390,27 +400,22 @@ def _kernels() -> tuple[Any, Any]:
                             continue
                         v = X[i, f]
                         if math.isnan(v):
-                            r = default_left[node] == 0
+                            r = 1 - default_left[node]
                         elif is_cat[node]:
-                            r = False
+                            r = 0
                             for q in range(cat_start[node], cat_end[node]):
                                 if categories[q] == v:
-                                    r = True
+                                    r = 1
                                     break
                         else:
-                            r = not (v < threshold[node])
-                        right[node - n0] = 1 if r else 0
+                            r = 1 if v >= threshold[node] else 0
+                        right[node - n0] = r
                     for leaf in range(tree_leaf[t], tree_leaf[t + 1]):
+                        agree = 0
+                        for k in range(depth[leaf]):
+                            agree |= (1 - (right[path_node[leaf, k]] ^ path_right[leaf, k])) << k
                         m = n_slots[leaf]
-                        for s in range(m):
-                            ok[s] = 1
-                        for d in range(depth[leaf]):
-                            if right[path_node[leaf, d]] != path_right[leaf, d]:
-                                ok[path_slot[leaf, d]] = 0
-                        pattern = 0
-                        for s in range(m):
-                            pattern |= ok[s] << s
-                        base = table_start[leaf] + pattern * m
+                        base = table_start[leaf] + agree * m
                         for s in range(m):
                             out[i, slot_feature[leaf, s]] += table[base + s]
 

@@ -165,6 +165,7 @@ class Snapshots:
             return self._features[day]
         if day in self._files:
             return _mapped(self._files[day])
+        self.bank.release_memory()  # what earlier queries left: the build starts from less
         table = build_features(self.bank, day, self.config, engine=self.engine,
                                spark_master=self.spark_master)  # fmt: skip
         # DuckDB keeps a build's working memory for reuse (~2 GB at 1M customers) while the
