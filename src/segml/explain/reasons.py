@@ -183,10 +183,14 @@ def reason_codes(
         raise ValueError(f"engine must be 'auto', 'python' or 'duckdb', got {engine!r}")
     texts = feature_texts(names)
     ref_rows = None
+    output, ids = explanation.output, explanation.ids
     if reference is not None:
         ref_rows = reference.rows(tiers, len(raw))
-        explanation = reference.relative(explanation, tiers, ref_rows)
-    grouped, groups, displays, quoted, several = group_contributions(explanation.values, names)
+        grouped, groups, displays, quoted, several = group_contributions(
+            reference.relative(explanation, tiers, ref_rows).values, names
+        )  # the relative contributions (a copy of all of them) are dropped once grouped
+    else:
+        grouped, groups, displays, quoted, several = group_contributions(explanation.values, names)  # fmt: skip
     kinds = None
     if reference is not None and ref_rows is not None:
         kinds = amount_kinds(grouped, quoted, _group_of(tuple(names)), raw, texts, reference.values, ref_rows)  # fmt: skip
@@ -194,15 +198,16 @@ def reason_codes(
     top = top_groups(grouped, k)
     rows = np.arange(len(raw))[:, None]
     impact = grouped[rows, top]
+    picked = (quoted[rows, top], several[rows, top], None if kinds is None else kinds[rows, top])
+    del grouped, quoted, several, kinds  # customers × groups each: only the top k go on
     if engine == "auto":
         engine = "duckdb" if impact.size >= DUCKDB_MIN_PHRASES else "python"
     render = render_duckdb if engine == "duckdb" else render_python
     slots = render(Picked(
-        explanation.output, raw, texts, groups, displays, quoted[rows, top], impact,
-        several[rows, top], None if kinds is None else kinds[rows, top], ref_rows,
+        output, raw, texts, groups, displays, picked[0], impact, picked[1], picked[2], ref_rows,
         None if reference is None else reference.names,
     ))  # fmt: skip
-    cols: dict[str, object] = {"customer_id": explanation.ids}
+    cols: dict[str, object] = {"customer_id": ids}
     keys = np.asarray(groups, dtype=object)
     for j in range(top.shape[1]):
         cols[f"{prefix}_{j + 1}"] = slots[j]
