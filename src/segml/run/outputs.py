@@ -65,7 +65,7 @@ def run_contents(ctx: RunContext, result: RunResult) -> RunContents:
         out.tables |= res.tables
         out.files |= res.files
         out.documents |= res.documents
-    if ctx.features is not None:
+    if ctx.features is not None and "features" not in out.files:  # a step table that wrote none
         out.arrow["features"] = ctx.features
     if ctx.labels is not None:
         out.arrow["labels"] = ctx.labels
