@@ -26,7 +26,8 @@ on a GPU where there is one:
   its own, so the results are those of the loop, in its order.
 * **Memory given back.** Arrow's allocator (mimalloc) keeps freed memory for reuse: after a
   1M-customer feature table went through pandas and was dropped, ~700 MB stayed with the
-  process. :func:`give_back_memory` returns it; the run calls it after every step.
+  process. :func:`give_back_memory` returns it, and what glibc's ``malloc`` kept; the run
+  calls it after every step.
 """
 
 from __future__ import annotations
@@ -181,7 +182,8 @@ def require_device(device: str, setting: str = "compute.device") -> None:
 
 
 def give_back_memory() -> None:
-    """Collect Python's garbage and give the memory Arrow's allocator kept back to the system.
+    """Collect Python's garbage and give back to the system the memory Arrow's allocator and
+    the C library's ``malloc`` kept (``malloc_trim``, where the C library is glibc's).
 
     Examples
     --------
@@ -189,6 +191,21 @@ def give_back_memory() -> None:
     """
     gc.collect()
     pa.default_memory_pool().release_unused()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim`` (None elsewhere: macOS, musl, Windows)."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim  # type: ignore[no-any-return]
+    except (OSError, AttributeError):
+        return None
 
 
 def sample_rows(

@@ -619,6 +619,29 @@ def test_supervised_model_deterministic_and_saved(tmp_path):
     np.testing.assert_allclose(e.predict(empty.assign(rating="AA")), e.predict(empty))
 
 
+def test_models_of_one_encoding_share_the_encoded_table() -> None:
+    from segml.clv.comparison import compare_supervised
+
+    rng = np.random.default_rng(3)
+    n = 300
+    X = pd.DataFrame({"customer_id": [f"c{i}" for i in range(n)], "spend": rng.gamma(1.0, 100, n),
+                      "segment": rng.choice(["a", "b"], n)})  # fmt: skip
+    y = np.where(rng.random(n) < 0.3, 0.0, X["spend"] * rng.gamma(4.0, 0.25, n))
+    tw, hu = SupervisedCLV("tweedie", seed=1).fit(X, y), SupervisedCLV("hurdle", seed=2).fit(X, y)
+    new = X.assign(segment=rng.choice(["a", "b", "c"], n))  # "c": unseen, missing for both
+    assert tw.same_encoding(hu)
+    d = tw.dmatrix(new)
+    np.testing.assert_array_equal(hu.predict(new, dmatrix=d), hu.predict(new))
+    other = SupervisedCLV("tweedie", seed=1).fit(X.assign(segment="a"), y)  # one category only
+    assert not tw.same_encoding(other)
+    cmp = compare_supervised(
+        X, y, new, None, target="y", train_as_of="2023-12-31", predict_as_of="2024-12-31",
+        objectives=("tweedie", "hurdle"), seed=1, stability_seed=2,
+    )  # fmt: skip
+    np.testing.assert_array_equal(cmp.predictions["tweedie"], tw.predict(new))
+    np.testing.assert_array_equal(cmp.predictions["hurdle"], SupervisedCLV("hurdle", seed=1).fit(X, y).predict(new))  # fmt: skip
+
+
 # --- command line ----------------------------------------------------------------------------
 
 

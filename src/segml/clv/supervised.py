@@ -300,11 +300,20 @@ class SupervisedCLV(TableInput, JsonModel, BaseEstimator):
         self._share()
         return self
 
-    def predict(self, X: Any) -> np.ndarray:
-        """Expected next-window value of each row of ``X`` (a DataFrame or an array-like)."""
+    def same_encoding(self, other: SupervisedCLV) -> bool:
+        """Whether ``other`` reads a table as this model does (same features and categories),
+        so that one :meth:`dmatrix` of the table serves both."""
+        return self.feature_names_ == other.feature_names_ and self.categories_ == other.categories_  # fmt: skip
+
+    def predict(self, X: Any, *, dmatrix: xgb.DMatrix | None = None) -> np.ndarray:
+        """Expected next-window value of each row of ``X`` (a DataFrame or an array-like).
+
+        ``dmatrix``: :meth:`dmatrix` of ``X`` made by this model or one of the
+        :meth:`same_encoding` (a table predicted by several models is encoded once).
+        """
         check_fitted(self, "boosters_", "this SupervisedCLV is not fitted yet: call fit() or load()")  # fmt: skip
         X = self._table(X)
-        d = self.dmatrix(X)
+        d = self.dmatrix(X) if dmatrix is None else dmatrix
         if self.objective == "hurdle":
             amount = self.shared("amount").predict(d).astype(float)
             cap = getattr(self, "amount_cap_", None)  # models saved before the cap have none

@@ -89,10 +89,13 @@ def _ids(X: pd.DataFrame, id_col: str) -> np.ndarray:
 
 
 def _data(X: pd.DataFrame, names: list[str]) -> np.ndarray:
-    frame = pd.DataFrame(
-        {c: X[c] if is_numeric(X[c]) else X[c].astype("category") for c in names}, index=X.index
-    )
-    return numeric_data(frame)
+    """``numeric_data`` of ``X[names]`` with its text columns as categories, filled column by
+    column (no copy of the table on the way: at 1M customers it would be ~0.5 GB twice)."""
+    out = np.empty((len(X), len(names)))
+    for j, c in enumerate(names):
+        s = X[c]
+        out[:, j] = numeric_data(pd.DataFrame({c: s if is_numeric(s) else s.astype("category")}))[:, 0]  # fmt: skip
+    return out
 
 
 def explain_churn(
