@@ -102,6 +102,26 @@ def _top(exp: ModelExplanation, raw: pd.DataFrame, k: int, prefix: str) -> pd.Da
     return rc[keep]
 
 
+def _join(table: pd.DataFrame, other: pd.DataFrame) -> pd.DataFrame:
+    """``table.merge(other, on="customer_id", how="left")`` (``other`` one row per customer).
+
+    When ``other`` holds the same customers in the same order (the explanations of ``pop``),
+    its columns are added in place: a merge would copy the whole reason-code table, ~1 GB of
+    text at 1M customers, for each model explained.
+    """
+    new = other.columns.drop("customer_id")
+    ids = table["customer_id"].to_numpy()
+    if (
+        len(other) == len(table)
+        and not new.isin(table.columns).any()
+        and np.array_equal(other["customer_id"].to_numpy(), ids)
+    ):
+        for c in new:
+            table[c] = other[c].set_axis(table.index)
+        return table
+    return table.merge(other, on="customer_id", how="left")
+
+
 def _keep_table(
     res: StageResult, name: str, exp: ModelExplanation, tables_dir: Path | None
 ) -> None:
@@ -240,7 +260,7 @@ def _churn(
     cexp = explain_churn(churn_model, pop, batch_size=section.batch_size,
                          tolerance=section.tolerance)  # fmt: skip
     _keep_table(res, "explanations_churn", cexp, tables_dir)
-    table = table.merge(_top(cexp, pop, section.top_k, "churn_reason"), on="customer_id", how="left")  # fmt: skip
+    table = _join(table, _top(cexp, pop, section.top_k, "churn_reason"))
     docs["churn"] = {"base_value": cexp.base_value, "additivity": cexp.additivity.to_dict(),
                      "output": cexp.output.__dict__,
                      "importance": cexp.mean_abs().head(20).to_dict()}  # fmt: skip
@@ -275,8 +295,7 @@ def _segments(
     seg_rc = _top(sexp, seg_rows, min(section.top_k, 3), "segment_reason")
     del sexp, seg_rows, fit_rows
     cols = ["customer_id", "segment"] + (["segment_name"] if "segment_name" in segments else [])
-    table = table.merge(segments[cols], on="customer_id", how="left")
-    table = table.merge(seg_rc, on="customer_id", how="left")
+    table = _join(_join(table, segments[cols]), seg_rc)
     docs["segments"] = sur.summary()
     res.models["segment_surrogate"] = sur
     res.metrics["segments.surrogate_fidelity"] = sur.fidelity
