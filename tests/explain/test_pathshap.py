@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -126,3 +128,17 @@ def test_wrong_width_is_refused() -> None:
     bst = xgb.train({"max_depth": 2}, xgb.DMatrix(X, label=_target(X)), 2)
     with pytest.raises(ValueError, match="5 features"):
         contributions(leaf_tables(bst), X[:, :4])
+
+
+def test_compiled_kernels_are_cached_in_the_users_cache_not_beside_the_source(tmp_path, monkeypatch) -> None:  # fmt: skip
+    from segml.explain.pathshap_kernels import cache_dir
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert cache_dir() == tmp_path / "cache" / "segml" / "numba"
+    (tmp_path / "file").write_text("not a folder")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))
+    assert cache_dir() is None  # cannot be written: compiled in each process instead
+    import segml.explain as package
+
+    contributions(leaf_tables(xgb.train({"max_depth": 2}, xgb.DMatrix(_data(10), label=np.ones(600)), 2)), _data(10))  # fmt: skip
+    assert not list((Path(package.__file__).parent / "__pycache__").glob("*.nb*"))

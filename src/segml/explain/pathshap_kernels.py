@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import functools
 import math
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,6 +17,20 @@ __all__ = ["ROW_BLOCK", "kernels"]
 ROW_BLOCK = 64
 
 
+def cache_dir() -> Path | None:
+    """Where numba keeps segml's compiled kernels: ``$XDG_CACHE_HOME/segml/numba`` (default
+    ``~/.cache``), never beside the source (that may be read-only, or the copy of segml an
+    exported model ships). None when it cannot be written: the kernels compile in each process.
+    """
+    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    path = Path(root) / "segml" / "numba"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return path if os.access(path, os.W_OK) else None
+
+
 @functools.cache
 def kernels() -> tuple[Any, Any]:
     """The compiled table builder and row kernel (numba is imported, and compiles or loads its
@@ -22,14 +38,20 @@ def kernels() -> tuple[Any, Any]:
     import numba
 
     def jit(**flags: Any) -> Any:
-        """numba's compiler, caching the machine code beside this module (or in the user's
-        cache folder) where it can; compiling afresh in each process where it cannot."""
+        """numba's compiler, caching in :func:`cache_dir` (or where ``NUMBA_CACHE_DIR`` says)."""
+        own = numba.config.CACHE_DIR  # NUMBA_CACHE_DIR, when the user set it
+        where = own or cache_dir()
 
         def compile_(fn: Any) -> Any:
+            if not where:
+                return numba.njit(**flags)(fn)
+            numba.config.CACHE_DIR = str(where)  # read when the function is decorated
             try:
                 return numba.njit(cache=True, **flags)(fn)
-            except RuntimeError:  # no writable cache location (a read-only install)
+            except RuntimeError:  # numba found no usable cache location after all
                 return numba.njit(**flags)(fn)
+            finally:
+                numba.config.CACHE_DIR = own
 
         return compile_
 
