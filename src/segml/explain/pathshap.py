@@ -17,7 +17,7 @@ receives ``v (o_j - z_j) Σ_{S ⊆ U∖j} |S|!(m-1-|S|)!/m! Π_{k∈S} o_k Π_{k
 
 The bias (expected margin) is xgboost's own, taken from one row of its TreeSHAP. Trees deeper
 than :data:`MAX_TABLE_DEPTH`, tables larger than :data:`MAX_TABLE_ENTRIES`, and models this
-module does not read (multi-output, linear boosters) return ``None`` from :func:`leaf_tables`, and
+module does not read (multi-output, forest, linear boosters) return ``None`` from :func:`leaf_tables`, and
 the caller uses xgboost's TreeSHAP.
 """
 
@@ -44,7 +44,7 @@ __all__ = [
     "table_contributions",
 ]
 
-#: Most table entries (``Σ 2**m × m`` over leaves, 8 bytes each) before xgboost is used instead.
+#: Most table entries (``Σ 2**depth × m`` over leaves, 8 bytes each) before xgboost is used instead.
 MAX_TABLE_ENTRIES = 20_000_000
 #: Deepest leaf explained by tables (``2**depth`` entries per leaf).
 MAX_TABLE_DEPTH = 12
