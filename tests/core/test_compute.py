@@ -280,3 +280,34 @@ def test_snapshot_store_maps_the_same_tables_from_disk(small_bank, tmp_path, mon
     assert snaps.kept == 0
     assert (store / "features_2024-12-31.arrow").exists()  # the caller's folder, not deleted
     assert mapped.equals(in_memory)  # a table handed out stays readable
+
+
+def test_snapshot_frame_owns_its_strings(small_bank, tmp_path) -> None:
+    """A stored snapshot's frame holds no slice of the Arrow file's record batches: a string
+    column sharing one would keep the whole batch (the table's size) in memory."""
+    import datetime as dt
+
+    from segml.data import load_bank
+    from segml.features import Snapshots
+    from segml.features.snapshots import _own_buffers
+
+    bank = load_bank(small_bank, reference_date="2026-01-01", memory_limit="1GB")
+    snaps = Snapshots(bank, store=tmp_path / "store")
+    day = dt.date(2024, 12, 31)
+    mapped = snaps.features(day)
+    frame = snaps.frame(day)
+
+    def slices(df: pd.DataFrame, column: str) -> int:
+        """Buffers of the column's Arrow data that are views into a larger buffer (beyond
+        Arrow's 64-byte padding)."""
+        chunks = df[column].array.__arrow_array__().chunks
+        views = [b for c in chunks for b in c.buffers() if b is not None and b.parent is not None]
+        return sum(b.parent.size > b.size + 64 for b in views)
+
+    strings = [c for c in frame.columns if pd.api.types.is_string_dtype(frame[c])]
+    assert "customer_id" in strings
+    assert all(slices(frame, c) == 0 for c in strings)
+    assert slices(mapped.to_pandas(), "customer_id") > 0  # what the check exists to see
+    copied = _own_buffers(mapped)
+    assert copied.equals(mapped) and copied.schema == mapped.schema
+    pd.testing.assert_frame_equal(frame, mapped.to_pandas())
