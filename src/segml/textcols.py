@@ -44,9 +44,9 @@ def numeric_text(s: pd.Series, min_share: float = 0.95) -> pd.Series | None:
     """
     if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
         return None
-    text = s.dropna().astype(str)
-    text = text[text.str.strip() != ""]
-    if text.empty or text.str.match(NUM_TEXT).mean() < min_share:
+    counts = s.dropna().astype(str).value_counts()  # each distinct text read once
+    counts = counts[counts.index.str.strip() != ""]
+    if counts.empty or counts[counts.index.str.match(NUM_TEXT)].sum() / counts.sum() < min_share:
         return None
     return parse_numbers(s)
 

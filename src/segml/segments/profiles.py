@@ -47,7 +47,10 @@ def find_value_column(df: pd.DataFrame, candidates: Sequence[str] = VALUE_CANDID
 
 
 def _numeric(values: pd.Series) -> np.ndarray:
-    x = pd.to_numeric(values.astype(object), errors="coerce").to_numpy(float, na_value=np.nan)
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        x = values.to_numpy(float, na_value=np.nan)  # no trip through Python objects
+    else:
+        x = pd.to_numeric(values.astype(object), errors="coerce").to_numpy(float, na_value=np.nan)  # fmt: skip
     return np.where(np.isfinite(x), x, np.nan)
 
 
@@ -76,7 +79,7 @@ def deviations(df: pd.DataFrame, labels: np.ndarray, columns: Sequence[str]) -> 
         if is_numeric(s):
             x = _numeric(s)
             finite = x[np.isfinite(x)]
-            if len(np.unique(finite)) < 2:
+            if finite.size == 0 or finite.min() == finite.max():  # fewer than two values
                 continue
             if not is_binary(s) and abs(stats.skew(finite)) > 1:
                 x = signed_log1p(x)
@@ -84,8 +87,10 @@ def deviations(df: pd.DataFrame, labels: np.ndarray, columns: Sequence[str]) -> 
         else:
             s = s.astype(object)
             share = s.value_counts(normalize=True)
+            codes, uniques = pd.factorize(s)  # one pass: each category is then a code
+            missing = codes < 0
             blocks = {
-                f"{col}={c}": np.where(s.isna(), np.nan, (s == c).to_numpy(float))
+                f"{col}={c}": np.where(missing, np.nan, (codes == uniques.get_loc(c)).astype(float))  # fmt: skip
                 for c in share[share >= 0.01].index[:20]
             }
         for name, x in blocks.items():

@@ -12,6 +12,7 @@ from segml.segments import (
     demographic_segments,
     segment_customers,
 )
+from segml.segments.baseline import DEMOGRAPHIC_CELLS
 
 __all__ = ["segments_stage"]
 
@@ -26,7 +27,9 @@ def segments_stage(
     """
     res = StageResult()
     seg = segment_customers(features, k, population="active", seed=seed, fit_size=fit_rows)
-    pop = customer_population(features, "active")
+    # the comparison reads the demographic cells and the value: not a copy of every column
+    keep = ["customer_id", "is_active", *DEMOGRAPHIC_CELLS, "profit_12m"]
+    pop = customer_population(features[[c for c in keep if c in features.columns]], "active")
     rows = seg.assignments.merge(pop, on="customer_id", how="left", validate="one_to_one")
     cmp = compare_segmentations(
         rows,
