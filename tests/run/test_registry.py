@@ -337,18 +337,24 @@ def test_arrow_pseudonyms_equal_the_python_ones_across_columns_and_threads() -> 
         assert len(ids._ids) == 6  # C001..C004, "3", "17": each hashed once
 
 
-def test_pseudonymised_copy_replaces_only_the_ids(tmp_path) -> None:
+def test_pseudonymised_copy_replaces_only_the_ids(tmp_path, monkeypatch) -> None:
     import pandas as pd
 
+    from segml.run import lineage
     from segml.run.lineage import copy_pseudonymized, pseudonymize
 
+    monkeypatch.setattr(lineage, "COPY_BATCH_ROWS", 2)  # tables copied in several batches
     src, dst = tmp_path / "src", tmp_path / "dst"
     src.mkdir()
     a = pd.DataFrame({"customer_id": [3, 1, 3], "x": [1.5, None, 2.0], "s": ["a", None, "c"]})
     b = pd.DataFrame({"customer_id": pd.Series(["C1", None, "C2"], dtype="string"), "n": [1, 2, 3]})
+    empty = pd.DataFrame({"customer_id": pd.Series([], dtype="string"), "v": pd.Series([], dtype=float)})  # fmt: skip
     a.to_parquet(src / "a.parquet", index=False)
     b.to_parquet(src / "b.parquet", index=False)
+    empty.to_parquet(src / "empty.parquet", index=False)
     copy_pseudonymized(src, dst, b"key")
+    copied = pd.read_parquet(dst / "empty.parquet")
+    assert list(copied.columns) == ["customer_id", "v"] and copied.empty
     for name, frame in (("a", a), ("b", b)):
         out = pd.read_parquet(dst / f"{name}.parquet")
         assert list(out.columns) == list(frame.columns)

@@ -22,8 +22,6 @@ import pandas as pd
 import pyarrow as pa
 import yaml
 
-from segml.compute import thread_map
-
 __all__ = [
     "NoRunFolderError",
     "RunFolder",
@@ -118,9 +116,8 @@ class RunFolder:
         from segml.features import write_features
 
         path = Path(path)
-        tables = sorted(contents.tables.items(), key=lambda kv: -len(kv[1]) * kv[1].shape[1])
-        for _ in thread_map(lambda kv: kv[1].to_parquet(path / f"{kv[0]}.parquet", index=False), tables):  # fmt: skip
-            pass  # on the run's threads, the largest first (Parquet's encoding leaves the GIL)
+        for name, df in contents.tables.items():
+            df.to_parquet(path / f"{name}.parquet", index=False)
         for name, file in contents.files.items():
             shutil.move(file, path / f"{name}.parquet")
         for name, doc in contents.documents.items():
