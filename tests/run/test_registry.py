@@ -330,7 +330,7 @@ def test_arrow_pseudonyms_equal_the_python_ones_across_columns_and_threads() -> 
     for key in (b"key", b"other"):
         ids = PseudonymColumns(key)
         with ThreadPoolExecutor(4) as pool:  # one memo shared by threads
-            got = list(pool.map(lambda c: ids(c).to_pylist(), columns * 3))
+            got = list(pool.map(lambda c, p=ids: p(c).to_pylist(), columns * 3))
         for col, out in zip(columns * 3, got, strict=True):
             expected = pseudonymize(col.to_pandas(), key)
             assert out == [None if v is None else v for v in expected]

@@ -90,7 +90,7 @@ def deviations(df: pd.DataFrame, labels: np.ndarray, columns: Sequence[str]) -> 
             codes, uniques = pd.factorize(s)  # one pass: each category is then a code
             missing = codes < 0
             blocks = {
-                f"{col}={c}": np.where(missing, np.nan, (codes == uniques.get_loc(c)).astype(float))  # fmt: skip
+                f"{col}={c}": np.where(missing, np.nan, (codes == uniques.get_loc(c)).astype(float))
                 for c in share[share >= 0.01].index[:20]
             }
         for name, x in blocks.items():
