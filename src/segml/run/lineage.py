@@ -269,9 +269,9 @@ def copy_pseudonymized(
 
 def _copy_one(path: Path, target: Path, ids: PseudonymColumns, text: TextPseudonymizer) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix == ".parquet" and set(ID_COLUMNS) & set(pq.read_schema(path).names):
-        _copy_parquet(path, target, ids)
-    elif path.suffix == ".json":
+    if path.suffix == ".parquet" and _copy_parquet(path, target, ids):
+        return
+    if path.suffix == ".json":
         doc = text.json(json.loads(path.read_text(encoding="utf-8")))
         target.write_text(json.dumps(doc, indent=2, default=str), encoding="utf-8")
     elif path.suffix in (".txt", ".yaml", ".yml", ".md", ".csv", ".html"):
@@ -285,12 +285,15 @@ def _copy_one(path: Path, target: Path, ids: PseudonymColumns, text: TextPseudon
 COPY_BATCH_ROWS = 131_072
 
 
-def _copy_parquet(path: Path, target: Path, ids: PseudonymColumns) -> None:
+def _copy_parquet(path: Path, target: Path, ids: PseudonymColumns) -> bool:
     """``path`` with its id columns pseudonymised (the other columns pass untouched, in
-    Arrow), written batch by batch: the id columns are read and looked up whole, once."""
+    Arrow), written batch by batch: the id columns are read and looked up whole, once.
+    False, and nothing written, for a file without id columns (copied as it is)."""
     source = pq.ParquetFile(path)
     schema = source.schema_arrow
     names = schema.names
+    if not set(ID_COLUMNS) & set(names):
+        return False
     new = {}
     for c in ID_COLUMNS:
         if c in names:
@@ -303,3 +306,4 @@ def _copy_parquet(path: Path, target: Path, ids: PseudonymColumns) -> None:
             cols = [new[c].slice(start, n) if c in new else batch.column(i) for i, c in enumerate(names)]  # fmt: skip
             writer.write_table(pa.Table.from_arrays(cols, schema=schema))
             start += n
+    return True
