@@ -9,16 +9,18 @@ text id ("C00012345") and an int64 id. Per id kind, fresh processes time:
   sum of amount, then per customer ``count(*) - 1``, max - min day, end - min day and the mean of
   the non-first days' sums), on the same frame (registered) and on the same Parquet file, fetched
   with ``.df().set_index(id)``. segml and the plain query run alternately in one process (so load
-  from other work hits both), ``--runs`` (5) times each; the median is reported. Its result is
+  from other work hits both), ``--runs`` times each (default 15 up to 1M rows, where a call
+  takes milliseconds, and 5 above); the median is reported. Its result is
   checked equal to segml's (1e-9), so the anchor is honest;
 * **lifetimes** ``summary_data_from_transaction_data`` on the frame (3 runs up to 1M rows, 1 above;
   the median), up to ``--lifetimes-max`` rows (10M): above, it would take many minutes and tens of
   GiB, so it is skipped and recorded as null.
 
 Wall time and process CPU time (user + system, all threads) are both reported: on a shared machine
-the CPU time is the steadier. lifetimes' output is checked equal to segml's to 1e-9. Peak RSS is
-sampled (psutil, every 5 ms) during each call, minus the RSS before it (the input frame is not
-counted). ``--sources parquet`` skips the in-memory frame (for logs that do not fit in memory).
+the CPU time is the steadier. lifetimes' output is checked equal to segml's to 1e-9. The timed
+calls run without a sampler thread (one polling RSS every 5 ms takes the GIL from the call and
+slowed the multi-threaded calls by 15-25%); peak RSS comes from one more call of each, sampled
+(psutil, every 5 ms), minus the RSS before it (the input frame is not counted). ``--sources parquet`` skips the in-memory frame (for logs that do not fit in memory).
 
     python benchmarks/bench_rfm.py                          # 10k, 100k, 1M rows (a few minutes)
     python benchmarks/bench_rfm.py --rows 10000000 100000000 --runs 3   # the big one (~1 h)
@@ -59,32 +61,37 @@ proc = psutil.Process()
 
 cpu = time.process_time  # user + system of all threads, ns resolution (psutil: 10 ms ticks)
 
-def once(fn):
-    base, peak, done = proc.memory_info().rss, [0], threading.Event()
-    def poll():
-        while not done.wait(0.005):
-            peak[0] = max(peak[0], proc.memory_info().rss)
-    t = threading.Thread(target=poll)
-    t.start()
+def timed(fn):
+    # no sampler thread here: a thread polling RSS every few ms takes the GIL from the call
     start, cpu0 = time.perf_counter(), cpu()
     result = fn()
-    wall, used = time.perf_counter() - start, cpu() - cpu0
+    return result, time.perf_counter() - start, cpu() - cpu0
+
+def peak(fn):
+    base, top, done = proc.memory_info().rss, [0], threading.Event()
+    def poll():
+        while not done.wait(0.005):
+            top[0] = max(top[0], proc.memory_info().rss)
+    t = threading.Thread(target=poll)
+    t.start()
+    fn()
     done.set(); t.join()
-    return result, wall, used, max(peak[0], proc.memory_info().rss) - base
+    return max(top[0], proc.memory_info().rss) - base
 
 def measure(fns):
-    # fns: name -> callable; one warm-up call each, then runs alternately; median wall/cpu, max peak
+    # fns: name -> callable; one warm-up call each, then timed runs alternately (median wall
+    # and CPU), then one sampled call each for the peak RSS (timed apart: the sampler slows it)
     got = {k: [] for k in fns}
     results = {k: fn() for k, fn in fns.items()}  # warm-up (first-call costs), untimed
     for _ in range(runs):
         for k, fn in fns.items():
-            results[k], *rest = once(fn)
+            results[k], *rest = timed(fn)
             got[k].append(rest)
     report = {}
     for k, rows in got.items():
         report[k + "_seconds"] = statistics.median(r[0] for r in rows)
         report[k + "_cpu"] = statistics.median(r[1] for r in rows)
-        report[k + "_peak_mb"] = max(r[2] for r in rows) / 2**20
+        report[k + "_peak_mb"] = peak(fns[k]) / 2**20
     return results, report
 
 report = {}
@@ -181,7 +188,8 @@ def measure(rows: int, ids: str, log: Path, tmp: Path, args: argparse.Namespace)
     """Run the children for one size and id kind; check the results agree; return the row."""
     id_col = "customer_id" if ids == "str" else "customer_no"
     sources = ",".join(args.sources)
-    sg = child(CHILD, "segml", log, id_col, args.runs, tmp / "sg.parquet", sources, PLAIN)
+    runs = args.runs or (15 if rows <= 1_000_000 else 5)
+    sg = child(CHILD, "segml", log, id_col, runs, tmp / "sg.parquet", sources, PLAIN)
     lt = None
     if rows <= args.lifetimes_max and "frame" in args.sources:
         lt_runs = 3 if rows <= 1_000_000 else 1
@@ -197,7 +205,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     ap.add_argument("--ids", nargs="+", choices=["str", "int"], default=["str", "int"])
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--runs", type=int, default=5, help="segml/plain runs (median reported)")
+    ap.add_argument("--runs", type=int, help="segml/plain runs (median reported); default 15 up to 1M rows, 5 above")  # fmt: skip
     ap.add_argument("--lifetimes-max", type=int, default=10_000_000, help="skip lifetimes above")
     ap.add_argument("--sources", nargs="+", choices=["frame", "parquet"], default=["frame", "parquet"])  # fmt: skip
     ap.add_argument("--results", type=Path, default=HERE / "results")
@@ -213,14 +221,14 @@ def main() -> None:
                 print(table[-1], flush=True)
     text = write_results("bench_rfm", table, args.results)
     notes = (
-        f"\nsegml_s / duckdb_s: median of {args.runs} alternating runs of `rfm_summary` (engine "
+        f"\nsegml_s / duckdb_s: median of {args.runs or '15 (up to 1M rows; 5 above)'} alternating runs of `rfm_summary` (engine "
         "auto) and of the plain two-level DuckDB GROUP BY (`PLAIN` in bench_rfm.py, fetched with "
         "`.df()`) on the same pandas frame; *_parquet_s: the same on the Parquet file; "
         "segml_over_duckdb: segml_s / duckdb_s (<= 1: segml no slower). lifetimes_s: median of 3 "
         "runs up to 1M rows, 1 run above; null: not run (above --lifetimes-max = "
         f"{args.lifetimes_max} rows, where it takes many minutes and tens of GiB, or no frame). "
-        "*_cpu_s: process CPU time (user + system, all threads) of the same calls. Peaks: sampled "
-        "RSS during the call minus RSS before it. Every function is called once untimed first "
+        "*_cpu_s: process CPU time (user + system, all threads) of the same calls, timed without a "
+        "sampler thread. Peaks: RSS sampled every 5 ms during one more call, minus RSS before it. Every function is called once untimed first "
         "(warm-up). All results equal to 1e-9.\n"
     )
     with (args.results / "bench_rfm.md").open("a") as f:

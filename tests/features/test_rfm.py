@@ -20,7 +20,7 @@ from lifetimes.utils import summary_data_from_transaction_data as lifetimes_summ
 import segml.features.rfm as rfm
 import segml.features.rfm_source as rfm_source
 import segml.features.rfm_stream as rfm_stream
-from segml.features.rfm import rfm_sql, rfm_summary
+from segml.features.rfm import SUPPORTED_FREQS, rfm_sql, rfm_summary
 
 CDNOW = Path(lifetimes.__file__).parent / "datasets" / "CDNOW_sample.txt"
 ENGINES = ["stream", "sql"]
@@ -333,3 +333,74 @@ def test_clear_errors_on_bad_values(tmp_path: Path) -> None:
         rfm_summary(path, "cid", "when")
     with pytest.raises(FileNotFoundError):
         rfm_summary(tmp_path / "missing.parquet", "cid", "ts")
+
+
+def _awkward_arrow(ids: str, dates: str, amounts: str) -> pa.Table:
+    """An Arrow log of the given id, date and amount types, with NaN and null amounts."""
+    df = synthetic(11, n=600, customers=60)
+    codes = pd.factorize(df["cid"])[0]
+    ts = pa.array(df["ts"].to_numpy())
+    date_cols = {
+        "date32": ts.cast(pa.timestamp("s")).cast(pa.date32()),
+        "s": ts.cast(pa.timestamp("s"), safe=False),
+        "ms": ts.cast(pa.timestamp("ms"), safe=False),
+        "us": ts,
+    }
+    m = df["amount"].to_numpy().copy()
+    m[::37] = np.nan
+    amount_cols = {
+        "float64": pa.array(m, mask=np.arange(len(m)) % 41 == 0),
+        "float32": pa.array(m.astype(np.float32)),
+        "int32": pa.array(np.nan_to_num(m).astype(np.int32)),
+    }
+    id_cols = {
+        "string": pa.array(df["cid"].tolist(), pa.string()),
+        "large_string": pa.array(df["cid"].tolist(), pa.large_string()),
+        "int16": pa.array(codes + 5, pa.int16()),  # dense
+        "uint64": pa.array(codes.astype(np.uint64) * 10**9 + 7, pa.uint64()),  # sparse
+    }
+    return pa.table({"c": id_cols[ids], "t": date_cols[dates], "m": amount_cols[amounts]})
+
+
+@pytest.mark.parametrize(
+    ("ids", "dates", "amounts"),
+    [
+        ("string", "us", "float64"),
+        ("large_string", "s", "float32"),
+        ("int16", "date32", "int32"),
+        ("uint64", "ms", "float64"),
+        ("int16", "us", "float64"),
+    ],
+)
+def test_arrow_logs_are_read_without_duckdb_and_match_its_reading(
+    monkeypatch: pytest.MonkeyPatch, ids: str, dates: str, amounts: str
+) -> None:
+    """An Arrow log of plain types is numbered in numpy, not DuckDB; the summary equals DuckDB's
+    reading of the same table, exactly. ("s" and finer do not fit the flags: both fall back to
+    SQL, whose threads may add a period's amounts in any order, so those agree to 1e-9.)"""
+    table = _awkward_arrow(ids, dates, amounts)
+    relation = duckdb.connect().from_arrow(table)
+    cases = [{"freq": f} for f in SUPPORTED_FREQS] + [
+        {"observation_period_end": "2021-06-30", "include_first_transaction": True},
+        {"freq": "W", "observation_period_end": "2021-03-01"},
+    ]
+    for kw in cases:
+        theirs = rfm_summary(relation, "c", "t", "m", **kw)
+        streamed = kw.get("freq", "D") in ("D", "W", "h")
+        with monkeypatch.context() as m:
+            if streamed:
+                m.setattr(rfm_source, "_connection", lambda: pytest.fail("DuckDB was used"))
+            ours = rfm_summary(table, "c", "t", "m", **kw)
+        pd.testing.assert_frame_equal(ours, theirs, check_exact=streamed, rtol=1e-9)
+        if "observation_period_end" not in kw:
+            assert len(ours) == len(set(table.column("c").to_pylist()))
+
+
+def test_fine_periods_beyond_int32_fall_back_to_sql() -> None:
+    """Milliseconds over 40 days number more periods than int32 holds: few customers fit the
+    flags, but the streaming engine numbers periods in int32, so it must leave them to SQL."""
+    df = pd.DataFrame({"c": ["a", "a", "b"], "m": [1.0, 2.0, 3.0],
+                       "t": pd.to_datetime(["2020-01-01", "2020-02-10", "2020-01-05"])})  # fmt: skip
+    theirs = oracle(df, "c", "t", "m", freq="ms")
+    assert_same(rfm_summary(df, "c", "t", "m", freq="ms"), theirs)
+    assert_same(rfm_summary(duckdb.connect().from_df(df), "c", "t", "m", freq="ms"), theirs, False)

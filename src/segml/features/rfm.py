@@ -37,7 +37,7 @@ from segml.features.rfm_source import (
     _timestamp_sql,
     _tx_sql,
 )
-from segml.features.rfm_stream import stream_arrays
+from segml.features.rfm_stream import arrow_batches, native, stream_arrays
 
 __all__ = ["BITMAP_BUDGET", "SUPPORTED_FREQS", "rfm_sql", "rfm_summary"]
 
@@ -190,8 +190,9 @@ freq, freq_multiplier, include_first_transaction
             kw = dict(
                 freq=freq, mult=float(freq_multiplier), include_first=include_first_transaction
             )
+            arrow = data if native(data, (id_col, dt_col, m_col)) else None
             ids, out = _summarise(
-                run, norm, (id_col, dt_col, m_col), types[id_col], end, bounds, engine, **kw
+                run, norm, (id_col, dt_col, m_col), types[id_col], end, bounds, engine, arrow, **kw
             )
     index = pd.Index(ids, name=id_col)
     if id_dtype not in (None, object) and index.dtype != id_dtype:  # object: pandas infers
@@ -201,15 +202,18 @@ freq, freq_multiplier, include_first_transaction
 
 
 def _summarise(run: Any, norm: str, cols: tuple[str, str, str | None], id_type: str, end: int,
-               bounds: Bounds, engine: str, freq: str, mult: float, include_first: bool) -> Any:  # fmt: skip
-    """``(ids, {column: values})`` of the summary, by the streaming engine or the SQL one."""
+               bounds: Bounds, engine: str, arrow: pa.Table | None, freq: str, mult: float,
+               include_first: bool) -> Any:  # fmt: skip
+    """``(ids, {column: values})`` of the summary, by the streaming engine or the SQL one
+    (``arrow``: the log, read by the streaming engine without DuckDB)."""
     id_col, dt_col, m_col = cols
     n_periods, span = end - bounds.lo + 1, (bounds.id_hi or 0) - (bounds.id_lo or 0) + 1
     dense = id_type in _DENSE and span < 4 * bounds.n_rows
     dense = dense and span * ((n_periods + 7) // 8) <= BITMAP_BUDGET
     result = None
     if engine != "sql":
-        result = stream_arrays(run, norm, cols, freq, end, bounds, dense, BITMAP_BUDGET)
+        batches = None if arrow is None else arrow_batches(arrow, cols, freq, end, bounds, dense)
+        result = stream_arrays(run, norm, cols, freq, end, bounds, dense, BITMAP_BUDGET, batches)
         if result is None and engine == "stream":
             raise ValueError("engine='stream': customers x periods exceed BITMAP_BUDGET")
     if result is None:

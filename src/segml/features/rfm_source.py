@@ -107,10 +107,18 @@ def _source(data: Any) -> Iterator[tuple[Callable[[str], Any], str]]:
         if not any(ch in pattern for ch in "*?[") and not path.exists():
             raise FileNotFoundError(f"no Parquet file at {pattern}")
         name = "read_parquet('" + pattern.replace("'", "''") + "')"
-    with _connection() as con:
-        if not isinstance(data, str | Path):
-            con.register(name, data)
-        yield con.sql, name
+    with contextlib.ExitStack() as stack:
+        con = None
+
+        def run(sql: str) -> Any:  # the cursor is opened (and the log registered) on first use
+            nonlocal con
+            if con is None:
+                con = stack.enter_context(_connection())
+                if not isinstance(data, str | Path):
+                    con.register(name, data)
+            return con.sql(sql)
+
+        yield run, name
 
 
 def _prepare(data: Any, cols: list[str], dt_col: str, fmt: str | None, end: Any) -> tuple[Any, Any]:

@@ -3,6 +3,9 @@
 DuckDB parses, filters and numbers the periods; a ``customers x periods`` flag array counts each
 customer's distinct periods (one byte a flag while that fits the budget, then one bit), so no
 (customer, period) hash aggregation is needed; integer ids in a compact range are not hashed.
+An in-memory Arrow log whose dates are already timestamps or dates and whose amounts are plain
+numbers skips DuckDB: :func:`arrow_batches` numbers its periods in numpy, slice by slice, and the
+ids are read where they lie (no copy of the text out of a query).
 """
 
 from __future__ import annotations
@@ -20,6 +23,10 @@ import pyarrow.compute as pc
 from segml.features.rfm_source import _NAN, Bounds, _tx_sql
 
 _GROUP_ROWS = 1 << 20
+_UNIT_US = {"s": 10**6, "ms": 10**3, "us": 1}  # microseconds a timestamp unit
+_US = {"D": 86_400 * 10**6, "W": 86_400 * 10**6, "h": 3_600 * 10**6, "s": 10**6, "ms": 10**3,
+       "us": 1}  # fmt: skip
+_EPOCH_DAY = 719_162  # 1970-01-01 less 0001-01-01, in days
 _BIT = np.left_shift(np.uint8(1), np.arange(8, dtype=np.uint8))
 
 
@@ -141,9 +148,66 @@ def _fold(tables: Iterable[tuple[Any, ...]], flags: _Flags, dense: bool, money: 
     return ids, flags.count(keys), fp, lp, first[keys], rest[keys]
 
 
+def native(table: Any, cols: tuple[str, str, str | None]) -> bool:
+    """Whether :func:`arrow_batches` can read ``table``: an Arrow table whose dates are zone-less
+    timestamps (s, ms, us) or dates, amounts integers or floats, and ids text or integers."""
+    if not isinstance(table, pa.Table):
+        return False
+    id_col, dt_col, m_col = cols
+    ids, dates = table.schema.field(id_col).type, table.schema.field(dt_col).type
+    ok_ids = pa.types.is_string(ids) or pa.types.is_large_string(ids) or pa.types.is_integer(ids)
+    ok_dates = pa.types.is_date32(dates) or (
+        pa.types.is_timestamp(dates) and dates.tz is None and dates.unit in _UNIT_US
+    )
+    amounts = None if m_col is None else table.schema.field(m_col).type
+    ok_amounts = amounts is None or pa.types.is_integer(amounts) or pa.types.is_floating(amounts)
+    return ok_ids and ok_dates and ok_amounts
+
+
+def _periods(dates: pa.Array, freq: str) -> np.ndarray:
+    """Period numbers (int64, from 0001-01-01) of timestamps or dates, as ``_period_expr`` gives."""
+    v = dates.to_numpy(zero_copy_only=False).view(np.int64)
+    per_day = _US["D"] // _US[freq]  # periods a day ("W": days, then // 7)
+    if pa.types.is_date32(dates.type):  # days since 1970-01-01
+        out = (v + _EPOCH_DAY) * per_day
+    else:
+        out = v * _UNIT_US[dates.type.unit] // _US[freq] + _EPOCH_DAY * per_day
+    return out // 7 if freq == "W" else out
+
+
+def arrow_batches(table: pa.Table, cols: tuple[str, str, str | None], freq: str, end: int,
+                  bounds: Bounds, dense: bool) -> Iterator[pa.RecordBatch]:  # fmt: skip
+    """The batches the DuckDB query of :func:`stream_arrays` yields, from an Arrow log in numpy.
+
+    ``(key, period - lo, amount)``: key is the id (less ``bounds.id_lo`` when ``dense``), the
+    amount a float64 whose nulls and NaNs are 0; rows after period ``end`` are left out. The
+    table must be :func:`native` and checked (no null ids or dates: ``_arrow_bounds``).
+    """
+    m_col = cols[2]
+    for batch in table.select([c for c in cols if c]).to_batches(_GROUP_ROWS):
+        q = _periods(batch.column(1), freq) - bounds.lo
+        key = batch.column(0)
+        if dense:
+            key = pa.array(key.to_numpy() - np.int64(bounds.id_lo))
+        out = [key, pa.array(q.astype(np.int32))]
+        if m_col:
+            m = pc.fill_null(batch.column(2), 0).to_numpy().astype(np.float64)
+            if np.isnan(m).any():
+                m = np.where(np.isnan(m), 0.0, m)
+            out.append(pa.array(m))
+        rb = pa.RecordBatch.from_arrays(out, names=[str(i) for i in range(len(out))])
+        if end < bounds.hi:
+            rb = rb.filter(pa.array(q <= end - bounds.lo))
+        if rb.num_rows:
+            yield rb
+
+
 def stream_arrays(run: Callable[[str], Any], norm: str, cols: tuple[str, str, str | None],
-                  freq: str, end: int, bounds: Bounds, dense: bool, budget: int) -> Any:  # fmt: skip
+                  freq: str, end: int, bounds: Bounds, dense: bool, budget: int,
+                  native: Iterator[pa.RecordBatch] | None = None) -> Any:  # fmt: skip
     """Run the streaming engine over the log query ``norm`` (TIMESTAMP dates).
+
+    ``native`` (:func:`arrow_batches`) replaces the query when given.
 
     Returns
     -------
@@ -155,17 +219,24 @@ def stream_arrays(run: Callable[[str], Any], norm: str, cols: tuple[str, str, st
     id_col, dt_col, m_col = cols
     n_periods, lo, id_lo = end - bounds.lo + 1, bounds.lo, bounds.id_lo
     customers = bounds.id_hi - id_lo + 1 if dense else bounds.n_rows  # at most
+    if n_periods > np.iinfo(np.int32).max:  # periods are numbered in int32 (e.g. "ms" > 24 days)
+        return None
     flags = _Flags(n_periods, budget, customers, exact=dense)
     if not flags.most or (dense and flags.cap < customers):
         return None
-    key = f"CAST(customer_id - {id_lo} AS INTEGER)" if dense else "customer_id"
-    amount = f", COALESCE(NULLIF(amount, {_NAN}), 0)" if m_col else ""
-    where = f" WHERE period <= {end}" if end < bounds.hi else ""
-    tx = _tx_sql(norm, id_col, dt_col, m_col, freq)
-    rel = run(f"SELECT {key}, CAST(period - {lo} AS INTEGER){amount} FROM ({tx}) AS tx{where}")
-    if bounds.n_rows <= _GROUP_ROWS:  # one group: no worker thread
-        tables = _groups(rel.to_arrow_table().to_batches(), dense)
+    if native is not None:
+        batches: Iterable[pa.RecordBatch] = native
     else:
-        tables = _prefetch(_groups(rel.to_arrow_reader(min(_GROUP_ROWS, 1 << 17)), dense))
+        key = f"CAST(customer_id - {id_lo} AS INTEGER)" if dense else "customer_id"
+        amount = f", COALESCE(NULLIF(amount, {_NAN}), 0)" if m_col else ""
+        where = f" WHERE period <= {end}" if end < bounds.hi else ""
+        tx = _tx_sql(norm, id_col, dt_col, m_col, freq)
+        rel = run(f"SELECT {key}, CAST(period - {lo} AS INTEGER){amount} FROM ({tx}) AS tx{where}")
+        small = bounds.n_rows <= _GROUP_ROWS
+        batches = rel.to_arrow_table().to_batches() if small else rel.to_arrow_reader(1 << 17)
+    if bounds.n_rows <= _GROUP_ROWS:  # one group: no worker thread
+        tables = _groups(batches, dense)
+    else:
+        tables = _prefetch(_groups(batches, dense))
     with contextlib.closing(tables):  # stops the worker before any fallback query
         return _fold(tables, flags, dense, m_col is not None)
