@@ -12,6 +12,7 @@ import lifetimes
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from lifetimes.datasets import load_transaction_data
@@ -372,14 +373,24 @@ def _awkward_arrow(ids: str, dates: str, amounts: str) -> pa.Table:
         ("int16", "us", "float64"),
     ],
 )
+@pytest.mark.parametrize("parquet", [False, True])
 def test_arrow_logs_are_read_without_duckdb_and_match_its_reading(
-    monkeypatch: pytest.MonkeyPatch, ids: str, dates: str, amounts: str
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    ids: str,
+    dates: str,
+    amounts: str,
+    parquet: bool,
 ) -> None:
-    """An Arrow log of plain types is numbered in numpy, not DuckDB; the summary equals DuckDB's
-    reading of the same table, exactly. ("s" and finer do not fit the flags: both fall back to
+    """An Arrow log or Parquet file of plain types is numbered in numpy, not DuckDB; the summary
+    equals DuckDB's reading of the same table, exactly. ("s" and finer do not fit the flags: both fall back to
     SQL, whose threads may add a period's amounts in any order, so those agree to 1e-9.)"""
     table = _awkward_arrow(ids, dates, amounts)
     relation = duckdb.connect().from_arrow(table)
+    if parquet:  # six row groups: six dictionaries of text ids to unify
+        pq.write_table(table, tmp_path / "log.parquet", row_group_size=100)
+        table = tmp_path / "log.parquet"
+        relation = duckdb.connect().read_parquet(str(table))
     cases = [{"freq": f} for f in SUPPORTED_FREQS] + [
         {"observation_period_end": "2021-06-30", "include_first_transaction": True},
         {"freq": "W", "observation_period_end": "2021-03-01"},
@@ -393,7 +404,7 @@ def test_arrow_logs_are_read_without_duckdb_and_match_its_reading(
             ours = rfm_summary(table, "c", "t", "m", **kw)
         pd.testing.assert_frame_equal(ours, theirs, check_exact=streamed, rtol=1e-9)
         if "observation_period_end" not in kw:
-            assert len(ours) == len(set(table.column("c").to_pylist()))
+            assert len(ours) == len(set(relation.fetch_arrow_table().column("c").to_pylist()))
 
 
 def test_fine_periods_beyond_int32_fall_back_to_sql() -> None:
@@ -404,3 +415,19 @@ def test_fine_periods_beyond_int32_fall_back_to_sql() -> None:
     theirs = oracle(df, "c", "t", "m", freq="ms")
     assert_same(rfm_summary(df, "c", "t", "m", freq="ms"), theirs)
     assert_same(rfm_summary(duckdb.connect().from_df(df), "c", "t", "m", freq="ms"), theirs, False)
+
+
+def test_nan_amounts_in_parquet_count_as_zero(tmp_path: Path) -> None:
+    """Parquet statistics leave NaN out; DuckDB must not conclude from them that there is none."""
+    df = pd.DataFrame({"c": ["a", "a", "a", "b"], "m": [1.0, np.nan, 2.0, 3.0],
+                       "t": pd.to_datetime(["2020-01-01", "2020-01-02", "2020-01-03", "2020-01-01"])})  # fmt: skip
+    theirs = oracle(df, "c", "t", "m")
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    path = tmp_path / "log.parquet"
+    pq.write_table(table, path)  # read natively (numpy)
+    ns = tmp_path / "ns.parquet"  # nanosecond dates: read by DuckDB
+    pq.write_table(table.set_column(2, "t", table.column("t").cast(pa.timestamp("ns"))), ns)
+    con = duckdb.connect()
+    for source in (path, ns, con.read_parquet(str(path)), con.read_parquet(str(ns))):
+        for engine in ENGINES:
+            assert_same(rfm_summary(source, "c", "t", "m", engine=engine), theirs, False)

@@ -9,8 +9,10 @@ s, ms or us, whose differences equal lifetimes' ``(t1 - t0) / np.timedelta64(1, 
 Arrow batches into numpy arrays: a ``customers x periods`` flag array (bytes, then bits) counts
 distinct periods instead of a (customer, period) hash aggregation, and integer ids in a compact
 range are not hashed at all. It needs at most ``BITMAP_BUDGET`` bytes whatever the log's length;
-"auto" uses it when that suffices. Queries run on cursors of one private in-memory database, and
-in-memory logs are scanned as Arrow (:mod:`segml.features.rfm_source`).
+"auto" uses it when that suffices. An in-memory log or one Parquet file whose dates are timestamps
+or dates and whose amounts are plain numbers skips DuckDB: its periods are numbered in numpy
+(``arrow_batches``). Queries run on cursors of one private in-memory database, opened on first
+use, and other in-memory logs are scanned as Arrow (:mod:`segml.features.rfm_source`).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from segml.features.rfm_source import (
     _timestamp_sql,
     _tx_sql,
 )
-from segml.features.rfm_stream import arrow_batches, native, stream_arrays
+from segml.features.rfm_stream import arrow_batches, native_reader, stream_arrays
 
 __all__ = ["BITMAP_BUDGET", "SUPPORTED_FREQS", "rfm_sql", "rfm_summary"]
 
@@ -185,14 +187,15 @@ freq, freq_multiplier, include_first_transaction
         ids, out = [], {c: np.zeros(0) for c in names}
         if bounds.n_rows and end >= bounds.lo:
             id_sql = _q(id_col) + (" :: VARCHAR" if types[id_col].startswith("ENUM") else "")
-            m_sql = f", {_q(m_col)}" if m_col else ""  # the log with TIMESTAMP dates:
+            m_sql = f", {_amount_sql(m_col, types[m_col])}" if m_col else ""
+            # the log with TIMESTAMP dates:
             norm = f"SELECT {id_sql} AS {_q(id_col)}, {ts_sql} AS {_q(dt_col)}{m_sql} FROM {log}"
             kw = dict(
                 freq=freq, mult=float(freq_multiplier), include_first=include_first_transaction
             )
-            arrow = data if native(data, (id_col, dt_col, m_col)) else None
+            reader = native_reader(data, (id_col, dt_col, m_col))
             ids, out = _summarise(
-                run, norm, (id_col, dt_col, m_col), types[id_col], end, bounds, engine, arrow, **kw
+                run, norm, (id_col, dt_col, m_col), types[id_col], end, bounds, engine, reader, **kw
             )
     index = pd.Index(ids, name=id_col)
     if id_dtype not in (None, object) and index.dtype != id_dtype:  # object: pandas infers
@@ -201,18 +204,30 @@ freq, freq_multiplier, include_first_transaction
     return frame.sort_index() if isinstance(index.dtype, pd.CategoricalDtype) else frame
 
 
+def _amount_sql(m_col: str, kind: str) -> str:
+    """The amount column, its NaNs NULL. DuckDB (2.0) trusts Parquet statistics, which leave NaN
+    out: on a Parquet scan it folds ``isnan(m)`` to false and ``NULLIF(m, NaN)`` to ``m``, so a
+    NaN amount made the customer's monetary value NaN. ``isfinite`` and ``isinf`` are not folded."""
+    m = _q(m_col)
+    if kind not in ("FLOAT", "DOUBLE"):
+        return m
+    return f"CASE WHEN isfinite({m}) OR isinf({m}) THEN {m} END AS {m}"
+
+
 def _summarise(run: Any, norm: str, cols: tuple[str, str, str | None], id_type: str, end: int,
-               bounds: Bounds, engine: str, arrow: pa.Table | None, freq: str, mult: float,
+               bounds: Bounds, engine: str, reader: Any, freq: str, mult: float,
                include_first: bool) -> Any:  # fmt: skip
     """``(ids, {column: values})`` of the summary, by the streaming engine or the SQL one
-    (``arrow``: the log, read by the streaming engine without DuckDB)."""
+    (``reader``: the log's Arrow batches, read by the streaming engine without DuckDB)."""
     id_col, dt_col, m_col = cols
     n_periods, span = end - bounds.lo + 1, (bounds.id_hi or 0) - (bounds.id_lo or 0) + 1
     dense = id_type in _DENSE and span < 4 * bounds.n_rows
     dense = dense and span * ((n_periods + 7) // 8) <= BITMAP_BUDGET
     result = None
     if engine != "sql":
-        batches = None if arrow is None else arrow_batches(arrow, cols, freq, end, bounds, dense)
+        batches = (
+            None if reader is None else arrow_batches(reader(), cols, freq, end, bounds, dense)
+        )
         result = stream_arrays(run, norm, cols, freq, end, bounds, dense, BITMAP_BUDGET, batches)
         if result is None and engine == "stream":
             raise ValueError("engine='stream': customers x periods exceed BITMAP_BUDGET")

@@ -3,9 +3,10 @@
 DuckDB parses, filters and numbers the periods; a ``customers x periods`` flag array counts each
 customer's distinct periods (one byte a flag while that fits the budget, then one bit), so no
 (customer, period) hash aggregation is needed; integer ids in a compact range are not hashed.
-An in-memory Arrow log whose dates are already timestamps or dates and whose amounts are plain
-numbers skips DuckDB: :func:`arrow_batches` numbers its periods in numpy, slice by slice, and the
-ids are read where they lie (no copy of the text out of a query).
+An Arrow log or one Parquet file whose dates are already timestamps or dates and whose amounts are
+plain numbers skips DuckDB (:func:`native_reader`): :func:`arrow_batches` numbers its periods in
+numpy, slice by slice; the ids are read where they lie, Parquet text ids as the file's own
+dictionaries (no text copied out of a query and hashed again).
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ import contextlib
 import itertools
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from segml.features.rfm_source import _NAN, Bounds, _tx_sql
 
@@ -91,9 +94,13 @@ def _groups(batches: Iterable[pa.RecordBatch], dense: bool) -> Iterator[tuple[An
         if dense:
             yield tbl, tbl.column(0).to_numpy().astype(np.int64), None
             continue
-        enc = pc.dictionary_encode(tbl.column(0))  # the chunks share one dictionary
-        if len({len(c.dictionary) for c in enc.chunks}) > 1:
-            enc = enc.unify_dictionaries()
+        col = tbl.column(0)
+        if pa.types.is_dictionary(col.type):  # e.g. one dictionary per Parquet row group
+            enc = col.unify_dictionaries()
+        else:
+            enc = pc.dictionary_encode(col)  # the chunks share one dictionary
+            if len({len(c.dictionary) for c in enc.chunks}) > 1:
+                enc = enc.unify_dictionaries()
         dic, local = enc.chunk(0).dictionary, np.concatenate([c.indices for c in enc.chunks])
         if known is None:  # the first group's codes are its own
             known = dic
@@ -142,26 +149,55 @@ def _fold(tables: Iterable[tuple[Any, ...]], flags: _Flags, dense: bool, money: 
             first[:nk] += sums[1::2]
             rest[:nk] += sums[0::2]
         head[:nk] = h
-    keys = np.flatnonzero(last[:nk]) if dense else pc.sort_indices(known).to_numpy()
+    if dense:
+        keys = np.flatnonzero(last[:nk])
+    else:  # a dictionary read as such may hold ids without rows (or whose rows are after end)
+        keys = pc.sort_indices(known).to_numpy()
+        keys = keys[last[keys] > 0]
     fp, lp = n_periods - head[keys].astype(np.int64), last[keys].astype(np.int64) - 1
     ids = keys if dense else known.take(keys)
     return ids, flags.count(keys), fp, lp, first[keys], rest[keys]
 
 
-def native(table: Any, cols: tuple[str, str, str | None]) -> bool:
-    """Whether :func:`arrow_batches` can read ``table``: an Arrow table whose dates are zone-less
-    timestamps (s, ms, us) or dates, amounts integers or floats, and ids text or integers."""
-    if not isinstance(table, pa.Table):
-        return False
+def _native_schema(schema: pa.Schema, cols: tuple[str, str, str | None]) -> bool:
+    """Dates zone-less timestamps (s, ms, us) or dates; amounts integers or floats; ids text,
+    text dictionaries or integers."""
     id_col, dt_col, m_col = cols
-    ids, dates = table.schema.field(id_col).type, table.schema.field(dt_col).type
+    try:
+        ids, dates = schema.field(id_col).type, schema.field(dt_col).type
+        amounts = None if m_col is None else schema.field(m_col).type
+    except KeyError:  # a name held twice
+        return False
+    if pa.types.is_dictionary(ids):
+        ids = ids.value_type
     ok_ids = pa.types.is_string(ids) or pa.types.is_large_string(ids) or pa.types.is_integer(ids)
     ok_dates = pa.types.is_date32(dates) or (
         pa.types.is_timestamp(dates) and dates.tz is None and dates.unit in _UNIT_US
     )
-    amounts = None if m_col is None else table.schema.field(m_col).type
     ok_amounts = amounts is None or pa.types.is_integer(amounts) or pa.types.is_floating(amounts)
     return ok_ids and ok_dates and ok_amounts
+
+
+def native_reader(data: Any, cols: tuple[str, str, str | None]) -> Callable[[], Any] | None:
+    """A reader of the log's batches for :func:`arrow_batches` (None when DuckDB must read it):
+    an Arrow table, or one Parquet file (streamed by row group, text ids read as the file's own
+    dictionaries), whose columns have the types ``arrow_batches`` reads."""
+    names = list(dict.fromkeys(c for c in cols if c))
+    if isinstance(data, pa.Table):
+        if not _native_schema(data.schema, cols):
+            return None
+        return lambda: data.select(names).to_batches(_GROUP_ROWS)
+    if not isinstance(data, str | Path) or not Path(data).is_file():
+        return None
+    try:
+        schema = pq.read_schema(data)
+    except (OSError, pa.ArrowException):
+        return None
+    if not _native_schema(schema, cols):
+        return None
+    text = not pa.types.is_integer(schema.field(cols[0]).type)
+    kw = {"read_dictionary": [cols[0]]} if text else {}
+    return lambda: pq.ParquetFile(data, **kw).iter_batches(_GROUP_ROWS, columns=names)
 
 
 def _periods(dates: pa.Array, freq: str) -> np.ndarray:
@@ -175,23 +211,24 @@ def _periods(dates: pa.Array, freq: str) -> np.ndarray:
     return out // 7 if freq == "W" else out
 
 
-def arrow_batches(table: pa.Table, cols: tuple[str, str, str | None], freq: str, end: int,
-                  bounds: Bounds, dense: bool) -> Iterator[pa.RecordBatch]:  # fmt: skip
-    """The batches the DuckDB query of :func:`stream_arrays` yields, from an Arrow log in numpy.
+def arrow_batches(batches: Iterable[pa.RecordBatch], cols: tuple[str, str, str | None], freq: str,
+                  end: int, bounds: Bounds, dense: bool) -> Iterator[pa.RecordBatch]:  # fmt: skip
+    """The batches the DuckDB query of :func:`stream_arrays` yields, from a log's Arrow batches
+    (:func:`native_reader`), numbered in numpy.
 
     ``(key, period - lo, amount)``: key is the id (less ``bounds.id_lo`` when ``dense``), the
     amount a float64 whose nulls and NaNs are 0; rows after period ``end`` are left out. The
-    table must be :func:`native` and checked (no null ids or dates: ``_arrow_bounds``).
+    log must have been checked (no null ids or dates: ``_arrow_bounds``, ``_parquet_bounds``).
     """
-    m_col = cols[2]
-    for batch in table.select([c for c in cols if c]).to_batches(_GROUP_ROWS):
-        q = _periods(batch.column(1), freq) - bounds.lo
-        key = batch.column(0)
+    id_col, dt_col, m_col = cols
+    for batch in batches:
+        q = _periods(batch.column(dt_col), freq) - bounds.lo
+        key = batch.column(id_col)
         if dense:
             key = pa.array(key.to_numpy() - np.int64(bounds.id_lo))
         out = [key, pa.array(q.astype(np.int32))]
         if m_col:
-            m = pc.fill_null(batch.column(2), 0).to_numpy().astype(np.float64)
+            m = pc.fill_null(batch.column(m_col), 0).to_numpy().astype(np.float64)
             if np.isnan(m).any():
                 m = np.where(np.isnan(m), 0.0, m)
             out.append(pa.array(m))
