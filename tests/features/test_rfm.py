@@ -405,6 +405,14 @@ def test_arrow_logs_are_read_without_duckdb_and_match_its_reading(
         pd.testing.assert_frame_equal(ours, theirs, check_exact=streamed, rtol=1e-9)
         if "observation_period_end" not in kw:
             assert len(ours) == len(set(relation.fetch_arrow_table().column("c").to_pylist()))
+    if parquet:  # a file above NATIVE_PARQUET_ROWS is read by DuckDB
+        monkeypatch.setattr(rfm_stream, "NATIVE_PARQUET_ROWS", 10)
+        assert rfm_stream.native_reader(table, ("c", "t", "m")) is None
+        pd.testing.assert_frame_equal(
+            rfm_summary(table, "c", "t", "m"),
+            rfm_summary(relation, "c", "t", "m"),
+            check_exact=True,
+        )
 
 
 def test_fine_periods_beyond_int32_fall_back_to_sql() -> None:
