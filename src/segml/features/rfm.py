@@ -82,6 +82,8 @@ include_first_transaction
 
     Notes
     -----
+    On DuckDB over Parquet, NaN amounts are not skipped: DuckDB folds ``NULLIF(amount, NaN)``
+    away on the file's statistics, which leave NaN out (:func:`rfm_summary` nulls them first).
     DuckDB dialect kept to GROUP BY, CASE, a window MIN, CAST and NULLIF. Not ANSI:
     ``DATE_DIFF('<unit>', a, b)`` and integer division ``//`` (for "W"); sqlglot makes them Spark's
     ``DATEDIFF(unit, a, b)`` and ``DIV`` (checked on Spark 4). :func:`rfm_summary` wraps it in
@@ -207,7 +209,8 @@ freq, freq_multiplier, include_first_transaction
 def _amount_sql(m_col: str, kind: str) -> str:
     """The amount column, its NaNs NULL. DuckDB (2.0) trusts Parquet statistics, which leave NaN
     out: on a Parquet scan it folds ``isnan(m)`` to false and ``NULLIF(m, NaN)`` to ``m``, so a
-    NaN amount made the customer's monetary value NaN. ``isfinite`` and ``isinf`` are not folded."""
+    NaN amount made the customer's monetary value NaN. NaN is the one value neither finite nor
+    infinite; ``isfinite`` is not folded, and the statistics do hold infinities."""
     m = _q(m_col)
     if kind not in ("FLOAT", "DOUBLE"):
         return m
