@@ -20,7 +20,8 @@ Wall time and process CPU time (user + system, all threads) are both reported: o
 the CPU time is the steadier. lifetimes' output is checked equal to segml's to 1e-9. The timed
 calls run without a sampler thread (one polling RSS every 5 ms takes the GIL from the call and
 slowed the multi-threaded calls by 15-25%); peak RSS comes from one more call of each, sampled
-(psutil, every 5 ms), minus the RSS before it (the input frame is not counted). ``--sources parquet`` skips the in-memory frame (for logs that do not fit in memory).
+(psutil, every 5 ms), minus the RSS before it (the input frame is not counted).
+``--sources parquet`` skips the in-memory frame (for logs that do not fit in memory).
 
     python benchmarks/bench_rfm.py                          # 10k, 100k, 1M rows (a few minutes)
     python benchmarks/bench_rfm.py --rows 10000000 100000000 --runs 3   # the big one (~1 h)
