@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from segml.features.rfm_source import _NAN, Bounds, _tx_sql
+from segml.features.rfm_source import Bounds, _tx_sql
 
 _GROUP_ROWS = 1 << 20
 _SLICE_ROWS = 1 << 17  # rows numbered at once by arrow_batches (its temporaries stay small)
@@ -254,7 +254,7 @@ def arrow_batches(batches: Iterable[pa.RecordBatch], cols: tuple[str, str, str |
 def stream_arrays(run: Callable[[str], Any], norm: str, cols: tuple[str, str, str | None],
                   freq: str, end: int, bounds: Bounds, dense: bool, budget: int,
                   native: Iterator[pa.RecordBatch] | None = None) -> Any:  # fmt: skip
-    """Run the streaming engine over the log query ``norm`` (TIMESTAMP dates).
+    """Run the streaming engine over the log query ``norm`` (TIMESTAMP dates, NaN amounts NULL).
 
     ``native`` (:func:`arrow_batches`) replaces the query when given.
 
@@ -277,7 +277,7 @@ def stream_arrays(run: Callable[[str], Any], norm: str, cols: tuple[str, str, st
         batches: Iterable[pa.RecordBatch] = native
     else:
         key = f"CAST(customer_id - {id_lo} AS INTEGER)" if dense else "customer_id"
-        amount = f", COALESCE(NULLIF(amount, {_NAN}), 0)" if m_col else ""
+        amount = ", COALESCE(amount, 0)" if m_col else ""  # norm has made NaN amounts NULL
         where = f" WHERE period <= {end}" if end < bounds.hi else ""
         tx = _tx_sql(norm, id_col, dt_col, m_col, freq)
         rel = run(f"SELECT {key}, CAST(period - {lo} AS INTEGER){amount} FROM ({tx}) AS tx{where}")
